@@ -1,0 +1,26 @@
+"""The ``btcrl`` command line: thin commands over library functions."""
+
+import click
+
+from btcrl import __version__
+from btcrl.cli.backtest import backtest
+from btcrl.cli.common import setup_logging
+from btcrl.cli.features import features
+from btcrl.cli.ingest import ingest
+from btcrl.cli.train import train
+from btcrl.cli.tune import tune
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="btcrl")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Train RL agents to trade Bitcoin, backtest them honestly, track everything in MLflow."""
+    setup_logging(verbose)
+
+
+main.add_command(ingest)
+main.add_command(features)
+main.add_command(train)
+main.add_command(backtest)
+main.add_command(tune)

@@ -1,0 +1,107 @@
+"""Shared click options and the error boundary of every command."""
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from btcrl.config import ExperimentConfig, load_config
+from btcrl.errors import BtcrlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Data options shared by every command: name -> (click option, config key).
+_DATA_KEYS = {
+    "source": "data.source",
+    "exchange": "data.exchange",
+    "symbol": "data.symbol",
+    "timeframe": "data.timeframe",
+    "start": "data.start",
+    "end": "data.end",
+    "data_dir": "data.data_dir",
+}
+
+
+def config_options(func: F) -> F:
+    """``--config FILE`` and repeated ``--set key.path=value``."""
+    func = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override one config value, e.g. --set env.fee_rate=0.0005 (repeatable).",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        callback=lambda _ctx, _param, value: value if value and str(value) not in ("", ".") else None,
+        help="YAML config file (defaults: configs/default.yaml documents them).",
+    )(func)
+    return func
+
+
+def data_options(func: F) -> F:
+    """The data options of DESIGN.md; unset ones keep the config's values."""
+    options = [
+        click.option("--source", default=None, help="sample | ccxt | csv:PATH (default sample)."),
+        click.option("--exchange", default=None, help="ccxt exchange id (default binance)."),
+        click.option("--symbol", default=None, help="Market symbol, e.g. BTC/USDT."),
+        click.option("--timeframe", default=None, help="Bar length, e.g. 15m, 1h, 4h, 1d."),
+        click.option("--start", default=None, metavar="YYYY-MM-DD", help="First UTC day."),
+        click.option("--end", default=None, metavar="YYYY-MM-DD", help="Last UTC day (inclusive)."),
+        click.option(
+            "--data-dir",
+            default=None,
+            envvar="BTCRL_DATA_DIR",
+            help="Store and cache root (env BTCRL_DATA_DIR, default ./data).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_experiment_config(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    options: dict[str, Any],
+    keys: dict[str, str] | None = None,
+) -> ExperimentConfig:
+    """Config file <- ``--set`` overrides <- explicit command options (those not None)."""
+    mapping = dict(_DATA_KEYS)
+    mapping.update(keys or {})
+    extra = [
+        f"{mapping[name]}={value}"
+        for name, value in options.items()
+        if name in mapping and value not in (None, "")  # MLproject passes "" for unset
+    ]
+    return load_config(config_path, [*overrides, *extra])
+
+
+def handle_errors(func: F) -> F:
+    """Turn BtcrlError into one line on stderr and exit code 1; Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BtcrlError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: int) -> None:
+    """Configure logging once, at the edge."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

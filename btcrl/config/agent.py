@@ -1,0 +1,34 @@
+"""The learning algorithm and its hyperparameters."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from btcrl.config.base import Section
+
+
+class AgentConfig(Section):
+    """SB3 hyperparameters. Fields an algorithm does not use are ignored by it."""
+
+    algo: Literal["ppo", "sac", "tqc"] = "ppo"
+    learning_rate: float = Field(3e-4, gt=0, lt=1)
+    gamma: float = Field(0.99, gt=0, le=1)
+    net_arch: tuple[int, ...] = Field((64, 64), description="hidden layer sizes, policy and value")
+    activation: Literal["tanh", "relu"] = "tanh"
+    # on-policy (PPO)
+    n_steps: int = Field(256, ge=8, description="rollout length per env, steps")
+    batch_size: int = Field(4096, ge=8, description="minibatch size, transitions")
+    n_epochs: int = Field(4, ge=1)
+    gae_lambda: float = Field(0.95, gt=0, le=1)
+    clip_range: float = Field(0.2, gt=0, lt=1)
+    ent_coef: float = Field(0.0, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    # off-policy (SAC, TQC)
+    buffer_size: int = Field(200_000, ge=1000)
+    learning_starts: int = Field(1000, ge=0)
+    tau: float = Field(0.005, gt=0, le=1)
+    train_freq: int = Field(1, ge=1)
+    gradient_steps: int = Field(1, ge=-1)
+    top_quantiles_to_drop_per_net: int = Field(2, ge=0, description="TQC only")
+    device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -1,0 +1,27 @@
+"""The root of the config tree."""
+
+from pydantic import Field
+
+from btcrl.config.agent import AgentConfig
+from btcrl.config.backtest import BacktestConfig
+from btcrl.config.base import Section
+from btcrl.config.data import DataConfig
+from btcrl.config.env import EnvConfig
+from btcrl.config.features import FeaturesConfig
+from btcrl.config.tracking import TrackingConfig
+from btcrl.config.train import TrainConfig
+from btcrl.config.tune import TuneConfig
+
+
+class ExperimentConfig(Section):
+    """Everything a run needs; sub-configs are handed to the functions that use them."""
+
+    data: DataConfig = DataConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    env: EnvConfig = EnvConfig()
+    agent: AgentConfig = AgentConfig()
+    train: TrainConfig = TrainConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    tune: TuneConfig = TuneConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    seed: int = Field(42, ge=0, lt=2**31)

@@ -1,0 +1,125 @@
+"""Load the config tree once: defaults <- YAML file <- ``key.path=value`` overrides."""
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from btcrl.config.experiment import ExperimentConfig
+from btcrl.errors import ConfigError
+
+
+def load_config(path: Path | str | None = None, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """Read ``path`` (YAML, optional), apply ``key.path=value`` overrides, validate.
+
+    Override values are parsed as YAML scalars/lists (``--set agent.net_arch=[128,128]``).
+    Raises ConfigError naming the key, the value and what is allowed.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        tree = _read_yaml(Path(path))
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set_path(tree, key, value)
+    return build_config(tree)
+
+
+def build_config(tree: Mapping[str, Any]) -> ExperimentConfig:
+    """Validate a nested mapping into an ExperimentConfig, or raise a one-line ConfigError."""
+    try:
+        return ExperimentConfig.model_validate(dict(tree))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, tree)) from None
+
+
+def with_overrides(config: ExperimentConfig, values: Mapping[str, Any]) -> ExperimentConfig:
+    """Return a copy of ``config`` with dotted ``values`` set, validated again."""
+    tree = config.model_dump(mode="json")
+    for key, value in values.items():
+        _set_path(tree, key, value)
+    return build_config(tree)
+
+
+def flatten_config(config: ExperimentConfig) -> dict[str, str]:
+    """Dotted keys -> string values, as logged to MLflow params."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            flat[prefix] = str(node)
+
+    walk("", config.model_dump(mode="json"))
+    return flat
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The whole config as YAML text (what ``config.yaml`` artifacts hold)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(tree, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping at the top, not {type(tree).__name__}"
+        )
+    return tree
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} must look like key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _set_path(tree: dict[str, Any], key: str, value: Any) -> None:
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config key {key}: {part} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _lookup(tree: Mapping[str, Any], loc: tuple[Any, ...]) -> Any:
+    node: Any = tree
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _describe(exc: ValidationError, tree: Mapping[str, Any]) -> str:
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-"))
+    key = ".".join(str(p) for p in loc) or "config"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"config key {key} is unknown"
+    value = _lookup(tree, loc)
+    if isinstance(value, Mapping):
+        return f"config section {key} is invalid: {message}"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"config key {key}={value!r} is invalid: {message}{more}"

@@ -1,0 +1,1 @@
+"""Candles: sources (ccxt, csv, sample), validation and the parquet store."""

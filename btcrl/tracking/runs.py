@@ -1,0 +1,123 @@
+"""Tracking store resolution and run lifecycle (DESIGN.md, "MLflow layout")."""
+
+import contextlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import RunStatus
+
+from btcrl.config import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+STAGE_TAG = "btcrl.stage"
+DATA_HASH_TAG = "btcrl.data_hash"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+DEFAULT_STORE_DIR = "mlruns"
+
+
+def default_tracking_uri(project_dir: Path) -> str:
+    """The embedded store: ``sqlite:///<project>/mlruns/mlflow.db``."""
+    store = project_dir.resolve() / DEFAULT_STORE_DIR
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) -> str:
+    """Point MLflow at ``config.uri``, else MLFLOW_TRACKING_URI, else the embedded store.
+
+    Creates ``mlruns/`` for the embedded store. Returns the URI in use.
+    """
+    project_dir = project_dir or Path.cwd()
+    uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def _artifact_root(uri: str) -> str | None:
+    """Artifacts beside a local sqlite store (``<store dir>/artifacts``); None = server default."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+
+
+def ensure_experiment(name: str) -> str:
+    """The id of experiment ``name``, created (with a local artifact root) if missing."""
+    if not name or name == "Default":
+        raise ValueError("btcrl logs to named experiments only")
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    root = _artifact_root(mlflow.get_tracking_uri())
+    location = f"{root}/{name}" if root else None
+    try:
+        return str(mlflow.create_experiment(name, artifact_location=location))
+    except mlflow.exceptions.MlflowException:
+        # another process created it between our look-up and create
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The HEAD commit of the repository at ``path`` (cwd by default), or None."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=path or Path.cwd(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@contextlib.contextmanager
+def start_run(
+    experiment: str,
+    stage: str,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, under ``mlflow run``, adopt via MLFLOW_RUN_ID) a run with btcrl's tags.
+
+    The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C, so no
+    run is left RUNNING by a clean failure.
+    """
+    experiment_id = ensure_experiment(experiment)
+    all_tags = {STAGE_TAG: stage, **(tags or {})}
+    commit = git_commit()
+    if commit:
+        all_tags.setdefault(GIT_COMMIT_TAG, commit)
+    adopt = os.environ.get("MLFLOW_RUN_ID") if not nested and parent_run_id is None else None
+    run = mlflow.start_run(
+        run_id=adopt,
+        experiment_id=None if adopt else experiment_id,
+        run_name=None if adopt else run_name,
+        nested=nested or parent_run_id is not None,
+        parent_run_id=parent_run_id,
+        tags=all_tags,
+    )
+    if adopt and run_name:
+        mlflow.set_tag("mlflow.runName", run_name)
+    try:
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    else:
+        mlflow.end_run()

@@ -1,0 +1,41 @@
+"""Shared fixtures: a seeded synthetic candle frame and the real data in ../shared/data."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btcrl.data.columns import CLOSE, HIGH, LOW, OPEN, TIME, VOLUME
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_candles(n: int = 2000, seed: int = 0, start: str = "2024-01-01", freq: str = "1h") -> pd.DataFrame:
+    """Seeded geometric random walk as a valid candle frame (UTC open times)."""
+    rng = np.random.default_rng(seed)
+    log_ret = rng.normal(0.0, 0.01, n)
+    close = 30_000.0 * np.exp(np.cumsum(log_ret))
+    open_ = np.concatenate([[30_000.0], close[:-1]])
+    spread = np.abs(rng.normal(0.0, 0.004, n)) * close
+    high = np.maximum(open_, close) + spread
+    low = np.minimum(open_, close) - spread
+    volume = rng.lognormal(3.0, 0.5, n)
+    index = pd.date_range(start, periods=n, freq=freq, tz="UTC", name=TIME)
+    return pd.DataFrame(
+        {OPEN: open_, HIGH: high, LOW: low, CLOSE: close, VOLUME: volume}, index=index
+    )
+
+
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    """2,000 hourly synthetic candles, seed 0."""
+    return make_candles()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: real market data (see its SOURCES.md)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
