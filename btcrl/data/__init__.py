@@ -1,1 +1,20 @@
-"""Candles: sources (ccxt, csv, sample), validation and the parquet store."""
+"""Candles: sources (ccxt, csv, sample), validation and the parquet store.
+
+``load_candles(config)`` is what the rest of btcrl calls; ``ingest_candles(config)`` is the
+work behind ``btcrl ingest``. See docs/data.md.
+"""
+
+from btcrl.data.ingest import IngestResult, ingest_candles, load_candles, open_store, store_key
+from btcrl.data.validate import FILLED, Gap, ValidationReport, validate_candles
+
+__all__ = [
+    "FILLED",
+    "Gap",
+    "IngestResult",
+    "ValidationReport",
+    "ingest_candles",
+    "load_candles",
+    "open_store",
+    "store_key",
+    "validate_candles",
+]

@@ -1,0 +1,263 @@
+"""Ingest candles into the store (``ingest_candles``) and hand them out (``load_candles``)."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from btcrl.config import DataConfig
+from btcrl.data.columns import TIME
+from btcrl.data.csv_source import csv_path, file_fingerprint, read_csv_candles
+from btcrl.data.hashing import frame_hash
+from btcrl.data.manifest import Manifest, Range, merge_ranges, ms_to_iso, subtract_ranges
+from btcrl.data.sample import SAMPLE_FILE, SAMPLE_SYMBOL, SAMPLE_TIMEFRAME, load_sample
+from btcrl.data.store import CandleStore, StoreKey, empty_candles
+from btcrl.data.timeframes import timeframe_ms
+from btcrl.data.validate import Gap, ValidationReport, fill_gaps, find_gaps, validate_candles
+from btcrl.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did. ``report`` is None when nothing new had to be read (a no-op)."""
+
+    key: StoreKey
+    path: Path
+    manifest_path: Path
+    manifest: Manifest
+    report: ValidationReport | None
+    new_rows: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    written: bool = False
+    fetched: list[Range] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Rows in the store after the ingest."""
+        return self.manifest.rows
+
+    @property
+    def gaps(self) -> int:
+        """Known gaps (runs of missing bars inside the covered ranges) in the store."""
+        return len(self.manifest.gaps)
+
+    @property
+    def missing_bars(self) -> int:
+        """Bars missing inside the covered ranges, summed over all gaps."""
+        return self.manifest.missing_bars
+
+
+def store_key(config: DataConfig) -> StoreKey:
+    """The store key of a data config (see ``btcrl.data.store`` for the layout)."""
+    if config.source == "sample":
+        return StoreKey("sample", SAMPLE_SYMBOL, SAMPLE_TIMEFRAME)
+    if config.source.startswith("csv:"):
+        return StoreKey(f"csv-{csv_path(config.source).stem}", config.symbol, config.timeframe)
+    return StoreKey(config.exchange, config.symbol, config.timeframe)
+
+
+def open_store(config: DataConfig) -> CandleStore:
+    """The store of ``config``'s series under ``config.data_dir``."""
+    return CandleStore(config.data_dir, store_key(config))
+
+
+def ingest_candles(config: DataConfig, progress: bool = False) -> IngestResult:
+    """Make the store hold ``config``'s range: import sample/csv, or fetch what ccxt lacks.
+
+    Sample and csv sources are imported whole (a re-import of an unchanged file does nothing).
+    For ccxt only the bars outside the stored coverage are fetched. New batches are validated
+    (severe problems raise DataError and leave the store untouched), merged (new values win),
+    sorted and de-duplicated, then written atomically; a result equal to the stored content
+    leaves the parquet file untouched. ``progress`` shows a bar on a terminal.
+    """
+    started = time.perf_counter()
+    _check_sample(config)
+    store = open_store(config)
+    with store.lock():
+        previous = store.read_manifest()
+        if config.source == "ccxt":
+            result = _ingest_ccxt(config, store, previous, progress)
+        else:
+            result = _ingest_file(config, store, previous)
+    result.seconds = time.perf_counter() - started
+    log.info(
+        "%s: %d rows (%d new), %d gaps / %d missing bars, %d requests, written=%s, %.2fs",
+        store.key, result.rows, result.new_rows, result.gaps, result.missing_bars,
+        result.requests, result.written, result.seconds,
+    )  # fmt: skip
+    return result
+
+
+def load_candles(config: DataConfig) -> pd.DataFrame:
+    """Candles for ``[config.start, config.end]`` (inclusive UTC days; None = all stored).
+
+    Ingests first (a fast no-op when the store is up to date). With ``fill_gaps`` the frame
+    gains a bool ``filled`` column and missing bars are forward-filled (volume 0). Raises
+    DataError when no candle falls in the range.
+    """
+    ingest_candles(config, progress=False)
+    store = open_store(config)
+    frame = select_range(store.read(), config)
+    if frame.empty:
+        manifest = store.read_manifest()
+        held = (
+            f"{manifest.first_bar} .. {manifest.last_bar}" if manifest and manifest.rows else "none"
+        )
+        raise DataError(
+            f"no {store.key} candles between {config.start or 'the start'} and "
+            f"{config.end or 'the end'}; the store holds {held}"
+        )
+    return fill_gaps(frame, config.timeframe) if config.fill_gaps else frame
+
+
+def select_range(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """Rows whose open time falls in the inclusive UTC days ``[start, end]``."""
+    if config.start is not None:
+        frame = frame[frame.index >= pd.Timestamp(config.start, tz="UTC")]
+    if config.end is not None:
+        frame = frame[frame.index < pd.Timestamp(config.end, tz="UTC") + pd.Timedelta(days=1)]
+    return frame
+
+
+def _check_sample(config: DataConfig) -> None:
+    if config.source == "sample" and config.timeframe != SAMPLE_TIMEFRAME:
+        raise DataError(
+            f"the bundled sample holds {SAMPLE_SYMBOL} {SAMPLE_TIMEFRAME} candles only, not "
+            f"timeframe {config.timeframe!r}; use --source ccxt or csv:PATH"
+        )
+    if config.source == "sample" and config.symbol != SAMPLE_SYMBOL:
+        raise DataError(
+            f"the bundled sample holds {SAMPLE_SYMBOL} only, not symbol {config.symbol!r}; "
+            "use --source ccxt or csv:PATH"
+        )
+
+
+def _ingest_file(config: DataConfig, store: CandleStore, previous: Manifest | None) -> IngestResult:
+    """Import the bundled sample or a csv file whole."""
+    if config.source == "sample":
+        from importlib import resources
+
+        with resources.as_file(resources.files("btcrl.data.sample") / SAMPLE_FILE) as path:
+            fingerprint = file_fingerprint(path)
+        source = "sample"
+    else:
+        path = csv_path(config.source).resolve()
+        fingerprint = file_fingerprint(path)
+        source = f"csv:{path}"
+    if previous is not None and previous.source_fingerprint == fingerprint:
+        return _unchanged(store, previous)
+    batch = load_sample() if config.source == "sample" else read_csv_candles(path)
+    clean, report = validate_candles(batch, config.timeframe, repair=config.repair, label=source)
+    if clean.empty:
+        raise DataError(f"{source} holds no candles")
+    step = timeframe_ms(config.timeframe)
+    span = (_ms(clean.index[0]), _ms(clean.index[-1]))
+    coverage = merge_ranges([*(previous.coverage_ranges() if previous else []), span], step)
+    return _commit(config, store, previous, clean, report, coverage, source, fingerprint)
+
+
+def _ingest_ccxt(
+    config: DataConfig, store: CandleStore, previous: Manifest | None, progress: bool
+) -> IngestResult:
+    """Fetch the bars of the requested range that the stored coverage lacks."""
+    from btcrl.data.ccxt_source import fetch_ranges, requested_range
+
+    have = previous.coverage_ranges() if previous else []
+    wanted = requested_range(config, have)
+    step = timeframe_ms(config.timeframe)
+    missing = subtract_ranges(wanted, have, step) if wanted[0] <= wanted[1] else []
+    if not missing:
+        if previous is None:
+            raise DataError(f"nothing to fetch for {store.key}: the requested range is empty")
+        return _unchanged(store, previous)
+    fetched = fetch_ranges(config, missing, progress=progress)
+    label = f"{config.exchange} {config.symbol} {config.timeframe}"
+    clean, report = validate_candles(
+        fetched.frame, config.timeframe, repair=config.repair, label=label
+    )
+    coverage = merge_ranges([*have, *missing], step)
+    result = _commit(config, store, previous, clean, report, coverage, "ccxt", None)
+    result.requests = fetched.requests
+    result.fetched = missing
+    return result
+
+
+def _commit(
+    config: DataConfig,
+    store: CandleStore,
+    previous: Manifest | None,
+    batch: pd.DataFrame,
+    report: ValidationReport,
+    coverage: list[Range],
+    source: str,
+    fingerprint: str | None,
+) -> IngestResult:
+    """Merge ``batch`` into the stored candles and write only if the content changed."""
+    old = store.read() if previous is not None else empty_candles()
+    merged = pd.concat([old, batch]) if len(old) else batch
+    merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+    merged.index.name = TIME
+    new_rows = int((~batch.index.isin(old.index)).sum()) if len(old) else len(batch)
+    step = timeframe_ms(config.timeframe)
+    gaps = _gaps_within(find_gaps(merged.index, config.timeframe), coverage, step)
+    manifest = Manifest(
+        exchange=store.key.exchange,
+        symbol=store.key.symbol,
+        timeframe=store.key.timeframe,
+        source=source,
+        rows=len(merged),
+        first_bar=_iso(merged.index[0]) if len(merged) else None,
+        last_bar=_iso(merged.index[-1]) if len(merged) else None,
+        content_hash=frame_hash(merged),
+        fetched_at=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        source_fingerprint=fingerprint,
+        coverage=[[a, b] for a, b in coverage],
+        gaps=[gap.to_dict() for gap in gaps],
+        missing_bars=sum(gap.bars for gap in gaps),
+        repaired=(previous.repaired if previous else 0) + report.repaired,
+    )
+    result = IngestResult(store.key, store.path, store.manifest_path, manifest, report, new_rows)
+    if (
+        previous is not None
+        and store.path.exists()
+        and previous.content_hash == manifest.content_hash
+    ):
+        log.info("%s: content unchanged; parquet left as it is", store.key)
+        store.write_manifest(manifest)  # coverage or fingerprint may have moved on
+        return result
+    store.write(merged, manifest)
+    result.written = True
+    return result
+
+
+def _unchanged(store: CandleStore, manifest: Manifest) -> IngestResult:
+    return IngestResult(store.key, store.path, store.manifest_path, manifest, None)
+
+
+def _gaps_within(gaps: list[Gap], coverage: list[Range], step: int) -> list[Gap]:
+    """The parts of ``gaps`` inside the covered ranges (holes between ranges are not gaps)."""
+    out: list[Gap] = []
+    for gap in gaps:
+        first, last = _ms(gap.start), _ms(gap.end)
+        for lo, hi in coverage:
+            a, b = max(first, lo), min(last, hi)
+            if a <= b:
+                out.append(Gap(_ts(a), _ts(b), (b - a) // step + 1))
+    return out
+
+
+def _ms(stamp: pd.Timestamp) -> int:
+    return int(pd.Timestamp(stamp).value // 1_000_000)
+
+
+def _ts(ms: int) -> pd.Timestamp:
+    return pd.Timestamp(ms, unit="ms", tz="UTC")
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return ms_to_iso(_ms(stamp))
