@@ -1,0 +1,125 @@
+"""Optuna storage: URL defaults, early validation, heartbeats and retry of lost trials."""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.trial import FrozenTrial
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from btcrl.config import TuneConfig
+from btcrl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+STUDIES_DIR = Path("studies")
+_DIALECTS = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+SQLITE_TIMEOUT_S = 60.0
+
+StaleCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+def default_storage_url(study: str, root: Path | None = None) -> str:
+    """``sqlite:///<root>/studies/<study>.db`` (root = cwd), as an absolute path."""
+    base = (root or Path.cwd()).resolve() / STUDIES_DIR
+    return f"sqlite:///{base / f'{study}.db'}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden, fit for logs and MLflow tags."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparsable storage URL>"
+
+
+def resolve_storage_url(config: TuneConfig) -> str:
+    """The storage URL to use, checked: a known RDB dialect that can be reached.
+
+    Creates the directory of a sqlite file. Raises a one-line ConfigError naming the URL
+    (password hidden) when it cannot be parsed, names an unknown dialect or cannot connect.
+    """
+    url = config.storage or default_storage_url(config.study)
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"storage URL {url!r} is not an RDB URL (e.g. sqlite:///studies/x.db, "
+            "postgresql://user:pass@host/db)"
+        ) from None
+    dialect = parsed.get_backend_name()
+    if dialect not in _DIALECTS:
+        raise ConfigError(
+            f"storage URL {shown!r} uses {dialect!r}; expected one of {', '.join(_DIALECTS)}"
+        )
+    if dialect == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ConfigError(f"storage URL {shown!r} needs a file (workers share it)")
+        try:
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"storage URL {shown!r}: cannot create its folder: {exc}") from None
+    _check_connect(url, shown)
+    return url
+
+
+def _check_connect(url: str, shown: str) -> None:
+    try:
+        engine = sqlalchemy.create_engine(url, **_engine_kwargs(url, connect_timeout=10))
+    except (ArgumentError, ImportError, SQLAlchemyError, ValueError) as exc:
+        raise ConfigError(f"storage URL {shown!r} is unusable: {_first_line(exc)}") from None
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"cannot connect to storage {shown!r}: {_first_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = None) -> RDBStorage:
+    """An RDBStorage with heartbeats; a trial whose worker died is failed and retried.
+
+    ``on_stale(study, trial)`` runs after Optuna's RetryFailedTrialCallback for each trial
+    found stale (used to close the trial's MLflow run).
+    """
+    retry = RetryFailedTrialCallback(max_retry=config.max_retry)
+
+    def stale(study: optuna.Study, trial: FrozenTrial) -> None:
+        log.warning("trial %d lost its worker (no heartbeat); marked FAILED", trial.number)
+        retry(study, trial)
+        if on_stale is not None:
+            on_stale(study, trial)
+
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=config.heartbeat_interval,
+            grace_period=config.grace_period,
+            heartbeat_stale_trial_callback=stale,
+        )
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as exc:
+        raise ConfigError(
+            f"storage {redact_url(url)!r} cannot hold an Optuna study: {_first_line(exc)}"
+        ) from None
+
+
+def _engine_kwargs(url: str, connect_timeout: int | None = None) -> dict[str, object]:
+    """sqlite: wait on locks (several workers write); servers: pre-ping pooled connections."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    kwargs: dict[str, object] = {"pool_pre_ping": True}
+    if connect_timeout is not None and url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout}
+    return kwargs
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
