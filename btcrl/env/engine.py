@@ -1,0 +1,398 @@
+"""The trade engine: pure, compiled functions over packed arrays with a leading env axis.
+
+One engine serves the gymnasium env (N = 1), the SB3 VecEnv (N envs) and the backtest, so
+fills, fees and stops cannot disagree. The functions have no I/O, no globals and no
+randomness: every input is an argument (episode start rows are drawn by the caller) and
+results are written into caller-owned buffers (no allocation per step). Arrays are laid out
+as in ``btcrl.env.layout``; prices are float64 (T, 4) open/high/low/close, features float32
+(T, F). Each env is computed by the same scalar code without fastmath, so an env gives
+bit-identical results whether it is stepped alone or among N.
+
+Order of events in the bar ``b = t + 1`` that one step fills and marks (O, H, L, C its
+prices, ``s`` the slippage fraction):
+
+1. **Resting stop at a gapped open.** If the carried position's stop is already through at
+   the open (long: ``O <= stop``, short: ``O >= stop``) it fills at ``O`` (with slippage);
+   the agent's order for this bar is then dropped (it was sized for a book that no longer
+   exists; the agent decides again at the next bar).
+2. **The agent's order at the open.** Equity at the open ``E = cash + position x O``; target
+   ``a_pos x leverage_limit x E / O`` BTC (``a_pos`` clipped to [-1, 1], to [0, 1] without
+   shorts), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
+   exposure_deadzone x leverage_limit x E`` or when ``E <= 0``. The fill price is
+   ``O x (1 + s)`` buying, ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``.
+   Opening or flipping sets the entry to the fill price and the stop at ``pct`` below
+   (long) / above (short) it, ``pct = min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct -
+   min_stop_pct)``. Adding to a position averages the entry and keeps the stop; reducing
+   keeps both; closing clears both (0).
+3. **Intra-bar stop.** Long: ``L <= stop``; short: ``H >= stop``: fills at the stop (at the
+   open if the open was already through it, which only a just-opened position with a stop
+   inside the slippage can see), with slippage and fee. At most one stop fill per bar.
+4. **Mark** ``equity = cash + position x C``.
+5. **End.** Bankruptcy (equity <= 0) terminates; reaching the episode's last bar truncates.
+6. **Forced close** (``force_close_at_end``): on the bar that ends the episode, an open
+   position is closed at ``C`` with slippage and fee; equity is then the cash.
+7. **Reward** from the equity before and after the step (``btcrl.env.rewards``), times
+   ``reward_scale``.
+
+The next observation is row ``b``: ``[cash / initial_balance, *features[b], position /
+max_position_btc]`` (float32). There is no funding, borrow interest or margin call beyond
+bankruptcy.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from btcrl.env.layout import (
+    CASH,
+    DSR_A,
+    DSR_B,
+    END,
+    ENTRY,
+    EP_RETURN,
+    EQUITY,
+    L_BANKRUPT,
+    L_BAR,
+    L_CASH,
+    L_CLOSE_FEE,
+    L_CLOSE_PRICE,
+    L_CLOSE_QTY,
+    L_ENTRY,
+    L_EP_RETURN,
+    L_EP_STEPS,
+    L_EQUITY,
+    L_FEE,
+    L_FILL_FEE,
+    L_FILL_PRICE,
+    L_FILL_QTY,
+    L_FORCED,
+    L_POSITION,
+    L_REWARD,
+    L_SLIPPAGE,
+    L_STOP,
+    L_STOP_FEE,
+    L_STOP_HIT,
+    L_STOP_PRICE,
+    L_STOP_QTY,
+    L_TERMINATED,
+    L_TRUNCATED,
+    N_LEDGER,
+    P_ALLOW_SHORT,
+    P_AUTO_RESET,
+    P_DEADZONE,
+    P_EPISODE_STEPS,
+    P_FEE_RATE,
+    P_FORCE_CLOSE,
+    P_INITIAL_BALANCE,
+    P_LEVERAGE,
+    P_MAX_POSITION,
+    P_MAX_STOP,
+    P_MIN_STOP,
+    P_REWARD_SCALE,
+    P_SLIPPAGE,
+    POSITION,
+    ROW,
+    STEPS,
+    STOP,
+)
+from btcrl.env.rewards import compute_reward
+
+
+@njit(cache=True)
+def write_observation(
+    out: np.ndarray,
+    features: np.ndarray,
+    row: int,
+    cash: float,
+    position: float,
+    params: np.ndarray,
+) -> None:
+    """Write ``[cash / initial_balance, *features[row], position / max_position_btc]``."""
+    n_features = features.shape[1]
+    out[0] = cash / params[P_INITIAL_BALANCE]
+    for k in range(n_features):
+        out[1 + k] = features[row, k]
+    out[1 + n_features] = position / params[P_MAX_POSITION]
+
+
+@njit(cache=True)
+def reset_env(
+    i: int,
+    start: int,
+    features: np.ndarray,
+    params: np.ndarray,
+    state: np.ndarray,
+    istate: np.ndarray,
+    obs: np.ndarray,
+) -> None:
+    """Start env ``i``'s episode at row ``start``: flat book, initial cash; write its obs."""
+    balance = params[P_INITIAL_BALANCE]
+    state[i, CASH] = balance
+    state[i, POSITION] = 0.0
+    state[i, ENTRY] = 0.0
+    state[i, STOP] = 0.0
+    state[i, EQUITY] = balance
+    state[i, DSR_A] = 0.0
+    state[i, DSR_B] = 0.0
+    state[i, EP_RETURN] = 0.0
+    istate[i, ROW] = start
+    istate[i, END] = start + int(params[P_EPISODE_STEPS])
+    istate[i, STEPS] = 0
+    write_observation(obs[i], features, start, balance, 0.0, params)
+
+
+@njit(cache=True)
+def reset_envs(
+    mask: np.ndarray,
+    starts: np.ndarray,
+    features: np.ndarray,
+    params: np.ndarray,
+    state: np.ndarray,
+    istate: np.ndarray,
+    obs: np.ndarray,
+) -> None:
+    """Reset every env ``i`` with ``mask[i]`` to start at ``starts[i]``."""
+    for i in range(mask.shape[0]):
+        if mask[i]:
+            reset_env(i, starts[i], features, params, state, istate, obs)
+
+
+@njit(cache=True)
+def _fill_price(reference: float, qty: float, slippage: float) -> float:
+    """Price paid for ``qty`` BTC (signed) at ``reference``: slippage against the trader."""
+    if qty > 0.0:
+        return reference * (1.0 + slippage)
+    return reference * (1.0 - slippage)
+
+
+@njit(cache=True)
+def _stop_pct(a_sl: float, params: np.ndarray) -> float:
+    lo = params[P_MIN_STOP]
+    return lo + (a_sl + 1.0) * 0.5 * (params[P_MAX_STOP] - lo)
+
+
+@njit(cache=True)
+def _clip_action(value: float) -> float:
+    if value != value:  # NaN -> no exposure / tightest stop
+        return 0.0
+    return min(1.0, max(-1.0, value))
+
+
+@njit(cache=True)
+def step_env(
+    i: int,
+    prices: np.ndarray,
+    features: np.ndarray,
+    actions: np.ndarray,
+    params: np.ndarray,
+    next_start: np.ndarray,
+    state: np.ndarray,
+    istate: np.ndarray,
+    ledger: np.ndarray,
+    obs: np.ndarray,
+    term_obs: np.ndarray,
+    rewards: np.ndarray,
+    dones: np.ndarray,
+) -> None:
+    """Step env ``i`` by one bar (see the module docstring for the order of events).
+
+    Writes the ledger row ``ledger[i]``, the reward (float32) and done flag, the next
+    observation ``obs[i]``, and the new state. When the episode ends and auto-reset is on,
+    the final observation goes to ``term_obs[i]`` and the env restarts at ``next_start[i]``.
+    """
+    slip = params[P_SLIPPAGE]
+    fee_rate = params[P_FEE_RATE]
+    t = istate[i, ROW]
+    bar = t + 1
+    p_open = prices[bar, 0]
+    p_high = prices[bar, 1]
+    p_low = prices[bar, 2]
+    p_close = prices[bar, 3]
+    cash = state[i, CASH]
+    pos = state[i, POSITION]
+    entry = state[i, ENTRY]
+    stop = state[i, STOP]
+    equity_prev = state[i, EQUITY]
+    led = ledger[i]
+    for k in range(N_LEDGER):
+        led[k] = 0.0
+    led[L_BAR] = bar
+    fees = 0.0
+    slippage_cost = 0.0
+
+    # 1. a carried stop already through at the open fills there; the order is dropped
+    gapped = (
+        pos != 0.0
+        and stop > 0.0
+        and ((pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop))
+    )
+    if gapped:
+        qty = -pos
+        price = _fill_price(p_open, qty, slip)
+        fee = fee_rate * abs(qty) * price
+        cash -= qty * price + fee
+        fees += fee
+        slippage_cost += abs(qty) * p_open * slip
+        led[L_STOP_HIT] = 1.0
+        led[L_STOP_PRICE] = price
+        led[L_STOP_QTY] = qty
+        led[L_STOP_FEE] = fee
+        pos = 0.0
+        entry = 0.0
+        stop = 0.0
+
+    # 2. the agent's order at the open
+    equity_open = cash + pos * p_open
+    if not gapped and equity_open > 0.0:
+        a_pos = _clip_action(actions[i, 0])
+        a_sl = _clip_action(actions[i, 1])
+        if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
+            a_pos = 0.0
+        scale = params[P_LEVERAGE] * equity_open
+        cap = params[P_MAX_POSITION]
+        target = min(cap, max(-cap, a_pos * scale / p_open))
+        qty = target - pos
+        if qty != 0.0 and abs(qty) * p_open >= params[P_DEADZONE] * scale:
+            price = _fill_price(p_open, qty, slip)
+            fee = fee_rate * abs(qty) * price
+            cash -= qty * price + fee
+            fees += fee
+            slippage_cost += abs(qty) * p_open * slip
+            led[L_FILL_PRICE] = price
+            led[L_FILL_QTY] = qty
+            led[L_FILL_FEE] = fee
+            new_pos = pos + qty
+            if new_pos == 0.0:
+                entry = 0.0
+                stop = 0.0
+            elif pos == 0.0 or (pos > 0.0) != (new_pos > 0.0):
+                entry = price
+                pct = _stop_pct(a_sl, params)
+                stop = price * (1.0 - pct) if new_pos > 0.0 else price * (1.0 + pct)
+            elif abs(new_pos) > abs(pos):
+                entry = (entry * abs(pos) + price * abs(qty)) / abs(new_pos)
+            pos = new_pos
+
+    # 3. the stop inside the bar
+    hit = (
+        pos != 0.0
+        and stop > 0.0
+        and ((pos > 0.0 and p_low <= stop) or (pos < 0.0 and p_high >= stop))
+    )
+    if hit:
+        through = (pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop)
+        reference = p_open if through else stop
+        qty = -pos
+        price = _fill_price(reference, qty, slip)
+        fee = fee_rate * abs(qty) * price
+        cash -= qty * price + fee
+        fees += fee
+        slippage_cost += abs(qty) * reference * slip
+        led[L_STOP_HIT] = 1.0
+        led[L_STOP_PRICE] = price
+        led[L_STOP_QTY] = qty
+        led[L_STOP_FEE] = fee
+        pos = 0.0
+        entry = 0.0
+        stop = 0.0
+
+    # 4. mark; 5. end of episode
+    equity = cash + pos * p_close
+    bankrupt = equity <= 0.0
+    done = bankrupt or bar >= istate[i, END]
+
+    # 6. forced close at the episode's last close
+    if done and pos != 0.0 and params[P_FORCE_CLOSE] != 0.0:
+        qty = -pos
+        price = _fill_price(p_close, qty, slip)
+        fee = fee_rate * abs(qty) * price
+        cash -= qty * price + fee
+        fees += fee
+        slippage_cost += abs(qty) * p_close * slip
+        led[L_FORCED] = 1.0
+        led[L_CLOSE_PRICE] = price
+        led[L_CLOSE_QTY] = qty
+        led[L_CLOSE_FEE] = fee
+        pos = 0.0
+        entry = 0.0
+        stop = 0.0
+        equity = cash
+        bankrupt = equity <= 0.0
+
+    # 7. reward
+    reward, dsr_a, dsr_b = compute_reward(
+        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
+    )
+    reward *= params[P_REWARD_SCALE]
+    ep_return = state[i, EP_RETURN] + reward
+    steps = istate[i, STEPS] + 1
+
+    led[L_FEE] = fees
+    led[L_SLIPPAGE] = slippage_cost
+    led[L_CASH] = cash
+    led[L_POSITION] = pos
+    led[L_ENTRY] = entry
+    led[L_STOP] = stop
+    led[L_EQUITY] = equity
+    led[L_BANKRUPT] = 1.0 if bankrupt else 0.0
+    led[L_REWARD] = reward
+    led[L_TERMINATED] = 1.0 if bankrupt else 0.0
+    led[L_TRUNCATED] = 1.0 if (done and not bankrupt) else 0.0
+    led[L_EP_RETURN] = ep_return
+    led[L_EP_STEPS] = steps
+    rewards[i] = reward
+    dones[i] = done
+
+    state[i, CASH] = cash
+    state[i, POSITION] = pos
+    state[i, ENTRY] = entry
+    state[i, STOP] = stop
+    state[i, EQUITY] = equity
+    state[i, DSR_A] = dsr_a
+    state[i, DSR_B] = dsr_b
+    state[i, EP_RETURN] = ep_return
+    istate[i, ROW] = bar
+    istate[i, STEPS] = steps
+    if done and params[P_AUTO_RESET] != 0.0:
+        write_observation(term_obs[i], features, bar, cash, pos, params)
+        reset_env(i, next_start[i], features, params, state, istate, obs)
+    else:
+        write_observation(obs[i], features, bar, cash, pos, params)
+
+
+def _step_envs(
+    prices: np.ndarray,
+    features: np.ndarray,
+    actions: np.ndarray,
+    params: np.ndarray,
+    next_start: np.ndarray,
+    state: np.ndarray,
+    istate: np.ndarray,
+    ledger: np.ndarray,
+    obs: np.ndarray,
+    term_obs: np.ndarray,
+    rewards: np.ndarray,
+    dones: np.ndarray,
+) -> None:
+    for i in prange(actions.shape[0]):
+        step_env(
+            i,
+            prices,
+            features,
+            actions,
+            params,
+            next_start,
+            state,
+            istate,
+            ledger,
+            obs,
+            term_obs,
+            rewards,
+            dones,
+        )
+
+
+step_envs = njit(cache=True)(_step_envs)
+"""Step every env by one bar, one after the other (arguments as in ``step_env``)."""
+
+step_envs_parallel = njit(cache=True, parallel=True)(_step_envs)
+"""``step_envs`` with the envs spread over numba's threads; results are identical."""

@@ -1,0 +1,141 @@
+"""What the two env shells share: input checks, episode bounds, the engine's parameters."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from btcrl.config.env import EnvConfig
+from btcrl.env.layout import (
+    N_PARAMS,
+    P_ALLOW_SHORT,
+    P_AUTO_RESET,
+    P_DEADZONE,
+    P_DOWNSIDE_WEIGHT,
+    P_DSR_ETA,
+    P_EPISODE_STEPS,
+    P_FEE_RATE,
+    P_FORCE_CLOSE,
+    P_INITIAL_BALANCE,
+    P_LEVERAGE,
+    P_MAX_POSITION,
+    P_MAX_STOP,
+    P_MIN_STOP,
+    P_REWARD_ID,
+    P_REWARD_SCALE,
+    P_SLIPPAGE,
+)
+from btcrl.env.rewards import get_reward
+from btcrl.errors import ConfigError, DataError
+from btcrl.features.spec import FeatureSet
+
+MODES = ("train", "eval", "backtest")
+
+
+@dataclass(frozen=True)
+class EpisodeBounds:
+    """Where episodes may start and how long they run.
+
+    Starts are drawn uniformly from ``[first_start, last_start]`` (inclusive rows; equal in
+    eval/backtest). An episode starting at row s observes rows s .. s + steps - 1 and marks
+    its last step at row s + steps.
+    """
+
+    mode: str
+    first_start: int
+    last_start: int
+    steps: int
+
+    @property
+    def random_start(self) -> bool:
+        return self.last_start > self.first_start
+
+
+def resolve_mode(mode: str | None, config: EnvConfig) -> str:
+    """``mode`` if given, else ``config.mode``; ConfigError when not a known mode."""
+    chosen = config.mode if mode is None else mode
+    if chosen not in MODES:
+        raise ConfigError(f"env mode {chosen!r} is unknown; choose one of {', '.join(MODES)}")
+    return chosen
+
+
+def episode_bounds(features: FeatureSet, config: EnvConfig, mode: str) -> EpisodeBounds:
+    """train: ``episode_length`` bars from a random start in [first_valid, T-1-length];
+    eval / backtest: the whole span from ``first_valid`` to the last row."""
+    n_rows = len(features)
+    first = features.first_valid
+    if mode == "train":
+        last = n_rows - 1 - config.episode_length
+        if last < first:
+            raise DataError(
+                f"env.episode_length={config.episode_length} bars does not fit the "
+                f"{n_rows - first} valid rows of the feature set (first_valid={first})"
+            )
+        return EpisodeBounds(mode, first, last, config.episode_length)
+    steps = n_rows - 1 - first
+    if steps < 1:
+        raise DataError(
+            f"the feature set has {n_rows - first} valid rows (first_valid={first}); "
+            "an episode needs at least 2"
+        )
+    return EpisodeBounds(mode, first, first, steps)
+
+
+def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous float64 prices and float32 features; DataError on bad shapes or values."""
+    prices = np.ascontiguousarray(features.prices, dtype=np.float64)
+    values = np.ascontiguousarray(features.features, dtype=np.float32)
+    n_rows = len(features)
+    if prices.shape != (n_rows, 4):
+        raise DataError(f"feature set prices have shape {prices.shape}, expected ({n_rows}, 4)")
+    if values.ndim != 2 or values.shape[0] != n_rows:
+        raise DataError(f"feature set features have shape {values.shape}, expected ({n_rows}, F)")
+    if values.shape[1] != len(features.spec.columns):
+        raise DataError(
+            f"feature set has {values.shape[1]} feature columns but its spec names "
+            f"{len(features.spec.columns)}"
+        )
+    first = features.first_valid
+    if not 0 <= first < n_rows:
+        raise DataError(f"feature set first_valid={first} is outside its {n_rows} rows")
+    live = prices[first:]
+    if not (np.isfinite(live).all() and (live > 0).all()):
+        bad = first + int(np.argmax(~(np.isfinite(live) & (live > 0)).all(axis=1)))
+        raise DataError(f"feature set price row {bad} is not finite and positive: {prices[bad]}")
+    if not np.isfinite(values[first:]).all():
+        bad = first + int(np.argmax(~np.isfinite(values[first:]).all(axis=1)))
+        raise DataError(f"feature set row {bad} (after first_valid={first}) holds NaN or inf")
+    return prices, values
+
+
+def engine_params(config: EnvConfig, steps: int, auto_reset: bool) -> np.ndarray:
+    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*)."""
+    params = np.zeros(N_PARAMS, dtype=np.float64)
+    params[P_INITIAL_BALANCE] = config.initial_balance
+    params[P_LEVERAGE] = config.leverage_limit
+    params[P_MAX_POSITION] = config.max_position_btc
+    params[P_DEADZONE] = config.exposure_deadzone
+    params[P_FEE_RATE] = config.fee_rate
+    params[P_SLIPPAGE] = config.slippage_bps / 10_000.0
+    params[P_MIN_STOP] = config.min_stop_pct
+    params[P_MAX_STOP] = config.max_stop_pct
+    params[P_ALLOW_SHORT] = float(config.allow_short)
+    params[P_REWARD_ID] = get_reward(config.reward).id
+    params[P_DOWNSIDE_WEIGHT] = config.downside_weight
+    params[P_DSR_ETA] = config.dsr_eta
+    params[P_REWARD_SCALE] = config.reward_scale
+    params[P_FORCE_CLOSE] = float(config.force_close_at_end)
+    params[P_EPISODE_STEPS] = steps
+    params[P_AUTO_RESET] = float(auto_reset)
+    return params
+
+
+def observation_space(features: FeatureSet) -> spaces.Box:
+    """Unbounded float32 box of ``spec.observation_size``."""
+    size = features.spec.observation_size
+    return spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+
+
+def action_space() -> spaces.Box:
+    """``[a_pos, a_sl]`` in [-1, 1]."""
+    return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
