@@ -25,6 +25,16 @@ class DataConfig(Section):
     repair: bool = Field(False, description="repair minor OHLC problems instead of rejecting")
     max_retries: int = Field(5, ge=0, le=20, description="retries per request on transient faults")
     timeout_ms: int = Field(30_000, gt=0, description="HTTP timeout per exchange request, ms")
+    retry_backoff_s: float = Field(
+        1.0, ge=0.0, le=60.0, description="first retry delay, s; doubles per retry, +-50% jitter"
+    )
+    rate_limit_ms: int | None = Field(
+        None, ge=0, description="ms between exchange requests (ccxt limiter); None = exchange's"
+    )
+    api_url: str | None = Field(
+        None, description="override the exchange's REST host (http://host:port): tests, proxies"
+    )
+    keep_archives: int = Field(3, ge=0, le=100, description="old store versions kept in archive/")
 
     @field_validator("source")
     @classmethod

@@ -63,7 +63,7 @@ def store_key(config: DataConfig) -> StoreKey:
 
 def open_store(config: DataConfig) -> CandleStore:
     """The store of ``config``'s series under ``config.data_dir``."""
-    return CandleStore(config.data_dir, store_key(config))
+    return CandleStore(config.data_dir, store_key(config), keep_archives=config.keep_archives)
 
 
 def ingest_candles(config: DataConfig, progress: bool = False) -> IngestResult:

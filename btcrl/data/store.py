@@ -11,7 +11,7 @@ Layout (``<slug>`` is the symbol with ``/`` -> ``-`` and ``:`` -> ``_``, e.g. ``
 ``csv-<file stem>`` for ``csv:PATH`` (so imported files never mix with exchange downloads).
 
 Every write goes to a temp file in the same directory, is fsynced and renamed over the old
-file (``Path.replace``, i.e. ``os.replace``), so a reader sees the old or the new version, never a torn one. The
+file (``os.replace``), so a reader sees the old or the new version, never a torn one. The
 previous version is hard-linked into ``archive/`` first (the newest ``keep_archives`` kept).
 The manifest is also embedded in the parquet's schema metadata: if a crash lands between
 the parquet rename and the JSON rename, the embedded copy (whose hash matches) wins.
