@@ -1,6 +1,7 @@
 """Training budget, time split, validation and registration."""
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -22,3 +23,7 @@ class TrainConfig(Section):
     model_name: str | None = Field(None, description="registry name; default btcrl-<algo>")
     experiment: str = "btcrl-train"
     resume: str | None = Field(None, description="run id to continue from")
+    keep: Literal["best", "last"] = Field(
+        "best", description="checkpoint that becomes the model: best by best_metric, or last"
+    )
+    system_metrics: bool = Field(True, description="log CPU/memory as MLflow system metrics")

@@ -11,6 +11,7 @@ import mlflow
 from mlflow.entities import RunStatus
 
 from btcrl.config import TrackingConfig
+from btcrl.tracking.stale import END_REASON_TAG, mark_stale_runs, process_tags
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,25 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
     parent_run_id: str | None = None,
+    *,
+    killed_on: tuple[type[BaseException], ...] = (),
+    log_system_metrics: bool | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Start (or, under ``mlflow run``, adopt via MLFLOW_RUN_ID) a run with btcrl's tags.
 
-    The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C, so no
-    run is left RUNNING by a clean failure.
+    The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C or on an
+    exception of a type in ``killed_on`` (e.g. ``optuna.TrialPruned``), so no run is left
+    RUNNING by a clean failure; the exception's first line is kept in tag ``btcrl.end_reason``
+    unless the caller set one. Runs left RUNNING by dead processes of this host (SIGKILL) are
+    marked KILLED first (:func:`btcrl.tracking.stale.mark_stale_runs`).
+    ``log_system_metrics``: CPU/memory sampling (None = MLflow's default).
     """
     experiment_id = ensure_experiment(experiment)
-    all_tags = {STAGE_TAG: stage, **(tags or {})}
+    try:
+        mark_stale_runs(experiment_id)
+    except mlflow.exceptions.MlflowException as exc:  # never block a new run on cleanup
+        log.warning("could not check for stale runs: %s", exc)
+    all_tags = {STAGE_TAG: stage, **process_tags(), **(tags or {})}
     commit = git_commit()
     if commit:
         all_tags.setdefault(GIT_COMMIT_TAG, commit)
@@ -108,16 +120,30 @@ def start_run(
         nested=nested or parent_run_id is not None,
         parent_run_id=parent_run_id,
         tags=all_tags,
+        log_system_metrics=log_system_metrics,
     )
-    if adopt and run_name:
+    if adopt and run_name:  # the run was created by `mlflow run`; tags were set on adoption
         mlflow.set_tag("mlflow.runName", run_name)
     try:
         yield run
-    except KeyboardInterrupt:
-        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
-        raise
-    except BaseException:
-        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+    except BaseException as exc:
+        killed = isinstance(exc, (KeyboardInterrupt, *killed_on))
+        _record_end_reason(run.info.run_id, exc)
+        status = RunStatus.KILLED if killed else RunStatus.FAILED
+        mlflow.end_run(RunStatus.to_string(status))
         raise
     else:
         mlflow.end_run()
+
+
+def _record_end_reason(run_id: str, exc: BaseException) -> None:
+    """Tag ``btcrl.end_reason`` with the exception's first line, unless already set."""
+    try:
+        client = mlflow.tracking.MlflowClient()
+        if END_REASON_TAG in client.get_run(run_id).data.tags:
+            return
+        text = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+        client.set_tag(run_id, END_REASON_TAG, reason[:500])
+    except Exception as err:  # the original exception matters more
+        log.warning("could not record why run %s ended: %s", run_id, err)

@@ -1,0 +1,53 @@
+"""MLflow models-from-code definition of a btcrl policy (logged as the ``model`` artifact).
+
+This file is copied into every logged model and executed on load, so it imports nothing from
+btcrl: only MLflow, NumPy, stable-baselines3 and sb3-contrib (the pip requirements). The
+model's artifacts are the SB3 zip (``sb3_model``), ``feature_spec.json`` and ``config.yaml``;
+``model_config`` names the algorithm.
+
+``predict`` takes float32 observations (N, obs_size) in FeatureSpec order and returns the
+deterministic float32 actions (N, 2) = ``[a_pos, a_sl]`` in [-1, 1], exactly what
+``model.predict(obs, deterministic=True)`` of the SB3 model returns.
+"""
+
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+
+def _algorithm_class(algo: str) -> Any:
+    if algo == "ppo":
+        from stable_baselines3 import PPO
+
+        return PPO
+    if algo == "sac":
+        from stable_baselines3 import SAC
+
+        return SAC
+    if algo == "tqc":
+        from sb3_contrib import TQC
+
+        return TQC
+    raise ValueError(f"unknown algorithm {algo!r}")
+
+
+class BtcrlPolicyModel(PythonModel):
+    """Deterministic actions of a trained SB3 policy, on CPU."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        algo = str((context.model_config or {}).get("algo", "ppo"))
+        self.model = _algorithm_class(algo).load(context.artifacts["sb3_model"], device="cpu")
+
+    # no type hints on predict: MLflow would read them as a (list-based) input schema
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        """float32 (N, obs_size) observations -> float32 (N, 2) deterministic actions."""
+        obs = np.asarray(model_input, dtype=np.float32)
+        if obs.ndim == 1:
+            obs = obs[None, :]
+        actions, _ = self.model.predict(obs, deterministic=True)
+        return np.asarray(actions, dtype=np.float32).reshape(obs.shape[0], -1)
+
+
+mlflow.models.set_model(BtcrlPolicyModel())

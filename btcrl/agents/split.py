@@ -1,0 +1,64 @@
+"""The time split of a FeatureSet into a train span and a validation span (never shuffled)."""
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from btcrl.errors import DataError
+from btcrl.features.spec import FeatureSet
+
+MIN_SPAN_BARS = 10
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Train rows ``[0, boundary)`` (warm-up rows kept, never observed) and validation rows
+    ``[boundary, len)``; both spans as FeatureSets."""
+
+    train: FeatureSet
+    validation: FeatureSet
+
+    def tags(self) -> dict[str, str]:
+        """``btcrl.train_start`` .. ``btcrl.val_end``: ISO UTC open times of the first and last
+        bar of each span (train starts at its first valid row)."""
+        train_times = self.train.times[self.train.first_valid :]
+        return {
+            "btcrl.train_start": _iso(train_times[0]),
+            "btcrl.train_end": _iso(train_times[-1]),
+            "btcrl.val_start": _iso(self.validation.times[0]),
+            "btcrl.val_end": _iso(self.validation.times[-1]),
+        }
+
+
+def _iso(ns: np.int64) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+def split_feature_set(
+    features: FeatureSet, ratio: float, train_end: date | None = None
+) -> TimeSplit:
+    """Split at ``train_end`` (last train UTC day, inclusive) if given, else so that ``ratio`` of
+    the valid bars (after warm-up) train. Raises DataError if either span has < 10 bars."""
+    first = features.first_valid
+    valid = len(features) - first
+    if valid < 2 * MIN_SPAN_BARS:
+        raise DataError(f"only {valid} valid bars: too few to split into train and validation")
+    if train_end is not None:
+        stop = pd.Timestamp(train_end, tz="UTC") + pd.Timedelta(days=1)
+        boundary = int(np.searchsorted(features.times, np.int64(stop.value), "left"))
+        what = f"train_end {train_end}"
+    else:
+        boundary = first + int(round(valid * ratio))
+        what = f"split_ratio {ratio}"
+    n_train, n_val = boundary - first, len(features) - boundary
+    if n_train < MIN_SPAN_BARS or n_val < MIN_SPAN_BARS:
+        raise DataError(
+            f"{what} leaves {max(n_train, 0)} train and {max(n_val, 0)} validation bars "
+            f"(each needs at least {MIN_SPAN_BARS}); data spans "
+            f"{_iso(features.times[first])} .. {_iso(features.times[-1])}"
+        )
+    return TimeSplit(
+        train=features.rows(0, boundary), validation=features.rows(boundary, len(features))
+    )
