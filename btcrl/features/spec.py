@@ -164,6 +164,9 @@ class FeatureSet:
     - ``features``: float32 (T, F) normalised market columns, ``spec.columns`` order
     - ``first_valid``: first row at which every feature is defined (after warm-up);
       rows before it may hold NaN and are never observed
+    - ``raw``: optional float64 (T, R) raw (un-normalised) values named by ``raw_names``
+      (indicators in price units, turbulence, external levels, strategy signal codes), for
+      ``btcrl.features.feature_table``; ``None`` when not kept
     """
 
     spec: FeatureSpec
@@ -172,6 +175,8 @@ class FeatureSet:
     volume: np.ndarray
     features: np.ndarray
     first_valid: int = 0
+    raw: np.ndarray | None = None
+    raw_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.times.shape[0])
@@ -190,6 +195,7 @@ class FeatureSet:
             volume=self.volume[start:stop],
             features=self.features[start:stop],
             first_valid=max(0, self.first_valid - start),
+            raw=None if self.raw is None else self.raw[start:stop],
         )
 
     def between(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> "FeatureSet":

@@ -1,0 +1,233 @@
+"""Candles -> FeatureSet: price block, volume, indicators, turbulence, external series and
+strategy one-hots, in that (observation) order, each normalised causally.
+
+Observed columns (``FeatureSpec.columns``):
+
+- ``open_rel``, ``high_rel``, ``low_rel``: 100 * (price / close - 1) of the bar
+- ``close_ret``: 100 * (close / previous close - 1)
+- ``volume_log``: log1p(volume) minus its mean over the trailing ``volume_window`` bars
+- one column per indicator (``btcrl.features.indicators``), normalised per indicator
+- ``turbulence``: log1p(turbulence) / 4 (``btcrl.features.turbulence``)
+- one column per enabled external series (``btcrl.features.external``)
+- four 0/1 columns per strategy, ``<name>_flat|_long|_short|_hold``
+
+Every row t depends on candles <= t only (tests/features/test_lookahead.py proves it on real
+data). ``first_valid`` is the first row after which no column is ever NaN.
+"""
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from btcrl.config.features import FeaturesConfig
+from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, VOLUME
+from btcrl.data.hashing import frame_hash
+from btcrl.data.timeframes import timeframe_seconds
+from btcrl.errors import DataError
+from btcrl.features import cache as feature_cache
+from btcrl.features.external import align_daily, column_name, daily_values, load_external
+from btcrl.features.indicators import get_indicator
+from btcrl.features.normalise import apply_normalisation
+from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec
+from btcrl.features.turbulence import turbulence
+from btcrl.strategies.base import SIGNAL_NAMES, get_strategy
+from btcrl.strategies.signals import raw_signals, signal_onehot
+
+logger = logging.getLogger(__name__)
+
+PCT = {"scale": 100.0}
+PRICE_COLUMNS = (
+    ColumnSpec("open_rel", "price", "ratio_to_close", PCT),
+    ColumnSpec("high_rel", "price", "ratio_to_close", PCT),
+    ColumnSpec("low_rel", "price", "ratio_to_close", PCT),
+    ColumnSpec("close_ret", "price", "return", PCT),
+)
+TURBULENCE_WIDTH = 4.0
+
+
+def check_candles(candles: pd.DataFrame) -> None:
+    """DataError unless ``candles`` is a non-empty candle frame (btcrl.data.columns)."""
+    if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
+        raise DataError("candles must be indexed by a tz-aware UTC DatetimeIndex (bar open times)")
+    missing = [c for c in OHLCV if c not in candles.columns]
+    if missing:
+        raise DataError(f"candles lack column(s) {missing}")
+    if candles.empty:
+        raise DataError("candles are empty: nothing to compute features on")
+    if not (candles.index.is_monotonic_increasing and candles.index.is_unique):
+        raise DataError("candle times must be sorted and unique")
+    if not (candles[[OPEN, HIGH, LOW, CLOSE]].to_numpy() > 0).all():
+        raise DataError("candle prices must be positive")
+
+
+def _series_hash(series: pd.Series) -> str:
+    digest = hashlib.sha256(series.index.as_unit("ns").asi8.tobytes())
+    digest.update(series.to_numpy(np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def build_feature_set(
+    candles: pd.DataFrame,
+    config: FeaturesConfig,
+    *,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    data_dir: Path | None = None,
+) -> FeatureSet:
+    """The FeatureSet of ``candles`` (bar length ``timeframe``) under ``config``.
+
+    Cached under ``data_dir/features/<key>`` when ``data_dir`` is set and ``config.cache``:
+    a hit returns the stored arrays unchanged; any change to candles, config, market,
+    external data or feature code gives another key and recomputes.
+    """
+    check_candles(candles)
+    candles = candles[list(OHLCV)].astype(np.float64)
+    first_bar, last_bar = candles.index[0], candles.index[-1]
+    externals = [
+        (ext, load_external(ext, first_bar, last_bar, data_dir))
+        for ext in config.external
+        if ext.enabled
+    ]
+    key = None
+    if data_dir is not None and config.cache:
+        key = feature_cache.cache_key(
+            {
+                "data_hash": frame_hash(candles),
+                "config": config.model_dump(mode="json", exclude={"cache"}),
+                "market": [exchange, symbol, timeframe],
+                "external": [_series_hash(series) for _, series in externals],
+            }
+        )
+        cached = feature_cache.read_cached(Path(data_dir), key)
+        if cached is not None:
+            logger.info("feature cache hit %s", key)
+            return cached
+    fs = _compute(candles, config, externals, exchange=exchange, symbol=symbol, timeframe=timeframe)
+    if key is not None:
+        feature_cache.write_cached(Path(data_dir), key, fs)  # type: ignore[arg-type]
+    return fs
+
+
+def _compute(
+    candles: pd.DataFrame,
+    config: FeaturesConfig,
+    externals: list,
+    *,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+) -> FeatureSet:
+    close = candles[CLOSE].to_numpy(np.float64)
+    columns: list[ColumnSpec] = []
+    values: list[np.ndarray] = []
+    raw: dict[str, np.ndarray] = {}
+
+    def add(spec: ColumnSpec, source: np.ndarray) -> None:
+        columns.append(spec)
+        values.append(apply_normalisation(source, close, spec.normalisation, spec.params))
+
+    for spec, col in zip(PRICE_COLUMNS, (OPEN, HIGH, LOW, CLOSE), strict=True):
+        add(spec, candles[col].to_numpy(np.float64))
+    volume_params = {"window": float(config.volume_window), "width": 1.0}
+    add(
+        ColumnSpec("volume_log", "volume", "log1p_trailing", volume_params),
+        candles[VOLUME].to_numpy(np.float64),
+    )
+    for name in config.indicators:
+        ind = get_indicator(name)
+        raw[f"raw_{name}"] = ind.compute(candles)
+        add(ColumnSpec(name, "indicator", ind.normalisation, dict(ind.params)), raw[f"raw_{name}"])
+    if config.turbulence.enabled:
+        turb = config.turbulence
+        raw["raw_turbulence"] = turbulence(close, turb.window, turb.horizons)
+        params = {
+            "width": TURBULENCE_WIDTH,
+            "window": float(turb.window),
+            **{f"horizon_{i}": float(h) for i, h in enumerate(turb.horizons)},
+        }
+        add(ColumnSpec("turbulence", "turbulence", "log1p", params), raw["raw_turbulence"])
+    seconds = timeframe_seconds(timeframe)
+    for ext, series in externals:
+        name = column_name(ext.name)
+        raw[f"raw_{name}"] = align_daily(daily_values(ext.name, series), candles.index, seconds)
+        normalisation, params = (
+            ("log_ratio", {"ref": 20.0})
+            if ext.name == "vix"
+            else ("scale", {"center": 0.0, "width": 1.0})
+        )
+        add(ColumnSpec(name, "external", normalisation, params), raw[f"raw_{name}"])
+    for name in config.strategies:
+        strategy = get_strategy(name)
+        codes = raw_signals(strategy, candles, timeframe)
+        raw[f"signal_{name}"] = codes.astype(np.float64)
+        onehot = signal_onehot(codes)
+        for j, label in enumerate(SIGNAL_NAMES):
+            columns.append(
+                ColumnSpec(
+                    f"{name}_{label}",
+                    "signal",
+                    "onehot",
+                    {
+                        "timeframe_seconds": float(
+                            seconds
+                            if strategy.timeframe is None
+                            else timeframe_seconds(strategy.timeframe)
+                        )
+                    },
+                )
+            )
+            values.append(onehot[:, j])
+
+    features = np.column_stack(values).astype(np.float32)
+    first_valid = _first_valid(features, [c.name for c in columns])
+    spec = FeatureSpec(
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        columns=tuple(columns),
+        indicators=tuple(config.indicators),
+        external=tuple(column_name(ext.name) for ext, _ in externals),
+        strategies=tuple(config.strategies),
+        data_hash=frame_hash(candles),
+        first_bar=candles.index[0].isoformat(),
+        last_bar=candles.index[-1].isoformat(),
+    )
+    return FeatureSet(
+        spec=spec,
+        times=candles.index.as_unit("ns").asi8.copy(),
+        prices=candles[[OPEN, HIGH, LOW, CLOSE]].to_numpy(np.float64).copy(),
+        volume=candles[VOLUME].to_numpy(np.float64).copy(),
+        features=features,
+        first_valid=first_valid,
+        raw=np.column_stack(list(raw.values())) if raw else np.empty((len(candles), 0)),
+        raw_names=tuple(raw),
+    )
+
+
+def _first_valid(features: np.ndarray, names: list[str]) -> int:
+    """One past the last row holding a NaN/Inf: after it every row is fully defined."""
+    bad = ~np.isfinite(features).all(axis=1)
+    if not bad.any():
+        return 0
+    bad_rows = np.flatnonzero(bad)
+    first_valid = int(bad_rows[-1]) + 1
+    if first_valid >= features.shape[0]:
+        raise DataError(
+            f"only {features.shape[0]} candles: too few for the features' warm-up "
+            f"(load more history or shorten windows)"
+        )
+    holes = bad_rows[bad_rows > np.flatnonzero(~bad)[0]] if (~bad).any() else []
+    if len(holes):
+        row = int(holes[0])
+        cols = [names[j] for j in np.flatnonzero(~np.isfinite(features[row]))]
+        logger.warning(
+            "feature column(s) %s undefined at row %d after warm-up; first_valid moves to %d",
+            cols,
+            row,
+            first_valid,
+        )
+    return first_valid

@@ -1,0 +1,67 @@
+"""Load candles for a period with enough earlier history to warm the features up."""
+
+import math
+
+import pandas as pd
+
+from btcrl.config.data import DataConfig
+from btcrl.config.features import FeaturesConfig
+from btcrl.data.timeframes import timeframe_seconds
+from btcrl.features.build import build_feature_set
+from btcrl.features.indicators import get_indicator
+from btcrl.features.spec import FeatureSet
+from btcrl.strategies.base import get_strategy
+
+WARMUP_FACTOR = 3  # recursive (EMA-like) indicators need several windows to forget their seed
+WARMUP_EXTRA_BARS = 100
+
+
+def warmup_bars(config: FeaturesConfig, timeframe: str) -> int:
+    """Base bars of history to load before the first bar one wants to observe."""
+    base = timeframe_seconds(timeframe)
+    need = [config.volume_window]
+    need += [get_indicator(name).warmup + 1 for name in config.indicators]
+    if config.turbulence.enabled:
+        need.append(config.turbulence.window + max(config.turbulence.horizons) + 1)
+    for name in config.strategies:
+        strategy = get_strategy(name)
+        ratio = (
+            1
+            if strategy.timeframe is None
+            else max(1, timeframe_seconds(strategy.timeframe) // base)
+        )
+        need.append((strategy.warmup + 1) * ratio)
+    return WARMUP_FACTOR * max(need) + WARMUP_EXTRA_BARS
+
+
+def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
+    """The FeatureSet for ``data``'s period [start, end] (inclusive UTC days).
+
+    Loads candles from ``btcrl.data.load_candles`` starting ``warmup_bars`` earlier (plus one
+    day for daily external series) so that features are warmed up at ``data.start``, builds
+    (cached under ``data.data_dir``) and returns the rows of the period.
+    """
+    from btcrl.data import load_candles  # lazy: data may be imported by lighter callers
+
+    history = data
+    if data.start is not None:
+        days = math.ceil(
+            warmup_bars(features, data.timeframe) * timeframe_seconds(data.timeframe) / 86_400
+        ) + (1 if features.external else 0)
+        history = data.model_copy(update={"start": data.start - pd.Timedelta(days=days)})
+    candles = load_candles(history)
+    fs = build_feature_set(
+        candles,
+        features,
+        exchange=data.exchange,
+        symbol=data.symbol,
+        timeframe=data.timeframe,
+        data_dir=data.data_dir,
+    )
+    start = None if data.start is None else pd.Timestamp(data.start, tz="UTC")
+    end = (
+        None
+        if data.end is None
+        else (pd.Timestamp(data.end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+    )
+    return fs.between(start, end)
