@@ -1,0 +1,46 @@
+"""Does a loaded model fit the data it is asked to trade? (FeatureSpec and model spaces.)"""
+
+import logging
+from typing import Any
+
+from btcrl.errors import CompatibilityError
+from btcrl.features.spec import ACTION_NAMES, FeatureSpec
+
+log = logging.getLogger(__name__)
+
+
+def check_model_fits(loaded: Any, data_spec: FeatureSpec) -> list[str]:
+    """Raise CompatibilityError at the first difference between the model's FeatureSpec and
+    the data's (timeframe, indicators, external series, strategies and their order, every
+    observed column with its normalisation, observation and action sizes), or between the
+    model's own input / output sizes and the data's; return warnings (another symbol or
+    exchange) for the caller to log."""
+    spec: FeatureSpec = loaded.spec
+    warnings = spec.check_compatible(data_spec)
+    model = getattr(loaded, "model", None)
+    checks = (
+        ("observation size", "observation_space", data_spec.observation_size),
+        ("action size", "action_space", len(ACTION_NAMES)),
+    )
+    for what, attr, expected in checks:
+        space = getattr(model, attr, None)
+        shape = getattr(space, "shape", None)
+        if shape and int(shape[0]) != expected:
+            raise CompatibilityError(
+                f"{what} differs: model {getattr(loaded, 'model_uri', '')} takes {int(shape[0])}, "
+                f"data gives {expected}"
+            )
+    return warnings
+
+
+def read_source_tags(run_id: str | None) -> dict[str, str]:
+    """Tags of the model's source run ({} when there is none or it cannot be read)."""
+    if not run_id:
+        return {}
+    import mlflow
+
+    try:
+        return dict(mlflow.tracking.MlflowClient().get_run(run_id).data.tags)
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("cannot read source run %s: %s", run_id, exc)
+        return {}

@@ -1,0 +1,107 @@
+"""What acts in a backtest: a trained model, or a rule baseline through the same pipeline.
+
+A policy maps (row t, observation of row t) to the action ``[a_pos, a_sl]`` for bar t + 1.
+Rule baselines ignore the observation:
+
+- ``buy_and_hold``: ``a_pos = 1`` on every bar (fully long from the first open on).
+- ``flat``: ``a_pos = 0`` (never trades; the zero line of every metric).
+- ``strategy:NAME``: one of the strategies' signals at row t: LONG -> 1, SHORT -> -1 (0 when
+  ``env.allow_short`` is off), FLAT -> 0, HOLD -> keep the previous target (0 at the start).
+
+Rule baselines run with stops effectively off (``RULE_STOP_PCT`` below entry), so that
+buy-and-hold holds; they are otherwise traded under the same env rules (fees, slippage,
+deadzone, position cap) as the model.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from btcrl.errors import ConfigError
+
+RULE_STOP_PCT = 0.99  # a long's stop at 1 % of its entry: never reached in practice
+RULE_POLICIES = ("buy_and_hold", "flat", "strategy:NAME")
+FLAT, LONG, SHORT, HOLD = 0, 1, 2, 3
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class ModelPolicy:
+    """A trained model: ``predict(obs (N, obs_size) float32) -> (N, 2)`` deterministic."""
+
+    predict: Predict
+    name: str = "model"
+
+    def act(self, row: int, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.predict(obs[None, :]), dtype=np.float32)[0]
+
+
+@dataclass
+class RulePolicy:
+    """A rule baseline: the target ``a_pos`` per feature-set row, decided in advance."""
+
+    name: str
+    targets: np.ndarray  # float32 (T,) a_pos for the action taken at row t
+
+    def act(self, row: int, obs: np.ndarray) -> np.ndarray:
+        return np.array([self.targets[row], 1.0], dtype=np.float32)
+
+
+def parse_rule(policy: str) -> tuple[str, str | None]:
+    """``"buy_and_hold"`` -> (buy_and_hold, None); ``"strategy:ott"`` -> (strategy, ott).
+
+    Raises ConfigError naming the value and what is allowed.
+    """
+    value = policy.strip()
+    if value in ("buy_and_hold", "flat"):
+        return value, None
+    if value.startswith("strategy:") and value.removeprefix("strategy:").strip():
+        return "strategy", value.removeprefix("strategy:").strip()
+    raise ConfigError(f"policy {policy!r} is unknown; use one of {', '.join(RULE_POLICIES)}")
+
+
+def signal_targets(signals: np.ndarray, allow_short: bool) -> np.ndarray:
+    """Target ``a_pos`` per row from strategy signals (0 FLAT, 1 LONG, 2 SHORT, 3 HOLD).
+
+    HOLD (and any other code) keeps the previous target; the target before the first row is 0.
+    """
+    codes = np.asarray(signals)
+    short = -1.0 if allow_short else 0.0
+    decided = np.full(codes.shape, np.nan)
+    decided[codes == FLAT] = 0.0
+    decided[codes == LONG] = 1.0
+    decided[codes == SHORT] = short
+    # forward-fill the decided targets over HOLD rows
+    idx = np.where(np.isnan(decided), 0, np.arange(codes.size))
+    np.maximum.accumulate(idx, out=idx)
+    filled = decided[idx]
+    return np.where(np.isnan(filled), 0.0, filled).astype(np.float32)
+
+
+def rule_targets(
+    kind: str, n_rows: int, signals: np.ndarray | None, allow_short: bool
+) -> np.ndarray:
+    """Targets for a parsed rule (``parse_rule``); ``signals`` per row for ``strategy``."""
+    if kind == "buy_and_hold":
+        return np.ones(n_rows, dtype=np.float32)
+    if kind == "flat":
+        return np.zeros(n_rows, dtype=np.float32)
+    if signals is None or len(signals) != n_rows:
+        raise ValueError("strategy targets need one signal per feature-set row")
+    return signal_targets(signals, allow_short)
+
+
+def buy_and_hold_policy(n_rows: int) -> RulePolicy:
+    """The benchmark: ``a_pos = 1`` on every row."""
+    return RulePolicy("buy_and_hold", rule_targets("buy_and_hold", n_rows, None, True))
+
+
+def decode_onehot(onehot: np.ndarray) -> np.ndarray:
+    """Signal codes from (T, 4) one-hot columns in FLAT, LONG, SHORT, HOLD order (all-zero
+    rows, i.e. warm-up, read as FLAT)."""
+    values = np.asarray(onehot)
+    codes = np.argmax(values, axis=1).astype(np.int8)
+    codes[values.max(axis=1) <= 0] = FLAT
+    return codes

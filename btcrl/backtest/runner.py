@@ -1,0 +1,187 @@
+"""``run_backtest``: a model (or a rule baseline) on a period -> ledger, metrics, plots, MLflow.
+
+Steps, in order; nothing is logged or kept until every file of the result exists:
+
+1. resolve the policy (model URI | rule) and the period (``backtest.start/end``, else
+   ``data.start/end``);
+2. build the period's FeatureSet (``load_feature_set``) with the model's features config
+   (``backtest.use_model_config``) and check it against the model's FeatureSpec
+   (CompatibilityError at the first difference; another symbol or exchange is a warning);
+3. compare the period with the model's train and validation spans (tags of its source run):
+   overlap is a warning and tag ``btcrl.overlaps_training=true``, an error with ``strict``;
+4. run the episode in TradingEnv mode ``backtest`` with the deterministic policy, and
+   buy-and-hold over the same bars (the benchmark);
+5. write steps.csv, trades.csv, summary.json, metrics.json, config.yaml, feature_spec.json and
+   plots/ into a temporary directory, then log them to one MLflow run (experiment
+   ``backtest.experiment``) with the headline metrics and tags, and/or move them to
+   ``backtest.output_dir``.
+"""
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from btcrl.backtest import artifacts
+from btcrl.backtest.episode import Episode, backtest_env_config, run_episode
+from btcrl.backtest.ledger import collect_steps, extract_trades
+from btcrl.backtest.plots import equity_frame, write_plots
+from btcrl.backtest.policies import buy_and_hold_policy
+from btcrl.backtest.report import build_metrics, equity_curve, headline_metrics
+from btcrl.backtest.setup import BacktestPlan, prepare
+from btcrl.config import ExperimentConfig, dump_config, flatten_config
+from btcrl.data.timeframes import periods_per_year, timeframe_seconds
+from btcrl.env import LEDGER_FIELDS
+from btcrl.features.spec import FeatureSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BacktestResult:
+    """What a backtest produced. ``run_id`` is None when tracking is off; ``output_dir`` is
+    where the files were kept (None when they went to MLflow only)."""
+
+    run_id: str | None
+    label: str
+    metrics: dict[str, Any]
+    headline: dict[str, float]
+    summary: dict[str, Any]
+    steps: pd.DataFrame
+    trades: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    output_dir: Path | None = None
+
+
+def run_backtest(
+    config: ExperimentConfig,
+    *,
+    model_uri: str | None = None,
+    policy: str | None = None,
+    parent_run_id: str | None = None,
+) -> BacktestResult:
+    """Backtest ``model_uri`` or the rule ``policy`` (else ``config.backtest.model/policy``)
+    on ``config.backtest.start..end`` (else ``config.data.start..end``); see the module doc.
+
+    Raises ConfigError (bad period or policy), DataError (no data), CompatibilityError (the
+    model does not fit the data, or an overlap under ``strict``) and BtcrlError (unknown
+    model) before anything is logged.
+    """
+    plan = prepare(config, model_uri=model_uri, policy=policy)
+    fs = plan.features
+    env_config = backtest_env_config(plan.env, config.backtest.force_close)
+    episode = run_episode(fs, env_config, plan.policy, seed=config.seed)
+    if plan.rule == "buy_and_hold":
+        bench = episode
+    else:
+        bench_env = backtest_env_config(plan.rule_env, config.backtest.force_close)
+        bench = run_episode(fs, bench_env, buy_and_hold_policy(len(fs)), seed=config.seed)
+    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
+    trades = extract_trades(steps)
+    bench_steps = collect_steps(fs, bench.observations, bench.actions, bench.ledger, LEDGER_FIELDS)
+    bench_trades = extract_trades(bench_steps)
+    ppy = periods_per_year(fs.spec.timeframe)
+    run_meta = plan.run_metadata(steps, ppy, config)
+    metrics = build_metrics(
+        steps=steps,
+        trades=trades,
+        bench_steps=bench_steps,
+        bench_trades=bench_trades,
+        initial_balance=env_config.initial_balance,
+        periods_per_year=ppy,
+        risk_free_rate=config.backtest.risk_free_rate,
+        run=run_meta,
+        reward_name=env_config.reward,
+        bar_seconds=timeframe_seconds(fs.spec.timeframe),
+        n_expected=plan.bars_expected,
+    )
+    headline = headline_metrics(metrics)
+    summary = artifacts.summary(plan, metrics, steps, trades, config)
+    logged_config = plan.logged_config(config)
+    result = BacktestResult(
+        run_id=None,
+        label=plan.label,
+        metrics=metrics,
+        headline=headline,
+        summary=summary,
+        steps=steps,
+        trades=trades,
+        warnings=list(plan.warnings),
+    )
+    with tempfile.TemporaryDirectory(prefix="btcrl-backtest-") as tmp:
+        out = Path(tmp) / "result"
+        out.mkdir()
+        artifacts.write_tables(out, steps, trades)
+        artifacts.write_json(out / "metrics.json", metrics)
+        (out / "config.yaml").write_text(dump_config(logged_config))
+        (out / "feature_spec.json").write_text(fs.spec.to_json())
+        if config.backtest.plots:
+            frame = _plot_frame(fs, episode, bench, steps, env_config.initial_balance)
+            result.notes += write_plots(
+                frame, trades, out / "plots", ppy, plan.label, png=config.backtest.png
+            )
+        summary["notes"] = result.notes
+        artifacts.write_json(out / "summary.json", summary)
+        if config.tracking.enabled:
+            result.run_id = _log_run(config, plan, logged_config, out, headline, parent_run_id)
+        if config.backtest.output_dir is not None:
+            result.output_dir = artifacts.move_into_place(out, config.backtest.output_dir)
+    log.info("backtest %s: %s", plan.label, headline)
+    return result
+
+
+def backtest_after_training(
+    config: ExperimentConfig, model_uri: str, parent_run_id: str | None
+) -> dict[str, float]:
+    """Backtest a just-trained model on ``config.backtest.start..end`` as a nested run of
+    ``parent_run_id``; returns the headline metrics (the caller logs them as ``backtest/*``)."""
+    result = run_backtest(config, model_uri=model_uri, parent_run_id=parent_run_id)
+    return dict(result.headline)
+
+
+def _plot_frame(
+    fs: FeatureSet, episode: Episode, bench: Episode, steps: pd.DataFrame, initial: float
+) -> pd.DataFrame:
+    rows = range(episode.start_row, episode.start_row + len(steps) + 1)
+    times = pd.DatetimeIndex(pd.to_datetime(fs.times[list(rows)], utc=True), name="time")
+    close = fs.prices[list(rows), 3]
+    position = [0.0, *steps["position"].to_numpy()]
+    bench_equity = equity_curve(
+        pd.DataFrame({"equity": bench.field("equity")}), bench.initial_balance
+    )
+    return equity_frame(
+        times, equity_curve(steps, initial), bench_equity[: len(times)], close, position
+    )
+
+
+def _log_run(
+    config: ExperimentConfig,
+    plan: BacktestPlan,
+    logged_config: ExperimentConfig,
+    out: Path,
+    headline: dict[str, float],
+    parent_run_id: str | None,
+) -> str:
+    from btcrl.tracking import configure_tracking, start_run
+
+    configure_tracking(config.tracking)
+    with start_run(
+        config.backtest.experiment,
+        stage="backtest",
+        run_name=f"backtest {plan.label} {plan.period_text}",
+        tags=plan.tags(),
+        parent_run_id=parent_run_id,
+    ) as run:
+        params = flatten_config(logged_config)
+        items = list(params.items())
+        for i in range(0, len(items), 100):
+            mlflow.log_params(dict(items[i : i + 100]))
+        mlflow.log_metrics(headline)
+        mlflow.log_artifacts(str(out))
+        run_id = str(run.info.run_id)
+    return run_id
