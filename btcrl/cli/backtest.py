@@ -1,17 +1,91 @@
-"""`btcrl backtest`."""
+"""`btcrl backtest`: a registry model (or a rule baseline) on a period, logged to MLflow."""
 
 from pathlib import Path
 
 import click
 
-from btcrl.cli.common import config_options, data_options, handle_errors
-from btcrl.errors import NotAvailableError
+from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+
+_KEYS = {
+    "model": "backtest.model",
+    "policy": "backtest.policy",
+    "risk_free_rate": "backtest.risk_free_rate",
+    "output_dir": "backtest.output_dir",
+}
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else str(value).lower()
+
+
+@click.command()
 @config_options
 @data_options
+@click.option(
+    "--model",
+    default=None,
+    metavar="URI",
+    help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model or a local model path.",
+)
+@click.option(
+    "--policy",
+    default=None,
+    metavar="RULE",
+    help="A rule baseline instead of a model: buy_and_hold | flat | strategy:NAME.",
+)
+@click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Refuse a period that overlaps the model's training or validation span.",
+)
+@click.option(
+    "--force-close/--no-force-close",
+    default=None,
+    help="Close an open position at the last bar's close (default on).",
+)
+@click.option("--risk-free-rate", default=None, help="Annual risk-free rate, fraction.")
+@click.option(
+    "--output-dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also keep the result files in this directory (replaced atomically).",
+)
 @handle_errors
-def backtest(config_path: Path | None, overrides: tuple[str, ...], **options: object) -> None:
-    """Not available yet."""
-    raise NotAvailableError("btcrl backtest is not available yet in this version")
+def backtest(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    strict: bool | None,
+    force_close: bool | None,
+    **options: object,
+) -> None:
+    """Backtest a model (or a rule) on --start..--end: steps, trades, metrics against
+    buy-and-hold, plots, all in one MLflow run (experiment btcrl-backtest)."""
+    from btcrl.backtest import run_backtest
+
+    options["strict"] = _flag(strict)
+    options["force_close"] = _flag(force_close)
+    keys = {**_KEYS, "strict": "backtest.strict", "force_close": "backtest.force_close"}
+    config = build_experiment_config(config_path, overrides, options, keys)
+    result = run_backtest(config)
+    for message in result.warnings:
+        click.echo(f"warning: {message}", err=True)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    summary = result.summary
+    perf = result.metrics["performance"]
+    trades = result.metrics["trades"]["strategy"]
+    period = summary["period"]
+    click.echo(f"backtest {result.label}: {period['first_bar']} .. {period['last_bar']}")
+    click.echo(
+        f"  total return {perf['strategy']['total_return']:+.2%}  "
+        f"(buy and hold {perf['buy_and_hold']['total_return']:+.2%}, "
+        f"excess {perf['excess']['excess_return']:+.2%})"
+    )
+    click.echo(
+        f"  sharpe {perf['strategy']['sharpe']:.2f}  max drawdown "
+        f"{perf['strategy']['max_drawdown']:.2%}  trades {int(trades['trade_count'])}"
+    )
+    if result.run_id:
+        click.echo(f"run id: {result.run_id}")
+    if result.output_dir:
+        click.echo(f"files: {result.output_dir}")
