@@ -22,6 +22,7 @@ Columns: ``vix`` = log(VIX / 20) (a level, about -0.7 .. 1.4); ``spx_ret`` and `
 the daily log return in percent (close of D over the previous trading day).
 """
 
+import functools
 import logging
 from pathlib import Path
 
@@ -44,7 +45,18 @@ def column_name(name: str) -> str:
 
 
 def read_daily_csv(path: Path) -> pd.Series:
-    """Daily closes from a CBOE- or Yahoo-layout CSV, indexed by UTC midnight of each day."""
+    """Daily closes from a CBOE- or Yahoo-layout CSV, indexed by UTC midnight of each day.
+
+    Parsed files are memoised by (path, size, modification time)."""
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise DataError(f"cannot read external series file {path}: {exc}") from None
+    return _read_daily_csv(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _read_daily_csv(path: str, _size: int, _mtime_ns: int) -> pd.Series:
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as exc:

@@ -21,8 +21,8 @@ name                      raw value (price units unless stated)           normal
 
 MACD, Bollinger, RSI, SMA, EMA and AO come straight from the ``ta`` package (vectorised
 pandas). CCI, DX and ATR use the same formulas as ``ta`` in numba kernels: ``ta``'s CCI calls a
-Python lambda per row, and ``ta``'s ADX/ATR loop in Python (ADX's loops also stop one row
-short, leaving the last row's +DI/-DI at 0, which would make the newest bar wrong).
+Python lambda per row and ``ta``'s ADX and ATR loop in Python over
+every row (tests check the values against ``ta`` and plain formulas).
 """
 
 import re
