@@ -58,7 +58,9 @@ def resample_closed(candles: pd.DataFrame, base: str, target: str) -> pd.DataFra
     if keep == 0:
         return empty
     o, h, lo, c, v = (candles[col].to_numpy(np.float64) for col in (OPEN, HIGH, LOW, CLOSE, VOLUME))
-    index = pd.DatetimeIndex(pd.to_datetime(bucket[starts[:keep]], utc=True), name=TIME)
+    index = pd.DatetimeIndex(pd.to_datetime(bucket[starts[:keep]], utc=True), name=TIME).as_unit(
+        candles.index.unit
+    )
     return pd.DataFrame(
         {
             OPEN: o[starts[:keep]],
