@@ -1,0 +1,175 @@
+"""The real ccxt ``binance`` client against a fake Binance on 127.0.0.1 (offline)."""
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_binance import FakeBinance
+
+from btcrl.config import DataConfig
+from btcrl.data import ingest_candles, load_candles, open_store
+from btcrl.data.ccxt_source import requested_range
+from btcrl.errors import ConfigError, ExchangeError
+
+Factory = Callable[..., DataConfig]
+H = 3_600_000
+
+
+def _ms(text: str) -> int:
+    return int(pd.Timestamp(text, tz="UTC").value // 1_000_000)
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.suffix != ".lock"
+    }
+
+
+def _starts(fake: FakeBinance, skip: int = 0) -> list[int]:
+    return [int(params["startTime"]) for params in fake.klines_requests()[skip:]]
+
+
+def test_full_download_equals_csv(
+    fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
+) -> None:
+    config = ccxt_config(start="2018-02-09", end="2025-03-31")
+    result = ingest_candles(config)
+    pd.testing.assert_frame_equal(load_candles(config), binance_1h, check_freq=False)
+    assert result.rows == 62_482 and result.gaps == 25 and result.missing_bars == 88
+    pages = len(fake_binance.klines_requests())
+    assert pages == result.requests - 1 and 63 <= pages <= 90  # 1,000 bars a page, + markets
+    # full pages except at the end (the last bars, then one empty page after 17:00 on 03-31)
+    assert {p["limit"] for p in fake_binance.klines_requests()[:-2]} == {"1000"}
+    # the 25 real gaps are known: asking again fetches nothing and rewrites nothing
+    before = _tree(config.data_dir)
+    again = ingest_candles(config)
+    assert again.requests == 0 and not again.written and _tree(config.data_dir) == before
+    assert len(fake_binance.klines_requests()) == pages
+
+
+def test_widening_fetches_only_the_missing_parts(
+    fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
+) -> None:
+    january = ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
+    march = ingest_candles(ccxt_config(start="2024-03-01", end="2024-03-31"))
+    assert january.rows == 744 and march.rows == 744 + 744 and march.gaps == 0
+    seen = len(fake_binance.klines_requests())
+    wide = ccxt_config(start="2023-12-20", end="2024-04-10")
+    result = ingest_candles(wide)
+    # before January, the February hole, after March: one page each, nothing else
+    assert _starts(fake_binance, seen) == [
+        _ms("2023-12-20"),
+        _ms("2024-02-01"),
+        _ms("2024-04-01"),
+    ]
+    assert result.fetched == [
+        (_ms("2023-12-20"), _ms("2023-12-31 23:00")),
+        (_ms("2024-02-01"), _ms("2024-02-29 23:00")),
+        (_ms("2024-04-01"), _ms("2024-04-10 23:00")),
+    ]
+    assert result.new_rows == 12 * 24 + 29 * 24 + 10 * 24
+    expected = binance_1h.loc["2023-12-20":"2024-04-10"]
+    pd.testing.assert_frame_equal(load_candles(wide), expected, check_freq=False)
+
+
+def test_transient_faults_are_retried(
+    fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
+) -> None:
+    fake_binance.timeout_sleep_s = 0.8
+    fake_binance.faults.extend(["429", "500", "timeout", "503", "short", "short", "502"])
+    config = ccxt_config(start="2023-01-01", end="2023-04-30", timeout_ms=300, max_retries=4)
+    result = ingest_candles(config)
+    expected = binance_1h.loc["2023-01-01":"2023-04-30"]
+    pd.testing.assert_frame_equal(load_candles(config), expected, check_freq=False)
+    assert result.rows == len(expected)
+    assert result.requests == len(fake_binance.klines_requests()) + 1  # + load_markets
+
+
+def test_permanent_fault_leaves_store_byte_identical(
+    fake_binance: FakeBinance, ccxt_config: Factory
+) -> None:
+    ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
+    config = ccxt_config(start="2023-12-01", end="2024-02-29", max_retries=2)
+    before = _tree(config.data_dir)
+    fake_binance.faults.append("short")  # the first page arrives, then the exchange fails
+    fake_binance.always = None
+    fake_binance.faults.extend(["503"] * 50)
+    with pytest.raises(ExchangeError) as info:
+        ingest_candles(config)
+    message = str(info.value)
+    assert "failed 3 time(s)" in message and "ExchangeNotAvailable" in message
+    assert "not fetched: BTC/USDT 1h from 2023-12-" in message and "\n" not in message
+    assert _tree(config.data_dir) == before
+
+
+def test_bad_symbol_timeframe_exchange_fail_at_once(
+    fake_binance: FakeBinance, ccxt_config: Factory
+) -> None:
+    with pytest.raises(
+        ConfigError, match="symbol 'BTC/USDX' is not listed on binance; close matches: BTC/USDT"
+    ):
+        ingest_candles(ccxt_config(symbol="BTC/USDX", start="2024-01-01", end="2024-01-02"))
+    with pytest.raises(
+        ConfigError, match="timeframe '7h' is not offered by binance; choose one of .*1h"
+    ):
+        ingest_candles(ccxt_config(timeframe="7h", start="2024-01-01", end="2024-01-02"))
+    with pytest.raises(
+        ConfigError, match="exchange 'binanse' is unknown to ccxt; did you mean binance"
+    ):
+        ingest_candles(ccxt_config(exchange="binanse", start="2024-01-01", end="2024-01-02"))
+    assert fake_binance.klines_requests() == []  # none of them downloaded anything
+    assert not open_store(ccxt_config(symbol="BTC/USDX")).path.exists()
+
+
+def test_requested_range_stops_at_last_closed_bar() -> None:
+    config = DataConfig(source="ccxt", start=date(2024, 1, 1), end=date(2024, 1, 2))
+    assert requested_range(config, []) == (_ms("2024-01-01"), _ms("2024-01-02 23:00"))
+    now = _ms("2024-01-02 10:30")
+    assert requested_range(config, [], now_ms=now) == (_ms("2024-01-01"), _ms("2024-01-02 09:00"))
+    open_ended = DataConfig(source="ccxt")
+    assert requested_range(open_ended, [(_ms("2020-05-01"), _ms("2020-06-01"))], now)[0] == _ms(
+        "2020-05-01"
+    )
+    weekly = DataConfig(source="ccxt", timeframe="1w", start=date(2024, 1, 3), end=date(2024, 2, 1))
+    first, last = requested_range(weekly, [])
+    assert (
+        pd.Timestamp(first, unit="ms").day_name()
+        == "Monday"
+        == pd.Timestamp(last, unit="ms").day_name()
+    )
+
+
+def test_sigkill_mid_download_leaves_store_unchanged(
+    fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
+) -> None:
+    ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
+    wide = ccxt_config(start="2023-01-01", end="2024-06-30")
+    before = _tree(wide.data_dir)
+    fake_binance.short_page, fake_binance.delay_s = 50, 0.05  # a slow, many-page download
+    seen = len(fake_binance.klines_requests())
+    script = (
+        "from btcrl.config import DataConfig; from btcrl.data import ingest_candles; "
+        f"ingest_candles(DataConfig.model_validate_json({wide.model_dump_json()!r}))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(fake_binance.klines_requests()) < seen + 10 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    assert _tree(wide.data_dir) == before  # nothing half-written, nothing replaced
+    assert len(load_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))) == 744
+    fake_binance.short_page, fake_binance.delay_s = None, 0.0
+    ingest_candles(wide)  # the dead process's lock is gone with it
+    expected = binance_1h.loc["2023-01-01":"2024-06-30"]
+    pd.testing.assert_frame_equal(load_candles(wide), expected, check_freq=False)
