@@ -73,13 +73,17 @@ def read_csv_candles(path: Path) -> pd.DataFrame:
     index = _parse_times(raw[time_name], path, str(time_name))
     values = {}
     for name in OHLCV:
-        numbers = pd.to_numeric(raw[columns[name]], errors="coerce")
-        bad = numbers.isna() & raw[columns[name]].notna()
+        column = raw[columns[name]]
+        if pd.api.types.is_float_dtype(column):
+            values[name] = column.to_numpy(dtype="float64")
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = numbers.isna() & column.notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
                 f"csv file {path} is malformed: column {columns[name]} row {row + 2} "
-                f"holds {raw[columns[name]].iloc[row]!r}, not a number"
+                f"holds {column.iloc[row]!r}, not a number"
             )
         values[name] = numbers.to_numpy(dtype="float64")
     return pd.DataFrame(values, index=index)
@@ -99,9 +103,11 @@ def _parse_times(column: pd.Series, path: Path, name: str) -> pd.DatetimeIndex:
     if column.isna().any():
         row = int(np.flatnonzero(column.isna().to_numpy())[0])
         raise DataError(f"csv file {path} is malformed: empty {name} in row {row + 2}")
-    numeric = pd.to_numeric(column, errors="coerce")
+    numeric = column if pd.api.types.is_numeric_dtype(column) else None
+    if numeric is None and column.astype(str).str.fullmatch(r"\s*\d+(\.0*)?\s*").iloc[:5].all():
+        numeric = pd.to_numeric(column, errors="coerce")  # epoch stamps read as text
     try:
-        if numeric.notna().all():
+        if numeric is not None and numeric.notna().all():
             stamps = pd.to_datetime(numeric.astype("int64"), unit=_epoch_unit(numeric), utc=True)
         else:
             stamps = pd.to_datetime(column.astype(str).str.strip(), utc=True, format="ISO8601")
