@@ -141,3 +141,16 @@ def test_registry_and_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
         index=pd.DatetimeIndex(["2024-01-01"], tz="UTC", name="time"),
     )
     assert strategy_signals("always_long", candles, "1h").tolist() == [Signal.LONG]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_sweep_every_signal_change(btc_1h: pd.DataFrame, name: str) -> None:
+    """Longer sweep: every row where the signal changes in 2020-09 .. 2021-05, and the row
+    before it."""
+    real = btc_1h.iloc[24_000:30_000]
+    fast = raw_signals(get_strategy(name), real, "1h")
+    changes = np.flatnonzero(fast[1:] != fast[:-1]) + 1
+    rows = sorted(set(changes.tolist()) | set((changes - 1).tolist()))[:400]
+    for t in rows:
+        assert fast[t] == reference_signal(name, real.iloc[: t + 1], "1h"), f"{name} t={t}"
