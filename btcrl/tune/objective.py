@@ -25,6 +25,10 @@ RUN_ID_ATTR = "mlflow_run_id"
 FAIL_REASON_ATTR = "fail_reason"
 
 
+class TrialFailedError(BtcrlError):
+    """This trial failed (divergence, NaN, a bad sampled config); the study goes on."""
+
+
 class MetricMissingError(ConfigError):
     """The tuned metric is not among the validation metrics: every trial would fail."""
 
@@ -78,7 +82,7 @@ class Objective:
             config = with_overrides(self.base, params)
         except ConfigError as exc:
             trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
-            raise
+            raise TrialFailedError(str(exc)) from exc
         prune = len(tune.metrics) == 1 and tune.pruner != "none"
         reported = 0
 
@@ -119,7 +123,7 @@ class Objective:
         except BtcrlError as exc:
             trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)
-            raise
+            raise TrialFailedError(str(exc)) from exc
         trial.set_user_attr(RUN_ID_ATTR, result.run_id)
         trial.set_user_attr("model_uri", result.model_uri)
         values = [metric_value(result.metrics, name) for name in tune.metrics]
@@ -130,7 +134,7 @@ class Objective:
         if bad:
             reason = f"trial {trial.number}: objective is not finite ({', '.join(bad)})"
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
-            raise BtcrlError(reason)
+            raise TrialFailedError(reason)
         return values[0] if len(values) == 1 else values
 
 

@@ -170,7 +170,7 @@ def _log_plots(study: optuna.Study, metrics: tuple[str, ...], folder: Path) -> N
         figures[f"param_importances{suffix}"] = lambda tgt=tgt, n=name: vis.plot_param_importances(
             study, target=tgt, target_name=n
         )
-    if len(metrics) == 1:
+    if len(metrics) == 1 and any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
         figures["intermediate_values"] = lambda: vis.plot_intermediate_values(study)
     elif len(metrics) in (2, 3):
         figures["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=list(metrics))

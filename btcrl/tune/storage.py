@@ -1,12 +1,14 @@
 """Optuna storage: URL defaults, early validation, heartbeats and retry of lost trials."""
 
+import importlib.util
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -64,8 +66,21 @@ def resolve_storage_url(config: TuneConfig) -> str:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"storage URL {shown!r}: cannot create its folder: {exc}") from None
+    url = _with_installed_driver(url, parsed.drivername)
     _check_connect(url, shown)
     return url
+
+
+def _with_installed_driver(url: str, drivername: str) -> str:
+    """``postgresql://`` names no driver; pick psycopg (3) or psycopg2, whichever is installed."""
+    if drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return driver + url[len("postgresql") :]
+    raise ConfigError(
+        "storage URL needs a PostgreSQL driver: pip install psycopg2-binary (or psycopg)"
+    )
 
 
 def _check_connect(url: str, shown: str) -> None:
@@ -85,10 +100,12 @@ def _check_connect(url: str, shown: str) -> None:
 def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = None) -> RDBStorage:
     """An RDBStorage with heartbeats; a trial whose worker died is failed and retried.
 
-    ``on_stale(study, trial)`` runs after Optuna's RetryFailedTrialCallback for each trial
+    ``on_stale(study, trial)`` runs after Optuna's RetryHeartbeatStaleTrialCallback for each trial
     found stale (used to close the trial's MLflow run).
     """
-    retry = RetryFailedTrialCallback(max_retry=config.max_retry)
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna's terms
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=config.max_retry)
 
     def stale(study: optuna.Study, trial: FrozenTrial) -> None:
         log.warning("trial %d lost its worker (no heartbeat); marked FAILED", trial.number)
@@ -97,13 +114,15 @@ def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = 
             on_stale(study, trial)
 
     try:
-        return RDBStorage(
-            url,
-            engine_kwargs=_engine_kwargs(url),
-            heartbeat_interval=config.heartbeat_interval,
-            grace_period=config.grace_period,
-            heartbeat_stale_trial_callback=stale,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=config.heartbeat_interval,
+                grace_period=config.grace_period,
+                heartbeat_stale_trial_callback=stale,
+            )
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as exc:
         raise ConfigError(
             f"storage {redact_url(url)!r} cannot hold an Optuna study: {_first_line(exc)}"

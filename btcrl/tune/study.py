@@ -2,6 +2,7 @@
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,9 @@ def run_study(config: ExperimentConfig, project_dir: Path | None = None) -> Stud
     study = open_study(config, url)
     tracking_uri = configure_tracking(config.tracking, project_dir)
     experiment_id = ensure_experiment(tune.experiment)
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     closed = reconcile_trial_runs(study, experiment_id)
     if closed:
         log.warning("closed %d MLflow run(s) of trials whose worker died", closed)

@@ -12,7 +12,7 @@ import optuna
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
-from btcrl.tune.objective import Objective
+from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
 from btcrl.tune.storage import make_storage
 
@@ -73,7 +73,7 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
 
     Each trial is one ``study.optimize(n_trials=1)`` so that Optuna's heartbeat thread runs
     and stale trials of dead workers are failed (and retried) before every new trial.
-    BtcrlError fails only the trial at hand; anything else stops this worker.
+    TrialFailedError fails only the trial at hand; anything else stops this worker.
     """
     from btcrl.tune.report import close_stale_trial_run
 
@@ -93,7 +93,7 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
         if job.deadline is not None and time.time() >= job.deadline:
             log.info("worker %d: timeout reached", job.index)
             break
-        study.optimize(objective, n_trials=1, catch=(BtcrlError,), gc_after_trial=True)
+        study.optimize(objective, n_trials=1, catch=(TrialFailedError,), gc_after_trial=True)
 
 
 def _process_main(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[type-arg]

@@ -1,0 +1,52 @@
+"""Storage URLs: defaults, early one-line errors, heartbeat settings."""
+
+from pathlib import Path
+
+import pytest
+
+from btcrl.config import TuneConfig
+from btcrl.errors import ConfigError
+from btcrl.tune.storage import default_storage_url, make_storage, redact_url, resolve_storage_url
+
+
+def test_default_url_is_a_sqlite_file_under_studies(tmp_path: Path) -> None:
+    url = default_storage_url("abc", tmp_path)
+    assert url == f"sqlite:///{tmp_path.resolve()}/studies/abc.db"
+
+
+def test_default_storage_is_created_in_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = resolve_storage_url(TuneConfig(study="s1"))
+    assert url.endswith("/studies/s1.db")
+    assert (tmp_path / "studies").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url", "is not an RDB URL"),
+        ("redis://localhost/0", "uses 'redis'"),
+        ("sqlite://", "needs a file"),
+        ("sqlite:///:memory:", "needs a file"),
+        ("postgresql://u:secret@127.0.0.1:1/db", "cannot connect to storage"),
+    ],
+)
+def test_bad_storage_url_is_a_one_line_error(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_storage_url(TuneConfig(storage=url))
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+    assert "secret" not in message  # passwords never reach logs
+
+
+def test_redact_hides_password() -> None:
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+def test_storage_has_heartbeat_and_retry(tmp_path: Path) -> None:
+    config = TuneConfig(heartbeat_interval=7, grace_period=9, max_retry=1)
+    storage = make_storage(f"sqlite:///{tmp_path / 's.db'}", config)
+    assert storage.heartbeat_interval == 7
+    assert storage.grace_period == 9
+    assert storage.get_heartbeat_stale_trial_callback() is not None

@@ -1,0 +1,159 @@
+"""Study mechanics with a training test double (fast); real training: test_integration.py."""
+
+import math
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from click.testing import CliRunner
+from tune_helpers import FakeTraining, diverge_when_high_lr, tune_config
+
+from btcrl.cli import main
+from btcrl.errors import ConfigError
+from btcrl.tune import run_study
+
+
+def _runs(experiment: str = "btcrl-tune") -> list[mlflow.entities.Run]:
+    exp = mlflow.get_experiment_by_name(experiment)
+    assert exp is not None
+    return list(mlflow.search_runs([exp.experiment_id], output_format="list"))
+
+
+def test_study_runs_trials_as_nested_runs_and_resumes(
+    study_dir: Path, fake_training: FakeTraining
+) -> None:
+    config = tune_config(study_dir, "tune.trials=4", "tune.pruner=none")
+    first = run_study(config)
+    assert first.n_trials == 4 and first.first_trial == 0
+    assert first.summary["n_complete"] == 4
+    assert math.isfinite(first.best_value or math.nan)
+    runs = _runs()
+    parents = [r for r in runs if r.data.tags.get("btcrl.stage") == "tune"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == first.parent_run_id]
+    assert len(parents) == 1 and len(children) == 4
+    assert sorted(int(r.data.tags["btcrl.trial_number"]) for r in children) == [0, 1, 2, 3]
+    assert all(r.data.tags["btcrl.study"] == "test" for r in children)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    parent = parents[0]
+    assert parent.data.metrics["best_value"] == pytest.approx(first.best_value)
+    assert any(k.startswith("best.agent.learning_rate") for k in parent.data.params)
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
+    assert {"trials.csv", "best_params.json", "space.yaml", "plots"} <= arts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/optimization_history.html" in plots
+    html = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=parent.info.run_id, artifact_path="plots/optimization_history.html"
+        )
+    )
+    assert "plotly.js" in html.read_text()[:5000] or len(html.read_text()) > 1_000_000
+    # every trial trained on the quick budget, and no trial registered its model
+    assert all(
+        c.train.total_timesteps == 400 and not c.train.register_model for c in fake_training.calls
+    )
+
+    again = run_study(tune_config(study_dir, "tune.trials=2", "tune.pruner=none"))
+    assert again.first_trial == 4 and again.n_trials == 6  # numbers continue
+    study = optuna.load_study(study_name="test", storage=config.tune.storage)
+    assert [t.number for t in study.trials] == list(range(6))
+    assert len(_runs()) == 1 + 4 + 1 + 2
+
+
+def test_pruned_trial_ends_killed_with_tag(study_dir: Path, fake_training: FakeTraining) -> None:
+    # the later a trial, the worse its curve: the median pruner must stop some of them
+    fake_training.score = lambda c: -float(len(fake_training.calls))
+    result = run_study(tune_config(study_dir, "tune.trials=6", "tune.pruner_startup_trials=2"))
+    assert result.summary["n_pruned"] >= 1
+    killed = [r for r in _runs() if r.info.status == "KILLED"]
+    assert len(killed) == result.summary["n_pruned"]
+    assert all(r.data.tags.get("btcrl.pruned") == "true" for r in killed)
+
+
+def test_diverged_trial_fails_with_reason_and_study_goes_on(
+    study_dir: Path, fake_training: FakeTraining
+) -> None:
+    fake_training.score = diverge_when_high_lr
+    result = run_study(tune_config(study_dir, "tune.trials=8", "tune.pruner=none"))
+    study = optuna.load_study(study_name="test", storage=f"sqlite:///{study_dir}/studies/test.db")
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(study.trials) == 8 and failed and result.summary["n_complete"] >= 1
+    assert all("diverged" in t.user_attrs["fail_reason"] for t in failed)
+
+
+def test_nan_objective_fails_the_trial(study_dir: Path, fake_training: FakeTraining) -> None:
+    fake_training.score = lambda c: math.nan
+    result = run_study(tune_config(study_dir, "tune.trials=2", "tune.pruner=none"))
+    assert result.summary["n_fail"] == 2 and result.best_value is None
+
+
+def test_unknown_metric_stops_the_study(study_dir: Path, fake_training: FakeTraining) -> None:
+    with pytest.raises(ConfigError, match="'val/nope' is not a validation metric"):
+        run_study(tune_config(study_dir, "tune.trials=3", "tune.metrics=[val/nope]"))
+    assert len(fake_training.calls) == 1
+
+
+def test_multi_objective_logs_pareto_set(study_dir: Path, fake_training: FakeTraining) -> None:
+    config = tune_config(
+        study_dir,
+        "tune.trials=4",
+        "tune.metrics=[val/sharpe, val/max_drawdown]",
+        "tune.directions=[maximize, maximize]",
+    )
+    result = run_study(config)
+    assert result.summary["pareto"] and result.summary["n_complete"] == 4
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.parent_run_id)}
+    assert "pareto.json" in arts
+
+
+def test_direction_count_must_match(study_dir: Path) -> None:
+    config = tune_config(study_dir, "tune.metrics=[val/sharpe, val/max_drawdown]")
+    with pytest.raises(ConfigError, match="same length"):
+        run_study(config)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--storage", "mysqlx://nowhere"], "storage URL"),
+        (["--storage", "postgresql://u:p@127.0.0.1:1/x"], "cannot connect to storage"),
+        (["--space", "bad.yaml"], "search space"),
+    ],
+)
+def test_cli_errors_are_one_line_before_training(
+    study_dir: Path, fake_training: FakeTraining, args: list[str], expected: str
+) -> None:
+    (study_dir / "bad.yaml").write_text("params:\n  agent.gamma: {type: float, low: 2, high: 1}\n")
+    result = CliRunner().invoke(main, ["tune", "--trials", "2", *args])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+    assert fake_training.calls == []
+    assert mlflow.get_experiment_by_name("btcrl-tune") is None  # nothing was started
+
+
+def test_cli_runs_a_study(study_dir: Path, fake_training: FakeTraining) -> None:
+    args = [
+        "tune",
+        "--trials",
+        "3",
+        "--study",
+        "cli",
+        "--pruner",
+        "none",
+        "--metric",
+        "val/sharpe",
+        "--direction",
+        "maximize",
+        "--budget-timesteps",
+        "200",
+        "--algo",
+        "ppo",
+        "--timeout",
+        "",
+        "--space",
+        "",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "best trial" in result.output and (study_dir / "studies" / "cli.db").is_file()
