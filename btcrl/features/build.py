@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btcrl.config.features import FeaturesConfig
+from btcrl.config.features import ExternalSeriesConfig, FeaturesConfig
 from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, VOLUME
 from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import timeframe_seconds
@@ -48,8 +48,9 @@ PRICE_COLUMNS = (
 TURBULENCE_WIDTH = 4.0
 
 
-def check_candles(candles: pd.DataFrame) -> None:
-    """DataError unless ``candles`` is a non-empty candle frame (btcrl.data.columns)."""
+def check_candles(candles: pd.DataFrame, timeframe: str) -> None:
+    """DataError unless ``candles`` is a non-empty candle frame (btcrl.data.columns) whose
+    open times lie on the ``timeframe`` grid (checked for bars of up to a day)."""
     if not isinstance(candles.index, pd.DatetimeIndex) or candles.index.tz is None:
         raise DataError("candles must be indexed by a tz-aware UTC DatetimeIndex (bar open times)")
     missing = [c for c in OHLCV if c not in candles.columns]
@@ -61,6 +62,14 @@ def check_candles(candles: pd.DataFrame) -> None:
         raise DataError("candle times must be sorted and unique")
     if not (candles[[OPEN, HIGH, LOW, CLOSE]].to_numpy() > 0).all():
         raise DataError("candle prices must be positive")
+    step = timeframe_seconds(timeframe) * 1_000_000_000
+    if step <= 86_400 * 1_000_000_000:
+        off = np.flatnonzero(candles.index.as_unit("ns").asi8 % step)
+        if off.size:
+            raise DataError(
+                f"candle at {candles.index[off[0]]} is not on the {timeframe} grid "
+                f"(wrong --timeframe for these candles?)"
+            )
 
 
 def _series_hash(series: pd.Series) -> str:
@@ -84,7 +93,7 @@ def build_feature_set(
     a hit returns the stored arrays unchanged; any change to candles, config, market,
     external data or feature code gives another key and recomputes.
     """
-    check_candles(candles)
+    check_candles(candles, timeframe)
     candles = candles[list(OHLCV)].astype(np.float64)
     first_bar, last_bar = candles.index[0], candles.index[-1]
     externals = [
@@ -115,7 +124,7 @@ def build_feature_set(
 def _compute(
     candles: pd.DataFrame,
     config: FeaturesConfig,
-    externals: list,
+    externals: list[tuple[ExternalSeriesConfig, pd.Series]],
     *,
     exchange: str,
     symbol: str,
@@ -130,8 +139,8 @@ def _compute(
         columns.append(spec)
         values.append(apply_normalisation(source, close, spec.normalisation, spec.params))
 
-    for spec, col in zip(PRICE_COLUMNS, (OPEN, HIGH, LOW, CLOSE), strict=True):
-        add(spec, candles[col].to_numpy(np.float64))
+    for column, col in zip(PRICE_COLUMNS, (OPEN, HIGH, LOW, CLOSE), strict=True):
+        add(column, candles[col].to_numpy(np.float64))
     volume_params = {"window": float(config.volume_window), "width": 1.0}
     add(
         ColumnSpec("volume_log", "volume", "log1p_trailing", volume_params),

@@ -118,8 +118,9 @@ def ref_indicator(frame: pd.DataFrame, name: str) -> np.ndarray:
         return (hl2.rolling(5).mean() - hl2.rolling(34).mean()).to_numpy()
     kind, _, rest = name.partition("_")
     if kind == "close":
-        n, avg = rest.split("_")
-        series = close.rolling(int(n)).mean() if avg == "sma" else ref_ema(close, int(n))
+        length, avg = rest.split("_")
+        span = int(length)
+        series = close.rolling(span).mean() if avg == "sma" else ref_ema(close, span)
         return series.to_numpy()
     n = int(rest)
     funcs = {

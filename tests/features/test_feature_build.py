@@ -142,6 +142,8 @@ def test_bad_candles(sample: pd.DataFrame) -> None:
         build_feature_set(sample.tz_localize(None), config, **MARKET)
     with pytest.raises(DataError, match=r"lack column\(s\) \['volume'\]"):
         build_feature_set(sample.drop(columns="volume"), config, **MARKET)
+    with pytest.raises(DataError, match="is not on the 4h grid"):
+        build_feature_set(sample, config, **{**MARKET, "timeframe": "4h"})
     with pytest.raises(DataError, match="only 100 candles: too few for the features' warm-up"):
         build_feature_set(sample.iloc[:100], config, **MARKET)
 
