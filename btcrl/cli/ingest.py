@@ -32,6 +32,7 @@ def ingest(
     Sources: the bundled sample (default, offline), any ccxt exchange (only missing ranges
     are fetched) or a CSV file (--source csv:PATH). Prints rows, gaps and the store path.
     """
+    config_path, options = _drop_quoted_empty(config_path, options)
     config = build_experiment_config(config_path, overrides, options)
     if config.tracking.enabled:
         result, run_id = _ingest_tracked(config)
@@ -44,6 +45,16 @@ def ingest(
     click.echo(_summary(config.data, result, run_id))
 
 
+def _drop_quoted_empty(
+    config_path: Path | None, options: dict[str, object]
+) -> tuple[Path | None, dict[str, object]]:
+    """Treat ``''`` as unset: MLflow shell-quotes an empty parameter, and MLproject's own
+    double quotes around ``{param}`` then pass the two quote characters through literally."""
+    empty = ("''", '""')
+    path = None if config_path is not None and str(config_path) in empty else config_path
+    return path, {key: None if value in empty else value for key, value in options.items()}
+
+
 def _ingest_tracked(config: ExperimentConfig) -> tuple[IngestResult, str]:
     """Ingest inside a run of experiment ``btcrl-ingest`` with params, metrics, artifacts."""
     import mlflow
@@ -54,7 +65,8 @@ def _ingest_tracked(config: ExperimentConfig) -> tuple[IngestResult, str]:
     configure_tracking(config.tracking)
     run_name = f"ingest {data.source if data.source != 'ccxt' else data.exchange} {data.symbol}"
     with start_run(experiment=EXPERIMENT, stage="ingest", run_name=run_name) as run:
-        mlflow.log_params(_params(data))
+        logged = mlflow.get_run(run.info.run_id).data.params  # `mlflow run` logs its own
+        mlflow.log_params({k: v for k, v in _params(data).items() if k not in logged})
         result = ingest_candles(data, progress=True)
         mlflow.set_tag(DATA_HASH_TAG, result.manifest.content_hash)
         mlflow.log_metrics(
@@ -74,17 +86,17 @@ def _ingest_tracked(config: ExperimentConfig) -> tuple[IngestResult, str]:
 
 
 def _params(data: DataConfig) -> dict[str, str]:
-    return {
+    """The headline params plus the whole data section flattened (``data.*``)."""
+    params = {
         "source": data.source,
         "exchange": data.exchange,
         "symbol": data.symbol,
         "timeframe": data.timeframe,
-        "start": str(data.start) if data.start else "all",
-        "end": str(data.end) if data.end else "all",
         "range": f"{data.start or 'start'}..{data.end or 'end'}",
-        "data_dir": str(data.data_dir),
-        "repair": str(data.repair),
     }
+    for key, value in data.model_dump(mode="json").items():
+        params[f"data.{key}"] = str(value)
+    return params
 
 
 def _manifest_dict(result: IngestResult) -> dict[str, object]:
