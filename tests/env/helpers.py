@@ -26,8 +26,7 @@ def simple_feature_set(candles: pd.DataFrame, timeframe: str = "1h") -> FeatureS
         "log_volume": np.log1p(candles[VOLUME].to_numpy()) / 10.0,
     }
     specs = tuple(
-        ColumnSpec(name, "price" if "ratio" in name else "indicator", "test")
-        for name in columns
+        ColumnSpec(name, "price" if "ratio" in name else "indicator", "test") for name in columns
     )
     spec = FeatureSpec(exchange="test", symbol="BTC/USDT", timeframe=timeframe, columns=specs)
     values = np.column_stack(list(columns.values())).astype(np.float32)

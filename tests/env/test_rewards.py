@@ -1,0 +1,59 @@
+"""The reward registry: exact values against direct formulas."""
+
+import math
+
+import numpy as np
+import pytest
+
+from btcrl.config.env import EnvConfig
+from btcrl.env.episodes import engine_params
+from btcrl.env.rewards import (
+    BANKRUPTCY_FLOOR,
+    REWARDS,
+    compute_reward,
+    get_reward,
+    reward_names,
+)
+from btcrl.errors import ConfigError
+
+
+def params(**overrides: object) -> np.ndarray:
+    return engine_params(EnvConfig(**overrides), steps=10, auto_reset=False)
+
+
+def test_registry_names_and_ids() -> None:
+    assert reward_names() == ("log_return", "asymmetric_drawdown", "differential_sharpe")
+    assert sorted(spec.id for spec in REWARDS.values()) == [0, 1, 2]
+    with pytest.raises(ConfigError, match="'nope'.*log_return"):
+        get_reward("nope")
+
+
+def test_log_return_and_bankruptcy_floor() -> None:
+    p = params(reward="log_return")
+    assert compute_reward(100.0, 110.0, 0.0, 0.0, p)[0] == pytest.approx(math.log(1.1))
+    floor = BANKRUPTCY_FLOOR * 10_000.0
+    assert compute_reward(100.0, -5.0, 0.0, 0.0, p)[0] == pytest.approx(math.log(floor / 100.0))
+
+
+def test_asymmetric_drawdown_weighs_losses_only() -> None:
+    p = params(reward="asymmetric_drawdown", downside_weight=3.0)
+    assert compute_reward(100.0, 110.0, 0.0, 0.0, p)[0] == pytest.approx(math.log(1.1))
+    assert compute_reward(100.0, 90.0, 0.0, 0.0, p)[0] == pytest.approx(3 * math.log(0.9))
+
+
+def test_differential_sharpe_follows_moody_saffell() -> None:
+    eta = 0.1
+    p = params(reward="differential_sharpe", dsr_eta=eta)
+    equity = [100.0, 101.0, 100.5, 102.0, 101.0, 103.0]
+    a = b = 0.0
+    for prev, new in zip(equity, equity[1:], strict=False):
+        r = math.log(new / prev)
+        variance = b - a * a
+        expected = 0.0
+        if variance > 1e-12:
+            expected = (b * (r - a) - 0.5 * a * (r * r - b)) / variance**1.5
+        got, a_new, b_new = compute_reward(prev, new, a, b, p)
+        assert got == pytest.approx(expected, rel=1e-12)
+        a, b = a + eta * (r - a), b + eta * (r * r - b)
+        assert (a_new, b_new) == pytest.approx((a, b), rel=1e-12)
+    assert compute_reward(100.0, 100.0, 0.0, 0.0, p)[0] == 0.0
