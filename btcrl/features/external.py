@@ -93,6 +93,9 @@ def _clean(series: pd.Series, origin: str) -> pd.Series:
 def fetch_yahoo(name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Daily closes of ``name`` from yfinance in [start, end]; ExchangeError if unreachable."""
     ticker = YAHOO_TICKERS[name]
+    yf_logger = logging.getLogger("yfinance")
+    level = yf_logger.level
+    yf_logger.setLevel(logging.CRITICAL)  # its own retries and errors: we report one line
     try:
         import yfinance as yf
 
@@ -104,10 +107,13 @@ def fetch_yahoo(name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
             raise_errors=True,
         )
     except Exception as exc:  # yfinance raises many kinds; all mean "not reachable"
+        reason = str(exc).splitlines()[0][:160] if str(exc) else ""
         raise ExchangeError(
             f"cannot download {ticker} ({name}) from yfinance: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''} - use source csv:PATH offline"
+            f"{reason} - use source csv:PATH offline"
         ) from None
+    finally:
+        yf_logger.setLevel(level)
     if frame is None or frame.empty or "Close" not in frame:
         raise ExchangeError(f"yfinance returned no data for {ticker} ({name})")
     days = pd.DatetimeIndex(frame.index).tz_localize(None).normalize().tz_localize("UTC")
