@@ -26,7 +26,15 @@ SB3_ZIP = "model.zip"
 ACTOR_FILE = "actor.pt"
 SPEC_FILE = "feature_spec.json"
 CONFIG_FILE = "config.yaml"
-_REQUIREMENTS = ("mlflow", "numpy", "torch", "stable-baselines3", "sb3-contrib", "gymnasium")
+_REQUIREMENTS = (
+    "mlflow",
+    "numpy",
+    "pyyaml",
+    "torch",
+    "stable-baselines3",
+    "sb3-contrib",
+    "gymnasium",
+)
 
 
 def pip_requirements() -> list[str]:
@@ -69,7 +77,7 @@ def policy_signature(obs_size: int, action_size: int = 2) -> ModelSignature:
 
 
 def log_policy_model(
-    files: dict[str, Path], algo: str, spec: FeatureSpec, input_example: np.ndarray
+    files: dict[str, Path], spec: FeatureSpec, input_example: np.ndarray
 ) -> ModelInfo:
     """Log the pyfunc model (models-from-code) named ``model`` into the active run."""
     artifacts = {k: str(files[k]) for k in ("sb3_model", "feature_spec", "config")}
@@ -77,7 +85,6 @@ def log_policy_model(
         name=MODEL_ARTIFACT,
         python_model=str(PYFUNC_CODE),
         artifacts=artifacts,
-        model_config={"algo": algo, "obs_size": spec.observation_size},
         pip_requirements=pip_requirements(),
         signature=policy_signature(spec.observation_size, spec.action_size),
         input_example=np.asarray(input_example, dtype=np.float32),

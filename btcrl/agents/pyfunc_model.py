@@ -2,8 +2,8 @@
 
 This file is copied into every logged model and executed on load, so it imports nothing from
 btcrl: only MLflow, NumPy, stable-baselines3 and sb3-contrib (the pip requirements). The
-model's artifacts are the SB3 zip (``sb3_model``), ``feature_spec.json`` and ``config.yaml``;
-``model_config`` names the algorithm.
+model's artifacts are the SB3 zip (``sb3_model``), ``feature_spec.json`` and ``config.yaml``
+(whose ``agent.algo`` names the algorithm).
 
 ``predict`` takes float32 observations (N, obs_size) in FeatureSpec order and returns the
 deterministic float32 actions (N, 2) = ``[a_pos, a_sl]`` in [-1, 1], exactly what
@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import yaml
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 
@@ -36,11 +37,15 @@ def _algorithm_class(algo: str) -> Any:
 class BtcrlPolicyModel(PythonModel):
     """Deterministic actions of a trained SB3 policy, on CPU."""
 
+    # the input schema is the logged float32 tensor signature, not predict's type hints
+    # (MLflow's hook for this; without it every load warns about missing type hints)
+    _skip_type_hint_validation = True
+
     def load_context(self, context: PythonModelContext) -> None:
-        algo = str((context.model_config or {}).get("algo", "ppo"))
+        with open(context.artifacts["config"]) as handle:  # noqa: PTH123
+            algo = str(yaml.safe_load(handle)["agent"]["algo"])
         self.model = _algorithm_class(algo).load(context.artifacts["sb3_model"], device="cpu")
 
-    # no type hints on predict: MLflow would read them as a (list-based) input schema
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         """float32 (N, obs_size) observations -> float32 (N, 2) deterministic actions."""
         obs = np.asarray(model_input, dtype=np.float32)

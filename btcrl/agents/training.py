@@ -244,7 +244,7 @@ def _log_outputs(
         {f"best/{k.removeprefix('val/')}": v for k, v in chosen.items() if np.isfinite(v)}
     )
     example = _example_observation(split, config)
-    log_policy_model(files, config.agent.algo, features.spec, example)
+    log_policy_model(files, features.spec, example)
     return dict(chosen)
 
 

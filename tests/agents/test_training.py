@@ -1,0 +1,184 @@
+"""Smoke tests of run_training: every algorithm, every artifact, tag, metric and the registry."""
+
+import re
+
+import mlflow
+import numpy as np
+import optuna
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from btcrl.agents import load_policy, run_training
+from btcrl.agents.algos import algorithm_class
+from btcrl.agents.callbacks import TrainingDivergedError
+from btcrl.config import flatten_config
+from btcrl.env import BatchTradingEnv
+from btcrl.errors import BtcrlError
+from btcrl.features.spec import FeatureSet
+
+TRAIN_CURVES = {"ppo": "train/value_loss", "sac": "train/actor_loss", "tqc": "train/critic_loss"}
+
+
+def _observations(features: FeatureSet, config) -> np.ndarray:  # noqa: ANN001
+    """Real validation-span observations plus random ones, float32 (N, obs_size)."""
+    env = BatchTradingEnv(features.rows(len(features) - 300, len(features)), config.env, 16, 0)
+    real = env.reset()
+    noise = np.random.default_rng(0).normal(size=real.shape).astype(np.float32)
+    return np.concatenate([real, noise])
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "tqc"])
+def test_smoke_run_is_fully_tracked_and_registered(
+    algo: str,
+    tiny,
+    sample_features: FeatureSet,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    config = tiny(**{"agent.algo": algo})
+    result = run_training(config, features=sample_features)
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == flatten_config(config)
+    tags = run.data.tags
+    assert tags["btcrl.stage"] == "train" and tags["btcrl.algo"] == algo
+    assert tags["btcrl.data_hash"] == sample_features.spec.data_hash != ""
+    assert (tags["btcrl.symbol"], tags["btcrl.timeframe"]) == ("BTC/USDT", "1h")
+    assert tags["btcrl.val_start"] > tags["btcrl.train_end"] > tags["btcrl.train_start"]
+    assert "mlflow.source.git.commit" in tags
+    assert re.fullmatch(rf"{algo}-BTCUSDT-1h-s42-\d{{8}}T\d{{4}}", run.info.run_name)
+
+    val = client.get_metric_history(result.run_id, "val/sharpe")
+    assert [m.step for m in val][:2] == [1024, 2048]
+    for curve in (TRAIN_CURVES[algo], "time/fps", "rollout/ep_rew_mean"):
+        assert client.get_metric_history(result.run_id, curve), curve
+    assert set(result.metrics) >= {
+        "val/total_return",
+        "val/sharpe",
+        "val/max_drawdown",
+        "val/trades",
+        "val/exposure",
+    }
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert artifacts >= {
+        "config.yaml",
+        "feature_spec.json",
+        "actor.pt",
+        "model.zip",
+        "metrics.json",
+        "checkpoints",
+    }
+
+    assert result.model_version == 1 and result.model_uri == f"models:/btcrl-{algo}/1"
+    alias = client.get_model_version_by_alias(f"btcrl-{algo}", "candidate")
+    assert str(alias.version) == "1" and alias.run_id == result.run_id
+
+    obs = _observations(sample_features, config)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/btcrl-{algo}@candidate")
+    sb3_zip = mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="model.zip", dst_path=str(tmp_path)
+    )
+    sb3 = algorithm_class(algo).load(sb3_zip, device="cpu")
+    expected = sb3.predict(obs, deterministic=True)[0]
+    actions = pyfunc.predict(obs)
+    assert actions.dtype == np.float32 and actions.shape == (len(obs), 2)
+    np.testing.assert_array_equal(actions, expected)
+    assert np.abs(actions).max() <= 1.0
+
+
+def test_load_policy_accepts_every_uri_form(tiny, sample_features: FeatureSet, tmp_path) -> None:  # noqa: ANN001
+    config = tiny(**{"train.eval_every": 4096})
+    result = run_training(config, features=sample_features)
+    obs = _observations(sample_features, config)
+    local = mlflow.artifacts.download_artifacts(
+        f"runs:/{result.run_id}/model", dst_path=str(tmp_path / "local")
+    )
+    uris = [
+        "models:/btcrl-ppo@candidate",
+        "models:/btcrl-ppo/1",
+        f"runs:/{result.run_id}/model",
+        local,
+    ]
+    reference = None
+    for uri in uris:
+        policy = load_policy(uri)
+        assert policy.source_run_id == result.run_id, uri
+        assert policy.spec == sample_features.spec
+        assert policy.config == config
+        actions = policy.predict(obs)
+        assert actions.dtype == np.float32 and actions.shape == (len(obs), 2)
+        reference = actions if reference is None else reference
+        np.testing.assert_array_equal(actions, reference)
+    assert (policy.model_name, policy.model_version) == (None, None)
+    assert load_policy(uris[0]).model_version == 1
+
+    # actor.pt is the policy's state dict: a fresh policy loaded with it acts the same
+    actor = mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="actor.pt", dst_path=str(tmp_path)
+    )
+    fresh = load_policy(uris[1]).model
+    with torch.no_grad():
+        for p in fresh.policy.parameters():
+            p.zero_()
+    fresh.policy.load_state_dict(torch.load(actor))
+    np.testing.assert_array_equal(fresh.predict(obs, deterministic=True)[0], reference)
+
+    for bad in (
+        "models:/btcrl-ppo@nope",
+        "models:/no-such-model/1",
+        str(tmp_path / "missing"),
+        "s3x://bucket/model",
+    ):
+        with pytest.raises(BtcrlError):
+            load_policy(bad)
+    with pytest.raises(BtcrlError, match=r"expected \(N, 38\)|expected \(N, "):
+        load_policy(uris[1]).predict(np.zeros((1, 3), np.float32))
+
+
+def test_pruning_ends_the_run_killed_and_propagates(tiny, sine_features: FeatureSet) -> None:  # noqa: ANN001
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    def prune(step: int, metrics: dict[str, float]) -> None:
+        seen.append((step, metrics))
+        raise optuna.TrialPruned(f"pruned at {step}")
+
+    with pytest.raises(optuna.TrialPruned):
+        run_training(
+            tiny(), features=sine_features, on_validation=prune, extra_tags={"btcrl.trial": "3"}
+        )
+    assert seen[0][0] == 1024 and "val/sharpe" in seen[0][1]
+    run = (
+        MlflowClient().search_runs([], filter_string="tags.`btcrl.trial` = '3'", run_view_type=1)[0]
+        if False
+        else None
+    )
+    runs = mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "KILLED"
+    assert run.data.tags["btcrl.pruned"] == "true" and run.data.tags["btcrl.trial"] == "3"
+    assert MlflowClient().search_registered_models() == []
+
+
+def test_diverged_training_fails_the_run_with_a_reason(
+    tiny,
+    sine_features: FeatureSet,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    from btcrl.agents import training
+
+    real_build = training.build_model
+
+    def poisoned(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        model = real_build(*args, **kwargs)
+        with torch.no_grad():
+            next(model.policy.parameters()).fill_(float("nan"))
+        return model
+
+    monkeypatch.setattr(training, "build_model", poisoned)
+    with pytest.raises(TrainingDivergedError, match="diverged"):
+        run_training(tiny(), features=sine_features)
+    run = mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list")[0]
+    assert run.info.status == "FAILED"
+    assert "NaN" in run.data.tags["btcrl.failure_reason"]
