@@ -1,12 +1,14 @@
 """Load candles for a period with enough earlier history to warm the features up."""
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 
 from btcrl.config.data import DataConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
+from btcrl.errors import DataError
 from btcrl.features.build import build_feature_set
 from btcrl.features.indicators import get_indicator
 from btcrl.features.spec import FeatureSet
@@ -39,7 +41,9 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
 
     Loads candles from ``btcrl.data.load_candles`` starting ``warmup_bars`` earlier (plus one
     day for daily external series) so that features are warmed up at ``data.start``, builds
-    (cached under ``data.data_dir``) and returns the rows of the period.
+    (cached under ``data.data_dir``) and returns the rows of the period; its spec's
+    ``first_bar``/``last_bar`` name that period (``data_hash`` hashes the candles built
+    from, warm-up history included).
     """
     from btcrl.data import load_candles  # lazy: data may be imported by lighter callers
 
@@ -64,4 +68,10 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
         if data.end is None
         else (pd.Timestamp(data.end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
     )
-    return fs.between(start, end)
+    part = fs.between(start, end)
+    if len(part) == 0:
+        raise DataError(f"no {data.symbol} {data.timeframe} candles between {start} and {end}")
+    spec = replace(
+        part.spec, first_bar=part.index[0].isoformat(), last_bar=part.index[-1].isoformat()
+    )
+    return replace(part, spec=spec)

@@ -154,6 +154,7 @@ def test_load_feature_set_warms_up_before_start(tmp_path: Path) -> None:
     assert fs.index[0] == pd.Timestamp("2023-06-01", tz="UTC")
     assert fs.index[-1] == pd.Timestamp("2023-06-30 23:00", tz="UTC")
     assert fs.first_valid == 0 and np.isfinite(fs.features).all()
+    assert fs.spec.first_bar == "2023-06-01T00:00:00+00:00"
     assert (tmp_path / "features").is_dir()
 
 
