@@ -21,7 +21,7 @@ class Overlap:
     end: pd.Timestamp
 
     def describe(self) -> str:
-        return f"{self.span} span {self.start.isoformat()} .. {self.end.isoformat()}"
+        return f"{self.span} span (shared bars {self.start.isoformat()} .. {self.end.isoformat()})"
 
 
 def _stamp(value: str | pd.Timestamp) -> pd.Timestamp:

@@ -13,8 +13,8 @@ Steps, in order; nothing is logged or kept until every file of the result exists
    buy-and-hold over the same bars (the benchmark);
 5. write steps.csv, trades.csv, summary.json, metrics.json, config.yaml, feature_spec.json and
    plots/ into a temporary directory, then log them to one MLflow run (experiment
-   ``backtest.experiment``) with the headline metrics and tags, and/or move them to
-   ``backtest.output_dir``.
+   ``backtest.experiment``, or the parent run's experiment for a nested run) with the
+   headline metrics and tags, and/or move them to ``backtest.output_dir``.
 """
 
 import logging
@@ -159,6 +159,24 @@ def _plot_frame(
     )
 
 
+def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
+    """A nested run goes into its parent's experiment (the MLflow UI nests runs only there)."""
+    if not parent_run_id:
+        return config.backtest.experiment
+    try:
+        client = mlflow.tracking.MlflowClient()
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+        return str(client.get_experiment(experiment_id).name)
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning(
+            "cannot read parent run %s (%s); logging to %s",
+            parent_run_id,
+            exc,
+            config.backtest.experiment,
+        )
+        return config.backtest.experiment
+
+
 def _log_run(
     config: ExperimentConfig,
     plan: BacktestPlan,
@@ -171,7 +189,7 @@ def _log_run(
 
     configure_tracking(config.tracking)
     with start_run(
-        config.backtest.experiment,
+        _experiment_for(config, parent_run_id),
         stage="backtest",
         run_name=f"backtest {plan.label} {plan.period_text}",
         tags=plan.tags(),

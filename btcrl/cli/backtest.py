@@ -67,8 +67,6 @@ def backtest(
     keys = {**_KEYS, "strict": "backtest.strict", "force_close": "backtest.force_close"}
     config = build_experiment_config(config_path, overrides, options, keys)
     result = run_backtest(config)
-    for message in result.warnings:
-        click.echo(f"warning: {message}", err=True)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     summary = result.summary
