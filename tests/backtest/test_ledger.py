@@ -6,7 +6,7 @@ import pytest
 
 from btcrl.backtest.episode import backtest_env_config, run_episode
 from btcrl.backtest.ledger import TRADE_COLUMNS, collect_steps, extract_trades
-from btcrl.backtest.policies import RULE_STOP_PCT, RulePolicy, buy_and_hold_policy
+from btcrl.backtest.policies import RULE_STOP_PCT, buy_and_hold_policy
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS
 
