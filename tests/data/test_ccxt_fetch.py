@@ -56,14 +56,18 @@ def test_full_download_equals_csv(
 
 
 def test_widening_fetches_only_the_missing_parts(
-    fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
+    fake_binance: FakeBinance,
+    ccxt_config: Factory,
+    binance_1h: pd.DataFrame,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     january = ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
     march = ingest_candles(ccxt_config(start="2024-03-01", end="2024-03-31"))
     assert january.rows == 744 and march.rows == 744 + 744 and march.gaps == 0
     seen = len(fake_binance.klines_requests())
     wide = ccxt_config(start="2023-12-20", end="2024-04-10")
-    result = ingest_candles(wide)
+    result = ingest_candles(wide, progress=True)
+    assert capfd.readouterr().err == ""  # no progress bar when stderr is not a terminal
     # before January, the February hole, after March: one page each, nothing else
     assert _starts(fake_binance, seen) == [
         _ms("2023-12-20"),
