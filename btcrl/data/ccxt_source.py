@@ -59,9 +59,7 @@ def requested_range(config: DataConfig, have: list[Range], now_ms: int | None = 
     """
     step = timeframe_ms(config.timeframe)
     offset = _WEEK_OFFSET_MS if config.timeframe.endswith("w") else 0
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    last_closed = _align_down(now_ms, step, offset) - step
-    end = last_closed
+    end = last_closed_bar(config.timeframe, now_ms)
     if config.end is not None:
         end = min(end, _align_down(_day_ms(config.end) + 86_400_000 - 1, step, offset))
     if config.start is not None:
@@ -71,6 +69,14 @@ def requested_range(config: DataConfig, have: list[Range], now_ms: int | None = 
     else:
         start = _align_up(0, step, offset)
     return start, end
+
+
+def last_closed_bar(timeframe: str, now_ms: int | None = None) -> int:
+    """Open time (ms) of the newest bar that has closed at ``now_ms`` (default: now)."""
+    step = timeframe_ms(timeframe)
+    offset = _WEEK_OFFSET_MS if timeframe.endswith("w") else 0
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return _align_down(now_ms, step, offset) - step
 
 
 def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:

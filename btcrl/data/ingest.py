@@ -165,7 +165,7 @@ def _ingest_ccxt(
     config: DataConfig, store: CandleStore, previous: Manifest | None, progress: bool
 ) -> IngestResult:
     """Fetch the bars of the requested range that the stored coverage lacks."""
-    from btcrl.data.ccxt_source import fetch_ranges, requested_range
+    from btcrl.data.ccxt_source import fetch_ranges, last_closed_bar, requested_range
 
     have = previous.coverage_ranges() if previous else []
     wanted = requested_range(config, have)
@@ -180,7 +180,14 @@ def _ingest_ccxt(
     clean, report = validate_candles(
         fetched.frame, config.timeframe, repair=config.repair, label=label
     )
-    coverage = merge_ranges([*have, *missing], step)
+    answered = list(missing)
+    if wanted[1] >= last_closed_bar(config.timeframe) - step and answered[-1][1] == wanted[1]:
+        # the newest bars may not be published yet: cover the tail only up to what came back
+        newest = _ms(clean.index[-1]) if len(clean) else answered[-1][0] - step
+        first, _ = answered.pop()
+        if newest >= first:
+            answered.append((first, newest))
+    coverage = merge_ranges([*have, *answered], step)
     result = _commit(config, store, previous, clean, report, coverage, "ccxt", None)
     result.requests = fetched.requests
     result.fetched = missing
@@ -202,6 +209,8 @@ def _commit(
     merged = pd.concat([old, batch]) if len(old) else batch
     merged = merged[~merged.index.duplicated(keep="last")].sort_index()
     merged.index.name = TIME
+    if merged.empty:
+        raise DataError(f"{source} returned no {store.key} candles for the requested range")
     new_rows = int((~batch.index.isin(old.index)).sum()) if len(old) else len(batch)
     step = timeframe_ms(config.timeframe)
     gaps = _gaps_within(find_gaps(merged.index, config.timeframe), coverage, step)

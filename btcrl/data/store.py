@@ -82,6 +82,7 @@ class CandleStore:
         with self.lock_path.open("a") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
+                self._sweep_temp_files()
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
@@ -101,7 +102,8 @@ class CandleStore:
             return current
         if embedded is not None:
             log.warning("%s: manifest JSON is stale; using the copy inside the parquet", self.key)
-            self._write_text(self.manifest_path, embedded.to_json())
+            with contextlib.suppress(OSError):  # best effort: the next ingest rewrites it too
+                self._write_text(self.manifest_path, embedded.to_json())
         return embedded
 
     def read(self) -> pd.DataFrame:
@@ -140,6 +142,12 @@ class CandleStore:
     def write_manifest(self, manifest: Manifest) -> None:
         """Atomically replace the JSON manifest only (the parquet is left as it is)."""
         self._write_text(self.manifest_path, manifest.to_json())
+
+    def _sweep_temp_files(self) -> None:
+        """Remove temp files a killed writer left behind (safe: we hold the lock)."""
+        for stale in self.directory.glob(".tmp-*"):
+            log.info("%s: removing %s left by an interrupted write", self.key, stale.name)
+            stale.unlink(missing_ok=True)
 
     def _embedded_manifest(self) -> Manifest | None:
         try:

@@ -108,7 +108,8 @@ class ValidationReport:
         """One line: the severe counts and the first offending rows."""
         counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in self.severe.items())
         rows = "; ".join(row for name in self.severe for row in self.examples.get(name, [])[:1])
-        return f"{label} rejected: {counts}; first offending rows: {rows}"
+        hint = f" (is the timeframe {self.timeframe!r} right?)" if "off_grid" in self.severe else ""
+        return f"{label} rejected: {counts}{hint}; first offending rows: {rows}"
 
 
 def validate_candles(

@@ -104,3 +104,13 @@ def test_range_arithmetic() -> None:
     assert subtract_ranges((0, 49 * H), have, H) == [(0, 9 * H), (20 * H, 29 * H), (40 * H, 49 * H)]
     assert subtract_ranges((12 * H, 15 * H), have, H) == []
     assert subtract_ranges((15 * H, 32 * H), have, H) == [(20 * H, 29 * H)]
+
+
+def test_lock_sweeps_temp_files_of_a_killed_writer(tmp_path: Path, candles: pd.DataFrame) -> None:
+    store = CandleStore(tmp_path, KEY)
+    store.write(candles, _manifest(candles))
+    left = store.directory / ".tmp-abc123.parquet"
+    left.write_bytes(b"half a file")
+    with store.lock():
+        assert not left.exists()
+    pd.testing.assert_frame_equal(store.read(), candles, check_freq=False, check_index_type=False)

@@ -15,7 +15,7 @@ from fake_binance import FakeBinance
 from btcrl.config import DataConfig
 from btcrl.data import ingest_candles, load_candles, open_store
 from btcrl.data.ccxt_source import requested_range
-from btcrl.errors import ConfigError, ExchangeError
+from btcrl.errors import ConfigError, DataError, ExchangeError
 
 Factory = Callable[..., DataConfig]
 H = 3_600_000
@@ -131,6 +131,23 @@ def test_bad_symbol_timeframe_exchange_fail_at_once(
         ingest_candles(ccxt_config(exchange="binanse", start="2024-01-01", end="2024-01-02"))
     assert fake_binance.klines_requests() == []  # none of them downloaded anything
     assert not open_store(ccxt_config(symbol="BTC/USDX")).path.exists()
+
+
+def test_open_ended_tail_is_asked_again(fake_binance: FakeBinance, ccxt_config: Factory) -> None:
+    config = ccxt_config(start="2025-03-30", end=None)  # the fake's data end 2025-03-31 17:00
+    first = ingest_candles(config)
+    assert first.rows == 42 and first.manifest.coverage[-1][1] == _ms("2025-03-31 17:00")
+    seen = len(fake_binance.klines_requests())
+    again = ingest_candles(config)  # bars not published yet are not taken for an outage
+    assert _starts(fake_binance, seen) == [_ms("2025-03-31 18:00")]
+    assert again.rows == 42 and not again.written and again.gaps == 0
+
+
+def test_empty_answer_writes_nothing(fake_binance: FakeBinance, ccxt_config: Factory) -> None:
+    config = ccxt_config(symbol="ETH/USDT", start="2024-01-01", end="2024-01-02")  # listed, no bars
+    with pytest.raises(DataError, match="returned no binance ETH/USDT 1h candles"):
+        ingest_candles(config)
+    assert not open_store(config).path.exists()
 
 
 def test_requested_range_stops_at_last_closed_bar() -> None:
