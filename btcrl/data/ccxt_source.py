@@ -167,7 +167,7 @@ def _fetch_range(
         if not page:
             break  # the exchange has nothing from `since` to `last` (an outage or the end)
         rows.extend(page)
-        bar.update(len(page))
+        bar.update((int(page[-1][0]) + step - since) // step)  # grid bars passed, gaps too
         since = int(page[-1][0]) + step
     return rows
 

@@ -1,5 +1,6 @@
 """The real ccxt ``binance`` client against a fake Binance on 127.0.0.1 (offline)."""
 
+import io
 import signal
 import subprocess
 import sys
@@ -194,3 +195,17 @@ def test_sigkill_mid_download_leaves_store_unchanged(
     ingest_candles(wide)  # the dead process's lock is gone with it
     expected = binance_1h.loc["2023-01-01":"2024-06-30"]
     pd.testing.assert_frame_equal(load_candles(wide), expected, check_freq=False)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(
+    fake_binance: FakeBinance, ccxt_config: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    ingest_candles(ccxt_config(start="2024-01-01", end="2024-03-31"), progress=True)
+    assert "BTC/USDT: 100%" in terminal.getvalue() and "2184/2184" in terminal.getvalue()
