@@ -88,7 +88,7 @@ class CandleStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def read_manifest(self) -> Manifest | None:
-        """The manifest of the stored file, or None when nothing is stored."""
+        """The manifest of the stored file; None when nothing (readable) is stored."""
         if not self.path.exists():
             return None
         embedded = self._embedded_manifest()
@@ -96,14 +96,15 @@ class CandleStore:
             current = Manifest.from_json(self.manifest_path.read_bytes())
         except (OSError, ValueError, TypeError):
             current = None
-        if current is not None and (
-            embedded is None or current.content_hash == embedded.content_hash
-        ):
+        if embedded is None:
+            # not a file this store wrote completely: rebuild it (the ingest archives it)
+            log.warning("%s: %s is unreadable or foreign; it will be rebuilt", self.key, self.path)
+            return None
+        if current is not None and current.content_hash == embedded.content_hash:
             return current
-        if embedded is not None:
-            log.warning("%s: manifest JSON is stale; using the copy inside the parquet", self.key)
-            with contextlib.suppress(OSError):  # best effort: the next ingest rewrites it too
-                self._write_text(self.manifest_path, embedded.to_json())
+        log.warning("%s: manifest JSON is stale; using the copy inside the parquet", self.key)
+        with contextlib.suppress(OSError):  # best effort: the next ingest rewrites it too
+            self._write_text(self.manifest_path, embedded.to_json())
         return embedded
 
     def read(self) -> pd.DataFrame:

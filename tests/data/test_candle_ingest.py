@@ -138,3 +138,14 @@ def test_concurrent_ingests_of_one_key(tmp_path: Path, candles: pd.DataFrame) ->
     assert not errors
     assert sum(result.written for result in results) == 1  # the others found it done
     pd.testing.assert_frame_equal(load_candles(config), candles, check_freq=False)
+
+
+def test_corrupt_store_file_is_rebuilt_and_archived(tmp_path: Path) -> None:
+    config = DataConfig(data_dir=tmp_path)
+    store = open_store(config)
+    ingest_candles(config)
+    store.path.write_bytes(store.path.read_bytes()[:1000])  # e.g. a disk that lied about fsync
+    result = ingest_candles(config)
+    assert result.written and result.rows == 28_457
+    pd.testing.assert_frame_equal(load_candles(config), load_sample())
+    assert any(p.stat().st_size == 1000 for p in store.archive_dir.glob("*.parquet"))
