@@ -209,3 +209,26 @@ def test_progress_bar_on_a_terminal(
     monkeypatch.setattr(sys, "stderr", terminal)
     ingest_candles(ccxt_config(start="2024-01-01", end="2024-03-31"), progress=True)
     assert "BTC/USDT: 100%" in terminal.getvalue() and "2184/2184" in terminal.getvalue()
+
+
+@pytest.mark.slow
+def test_two_processes_ingesting_one_key(
+    fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
+) -> None:
+    config = ccxt_config(start="2023-01-01", end="2023-06-30")
+    fake_binance.delay_s = 0.02
+    script = (
+        "from btcrl.config import DataConfig; from btcrl.data import ingest_candles; "
+        f"r = ingest_candles(DataConfig.model_validate_json({config.model_dump_json()!r})); "
+        "print(r.written, r.requests)"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = sorted(proc.communicate(timeout=60)[0].split() for proc in procs)
+    assert [proc.returncode for proc in procs] == [0, 0]
+    assert outputs[0] == ["False", "0"] and outputs[1][0] == "True"  # one fetched, one found it
+    assert len(fake_binance.klines_requests()) == int(outputs[1][1]) - 1
+    expected = binance_1h.loc["2023-01-01":"2023-06-30"]
+    pd.testing.assert_frame_equal(load_candles(config), expected, check_freq=False)
