@@ -26,19 +26,27 @@ def equity_frame(
     close: np.ndarray,
     position: np.ndarray,
 ) -> pd.DataFrame:
-    """The frame every plot reads (all arrays of length steps + 1)."""
+    """The frame every plot reads (all arrays of length steps + 1); times shown in UTC."""
     return pd.DataFrame(
         {"equity": equity, "buy_and_hold": buy_and_hold, "close": close, "position": position},
         index=times,
     )
 
 
+def _x(values: pd.DatetimeIndex | pd.Series) -> np.ndarray:
+    """Times as naive UTC datetime64 (plotly copies those as one block, not 60k objects)."""
+    index = pd.DatetimeIndex(values)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index.to_numpy(dtype="datetime64[ns]")
+
+
 def equity_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     """Strategy equity against buy-and-hold, with a linear / log y-axis toggle."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=frame.index, y=frame["equity"], name="strategy", mode="lines"))
+    fig.add_trace(go.Scatter(x=_x(frame.index), y=frame["equity"], name="strategy", mode="lines"))
     fig.add_trace(
-        go.Scatter(x=frame.index, y=frame["buy_and_hold"], name="buy and hold", mode="lines")
+        go.Scatter(x=_x(frame.index), y=frame["buy_and_hold"], name="buy and hold", mode="lines")
     )
     fig.update_layout(
         title=title,
@@ -66,7 +74,7 @@ def drawdown_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     for column, name in (("equity", "strategy"), ("buy_and_hold", "buy and hold")):
         values = frame[column].to_numpy()
         dd = (values / np.maximum.accumulate(values) - 1.0) * 100.0
-        fig.add_trace(go.Scatter(x=frame.index, y=dd, name=name, mode="lines", fill="tozeroy"))
+        fig.add_trace(go.Scatter(x=_x(frame.index), y=dd, name=name, mode="lines", fill="tozeroy"))
     fig.update_layout(title=title, yaxis_title="drawdown (%)", hovermode="x unified")
     return fig
 
@@ -75,7 +83,7 @@ def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.F
     """Close price with entry / exit markers, and the position (BTC) underneath."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
     fig.add_trace(
-        go.Scatter(x=frame.index, y=frame["close"], name="close", mode="lines"), row=1, col=1
+        go.Scatter(x=_x(frame.index), y=frame["close"], name="close", mode="lines"), row=1, col=1
     )
     if len(trades):
         markers = (
@@ -98,7 +106,7 @@ def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.F
             ]
             fig.add_trace(
                 go.Scatter(
-                    x=chosen[f"{end}_time"],
+                    x=_x(chosen[f"{end}_time"]),
                     y=chosen[f"{end}_price"],
                     name=name,
                     mode="markers",
@@ -110,7 +118,7 @@ def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.F
             )
     fig.add_trace(
         go.Scatter(
-            x=frame.index,
+            x=_x(frame.index),
             y=frame["position"],
             name="position (BTC)",
             mode="lines",
@@ -142,7 +150,7 @@ def rolling_sharpe_figure(
     fig = go.Figure()
     for column, name in (("equity", "strategy"), ("buy_and_hold", "buy and hold")):
         y = rolling_sharpe(frame[column].to_numpy(), window, periods_per_year)
-        fig.add_trace(go.Scatter(x=frame.index, y=y, name=name, mode="lines"))
+        fig.add_trace(go.Scatter(x=_x(frame.index), y=y, name=name, mode="lines"))
     fig.update_layout(
         title=f"{title} ({window}-bar window)", yaxis_title="Sharpe", hovermode="x unified"
     )

@@ -1,0 +1,291 @@
+"""Benchmark: a 60k-bar backtest of a trained PPO end to end, and the engine against vectorbt.
+
+1. End to end: ``run_backtest`` on the real Binance BTC/USDT 1h file (../shared/data) from
+   2018-03-01 to 2025-03-31 (about 61k bars): candles, features, model, episode, ledger,
+   metrics, plots, MLflow run. Run twice: cold (empty store and feature cache) and warm.
+   Without ``--model``, a tiny PPO is trained first (not timed).
+2. Stages of one warm backtest, timed apart.
+3. Engine-only replay of the PPO's position targets (stops off, no forced close) against
+   vectorbt's ``Portfolio.from_orders`` on the same orders, fee and slippage: time and the
+   largest relative difference of the equity curves (must be <= 1e-9).
+
+    .venv/bin/python benchmarks/backtest.py [--model URI] [--data FILE]
+
+Ends with ``RESULT name=value ...``; the ratio is vectorbt's time over the engine's.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "BTCUSDT_1h_binance.csv"
+START, END = "2018-03-01", "2025-03-31"
+TARGET_S = 20.0
+
+
+def _config(home: Path, data: Path, extra: list[str]):  # noqa: ANN202
+    from btcrl.config import load_config
+
+    return load_config(
+        None,
+        [
+            f"data.source=csv:{data}",
+            f"data.data_dir={home / 'data'}",
+            f"tracking.uri=sqlite:///{home / 'mlruns' / 'mlflow.db'}",
+            *extra,
+        ],
+    )
+
+
+def train_tiny_ppo(home: Path, data: Path) -> str:
+    """A small PPO on 2024-01..2024-06 (a few seconds); returns its model URI."""
+    from btcrl.agents import run_training
+
+    config = _config(
+        home,
+        data,
+        [
+            "data.start=2024-01-01",
+            "data.end=2024-06-30",
+            "train.total_timesteps=4096",
+            "train.n_envs=8",
+            "train.eval_every=4096",
+            "train.model_name=btcrl-ppo-bench",
+            "train.system_metrics=false",
+            "agent.n_steps=256",
+            "agent.batch_size=512",
+        ],
+    )
+    return run_training(config).model_uri
+
+
+def end_to_end(home: Path, data: Path, model_uri: str) -> tuple[float, object]:
+    from btcrl.backtest import run_backtest
+
+    config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
+    t0 = time.perf_counter()
+    result = run_backtest(config, model_uri=model_uri)
+    return time.perf_counter() - t0, result
+
+
+def stages(home: Path, data: Path, model_uri: str) -> dict[str, float]:
+    """Seconds per stage of one warm backtest (the same functions run_backtest calls)."""
+    import pandas as pd
+
+    from btcrl.backtest.episode import backtest_env_config, run_episode
+    from btcrl.backtest.ledger import collect_steps, extract_trades
+    from btcrl.backtest.plots import equity_frame, write_plots
+    from btcrl.backtest.policies import buy_and_hold_policy
+    from btcrl.backtest.report import build_metrics
+    from btcrl.backtest.setup import prepare
+    from btcrl.data.timeframes import periods_per_year
+    from btcrl.env import LEDGER_FIELDS
+
+    config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    plan = prepare(config, model_uri=model_uri)
+    out["data+model"] = time.perf_counter() - t
+    fs = plan.features
+    env = backtest_env_config(plan.env, True)
+    t = time.perf_counter()
+    episode = run_episode(fs, env, plan.policy)
+    out["episode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    bench = run_episode(fs, backtest_env_config(plan.rule_env, True), buy_and_hold_policy(len(fs)))
+    out["buy_and_hold"] = time.perf_counter() - t
+    t = time.perf_counter()
+    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
+    trades = extract_trades(steps)
+    bsteps = collect_steps(fs, bench.observations, bench.actions, bench.ledger, LEDGER_FIELDS)
+    btrades = extract_trades(bsteps)
+    out["ledger"] = time.perf_counter() - t
+    ppy = periods_per_year(fs.spec.timeframe)
+    t = time.perf_counter()
+    build_metrics(
+        steps=steps,
+        trades=trades,
+        bench_steps=bsteps,
+        bench_trades=btrades,
+        initial_balance=env.initial_balance,
+        periods_per_year=ppy,
+        risk_free_rate=0.0,
+        run={},
+        reward_name=env.reward,
+        bar_seconds=3600,
+        n_expected=len(steps),
+    )
+    out["metrics"] = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        from btcrl.backtest import artifacts
+
+        artifacts.write_tables(Path(tmp), steps, trades)
+        out["csv"] = time.perf_counter() - t
+        rows = list(range(episode.start_row, episode.start_row + len(steps) + 1))
+        times = pd.DatetimeIndex(pd.to_datetime(fs.times[rows], utc=True))
+        frame = equity_frame(
+            times,
+            episode.equity,
+            bench.equity,
+            fs.prices[rows, 3],
+            np.concatenate([[0.0], steps["position"].to_numpy()]),
+        )
+        t = time.perf_counter()
+        write_plots(frame, trades, Path(tmp) / "plots", ppy, plan.label, png=False)
+        out["plots"] = time.perf_counter() - t
+    return out
+
+
+def engine_loop(fs, env, targets: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """The engine kernels stepped directly (no gym shell): equity at the start and per step."""
+    from btcrl.env.engine import reset_envs, step_envs
+    from btcrl.env.episodes import check_feature_set, engine_params, episode_bounds
+    from btcrl.env.layout import L_EQUITY, N_ISTATE, N_LEDGER, N_STATE
+
+    prices, values = check_feature_set(fs)
+    bounds = episode_bounds(fs, env, "backtest")
+    params = engine_params(env, bounds.steps, auto_reset=False)
+    size = fs.spec.observation_size
+    state = np.zeros((1, N_STATE))
+    istate = np.zeros((1, N_ISTATE), np.int64)
+    ledger = np.zeros((1, N_LEDGER))
+    obs, term = np.zeros((1, size), np.float32), np.zeros((1, size), np.float32)
+    rewards, dones = np.zeros(1, np.float32), np.zeros(1, np.bool_)
+    starts = np.array([bounds.first_start], np.int64)
+    reset_envs(np.ones(1, np.bool_), starts, values, params, state, istate, obs)
+    action = np.zeros((1, 2), np.float32)
+    action[0, 1] = 1.0
+    equity = np.empty(bounds.steps + 1)
+    equity[0] = env.initial_balance
+    for k in range(bounds.steps):
+        action[0, 0] = targets[bounds.first_start + k]
+        step_envs(
+            prices, values, action, params, starts, state, istate, ledger, obs, term, rewards, dones
+        )
+        equity[k + 1] = ledger[0, L_EQUITY]
+    return equity
+
+
+def engine_vs_vectorbt(home: Path, data: Path, model_uri: str) -> dict[str, float]:
+    """Replay the PPO's a_pos targets through the engine and vectorbt; compare equity."""
+    import vectorbt as vbt
+
+    from btcrl.backtest.episode import backtest_env_config, run_episode
+    from btcrl.backtest.policies import RulePolicy
+    from btcrl.backtest.setup import prepare
+
+    config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
+    plan = prepare(config, model_uri=model_uri)
+    fs = plan.features
+    model_episode = run_episode(fs, backtest_env_config(plan.env, True), plan.policy)
+    targets = np.zeros(len(fs), np.float32)
+    rows = np.arange(model_episode.start_row, model_episode.start_row + len(model_episode.actions))
+    # |a_pos| <= 0.9: vectorbt caps orders at the cash it holds
+    targets[rows] = np.clip(model_episode.actions[:, 0], -0.9, 0.9)
+    env = backtest_env_config(
+        plan.rule_env.model_copy(update={"max_position_btc": 1e6}), force_close=False
+    )
+    t = time.perf_counter()
+    episode = run_episode(fs, env, RulePolicy("replay", targets))
+    env_s = time.perf_counter() - t
+    engine_loop(fs, env, targets)  # compile / load the kernels' cache
+    t = time.perf_counter()
+    kernel_equity = engine_loop(fs, env, targets)
+    engine_s = time.perf_counter() - t
+    if not np.array_equal(kernel_equity, episode.equity):
+        raise RuntimeError("the engine kernels and TradingEnv disagree")
+    qty = episode.field("fill_qty")
+    bars = episode.field("bar").astype(np.int64)
+    size = np.full(len(fs), np.nan)
+    size[bars] = np.where(qty != 0, qty, np.nan)
+    close, open_ = fs.prices[:, 3], fs.prices[:, 0]
+    kwargs = dict(
+        size=size,
+        size_type="amount",
+        price=open_,
+        fees=env.fee_rate,
+        slippage=env.slippage_bps / 1e4,
+        init_cash=env.initial_balance,
+        direction="both",
+        freq="1h",
+    )
+    t = time.perf_counter()
+    vbt.Portfolio.from_orders(close=close, **kwargs).value()  # first call: JIT compile
+    vbt_first_s = time.perf_counter() - t
+    t = time.perf_counter()
+    theirs = np.asarray(vbt.Portfolio.from_orders(close=close, **kwargs).value())
+    vbt_s = time.perf_counter() - t
+    ours = episode.equity
+    diff = float(np.max(np.abs(ours / theirs[episode.start_row :] - 1.0)))
+    return {
+        "bars": float(len(ours) - 1),
+        "orders": float((qty != 0).sum()),
+        "engine_s": engine_s,
+        "env_s": env_s,
+        "vbt_s": vbt_s,
+        "vbt_first_s": vbt_first_s,
+        "max_rel_diff": diff,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model URI (default: train a tiny PPO)")
+    parser.add_argument("--data", type=Path, default=DATA, help="1h candle CSV")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    with tempfile.TemporaryDirectory(prefix="btcrl-bench-") as tmp:
+        home = Path(tmp)
+        (home / "mlruns").mkdir()
+        t = time.perf_counter()
+        model_uri = args.model or train_tiny_ppo(home, args.data)
+        train_s = time.perf_counter() - t
+        cold_s, result = end_to_end(home, args.data, model_uri)
+        warm_s, result = end_to_end(home, args.data, model_uri)
+        parts = stages(home, args.data, model_uri)
+        replay = engine_vs_vectorbt(home, args.data, model_uri)
+    bars = len(result.steps)
+    print(f"model {model_uri} (trained in {train_s:.1f} s)" if not args.model else model_uri)
+    print(
+        f"backtest {bars} bars {result.summary['period']['first_bar']} .. "
+        f"{result.summary['period']['last_bar']}, {int(result.headline['trade_count'])} trades"
+    )
+    print(f"{'stage':<28}{'seconds':>10}")
+    print(f"{'end to end, cold cache':<28}{cold_s:>10.2f}")
+    print(f"{'end to end, warm cache':<28}{warm_s:>10.2f}")
+    for name, seconds in parts.items():
+        print(f"{'  ' + name:<28}{seconds:>10.2f}")
+    print(f"{'replay: TradingEnv loop':<28}{replay['env_s']:>10.3f}")
+    print(f"{'replay: engine kernels':<28}{replay['engine_s']:>10.3f}")
+    print(
+        f"{'replay: vectorbt':<28}{replay['vbt_s']:>10.3f}"
+        f"  (first call {replay['vbt_first_s']:.1f}: JIT)"
+    )
+    ratio = replay["vbt_s"] / replay["engine_s"]
+    print(
+        f"vectorbt / engine time ratio {ratio:.2f}; equity max relative difference "
+        f"{replay['max_rel_diff']:.2e} over {int(replay['orders'])} orders"
+    )
+    ok = replay["max_rel_diff"] <= 1e-9
+    print(
+        f"RESULT bars={bars} cold_s={cold_s:.2f} warm_s={warm_s:.2f} "
+        f"episode_s={parts['episode']:.2f} plots_s={parts['plots']:.2f} "
+        f"env_replay_s={replay['env_s']:.3f} engine_replay_s={replay['engine_s']:.3f} "
+        f"vbt_s={replay['vbt_s']:.3f} "
+        f"vbt_over_engine={ratio:.2f} max_rel_diff={replay['max_rel_diff']:.2e} "
+        f"target_s={TARGET_S:.0f} within_target={warm_s <= TARGET_S} match={ok}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
