@@ -1,5 +1,6 @@
 """Shared fixtures: a seeded synthetic candle frame and the real data in ../shared/data."""
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from btcrl.data.columns import CLOSE, HIGH, LOW, OPEN, TIME, VOLUME
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def make_candles(n: int = 2000, seed: int = 0, start: str = "2024-01-01", freq: str = "1h") -> pd.DataFrame:
+def make_candles(
+    n: int = 2000, seed: int = 0, start: str = "2024-01-01", freq: str = "1h"
+) -> pd.DataFrame:
     """Seeded geometric random walk as a valid candle frame (UTC open times)."""
     rng = np.random.default_rng(seed)
     log_ret = rng.normal(0.0, 0.01, n)
@@ -42,13 +45,29 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def _tracking_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated MLflow sqlite store, built once per session (migrations take
+    several seconds); each test gets its own copy."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = tmp_path_factory.mktemp("mlflow-template")
+    db = folder / "mlflow.db"
+    SqlAlchemyStore(f"sqlite:///{db}", (folder / "artifacts").as_uri())
+    return db
+
+
 @pytest.fixture
-def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def tracking_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _tracking_template: Path
+) -> Iterator[str]:
     """A private sqlite MLflow store for one test (MLFLOW_TRACKING_URI points at it)."""
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (tmp_path / "mlruns").mkdir()
+    db = tmp_path / "mlruns" / "mlflow.db"
+    shutil.copyfile(_tracking_template, db)
+    uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     mlflow.set_tracking_uri(uri)

@@ -8,6 +8,7 @@ import click
 from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
 from btcrl.config import DataConfig, ExperimentConfig
 from btcrl.data import IngestResult, ingest_candles
+from btcrl.features import FeatureSet, feature_stats, load_feature_set
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ EXPERIMENT = "btcrl-ingest"
     "--no-features",
     is_flag=True,
     default=False,
-    help="Only ingest candles; skip building the feature cache afterwards.",
+    help="Only ingest candles; skip computing and caching the features afterwards.",
 )
 @handle_errors
 def ingest(
@@ -32,31 +33,26 @@ def ingest(
     Sources: the bundled sample (default, offline), any ccxt exchange (only missing ranges
     are fetched) or a CSV file (--source csv:PATH). Prints rows, gaps and the store path.
     """
-    config_path, options = _drop_quoted_empty(config_path, options)
     config = build_experiment_config(config_path, overrides, options)
     if config.tracking.enabled:
-        result, run_id = _ingest_tracked(config)
+        result, features, run_id = _ingest_tracked(config, with_features=not no_features)
     else:
         result, run_id = ingest_candles(config.data, progress=True), None
-    if not no_features:
-        # Features step: the features package builds and caches the feature set for these
-        # candles here (wired in by the lead); --no-features skips it.
-        pass
+        features = None if no_features else load_feature_set(config.data, config.features)
     click.echo(_summary(config.data, result, run_id))
+    if features is not None:
+        spec = features.spec
+        click.echo(
+            f"features: {len(spec.feature_names)} columns x {len(features):,} bars "
+            f"(spec {spec.spec_hash}, first valid row {features.first_valid}), cached"
+        )
 
 
-def _drop_quoted_empty(
-    config_path: Path | None, options: dict[str, object]
-) -> tuple[Path | None, dict[str, object]]:
-    """Treat ``''`` as unset: MLflow shell-quotes an empty parameter, and MLproject's own
-    double quotes around ``{param}`` then pass the two quote characters through literally."""
-    empty = ("''", '""')
-    path = None if config_path is not None and str(config_path) in empty else config_path
-    return path, {key: None if value in empty else value for key, value in options.items()}
-
-
-def _ingest_tracked(config: ExperimentConfig) -> tuple[IngestResult, str]:
-    """Ingest inside a run of experiment ``btcrl-ingest`` with params, metrics, artifacts."""
+def _ingest_tracked(
+    config: ExperimentConfig, with_features: bool
+) -> tuple[IngestResult, FeatureSet | None, str]:
+    """Ingest inside a run of experiment ``btcrl-ingest`` with params, metrics, artifacts;
+    then (unless skipped) build and cache the features, logging their spec and column stats."""
     import mlflow
 
     from btcrl.tracking import DATA_HASH_TAG, configure_tracking, start_run
@@ -82,7 +78,14 @@ def _ingest_tracked(config: ExperimentConfig) -> tuple[IngestResult, str]:
         )
         mlflow.log_dict(_manifest_dict(result), "manifest.json")
         mlflow.log_dict(_report_dict(result), "validation_report.json")
-        return result, run.info.run_id
+        features = None
+        if with_features:
+            features = load_feature_set(config.data, config.features)
+            mlflow.log_text(features.spec.to_json(), "feature_spec.json")
+            stats = {f"features/{k}": v for k, v in feature_stats(features).items()}
+            mlflow.log_metrics(stats)
+            mlflow.set_tag("btcrl.feature_spec_hash", features.spec.spec_hash)
+        return result, features, run.info.run_id
 
 
 def _params(data: DataConfig) -> dict[str, str]:

@@ -12,3 +12,4 @@ LOW = "low"
 CLOSE = "close"
 VOLUME = "volume"
 OHLCV = (OPEN, HIGH, LOW, CLOSE, VOLUME)
+FILLED = "filled"  # bool, only on frames returned with data.fill_gaps: True = forward-filled bar

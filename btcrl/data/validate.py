@@ -25,14 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, TIME, VOLUME
+from btcrl.data.columns import CLOSE, FILLED, HIGH, LOW, OHLCV, OPEN, TIME, VOLUME
 from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import DataError
 
 log = logging.getLogger(__name__)
 
-FILLED = "filled"
-"""Bool column added by ``fill_gaps``: True for a bar that was forward-filled, not traded."""
 
 MAX_EXAMPLES = 3
 _NS = 1_000_000_000

@@ -76,12 +76,6 @@ def test_mlproject_empty_strings_mean_unset(tmp_path: Path, tracking: str) -> No
     )  # fmt: skip
     assert code == 0, err
     assert "sample BTC/USDT 1h: 28,457 rows" in out
-    # `mlflow run` shell-quotes "" and MLproject's own double quotes keep the quotes: '' = unset
-    code, out, err = _ingest(
-        "--config", "''", "--start", "''", "--data-dir", str(tmp_path / "data")
-    )
-    assert code == 0, err
-    assert "(unchanged)" in out
 
 
 def _assert_one_line_error(code: int, out: str, err: str, expected: str) -> None:
