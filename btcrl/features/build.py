@@ -24,11 +24,12 @@ import pandas as pd
 
 from btcrl.config.features import ExternalSeriesConfig, FeaturesConfig
 from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, VOLUME
+from btcrl.data.external import load_external
 from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import DataError
 from btcrl.features import cache as feature_cache
-from btcrl.features.external import align_daily, column_name, daily_values, load_external
+from btcrl.features.external import align_daily, column_name, daily_values
 from btcrl.features.indicators import get_indicator
 from btcrl.features.normalise import apply_normalisation
 from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import btcrl.features.external as external
+import btcrl.data.external as external
 from btcrl.config import ExternalSeriesConfig, FeaturesConfig, load_config
+from btcrl.data.external import read_daily_csv
 from btcrl.errors import ConfigError, DataError, ExchangeError
 from btcrl.features import build_feature_set
-from btcrl.features.external import align_daily, read_daily_csv
+from btcrl.features.external import align_daily
 
 
 def _build(candles: pd.DataFrame, *ext: ExternalSeriesConfig, data_dir: Path | None = None):
