@@ -18,7 +18,13 @@ class TrainConfig(Section):
     eval_every: int = Field(50_000, ge=1, description="env-steps between validations")
     best_metric: str = Field("val/sharpe", description="metric that picks the best checkpoint")
     early_stop_patience: int = Field(0, ge=0, description="evaluations without gain; 0 = off")
-    torch_threads: int = Field(0, ge=0, description="0 = let torch decide")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch intra-op threads; 0 = torch's default (all cores). 1 is fastest for "
+        "the small default MLP: batched env stepping is single-threaded and extra threads "
+        "mostly spin (benchmarks/train.py)",
+    )
     register_model: bool = Field(True, description="register the model in the MLflow registry")
     model_name: str | None = Field(None, description="registry name; default btcrl-<algo>")
     experiment: str = "btcrl-train"
