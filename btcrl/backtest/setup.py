@@ -171,7 +171,9 @@ def prepare(
     loaded = None
     if model_uri:
         from btcrl.agents import load_policy
+        from btcrl.tracking import configure_tracking
 
+        configure_tracking(config.tracking)  # models:/ and runs:/ resolve in this store
         loaded = load_policy(model_uri)
         use_model = config.backtest.use_model_config
         features_config = loaded.config.features if use_model else config.features

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from btcrl.backtest.crosscheck import order_series
 from btcrl.backtest.episode import backtest_env_config, run_episode
 from btcrl.backtest.policies import RULE_STOP_PCT, RulePolicy
 from btcrl.config.env import EnvConfig
@@ -35,23 +36,27 @@ def test_equity_matches_vectorbt_from_orders(
             min_stop_pct=RULE_STOP_PCT,
             max_stop_pct=RULE_STOP_PCT,
         ),
-        force_close=False,
+        force_close=True,
     )
-    episode = run_episode(fs, config, RulePolicy("fixed", _targets(len(fs), 1)))
+    targets = _targets(len(fs), 1)
+    if deadzone == 0.0:  # it rebalances every bar: flat before the end, so no forced close
+        targets[-2:] = 0.0
+    episode = run_episode(fs, config, RulePolicy("fixed", targets))
     qty = episode.field("fill_qty")
     assert (qty != 0).sum() > 100  # a real order series, longs and shorts
     assert (episode.field("position") < 0).any() and (episode.field("position") > 0).any()
     assert not episode.field("stop_hit").any()
 
-    # the same orders: at each bar's open, the engine's signed BTC quantity
-    bars = episode.field("bar").astype(np.int64)
-    size = np.full(len(real_candles), np.nan)
-    size[bars] = np.where(qty != 0, qty, np.nan)
+    # the same orders: the engine's signed BTC per bar at its reference price (the open; the
+    # last close for the forced close), vectorbt adding the same slippage and fee
+    size, price = order_series(episode, len(fs), bps)
+    assert episode.field("forced_close")[-1] == (deadzone > 0)
+    price = np.where(np.isnan(price), real_candles["close"].to_numpy(), price)
     portfolio = vbt.Portfolio.from_orders(
         close=real_candles["close"],
         size=size,
         size_type="amount",
-        price=real_candles["open"],
+        price=price,
         fees=fee,
         slippage=bps / 1e4,
         init_cash=config.initial_balance,
@@ -64,4 +69,4 @@ def test_equity_matches_vectorbt_from_orders(
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=0)
     # every order was filled in full by vectorbt too (no partial fill hides a difference)
     filled = portfolio.orders.records_readable["Size"].to_numpy()
-    np.testing.assert_allclose(filled, np.abs(qty[qty != 0]), rtol=1e-12)
+    np.testing.assert_allclose(filled, np.abs(size[np.isfinite(size)]), rtol=1e-12)
