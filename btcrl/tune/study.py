@@ -126,6 +126,13 @@ def run_study(config: ExperimentConfig, project_dir: Path | None = None) -> Stud
     }
     with start_run(tune.experiment, "tune", run_name=f"tune-{tune.study}", tags=tags) as run:
         parent = run.info.run_id
+        if run.info.experiment_id != experiment_id:  # adopted from `mlflow run`
+            log.warning(
+                "the parent run is in another experiment than the trials (%s); run "
+                "`mlflow run ... --experiment-name %s` to see them nested",
+                tune.experiment,
+                tune.experiment,
+            )
         mlflow.log_params(
             {
                 "trials": tune.trials,

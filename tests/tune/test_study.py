@@ -157,3 +157,19 @@ def test_cli_runs_a_study(study_dir: Path, fake_training: FakeTraining) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "best trial" in result.output and (study_dir / "studies" / "cli.db").is_file()
+
+
+def test_mlproject_tune_entry_point_runs(study_dir: Path, fake_training: FakeTraining) -> None:
+    """`mlflow run . -e tune -P trials=2`: the command MLflow renders is a valid `btcrl tune`."""
+    import shlex
+
+    from mlflow.projects._project_spec import load_project
+
+    repo = Path(__file__).resolve().parents[2]
+    entry = load_project(str(repo)).get_entry_point("tune")
+    argv = shlex.split(entry.compute_command({"trials": "2", "study": "mlp"}, storage_dir=None))
+    assert argv[:2] == ["btcrl", "tune"]
+    result = CliRunner().invoke(main, argv[1:])
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{study_dir}/studies/mlp.db")
+    assert len(study.trials) == 2
