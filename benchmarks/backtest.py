@@ -101,7 +101,11 @@ def stages(home: Path, data: Path, model_uri: str) -> dict[str, float]:
     episode = run_episode(fs, env, plan.policy)
     out["episode"] = time.perf_counter() - t
     t = time.perf_counter()
-    bench = run_episode(fs, backtest_env_config(plan.rule_env, True), buy_and_hold_policy(len(fs)))
+    bench = run_episode(
+        fs,
+        backtest_env_config(plan.rule_env, True),
+        buy_and_hold_policy(len(fs), env.leverage_limit),
+    )
     out["buy_and_hold"] = time.perf_counter() - t
     t = time.perf_counter()
     steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)

@@ -8,6 +8,9 @@ Rule baselines ignore the observation:
 - ``strategy:NAME``: one of the strategies' signals at row t: LONG -> 1, SHORT -> -1 (0 when
   ``env.allow_short`` is off), FLAT -> 0, HOLD -> keep the previous target (0 at the start).
 
+Rules trade unlevered: with ``env.leverage_limit`` L > 1 every target is divided by L, so
+"long" is 1x equity (``a_pos`` is a fraction of L x equity).
+
 Rule baselines run with stops effectively off (``RULE_STOP_PCT`` below entry), so that
 buy-and-hold holds; they are otherwise traded under the same env rules (fees, slippage,
 deadzone, position cap) as the model.
@@ -80,22 +83,36 @@ def signal_targets(signals: np.ndarray, allow_short: bool) -> np.ndarray:
     return np.where(np.isnan(filled), 0.0, filled).astype(np.float32)
 
 
+def unlevered(leverage_limit: float) -> float:
+    """The ``a_pos`` that means 1x equity: ``a_pos`` is a fraction of leverage x equity."""
+    return float(min(1.0, 1.0 / leverage_limit))
+
+
 def rule_targets(
-    kind: str, n_rows: int, signals: np.ndarray | None, allow_short: bool
+    kind: str,
+    n_rows: int,
+    signals: np.ndarray | None,
+    allow_short: bool,
+    leverage_limit: float = 1.0,
 ) -> np.ndarray:
-    """Targets for a parsed rule (``parse_rule``); ``signals`` per row for ``strategy``."""
+    """Targets for a parsed rule (``parse_rule``); ``signals`` per row for ``strategy``.
+
+    Rules trade unlevered: "long" is 1x equity whatever ``env.leverage_limit`` allows.
+    """
+    scale = np.float32(unlevered(leverage_limit))
     if kind == "buy_and_hold":
-        return np.ones(n_rows, dtype=np.float32)
+        return np.full(n_rows, scale, dtype=np.float32)
     if kind == "flat":
         return np.zeros(n_rows, dtype=np.float32)
     if signals is None or len(signals) != n_rows:
         raise ValueError("strategy targets need one signal per feature-set row")
-    return signal_targets(signals, allow_short)
+    return signal_targets(signals, allow_short) * scale
 
 
-def buy_and_hold_policy(n_rows: int) -> RulePolicy:
-    """The benchmark: ``a_pos = 1`` on every row."""
-    return RulePolicy("buy_and_hold", rule_targets("buy_and_hold", n_rows, None, True))
+def buy_and_hold_policy(n_rows: int, leverage_limit: float = 1.0) -> RulePolicy:
+    """The benchmark: 1x equity long on every row."""
+    targets = rule_targets("buy_and_hold", n_rows, None, True, leverage_limit)
+    return RulePolicy("buy_and_hold", targets)
 
 
 def decode_onehot(onehot: np.ndarray) -> np.ndarray:

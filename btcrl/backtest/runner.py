@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from btcrl.backtest import artifacts
@@ -80,7 +81,9 @@ def run_backtest(
         bench = episode
     else:
         bench_env = backtest_env_config(plan.rule_env, config.backtest.force_close)
-        bench = run_episode(fs, bench_env, buy_and_hold_policy(len(fs)), seed=config.seed)
+        bench = run_episode(
+            fs, bench_env, buy_and_hold_policy(len(fs), bench_env.leverage_limit), seed=config.seed
+        )
     steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
     trades = extract_trades(steps)
     bench_steps = collect_steps(fs, bench.observations, bench.actions, bench.ledger, LEDGER_FIELDS)
@@ -147,13 +150,13 @@ def backtest_after_training(
 def _plot_frame(
     fs: FeatureSet, episode: Episode, bench: Episode, steps: pd.DataFrame, initial: float
 ) -> pd.DataFrame:
-    rows = range(episode.start_row, episode.start_row + len(steps) + 1)
-    times = pd.DatetimeIndex(pd.to_datetime(fs.times[list(rows)], utc=True), name="time")
-    close = fs.prices[list(rows), 3]
-    position = [0.0, *steps["position"].to_numpy()]
-    bench_equity = equity_curve(
-        pd.DataFrame({"equity": bench.field("equity")}), bench.initial_balance
-    )
+    rows = np.arange(episode.start_row, episode.start_row + len(steps) + 1)
+    times = pd.DatetimeIndex(pd.to_datetime(fs.times[rows], utc=True), name="time")
+    close = fs.prices[rows, 3]
+    position = np.concatenate([[0.0], steps["position"].to_numpy()])
+    bench_equity = np.concatenate([[bench.initial_balance], bench.field("equity")])
+    if len(bench_equity) < len(times):  # buy-and-hold went bankrupt first: flat after that
+        bench_equity = np.pad(bench_equity, (0, len(times) - len(bench_equity)), mode="edge")
     return equity_frame(
         times, equity_curve(steps, initial), bench_equity[: len(times)], close, position
     )

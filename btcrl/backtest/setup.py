@@ -219,7 +219,8 @@ def prepare(
         plan.env = rule_env
         signals = _strategy_codes(fs, strategy) if strategy else None
         plan.policy = RulePolicy(
-            plan.label, rule_targets(rule or "", len(fs), signals, env.allow_short)
+            plan.label,
+            rule_targets(rule or "", len(fs), signals, env.allow_short, env.leverage_limit),
         )
     for message in plan.warnings:
         log.warning("%s", message)

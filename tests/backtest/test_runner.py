@@ -129,3 +129,22 @@ def test_bad_inputs_fail_in_one_line(
     assert "Traceback" not in result.output
     assert len(_runs(bt_home)) == before  # no run was logged
     assert not out.exists()  # and no half-written result
+
+
+def test_rules_trade_unlevered(bt_home: Path) -> None:
+    config = load_config(
+        None,
+        [
+            *bt_overrides(bt_home),
+            "tracking.enabled=false",
+            "data.start=2024-10-01",
+            "data.end=2024-10-31",
+            "backtest.plots=false",
+            "env.leverage_limit=3",
+        ],
+    )
+    result = run_backtest(config, policy="buy_and_hold")
+    risk = result.metrics["risk"]
+    # 1x equity: exposure stays near 1 (it drifts only by the costs paid), never near 3
+    assert risk["strategy"]["max_exposure"] == pytest.approx(1.0, abs=0.01)
+    assert risk["buy_and_hold"] == risk["strategy"]
