@@ -11,7 +11,11 @@ class TuneConfig(Section):
     """Study, storage, budget and search space. Times are seconds, budgets env-steps."""
 
     trials: int = Field(20, ge=1, description="trials run by this invocation (all its workers)")
-    study: str = Field("btcrl", min_length=1, description="Optuna study name")
+    study: str = Field(
+        "btcrl",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="Optuna study name: letters, digits, '.', '_', '-' (names a file)",
+    )
     storage: str | None = Field(
         None, description="Optuna RDB URL; default sqlite:///studies/<study>.db"
     )

@@ -109,9 +109,14 @@ def test_real_study_completes_and_resumes(study_dir: Path, shared_data_dir: Path
         if run.info.status == "KILLED":
             assert run.data.tags.get("btcrl.pruned") == "true"
 
-    again = run_study(real_config(study_dir, shared_data_dir, "tune.trials=1"))
+    again = run_study(
+        real_config(study_dir, shared_data_dir, "tune.trials=1", "tune.register_best=true")
+    )
     assert again.first_trial == 4 and again.n_trials == 5
     assert len(trial_runs(again.parent_run_id)) == 1
+    version = mlflow.MlflowClient().get_model_version_by_alias("btcrl-ppo", "tuned")
+    assert version.run_id == again.summary["best_run_id"]
+    assert again.registered_version == str(version.version)
 
 
 @pytest.mark.slow

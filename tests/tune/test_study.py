@@ -118,6 +118,7 @@ def test_direction_count_must_match(study_dir: Path) -> None:
         (["--storage", "mysqlx://nowhere"], "storage URL"),
         (["--storage", "postgresql://u:p@127.0.0.1:1/x"], "cannot connect to storage"),
         (["--space", "bad.yaml"], "search space"),
+        (["--study", "../x"], "tune.study='../x'"),
     ],
 )
 def test_cli_errors_are_one_line_before_training(
@@ -132,7 +133,18 @@ def test_cli_errors_are_one_line_before_training(
     assert mlflow.get_experiment_by_name("btcrl-tune") is None  # nothing was started
 
 
-def test_cli_runs_a_study(study_dir: Path, fake_training: FakeTraining) -> None:
+def test_cli_runs_a_study_and_registers_the_best(
+    study_dir: Path, fake_training: FakeTraining, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import btcrl.agents
+
+    registered: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        btcrl.agents,
+        "register_model",
+        lambda run_id, name, alias: registered.append((run_id, name, alias)) or 7,
+        raising=False,
+    )
     args = [
         "tune",
         "--trials",
@@ -154,9 +166,16 @@ def test_cli_runs_a_study(study_dir: Path, fake_training: FakeTraining) -> None:
         "--space",
         "",
     ]
-    result = CliRunner().invoke(main, args)
+    result = CliRunner().invoke(main, [*args, "--register-best"])
     assert result.exit_code == 0, result.output
     assert "best trial" in result.output and (study_dir / "studies" / "cli.db").is_file()
+    best_run = mlflow.search_runs(
+        experiment_names=["btcrl-tune"],
+        filter_string="tags.`btcrl.stage` = 'tune'",
+        output_format="list",
+    )[0].data.tags["btcrl.best_run_id"]
+    assert registered == [(best_run, "btcrl-ppo", "tuned")]
+    assert "registered version 7 with alias tuned" in result.output
 
 
 def test_mlproject_tune_entry_point_runs(study_dir: Path, fake_training: FakeTraining) -> None:
