@@ -31,7 +31,7 @@ from btcrl.agents.split import TimeSplit, split_feature_set
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.spec import FeatureSet, FeatureSpec
-from btcrl.tracking import DATA_HASH_TAG, configure_tracking, start_run
+from btcrl.tracking import DATA_HASH_TAG, configure_tracking, log_params, start_run
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def run_training(
         ) as run,
     ):
         run_id = run.info.run_id
-        mlflow.log_params(flatten_config(config))
+        log_params(flatten_config(config))
         mlflow.log_text(dump_config(config), "config.yaml")
         mlflow.log_text(features.spec.to_json(), "feature_spec.json")
         try:

@@ -10,6 +10,7 @@ from btcrl.tracking.runs import (
     configure_tracking,
     ensure_experiment,
     git_commit,
+    log_params,
     start_run,
 )
 from btcrl.tracking.stale import END_REASON_TAG, mark_stale_runs, process_tags
@@ -22,6 +23,7 @@ __all__ = [
     "configure_tracking",
     "ensure_experiment",
     "git_commit",
+    "log_params",
     "mark_stale_runs",
     "process_tags",
     "start_run",

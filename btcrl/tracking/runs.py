@@ -147,3 +147,24 @@ def _record_end_reason(run_id: str, exc: BaseException) -> None:
         client.set_tag(run_id, END_REASON_TAG, reason[:500])
     except Exception as err:  # the original exception matters more
         log.warning("could not record why run %s ended: %s", run_id, err)
+
+
+def log_params(params: Mapping[str, str], prefix_on_conflict: str = "btcrl.") -> None:
+    """Log ``params`` to the active run, keeping params that are already there.
+
+    Under ``mlflow run`` the run already holds the entry point's parameters (``seed=''`` when
+    left empty); MLflow refuses to change a param, so a key already logged with another value
+    is logged again as ``<prefix_on_conflict><key>`` with the resolved value.
+    """
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_params needs an active run")
+    existing = mlflow.tracking.MlflowClient().get_run(run.info.run_id).data.params
+    resolved: dict[str, str] = {}
+    for key, value in params.items():
+        if key not in existing:
+            resolved[key] = value
+        elif existing[key] != value:
+            resolved[f"{prefix_on_conflict}{key}"] = value
+    if resolved:
+        mlflow.log_params(resolved)

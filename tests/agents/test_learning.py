@@ -2,14 +2,13 @@
 staying flat and buying and holding on the validation span."""
 
 import numpy as np
+from agent_data import sine_feature_set
 
 from btcrl.agents import run_training
-from btcrl.agents.validation import evaluate_policy
 from btcrl.agents.split import split_feature_set
+from btcrl.agents.validation import evaluate_policy
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.data.timeframes import periods_per_year
-
-from conftest import sine_feature_set
 
 BUDGET = 100_000  # env-steps
 
@@ -25,6 +24,8 @@ def test_default_ppo_recipe_beats_flat_and_buy_and_hold_on_a_sine(tracking_uri: 
             "train.eval_every": BUDGET // 2,
             "train.register_model": False,
             "train.system_metrics": False,
+            "env.fee_rate": 0.0002,  # low costs: the test is about learning, not about fees
+            "env.slippage_bps": 0.0,
         },
     )
     result = run_training(config, features=features)

@@ -2,7 +2,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-from conftest import sine_feature_set
+from agent_data import sine_feature_set
 
 from btcrl.agents.split import split_feature_set
 from btcrl.errors import DataError
