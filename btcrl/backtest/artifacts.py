@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -21,8 +22,17 @@ SUMMARY_VERSION = 1
 
 
 def write_csv(frame: pd.DataFrame, path: Path, index: bool = True) -> None:
-    """CSV with full float precision; times as ISO 8601 UTC."""
-    data = frame.reset_index() if index else frame
+    """CSV with full float precision (shortest round-trip repr); times as ISO 8601 UTC
+    (``2024-10-01T13:00:00Z``)."""
+    data = frame.reset_index() if index else frame.copy()
+    for name in data.columns:
+        column = data[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype) or column.dtype.kind == "M":
+            values = pd.DatetimeIndex(column)
+            if values.tz is not None:
+                values = values.tz_convert("UTC").tz_localize(None)
+            text = np.datetime_as_string(values.to_numpy("datetime64[s]"), unit="s")
+            data[name] = np.char.add(text.astype(str), "Z")
     table = pa.Table.from_pandas(data, preserve_index=False)
     pacsv.write_csv(table, str(path))
 

@@ -112,10 +112,13 @@ def results_group(steps: pd.DataFrame, trades: pd.DataFrame, initial_balance: fl
     }
 
 
-def reward_group(steps: pd.DataFrame, reward_name: str) -> dict[str, Any]:
-    """Reward diagnostics: what the agent was optimised for, on this period."""
+def reward_group(steps: pd.DataFrame, reward_name: str, initial_balance: float) -> dict[str, Any]:
+    """Reward diagnostics: what the agent was optimised for, on this period, and how it
+    correlates with the per-step log return of equity."""
     reward = steps["reward"].to_numpy(np.float64)
-    log_ret = np.diff(np.log(np.maximum(np.concatenate([[np.nan], steps["equity"]]), 1e-300)))
+    equity = equity_curve(steps, initial_balance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ret = np.diff(np.log(np.where(equity > 0, equity, np.nan)))
     finite = np.isfinite(reward)
     both = finite & np.isfinite(log_ret)
     corr = math.nan
@@ -197,7 +200,7 @@ def build_metrics(
             "strategy": results_group(steps, trades, initial_balance),
             "buy_and_hold": results_group(bench_steps, bench_trades, initial_balance),
         },
-        "reward": reward_group(steps, reward_name),
+        "reward": reward_group(steps, reward_name, initial_balance),
         "data_quality": data_quality_group(steps, steps.index, bar_seconds, n_expected),
     }
 
