@@ -14,50 +14,85 @@ log = logging.getLogger(__name__)
 ActFn = Callable[[np.ndarray], np.ndarray]
 
 
+_LEDGER = (
+    "bar",
+    "equity",
+    "position",
+    "fill_price",
+    "fill_qty",
+    "stop_hit",
+    "stop_fill_price",
+    "stop_fill_qty",
+    "close_fill_price",
+    "close_fill_qty",
+)
+
+
 def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str, np.ndarray]:
     """Step ``act`` through the whole span once (BatchTradingEnv, one env, mode ``eval``).
 
-    Returns per-bar arrays: ``equity`` (quote currency, starting with the initial balance),
-    ``position`` (BTC after each bar) and ``fills`` (orders and stop exits filled per bar).
+    Returns per-bar arrays: ``equity`` (quote currency, starting with the initial balance,
+    so one longer than the others), ``position`` (BTC after the bar), ``close`` (the bar's
+    close), ``notional`` (|USD| filled in the bar), ``stop_hits`` and ``fills`` (orders, stop
+    exits and the final forced close filled in the bar).
     """
     from btcrl.env import BatchTradingEnv
 
     env = BatchTradingEnv(features, config, n_envs=1, seed=0, mode="eval")
     steps = env.bounds.steps
-    equity = np.empty(steps + 1, dtype=np.float64)
-    equity[0] = config.initial_balance
-    position = np.empty(steps, dtype=np.float64)
-    fills = np.empty(steps, dtype=np.int64)
-    columns = [env.ledger_column(name) for name in ("equity", "position", "fill_qty", "stop_hit")]
+    rows = np.zeros((steps, len(_LEDGER)), dtype=np.float64)
+    columns = [env.ledger_column(name) for name in _LEDGER]
+    taken = 0
     try:
         obs = env.reset()
         done = np.zeros(1, dtype=np.bool_)
-        taken = 0
         while not done[0] and taken < steps:
             obs, _reward, done, _infos = env.step(np.asarray(act(obs), dtype=np.float32))
-            eq, pos, qty, stop = (float(column[0]) for column in columns)
-            equity[taken + 1], position[taken] = eq, pos
-            fills[taken] = int(qty != 0.0) + int(stop != 0.0)
+            rows[taken] = [column[0] for column in columns]
             taken += 1
     finally:
         env.close()
-    equity, position, fills = equity[: taken + 1], position[:taken], fills[:taken]
-    return {"equity": equity, "position": position, "fills": fills}
+    ledger = dict(zip(_LEDGER, rows[:taken].T, strict=True))
+    notional = sum(
+        np.abs(ledger[f"{kind}_price"] * ledger[f"{kind}_qty"])
+        for kind in ("fill", "stop_fill", "close_fill")
+    )
+    fills = sum(
+        (ledger[f"{kind}_qty"] != 0).astype(np.int64)
+        for kind in ("fill", "stop_fill", "close_fill")
+    )
+    return {
+        "equity": np.concatenate([[config.initial_balance], ledger["equity"]]),
+        "position": ledger["position"],
+        "close": features.prices[ledger["bar"].astype(np.int64), 3],
+        "notional": np.asarray(notional, dtype=np.float64),
+        "stop_hits": ledger["stop_hit"],
+        "fills": np.asarray(fills, dtype=np.int64),
+    }
 
 
 def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> dict[str, float]:
-    """``total_return``, ``sharpe``, ``max_drawdown`` (<= 0, fraction) and the other
-    performance metrics of the equity curve, plus ``trades`` (fills) and ``exposure`` (fraction
-    of bars holding a position)."""
-    from btcrl.backtest.metrics import performance_metrics
+    """Performance metrics of the equity curve (``total_return``, ``sharpe``, ``max_drawdown``
+    <= 0 as a fraction, ...), ``trades`` (fills), ``exposure`` (mean |position x close| /
+    equity, fraction), ``time_in_market`` (fraction of bars holding a position), ``turnover``
+    and ``stop_loss_count`` (btcrl.backtest.metrics, so validation and backtests agree)."""
+    from btcrl.backtest.metrics import behaviour_metrics, performance_metrics
 
-    metrics = {
-        k: float(v) for k, v in performance_metrics(episode["equity"], periods_per_year).items()
-    }
+    equity = episode["equity"]
+    metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
     metrics["trades"] = float(episode["fills"].sum())
-    metrics["exposure"] = (
-        float(np.mean(episode["position"] != 0)) if len(episode["position"]) else 0.0
-    )
+    if len(episode["position"]):
+        behaviour = behaviour_metrics(
+            episode["position"],
+            episode["close"],
+            equity[1:],
+            episode["notional"],
+            episode["stop_hits"],
+            periods_per_year,
+        )
+        metrics["exposure"] = behaviour["avg_exposure"]
+        for key in ("time_in_market", "turnover", "stop_loss_count"):
+            metrics[key] = behaviour[key]
     return metrics
 
 

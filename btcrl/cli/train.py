@@ -44,6 +44,7 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: str |
     from btcrl.agents import run_training
     from btcrl.tracking import configure_tracking
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     config = _load(config_path, overrides, options)
     uri = configure_tracking(config.tracking)
     progress = sys.stderr.isatty() and not os.environ.get("CI")
@@ -54,8 +55,11 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: str |
         if key in result.metrics:
             click.echo(f"{key}: {result.metrics[key]:.4f}")
     if config.backtest.start or config.backtest.end:
-        for key, value in _backtest(config, result.model_uri, result.run_id).items():
-            click.echo(f"backtest/{key}: {value:.4f}")
+        metrics = _backtest(config, result.model_uri, result.run_id)
+        for key in ("total_return", "sharpe", "max_drawdown", "bh_total_return"):
+            if key in metrics:
+                click.echo(f"backtest/{key}: {metrics[key]:.4f}")
+        click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    mlflow ui --backend-store-uri {uri}")
 
 
@@ -93,9 +97,13 @@ def _backtest(config: ExperimentConfig, model_uri: str, run_id: str) -> dict[str
 
     from mlflow.tracking import MlflowClient
 
-    metrics = backtest_after_training(config, model_uri, run_id)
+    headline = backtest_after_training(config, model_uri, run_id)
+    metrics = {
+        k: float(v)
+        for k, v in headline.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
     client = MlflowClient()
     for key, value in metrics.items():
-        if math.isfinite(value):
-            client.log_metric(run_id, f"backtest/{key}", float(value))
+        client.log_metric(run_id, f"backtest/{key}", value)
     return metrics
