@@ -37,6 +37,7 @@ from btcrl.backtest.setup import BacktestPlan, prepare
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env import LEDGER_FIELDS
+from btcrl.errors import DataError
 from btcrl.features.spec import FeatureSet
 
 log = logging.getLogger(__name__)
@@ -90,19 +91,22 @@ def run_backtest(
     bench_trades = extract_trades(bench_steps)
     ppy = periods_per_year(fs.spec.timeframe)
     run_meta = plan.run_metadata(steps, ppy, config)
-    metrics = build_metrics(
-        steps=steps,
-        trades=trades,
-        bench_steps=bench_steps,
-        bench_trades=bench_trades,
-        initial_balance=env_config.initial_balance,
-        periods_per_year=ppy,
-        risk_free_rate=config.backtest.risk_free_rate,
-        run=run_meta,
-        reward_name=env_config.reward,
-        bar_seconds=timeframe_seconds(fs.spec.timeframe),
-        n_expected=plan.bars_expected,
-    )
+    try:
+        metrics = build_metrics(
+            steps=steps,
+            trades=trades,
+            bench_steps=bench_steps,
+            bench_trades=bench_trades,
+            initial_balance=env_config.initial_balance,
+            periods_per_year=ppy,
+            risk_free_rate=config.backtest.risk_free_rate,
+            run=run_meta,
+            reward_name=env_config.reward,
+            bar_seconds=timeframe_seconds(fs.spec.timeframe),
+            n_expected=plan.bars_expected,
+        )
+    except ValueError as exc:  # e.g. bankrupt on the first bar: too few points for metrics
+        raise DataError(f"cannot compute metrics for {plan.label}: {exc}") from None
     headline = headline_metrics(metrics)
     summary = artifacts.summary(plan, metrics, steps, trades, config)
     logged_config = plan.logged_config(config)
