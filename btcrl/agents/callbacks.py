@@ -11,7 +11,7 @@ import torch
 from mlflow.entities import Metric
 from stable_baselines3.common.callbacks import BaseCallback
 
-from btcrl.agents.validation import evaluate_policy
+from btcrl.agents.validation import deterministic_act, evaluate_policy
 from btcrl.config import EnvConfig
 from btcrl.errors import BtcrlError
 from btcrl.features.spec import FeatureSet
@@ -90,7 +90,7 @@ class ValidationCallback(BaseCallback):
         metrics = evaluate_policy(
             self.validation,
             self.env_config,
-            lambda obs: model.predict(obs, deterministic=True)[0],
+            deterministic_act(model),
             self.periods_per_year,
         )
         _check_finite_weights(model.policy, step)

@@ -4,6 +4,8 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
@@ -94,6 +96,25 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
         for key in ("time_in_market", "turnover", "stop_loss_count"):
             metrics[key] = behaviour[key]
     return metrics
+
+
+def deterministic_act(model: BaseAlgorithm) -> ActFn:
+    """``model.predict(obs, deterministic=True)`` without its per-call overhead (about 2x
+    faster for one observation at a time); the same operations, so the same actions."""
+    policy = model.policy
+    space = policy.action_space
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        policy.set_training_mode(False)
+        with torch.no_grad():
+            tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)
+            actions = policy._predict(tensor, deterministic=True).cpu().numpy()
+        actions = actions.reshape((-1, *space.shape))
+        if policy.squash_output:
+            return policy.unscale_action(actions)
+        return np.clip(actions, space.low, space.high)
+
+    return act
 
 
 def evaluate_policy(

@@ -1,5 +1,6 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +46,8 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: str |
     from btcrl.tracking import configure_tracking
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if logging.getLogger().level >= logging.WARNING:  # MLflow's own info lines only with -v
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     config = _load(config_path, overrides, options)
     uri = configure_tracking(config.tracking)
     progress = sys.stderr.isatty() and not os.environ.get("CI")
@@ -60,7 +63,17 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: str |
             if key in metrics:
                 click.echo(f"backtest/{key}: {metrics[key]:.4f}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
-    click.echo(f"see it:    mlflow ui --backend-store-uri {uri}")
+    click.echo(f"see it:    mlflow ui --backend-store-uri {_short_uri(uri)}")
+
+
+def _short_uri(uri: str) -> str:
+    """``sqlite:///mlruns/mlflow.db`` when the store is under the working directory."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri.removeprefix(prefix))
+        if path.is_absolute() and path.is_relative_to(Path.cwd()):
+            return prefix + str(path.relative_to(Path.cwd()))
+    return uri
 
 
 def _load(

@@ -47,7 +47,7 @@ def test_train_command_adopts_the_mlflow_run_and_prints_uris(
     assert result.exit_code == 0, result.output
     assert f"run id:    {outer.info.run_id}" in result.output
     assert "model URI: models:/btcrl-ppo/1" in result.output
-    assert f"mlflow ui --backend-store-uri {tracking_uri}" in result.output
+    assert f"mlflow ui --backend-store-uri {tracking_uri}" in result.output  # not under cwd
     run = MlflowClient().get_run(outer.info.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.total_timesteps"] == "1024"

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from btcrl.agents import load_policy, run_training
 from btcrl.agents.algos import algorithm_class
 from btcrl.agents.callbacks import TrainingDivergedError
+from btcrl.agents.validation import deterministic_act
 from btcrl.config import flatten_config
 from btcrl.env import BatchTradingEnv
 from btcrl.errors import BtcrlError
@@ -81,6 +82,7 @@ def test_smoke_run_is_fully_tracked_and_registered(
     )
     sb3 = algorithm_class(algo).load(sb3_zip, device="cpu")
     expected = sb3.predict(obs, deterministic=True)[0]
+    np.testing.assert_array_equal(deterministic_act(sb3)(obs), expected)  # what validation uses
     actions = pyfunc.predict(obs)
     assert actions.dtype == np.float32 and actions.shape == (len(obs), 2)
     np.testing.assert_array_equal(actions, expected)
