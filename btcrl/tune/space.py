@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import optuna
 import yaml
@@ -165,6 +165,10 @@ def _label(choice: Any) -> Any:
     return json.dumps(choice)
 
 
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_key(where: str, key: str, known: Mapping[str, str]) -> None:
     if key not in known:
         raise ConfigError(f"{where}: {key!r} is not a config key (e.g. agent.learning_rate)")
@@ -190,20 +194,26 @@ def _parse_param(where: str, key: Any, raw: Any, known: Mapping[str, str]) -> Pa
         if not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}: {key}.choices must be a non-empty list")
         return ParamSpec(key=key, kind=kind, choices=tuple(choices), when=cond)
-    low, high, step = raw.get("low"), raw.get("high"), raw.get("step")
-    numbers = (low, high) + (() if step is None else (step,))
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
-        raise ConfigError(f"{where}: {key} needs numeric low and high (got {low!r}, {high!r})")
-    if kind == "int" and not all(float(x).is_integer() for x in numbers):
+    raw_low, raw_high, raw_step = raw.get("low"), raw.get("high"), raw.get("step")
+    if not (_is_number(raw_low) and _is_number(raw_high)):
+        raise ConfigError(
+            f"{where}: {key} needs numeric low and high (got {raw_low!r}, {raw_high!r})"
+        )
+    if raw_step is not None and not _is_number(raw_step):
+        raise ConfigError(f"{where}: {key}.step {raw_step!r} is not a number")
+    low, high = float(raw_low), float(raw_high)
+    step = None if raw_step is None else float(raw_step)
+    numbers = (low, high) if step is None else (low, high, step)
+    if kind == "int" and not all(x.is_integer() for x in numbers):
         raise ConfigError(f"{where}: {key} is int but low/high/step are not whole numbers")
     if not low < high:
-        raise ConfigError(f"{where}: {key} low {low} must be below high {high}")
+        raise ConfigError(f"{where}: {key} low {raw_low} must be below high {raw_high}")
     log = raw.get("log", False)
     if not isinstance(log, bool) or (log and (low <= 0 or step is not None)):
         raise ConfigError(f"{where}: {key}.log needs low > 0 and no step")
     if step is not None and step <= 0:
-        raise ConfigError(f"{where}: {key}.step {step} must be positive")
-    return ParamSpec(key, kind, float(low), float(high), log, step, (), cond)
+        raise ConfigError(f"{where}: {key}.step {raw_step} must be positive")
+    return ParamSpec(key, kind, low, high, log, step, (), cond)
 
 
 def _check_values(
