@@ -1,6 +1,7 @@
 """`btcrl tune`: an Optuna study over training runs (docs/tune.md)."""
 
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -84,7 +85,7 @@ def tune(
     if register_best:
         extra.append("tune.register_best=true")
     config = build_experiment_config(config_path, tuple(extra), options, _TUNE_KEYS)
-    result = run_study(config)
+    result = run_study(config, progress=sys.stderr.isatty())
     s = result.summary
     click.echo(
         f"study {result.study_name} ({result.storage}): trials {result.first_trial}.."

@@ -14,6 +14,7 @@ from btcrl.config import ExperimentConfig
 from btcrl.errors import ConfigError
 from btcrl.tracking import configure_tracking, ensure_experiment, start_run
 from btcrl.tune.objective import STUDY_TAG, trial_base_config
+from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
 from btcrl.tune.space import load_space, resolve_space_path
 from btcrl.tune.storage import make_storage, redact_url, resolve_storage_url
@@ -92,12 +93,15 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
     return study
 
 
-def run_study(config: ExperimentConfig, project_dir: Path | None = None) -> StudyResult:
+def run_study(
+    config: ExperimentConfig, project_dir: Path | None = None, progress: bool = False
+) -> StudyResult:
     """Run ``config.tune.trials`` trials of the study (created or resumed) and log them.
 
     Everything that can be checked is checked before the first trial: the metrics, the
     search space file, the storage URL (and that it can be reached). MLflow gets one parent
     run (experiment ``tune.experiment``, stage ``tune``) with one nested run per trial.
+    ``progress``: a bar of finished trials on stderr (the CLI turns it on in a terminal).
     """
     tune = config.tune
     check_objectives(config)
@@ -152,7 +156,8 @@ def run_study(config: ExperimentConfig, project_dir: Path | None = None) -> Stud
             deadline=deadline,
             log_level=logging.getLogger().getEffectiveLevel(),
         )
-        codes = run_workers(job, tune.workers, tune.trials)
+        with trial_progress(make_storage(url, tune), tune.study, first, tune.trials, progress):
+            codes = run_workers(job, tune.workers, tune.trials)
         study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
         reconcile_trial_runs(study, experiment_id)
         summary = log_study(study, space, tune.metrics, experiment_id)

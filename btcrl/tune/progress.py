@@ -1,0 +1,56 @@
+"""A progress bar over the study's trials, fed by polling the storage (workers may be remote)."""
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
+
+POLL_S = 2.0
+
+
+@contextlib.contextmanager
+def trial_progress(
+    storage: optuna.storages.BaseStorage, study_name: str, first: int, total: int, enabled: bool
+) -> Iterator[None]:
+    """Show finished/pruned/failed trials numbered ``first`` and later, out of ``total``.
+
+    Polls every POLL_S seconds in a daemon thread while the block runs; a no-op when not
+    ``enabled``. Counts trials of other invocations started meanwhile too (several machines).
+    """
+    if not enabled:
+        yield
+        return
+    from tqdm import tqdm
+
+    stop = threading.Event()
+    bar = tqdm(total=total, desc=f"study {study_name}", unit="trial", leave=True)
+
+    def poll() -> None:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        while not stop.wait(POLL_S):
+            try:
+                trials = study.get_trials(deepcopy=False)
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
+                continue
+            mine = [t for t in trials if t.number >= first]
+            done = [t for t in mine if t.state.is_finished()]
+            bar.n = min(len(done), total)
+            bar.set_postfix(
+                complete=sum(t.state == TrialState.COMPLETE for t in done),
+                pruned=sum(t.state == TrialState.PRUNED for t in done),
+                failed=sum(t.state == TrialState.FAIL for t in done),
+                refresh=False,
+            )
+            bar.refresh()
+
+    thread = threading.Thread(target=poll, name="tune-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2 * POLL_S)
+        bar.close()
