@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from btcrl.config import EnvConfig
@@ -49,7 +50,8 @@ def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str
         obs = env.reset()
         done = np.zeros(1, dtype=np.bool_)
         while not done[0] and taken < steps:
-            obs, _reward, done, _infos = env.step(np.asarray(act(obs), dtype=np.float32))
+            step = env.step(np.asarray(act(np.asarray(obs)), dtype=np.float32))
+            obs, done = step[0], step[2]
             rows[taken] = [column[0] for column in columns]
             taken += 1
     finally:
@@ -103,6 +105,8 @@ def deterministic_act(model: BaseAlgorithm) -> ActFn:
     faster for one observation at a time); the same operations, so the same actions."""
     policy = model.policy
     space = policy.action_space
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"btcrl policies act in a Box space, not {space}")
 
     def act(obs: np.ndarray) -> np.ndarray:
         policy.set_training_mode(False)

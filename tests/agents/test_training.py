@@ -184,3 +184,23 @@ def test_diverged_training_fails_the_run_with_a_reason(
     run = mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list")[0]
     assert run.info.status == "FAILED"
     assert "NaN" in run.data.tags["btcrl.failure_reason"]
+
+
+def test_early_stop_after_patience_validations_without_gain(
+    tiny,
+    sine_features: FeatureSet,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    from btcrl.agents import callbacks
+
+    flat = {"val/sharpe": 0.5, "val/total_return": 0.0}
+    monkeypatch.setattr(callbacks, "evaluate_policy", lambda *args, **kwargs: dict(flat))
+    steps: list[int] = []
+    config = tiny(**{"train.total_timesteps": 16384, "train.early_stop_patience": 2})
+    result = run_training(
+        config, features=sine_features, on_validation=lambda t, m: steps.append(t), progress=True
+    )
+    assert steps == [1024, 2048, 3072]  # the first sets the best, two more without gain
+    assert result.metrics == flat
+    history = MlflowClient().get_metric_history(result.run_id, "val/sharpe")
+    assert [m.step for m in history] == steps
