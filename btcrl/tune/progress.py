@@ -28,23 +28,26 @@ def trial_progress(
     stop = threading.Event()
     bar = tqdm(total=total, desc=f"study {study_name}", unit="trial", leave=True)
 
+    study = optuna.load_study(study_name=study_name, storage=storage)
+
+    def update() -> None:
+        try:
+            trials = study.get_trials(deepcopy=False)
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            return
+        done = [t for t in trials if t.number >= first and t.state.is_finished()]
+        bar.n = min(len(done), total)
+        bar.set_postfix(
+            complete=sum(t.state == TrialState.COMPLETE for t in done),
+            pruned=sum(t.state == TrialState.PRUNED for t in done),
+            failed=sum(t.state == TrialState.FAIL for t in done),
+            refresh=False,
+        )
+        bar.refresh()
+
     def poll() -> None:
-        study = optuna.load_study(study_name=study_name, storage=storage)
         while not stop.wait(POLL_S):
-            try:
-                trials = study.get_trials(deepcopy=False)
-            except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
-                continue
-            mine = [t for t in trials if t.number >= first]
-            done = [t for t in mine if t.state.is_finished()]
-            bar.n = min(len(done), total)
-            bar.set_postfix(
-                complete=sum(t.state == TrialState.COMPLETE for t in done),
-                pruned=sum(t.state == TrialState.PRUNED for t in done),
-                failed=sum(t.state == TrialState.FAIL for t in done),
-                refresh=False,
-            )
-            bar.refresh()
+            update()
 
     thread = threading.Thread(target=poll, name="tune-progress", daemon=True)
     thread.start()
@@ -53,4 +56,5 @@ def trial_progress(
     finally:
         stop.set()
         thread.join(timeout=2 * POLL_S)
+        update()
         bar.close()
