@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecEnv
 
 from btcrl.agents.algos import build_model, load_model, resolve_device
 from btcrl.agents.callbacks import (
@@ -30,6 +31,7 @@ from btcrl.agents.seeding import seed_everything
 from btcrl.agents.split import TimeSplit, split_feature_set
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.data.timeframes import periods_per_year
+from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.tracking import DATA_HASH_TAG, configure_tracking, log_params, start_run
 
@@ -108,6 +110,11 @@ def run_training(
     """
     from btcrl.env import BatchTradingEnv
 
+    if not config.tracking.enabled:
+        raise ConfigError(
+            "tracking.enabled=false: training always records an MLflow run (point tracking.uri "
+            "at a scratch store instead)"
+        )
     configure_tracking(config.tracking)
     if features is None:
         from btcrl.features import load_feature_set
@@ -161,13 +168,14 @@ def run_training(
 
 
 def _make_model(
-    config: ExperimentConfig, env: object, device: str, tmp: Path, features: FeatureSet
+    config: ExperimentConfig, env: VecEnv, device: str, tmp: Path, features: FeatureSet
 ) -> BaseAlgorithm:
+    """A fresh model, or (``train.resume``) the old run's last checkpoint on ``env``."""
     if not config.train.resume:
-        return build_model(config.agent, env, config.seed, device)  # type: ignore[arg-type]
+        return build_model(config.agent, env, config.seed, device)
     path, spec = fetch_checkpoint(config.train.resume, tmp / "resume")
     spec.check_compatible(features.spec)
-    model = load_model(config.agent.algo, path, env=env, device=device)  # type: ignore[arg-type]
+    model = load_model(config.agent.algo, path, env=env, device=device)
     model.set_random_seed(config.seed)
     return model
 

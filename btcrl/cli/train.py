@@ -1,9 +1,13 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -51,7 +55,8 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: str |
     config = _load(config_path, overrides, options)
     uri = configure_tracking(config.tracking)
     progress = sys.stderr.isatty() and not os.environ.get("CI")
-    result = run_training(config, progress=progress)
+    with _terminate_as_interrupt():
+        result = run_training(config, progress=progress)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
     for key in ("val/total_return", "val/sharpe", "val/max_drawdown"):
@@ -64,6 +69,23 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: str |
                 click.echo(f"backtest/{key}: {metrics[key]:.4f}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    mlflow ui --backend-store-uri {_short_uri(uri)}")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a container stop) ends the run KILLED like Ctrl-C, not RUNNING."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _short_uri(uri: str) -> str:

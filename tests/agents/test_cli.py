@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 from stable_baselines3 import PPO
@@ -110,3 +111,23 @@ def test_sigkilled_training_is_marked_killed_and_its_checkpoint_resumes(
     config = with_overrides(tiny(), {"train.resume": run_id, "train.total_timesteps": 256})
     resumed = run_training(config, features=sample_features)
     assert client.get_run(resumed.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_run_killed_at_once(tracking_uri: str, sample_data_dir: Path) -> None:
+    command = [
+        sys.executable, "-c", "from btcrl.cli import main; main()", "train",
+        "--total-timesteps", "10000000", "--n-envs", "8", "--device", "cpu",
+        "--start", "2025-01-01", "--data-dir", str(sample_data_dir), *FAST,
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "CI": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        run_id = _wait_for_checkpoint("btcrl-train", timeout=120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, output
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert "signal 15" in run.data.tags["btcrl.end_reason"]

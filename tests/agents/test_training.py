@@ -15,7 +15,7 @@ from btcrl.agents.callbacks import TrainingDivergedError
 from btcrl.agents.validation import deterministic_act
 from btcrl.config import flatten_config
 from btcrl.env import BatchTradingEnv
-from btcrl.errors import BtcrlError
+from btcrl.errors import BtcrlError, ConfigError
 from btcrl.features.spec import FeatureSet
 
 TRAIN_CURVES = {"ppo": "train/value_loss", "sac": "train/actor_loss", "tqc": "train/critic_loss"}
@@ -204,3 +204,8 @@ def test_early_stop_after_patience_validations_without_gain(
     assert result.metrics == flat
     history = MlflowClient().get_metric_history(result.run_id, "val/sharpe")
     assert [m.step for m in history] == steps
+
+
+def test_tracking_cannot_be_switched_off_for_training(tiny, sine_features: FeatureSet) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match=r"tracking.enabled=false"):
+        run_training(tiny(**{"tracking.enabled": False}), features=sine_features)
