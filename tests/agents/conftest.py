@@ -1,11 +1,9 @@
 """Fixtures for agent tests: tiny, fast configs and noise-free synthetic feature sets."""
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pytest
 from agent_data import sine_feature_set
 
@@ -45,31 +43,6 @@ def tiny_config(tracking_uri: str, **values: Any) -> ExperimentConfig:
 def tiny(tracking_uri: str) -> Iterator[Any]:
     """``tiny(**overrides)`` -> a fast ExperimentConfig logging into the test's store."""
     yield lambda **values: tiny_config(tracking_uri, **values)
-
-
-@pytest.fixture(scope="session")
-def _store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def tracking_uri(
-    _store_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A private sqlite MLflow store, copied from a migrated template (creating one runs
-    every schema migration: seconds per test on a loaded machine)."""
-    store = tmp_path / "mlruns"
-    store.mkdir()
-    shutil.copyfile(_store_template, store / "mlflow.db")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
 
 
 @pytest.fixture(scope="session")
