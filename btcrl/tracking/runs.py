@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import mlflow
+import mlflow.system_metrics
 from mlflow.entities import RunStatus
 
 from btcrl.config import TrackingConfig
@@ -19,6 +20,9 @@ STAGE_TAG = "btcrl.stage"
 DATA_HASH_TAG = "btcrl.data_hash"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 DEFAULT_STORE_DIR = "mlruns"
+#: seconds between system-metric samples unless MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL is set
+#: (MLflow's 10 s default shows nothing for a short run)
+SYSTEM_METRICS_INTERVAL_S = 3
 
 
 def default_tracking_uri(project_dir: Path) -> str:
@@ -109,6 +113,8 @@ def start_run(
     except mlflow.exceptions.MlflowException as exc:  # never block a new run on cleanup
         log.warning("could not check for stale runs: %s", exc)
     all_tags = {STAGE_TAG: stage, **process_tags(), **(tags or {})}
+    if log_system_metrics and "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL" not in os.environ:
+        mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
     commit = git_commit()
     if commit:
         all_tags.setdefault(GIT_COMMIT_TAG, commit)
