@@ -127,57 +127,78 @@ def run_training(
     if config.train.resume:
         tags[RESUMED_FROM_TAG] = config.train.resume
 
-    env = BatchTradingEnv(split.train, config.env, config.train.n_envs, config.seed, "train")
-    with (
-        tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp,
-        start_run(
-            config.train.experiment,
-            "train",
-            run_name=run_name(config, features.spec),
-            tags=tags,
-            parent_run_id=parent_run_id,
-            killed_on=_killed_on(),
-            log_system_metrics=config.train.system_metrics,
-        ) as run,
-    ):
-        run_id = run.info.run_id
-        log_params(flatten_config(config))
-        mlflow.log_text(dump_config(config), "config.yaml")
-        mlflow.log_text(features.spec.to_json(), "feature_spec.json")
+    with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
+        checkpoint = None
+        if config.train.resume:  # fetched before the new run starts: a bad id fails early
+            checkpoint, spec = fetch_checkpoint(config.train.resume, Path(tmp) / "resume")
+            spec.check_compatible(features.spec)
+        env = BatchTradingEnv(split.train, config.env, config.train.n_envs, config.seed, "train")
         try:
-            model = _make_model(config, env, device, Path(tmp), features)
-            validation = _train(model, config, split, run_id, Path(tmp), on_validation, progress)
-            chosen = _chosen_model(model, validation, config, device)
-            metrics = _log_outputs(chosen, validation, config, features, split, Path(tmp))
-        except TrainingDivergedError as exc:
-            mlflow.set_tag(FAILURE_TAG, str(exc))
-            raise
-        except BaseException as exc:
-            if isinstance(exc, _killed_on()):
-                mlflow.set_tag(PRUNED_TAG, "true")
-            raise
+            with start_run(
+                config.train.experiment,
+                "train",
+                run_name=run_name(config, features.spec),
+                tags=tags,
+                parent_run_id=parent_run_id,
+                killed_on=_killed_on(),
+                log_system_metrics=config.train.system_metrics,
+            ) as run:
+                run_id = run.info.run_id
+                log_params(flatten_config(config))
+                mlflow.log_text(dump_config(config), "config.yaml")
+                mlflow.log_text(features.spec.to_json(), "feature_spec.json")
+                metrics = _run(
+                    config,
+                    env,
+                    device,
+                    checkpoint,
+                    split,
+                    features,
+                    Path(tmp),
+                    run_id,
+                    on_validation,
+                    progress,
+                )
+                version = None
+                uri = f"runs:/{run_id}/model"
+                if config.train.register_model:
+                    version = register_model(run_id, model_name(config), "candidate")
+                    uri = f"models:/{model_name(config)}/{version}"
         finally:
             env.close()
-        version = None
-        uri = f"runs:/{run_id}/model"
-        if config.train.register_model:
-            version = register_model(run_id, model_name(config), "candidate")
-            uri = f"models:/{model_name(config)}/{version}"
     log.info("run %s finished: %s", run_id, uri)
     return TrainResult(run_id=run_id, model_uri=uri, model_version=version, metrics=metrics)
 
 
-def _make_model(
-    config: ExperimentConfig, env: VecEnv, device: str, tmp: Path, features: FeatureSet
-) -> BaseAlgorithm:
-    """A fresh model, or (``train.resume``) the old run's last checkpoint on ``env``."""
-    if not config.train.resume:
-        return build_model(config.agent, env, config.seed, device)
-    path, spec = fetch_checkpoint(config.train.resume, tmp / "resume")
-    spec.check_compatible(features.spec)
-    model = load_model(config.agent.algo, path, env=env, device=device)
-    model.set_random_seed(config.seed)
-    return model
+def _run(
+    config: ExperimentConfig,
+    env: VecEnv,
+    device: str,
+    checkpoint: Path | None,
+    split: TimeSplit,
+    features: FeatureSet,
+    tmp: Path,
+    run_id: str,
+    on_validation: Callable[[int, dict[str, float]], None] | None,
+    progress: bool,
+) -> dict[str, float]:
+    """Build (or load) the model, train, log the outputs; tag why when it does not finish."""
+    try:
+        if checkpoint is None:
+            model = build_model(config.agent, env, config.seed, device)
+        else:
+            model = load_model(config.agent.algo, checkpoint, env=env, device=device)
+            model.set_random_seed(config.seed)
+        validation = _train(model, config, split, run_id, tmp, on_validation, progress)
+        chosen = _chosen_model(model, validation, config, device)
+        return _log_outputs(chosen, validation, config, features, split, tmp)
+    except TrainingDivergedError as exc:
+        mlflow.set_tag(FAILURE_TAG, str(exc))
+        raise
+    except BaseException as exc:
+        if isinstance(exc, _killed_on()):
+            mlflow.set_tag(PRUNED_TAG, "true")
+        raise
 
 
 def _train(

@@ -64,3 +64,4 @@ def test_resume_continues_the_step_counter_in_a_linked_run(
 def test_resume_needs_a_btcrl_run(tiny, sine_features: FeatureSet) -> None:  # noqa: ANN001
     with pytest.raises(BtcrlError, match="not found"):
         run_training(tiny(**{"train.resume": "0123abcd"}), features=sine_features)
+    assert mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list") == []
