@@ -41,3 +41,21 @@ def sine_feature_set(
         features=features,
         first_valid=0,
     )
+
+
+def sine_candles(n: int = 4000, period: int = 48, amplitude: float = 0.05) -> pd.DataFrame:
+    """Hourly candles of a clean sine (no noise): open/close on the curve, a thin wick."""
+    t = np.arange(n + 1, dtype=np.float64)
+    level = 30_000.0 * (1.0 + amplitude * np.sin(2.0 * np.pi * t / period))
+    open_, close = level[:-1], level[1:]
+    index = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="time")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.0005,
+            "low": np.minimum(open_, close) * 0.9995,
+            "close": close,
+            "volume": np.full(n, 10.0),
+        },
+        index=index,
+    )

@@ -1,25 +1,31 @@
-"""The whole chain learns: on a clean sine, PPO with btcrl's shipped default recipe beats
-staying flat and buying and holding on the validation span."""
+"""The whole chain learns: candles -> features -> batched env -> PPO with btcrl's shipped
+default recipe -> validation. On a clean sine it must beat staying flat and buy-and-hold."""
 
 import numpy as np
-from agent_data import sine_feature_set
+from agent_data import sine_candles
 
 from btcrl.agents import run_training
 from btcrl.agents.split import split_feature_set
 from btcrl.agents.validation import evaluate_policy
-from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.config import ExperimentConfig, FeaturesConfig, with_overrides
 from btcrl.data.timeframes import periods_per_year
+from btcrl.features import build_feature_set
 
 BUDGET = 100_000  # env-steps
 
 
 def test_default_ppo_recipe_beats_flat_and_buy_and_hold_on_a_sine(tracking_uri: str) -> None:
-    features = sine_feature_set(n=3000, period=48)
-    defaults = ExperimentConfig()
+    features_config = FeaturesConfig(
+        indicators=("macd", "rsi_30"), strategies=(), turbulence={"enabled": False}
+    )
+    features = build_feature_set(
+        sine_candles(), features_config, exchange="synthetic", symbol="SINE/USD", timeframe="1h"
+    )
     config = with_overrides(
-        defaults,
+        ExperimentConfig(),  # the shipped agent and train recipe, only the budget is smaller
         {
             "tracking.uri": tracking_uri,
+            "features": features_config.model_dump(mode="json"),
             "train.total_timesteps": BUDGET,
             "train.eval_every": BUDGET // 2,
             "train.register_model": False,
@@ -30,14 +36,14 @@ def test_default_ppo_recipe_beats_flat_and_buy_and_hold_on_a_sine(tracking_uri: 
     )
     result = run_training(config, features=features)
 
-    split = split_feature_set(features, config.train.split_ratio)
+    validation = split_feature_set(features, config.train.split_ratio).validation
     ppy = periods_per_year("1h")
 
     def constant(a_pos: float):  # noqa: ANN202
         return lambda obs: np.array([[a_pos, 1.0]], dtype=np.float32)
 
-    hold = evaluate_policy(split.validation, config.env, constant(1.0), ppy)
-    flat = evaluate_policy(split.validation, config.env, constant(0.0), ppy)
+    hold = evaluate_policy(validation, config.env, constant(1.0), ppy)
+    flat = evaluate_policy(validation, config.env, constant(0.0), ppy)
     assert flat["val/total_return"] == 0.0 and flat["val/trades"] == 0
     learned = result.metrics
     assert learned["val/total_return"] > max(hold["val/total_return"], 0.0) + 0.10
