@@ -29,6 +29,7 @@ from btcrl.agents.model_io import (
 from btcrl.agents.resume import RESUMED_FROM_TAG, fetch_checkpoint
 from btcrl.agents.seeding import seed_everything
 from btcrl.agents.split import TimeSplit, split_feature_set
+from btcrl.agents.validation import VALIDATION_METRICS
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.data.timeframes import periods_per_year
 from btcrl.errors import ConfigError
@@ -114,6 +115,11 @@ def run_training(
         raise ConfigError(
             "tracking.enabled=false: training always records an MLflow run (point tracking.uri "
             "at a scratch store instead)"
+        )
+    if config.train.best_metric not in VALIDATION_METRICS:
+        raise ConfigError(
+            f"train.best_metric={config.train.best_metric!r} is not a validation metric: use one "
+            f"of {', '.join(VALIDATION_METRICS)}"
         )
     configure_tracking(config.tracking)
     if features is None:

@@ -17,6 +17,26 @@ log = logging.getLogger(__name__)
 ActFn = Callable[[np.ndarray], np.ndarray]
 
 
+#: every metric a validation logs (``val/<name>``); train.best_metric must be one of them
+VALIDATION_METRICS = tuple(
+    f"val/{name}"
+    for name in (
+        "total_return",
+        "cagr",
+        "annual_volatility",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "max_drawdown_duration",
+        "trades",
+        "exposure",
+        "time_in_market",
+        "turnover",
+        "stop_loss_count",
+    )
+)
+
 _LEDGER = (
     "bar",
     "equity",

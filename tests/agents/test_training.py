@@ -206,6 +206,18 @@ def test_early_stop_after_patience_validations_without_gain(
     assert [m.step for m in history] == steps
 
 
+def test_validation_logs_exactly_the_documented_metrics(sine_features: FeatureSet) -> None:
+    from btcrl.agents.split import split_feature_set
+    from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
+    from btcrl.config import EnvConfig
+
+    span = split_feature_set(sine_features, 0.9).validation
+    metrics = evaluate_policy(span, EnvConfig(), lambda obs: np.ones((1, 2), np.float32), 8760.0)
+    assert tuple(metrics) == VALIDATION_METRICS
+
+
 def test_tracking_cannot_be_switched_off_for_training(tiny, sine_features: FeatureSet) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match=r"tracking.enabled=false"):
         run_training(tiny(**{"tracking.enabled": False}), features=sine_features)
+    with pytest.raises(ConfigError, match=r"train.best_metric='val/nope' is not"):
+        run_training(tiny(**{"train.best_metric": "val/nope"}), features=sine_features)
