@@ -128,8 +128,16 @@ def start_run(
         tags=all_tags,
         log_system_metrics=log_system_metrics,
     )
-    if adopt and run_name:  # the run was created by `mlflow run`; tags were set on adoption
-        mlflow.set_tag("mlflow.runName", run_name)
+    if adopt:  # the run was created by `mlflow run`; tags were set on adoption
+        if run_name:
+            mlflow.set_tag("mlflow.runName", run_name)
+        if run.info.experiment_id == "0":
+            log.warning(
+                "run %s is in MLflow's Default experiment: pass `--experiment-name %s` to "
+                "`mlflow run`",
+                run.info.run_id,
+                experiment,
+            )
     try:
         yield run
     except BaseException as exc:
