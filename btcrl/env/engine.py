@@ -96,25 +96,29 @@ from btcrl.env.layout import (
 )
 from btcrl.env.rewards import compute_reward
 
+PARALLEL_CHUNKS = 64  # env blocks handed to numba's threads (each steps its block serially)
 
-@njit(cache=True)
+
+@njit(cache=True, error_model="numpy", inline="always")
 def write_observation(
     out: np.ndarray,
+    i: int,
     features: np.ndarray,
     row: int,
     cash: float,
     position: float,
     params: np.ndarray,
 ) -> None:
-    """Write ``[cash / initial_balance, *features[row], position / max_position_btc]``."""
+    """Write ``[cash / initial_balance, *features[row], position / max_position_btc]``
+    into ``out[i]``."""
     n_features = features.shape[1]
-    out[0] = cash / params[P_INITIAL_BALANCE]
+    out[i, 0] = cash / params[P_INITIAL_BALANCE]
     for k in range(n_features):
-        out[1 + k] = features[row, k]
-    out[1 + n_features] = position / params[P_MAX_POSITION]
+        out[i, 1 + k] = features[row, k]
+    out[i, 1 + n_features] = position / params[P_MAX_POSITION]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def reset_env(
     i: int,
     start: int,
@@ -137,10 +141,10 @@ def reset_env(
     istate[i, ROW] = start
     istate[i, END] = start + int(params[P_EPISODE_STEPS])
     istate[i, STEPS] = 0
-    write_observation(obs[i], features, start, balance, 0.0, params)
+    write_observation(obs, i, features, start, balance, 0.0, params)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def reset_envs(
     mask: np.ndarray,
     starts: np.ndarray,
@@ -156,7 +160,7 @@ def reset_envs(
             reset_env(i, starts[i], features, params, state, istate, obs)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _fill_price(reference: float, qty: float, slippage: float) -> float:
     """Price paid for ``qty`` BTC (signed) at ``reference``: slippage against the trader."""
     if qty > 0.0:
@@ -164,22 +168,23 @@ def _fill_price(reference: float, qty: float, slippage: float) -> float:
     return reference * (1.0 - slippage)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _stop_pct(a_sl: float, params: np.ndarray) -> float:
     lo = params[P_MIN_STOP]
     return lo + (a_sl + 1.0) * 0.5 * (params[P_MAX_STOP] - lo)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _clip_action(value: float) -> float:
     if value != value:  # NaN -> no exposure / tightest stop
         return 0.0
     return min(1.0, max(-1.0, value))
 
 
-@njit(cache=True)
-def step_env(
-    i: int,
+@njit(cache=True, error_model="numpy")
+def step_range(
+    lo: int,
+    hi: int,
     prices: np.ndarray,
     features: np.ndarray,
     actions: np.ndarray,
@@ -193,173 +198,174 @@ def step_env(
     rewards: np.ndarray,
     dones: np.ndarray,
 ) -> None:
-    """Step env ``i`` by one bar (see the module docstring for the order of events).
-
-    Writes the ledger row ``ledger[i]``, the reward (float32) and done flag, the next
+    """Step envs ``lo <= i < hi`` by one bar (see the module docstring for the order of
+    events). Arrays have the env on the leading axis; for each env this writes the ledger
+    row ``ledger[i]``, the reward (float32) and done flag, the next
     observation ``obs[i]``, and the new state. When the episode ends and auto-reset is on,
     the final observation goes to ``term_obs[i]`` and the env restarts at ``next_start[i]``.
     """
     slip = params[P_SLIPPAGE]
     fee_rate = params[P_FEE_RATE]
-    t = istate[i, ROW]
-    bar = t + 1
-    p_open = prices[bar, 0]
-    p_high = prices[bar, 1]
-    p_low = prices[bar, 2]
-    p_close = prices[bar, 3]
-    cash = state[i, CASH]
-    pos = state[i, POSITION]
-    entry = state[i, ENTRY]
-    stop = state[i, STOP]
-    equity_prev = state[i, EQUITY]
-    led = ledger[i]
-    for k in range(N_LEDGER):
-        led[k] = 0.0
-    led[L_BAR] = bar
-    fees = 0.0
-    slippage_cost = 0.0
+    for i in range(lo, hi):
+        t = istate[i, ROW]
+        bar = t + 1
+        p_open = prices[bar, 0]
+        p_high = prices[bar, 1]
+        p_low = prices[bar, 2]
+        p_close = prices[bar, 3]
+        cash = state[i, CASH]
+        pos = state[i, POSITION]
+        entry = state[i, ENTRY]
+        stop = state[i, STOP]
+        equity_prev = state[i, EQUITY]
+        for k in range(N_LEDGER):
+            ledger[i, k] = 0.0
+        ledger[i, L_BAR] = bar
+        fees = 0.0
+        slippage_cost = 0.0
 
-    # 1. a carried stop already through at the open fills there; the order is dropped
-    gapped = (
-        pos != 0.0
-        and stop > 0.0
-        and ((pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop))
-    )
-    if gapped:
-        qty = -pos
-        price = _fill_price(p_open, qty, slip)
-        fee = fee_rate * abs(qty) * price
-        cash -= qty * price + fee
-        fees += fee
-        slippage_cost += abs(qty) * p_open * slip
-        led[L_STOP_HIT] = 1.0
-        led[L_STOP_PRICE] = price
-        led[L_STOP_QTY] = qty
-        led[L_STOP_FEE] = fee
-        pos = 0.0
-        entry = 0.0
-        stop = 0.0
-
-    # 2. the agent's order at the open
-    equity_open = cash + pos * p_open
-    if not gapped and equity_open > 0.0:
-        a_pos = _clip_action(actions[i, 0])
-        a_sl = _clip_action(actions[i, 1])
-        if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
-            a_pos = 0.0
-        scale = params[P_LEVERAGE] * equity_open
-        cap = params[P_MAX_POSITION]
-        target = min(cap, max(-cap, a_pos * scale / p_open))
-        qty = target - pos
-        if qty != 0.0 and abs(qty) * p_open >= params[P_DEADZONE] * scale:
+        # 1. a carried stop already through at the open fills there; the order is dropped
+        gapped = (
+            pos != 0.0
+            and stop > 0.0
+            and ((pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop))
+        )
+        if gapped:
+            qty = -pos
             price = _fill_price(p_open, qty, slip)
             fee = fee_rate * abs(qty) * price
             cash -= qty * price + fee
             fees += fee
             slippage_cost += abs(qty) * p_open * slip
-            led[L_FILL_PRICE] = price
-            led[L_FILL_QTY] = qty
-            led[L_FILL_FEE] = fee
-            new_pos = pos + qty
-            if new_pos == 0.0:
-                entry = 0.0
-                stop = 0.0
-            elif pos == 0.0 or (pos > 0.0) != (new_pos > 0.0):
-                entry = price
-                pct = _stop_pct(a_sl, params)
-                stop = price * (1.0 - pct) if new_pos > 0.0 else price * (1.0 + pct)
-            elif abs(new_pos) > abs(pos):
-                entry = (entry * abs(pos) + price * abs(qty)) / abs(new_pos)
-            pos = new_pos
+            ledger[i, L_STOP_HIT] = 1.0
+            ledger[i, L_STOP_PRICE] = price
+            ledger[i, L_STOP_QTY] = qty
+            ledger[i, L_STOP_FEE] = fee
+            pos = 0.0
+            entry = 0.0
+            stop = 0.0
 
-    # 3. the stop inside the bar
-    hit = (
-        pos != 0.0
-        and stop > 0.0
-        and ((pos > 0.0 and p_low <= stop) or (pos < 0.0 and p_high >= stop))
-    )
-    if hit:
-        through = (pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop)
-        reference = p_open if through else stop
-        qty = -pos
-        price = _fill_price(reference, qty, slip)
-        fee = fee_rate * abs(qty) * price
-        cash -= qty * price + fee
-        fees += fee
-        slippage_cost += abs(qty) * reference * slip
-        led[L_STOP_HIT] = 1.0
-        led[L_STOP_PRICE] = price
-        led[L_STOP_QTY] = qty
-        led[L_STOP_FEE] = fee
-        pos = 0.0
-        entry = 0.0
-        stop = 0.0
+        # 2. the agent's order at the open
+        equity_open = cash + pos * p_open
+        if not gapped and equity_open > 0.0:
+            a_pos = _clip_action(actions[i, 0])
+            a_sl = _clip_action(actions[i, 1])
+            if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
+                a_pos = 0.0
+            scale = params[P_LEVERAGE] * equity_open
+            cap = params[P_MAX_POSITION]
+            target = min(cap, max(-cap, a_pos * scale / p_open))
+            qty = target - pos
+            if qty != 0.0 and abs(qty) * p_open >= params[P_DEADZONE] * scale:
+                price = _fill_price(p_open, qty, slip)
+                fee = fee_rate * abs(qty) * price
+                cash -= qty * price + fee
+                fees += fee
+                slippage_cost += abs(qty) * p_open * slip
+                ledger[i, L_FILL_PRICE] = price
+                ledger[i, L_FILL_QTY] = qty
+                ledger[i, L_FILL_FEE] = fee
+                new_pos = pos + qty
+                if new_pos == 0.0:
+                    entry = 0.0
+                    stop = 0.0
+                elif pos == 0.0 or (pos > 0.0) != (new_pos > 0.0):
+                    entry = price
+                    pct = _stop_pct(a_sl, params)
+                    stop = price * (1.0 - pct) if new_pos > 0.0 else price * (1.0 + pct)
+                elif abs(new_pos) > abs(pos):
+                    entry = (entry * abs(pos) + price * abs(qty)) / abs(new_pos)
+                pos = new_pos
 
-    # 4. mark; 5. end of episode
-    equity = cash + pos * p_close
-    bankrupt = equity <= 0.0
-    done = bankrupt or bar >= istate[i, END]
+        # 3. the stop inside the bar
+        hit = (
+            pos != 0.0
+            and stop > 0.0
+            and ((pos > 0.0 and p_low <= stop) or (pos < 0.0 and p_high >= stop))
+        )
+        if hit:
+            through = (pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop)
+            reference = p_open if through else stop
+            qty = -pos
+            price = _fill_price(reference, qty, slip)
+            fee = fee_rate * abs(qty) * price
+            cash -= qty * price + fee
+            fees += fee
+            slippage_cost += abs(qty) * reference * slip
+            ledger[i, L_STOP_HIT] = 1.0
+            ledger[i, L_STOP_PRICE] = price
+            ledger[i, L_STOP_QTY] = qty
+            ledger[i, L_STOP_FEE] = fee
+            pos = 0.0
+            entry = 0.0
+            stop = 0.0
 
-    # 6. forced close at the episode's last close
-    if done and pos != 0.0 and params[P_FORCE_CLOSE] != 0.0:
-        qty = -pos
-        price = _fill_price(p_close, qty, slip)
-        fee = fee_rate * abs(qty) * price
-        cash -= qty * price + fee
-        fees += fee
-        slippage_cost += abs(qty) * p_close * slip
-        led[L_FORCED] = 1.0
-        led[L_CLOSE_PRICE] = price
-        led[L_CLOSE_QTY] = qty
-        led[L_CLOSE_FEE] = fee
-        pos = 0.0
-        entry = 0.0
-        stop = 0.0
-        equity = cash
+        # 4. mark; 5. end of episode
+        equity = cash + pos * p_close
         bankrupt = equity <= 0.0
+        done = bankrupt or bar >= istate[i, END]
 
-    # 7. reward
-    reward, dsr_a, dsr_b = compute_reward(
-        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
-    )
-    reward *= params[P_REWARD_SCALE]
-    ep_return = state[i, EP_RETURN] + reward
-    steps = istate[i, STEPS] + 1
+        # 6. forced close at the episode's last close
+        if done and pos != 0.0 and params[P_FORCE_CLOSE] != 0.0:
+            qty = -pos
+            price = _fill_price(p_close, qty, slip)
+            fee = fee_rate * abs(qty) * price
+            cash -= qty * price + fee
+            fees += fee
+            slippage_cost += abs(qty) * p_close * slip
+            ledger[i, L_FORCED] = 1.0
+            ledger[i, L_CLOSE_PRICE] = price
+            ledger[i, L_CLOSE_QTY] = qty
+            ledger[i, L_CLOSE_FEE] = fee
+            pos = 0.0
+            entry = 0.0
+            stop = 0.0
+            equity = cash
+            bankrupt = equity <= 0.0
 
-    led[L_FEE] = fees
-    led[L_SLIPPAGE] = slippage_cost
-    led[L_CASH] = cash
-    led[L_POSITION] = pos
-    led[L_ENTRY] = entry
-    led[L_STOP] = stop
-    led[L_EQUITY] = equity
-    led[L_BANKRUPT] = 1.0 if bankrupt else 0.0
-    led[L_REWARD] = reward
-    led[L_TERMINATED] = 1.0 if bankrupt else 0.0
-    led[L_TRUNCATED] = 1.0 if (done and not bankrupt) else 0.0
-    led[L_EP_RETURN] = ep_return
-    led[L_EP_STEPS] = steps
-    rewards[i] = reward
-    dones[i] = done
+        # 7. reward
+        reward, dsr_a, dsr_b = compute_reward(
+            equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
+        )
+        reward *= params[P_REWARD_SCALE]
+        ep_return = state[i, EP_RETURN] + reward
+        steps = istate[i, STEPS] + 1
 
-    state[i, CASH] = cash
-    state[i, POSITION] = pos
-    state[i, ENTRY] = entry
-    state[i, STOP] = stop
-    state[i, EQUITY] = equity
-    state[i, DSR_A] = dsr_a
-    state[i, DSR_B] = dsr_b
-    state[i, EP_RETURN] = ep_return
-    istate[i, ROW] = bar
-    istate[i, STEPS] = steps
-    if done and params[P_AUTO_RESET] != 0.0:
-        write_observation(term_obs[i], features, bar, cash, pos, params)
-        reset_env(i, next_start[i], features, params, state, istate, obs)
-    else:
-        write_observation(obs[i], features, bar, cash, pos, params)
+        ledger[i, L_FEE] = fees
+        ledger[i, L_SLIPPAGE] = slippage_cost
+        ledger[i, L_CASH] = cash
+        ledger[i, L_POSITION] = pos
+        ledger[i, L_ENTRY] = entry
+        ledger[i, L_STOP] = stop
+        ledger[i, L_EQUITY] = equity
+        ledger[i, L_BANKRUPT] = 1.0 if bankrupt else 0.0
+        ledger[i, L_REWARD] = reward
+        ledger[i, L_TERMINATED] = 1.0 if bankrupt else 0.0
+        ledger[i, L_TRUNCATED] = 1.0 if (done and not bankrupt) else 0.0
+        ledger[i, L_EP_RETURN] = ep_return
+        ledger[i, L_EP_STEPS] = steps
+        rewards[i] = reward
+        dones[i] = done
+
+        state[i, CASH] = cash
+        state[i, POSITION] = pos
+        state[i, ENTRY] = entry
+        state[i, STOP] = stop
+        state[i, EQUITY] = equity
+        state[i, DSR_A] = dsr_a
+        state[i, DSR_B] = dsr_b
+        state[i, EP_RETURN] = ep_return
+        istate[i, ROW] = bar
+        istate[i, STEPS] = steps
+        if done and params[P_AUTO_RESET] != 0.0:
+            write_observation(term_obs, i, features, bar, cash, pos, params)
+            reset_env(i, next_start[i], features, params, state, istate, obs)
+        else:
+            write_observation(obs, i, features, bar, cash, pos, params)
 
 
-def _step_envs(
+@njit(cache=True, error_model="numpy")
+def step_envs(
     prices: np.ndarray,
     features: np.ndarray,
     actions: np.ndarray,
@@ -373,9 +379,48 @@ def _step_envs(
     rewards: np.ndarray,
     dones: np.ndarray,
 ) -> None:
-    for i in prange(actions.shape[0]):
-        step_env(
-            i,
+    """Step every env by one bar, one after the other (arguments as in ``step_range``)."""
+    step_range(
+        0,
+        actions.shape[0],
+        prices,
+        features,
+        actions,
+        params,
+        next_start,
+        state,
+        istate,
+        ledger,
+        obs,
+        term_obs,
+        rewards,
+        dones,
+    )
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def step_envs_parallel(
+    prices: np.ndarray,
+    features: np.ndarray,
+    actions: np.ndarray,
+    params: np.ndarray,
+    next_start: np.ndarray,
+    state: np.ndarray,
+    istate: np.ndarray,
+    ledger: np.ndarray,
+    obs: np.ndarray,
+    term_obs: np.ndarray,
+    rewards: np.ndarray,
+    dones: np.ndarray,
+) -> None:
+    """``step_envs`` with the envs spread over numba's threads (results are identical:
+    each env is computed by the same scalar code, no reductions across envs)."""
+    n_envs = actions.shape[0]
+    chunk = (n_envs + PARALLEL_CHUNKS - 1) // PARALLEL_CHUNKS
+    for c in prange(PARALLEL_CHUNKS):
+        step_range(
+            c * chunk,
+            min(n_envs, (c + 1) * chunk),
             prices,
             features,
             actions,
@@ -389,10 +434,3 @@ def _step_envs(
             rewards,
             dones,
         )
-
-
-step_envs = njit(cache=True)(_step_envs)
-"""Step every env by one bar, one after the other (arguments as in ``step_env``)."""
-
-step_envs_parallel = njit(cache=True, parallel=True)(_step_envs)
-"""``step_envs`` with the envs spread over numba's threads; results are identical."""

@@ -32,14 +32,14 @@ BANKRUPTCY_FLOOR = 1e-6  # fraction of initial_balance used in place of equity <
 _MIN_VARIANCE = 1e-12  # DSR is 0 while the running variance is below this
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def step_log_return(equity_prev: float, equity_new: float, params: np.ndarray) -> float:
     """log(equity_new / equity_prev), with the bankruptcy floor on equity_new."""
     floor = BANKRUPTCY_FLOOR * params[P_INITIAL_BALANCE]
     return math.log(max(equity_new, floor) / equity_prev)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def log_return(
     equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
 ) -> tuple[float, float, float]:
@@ -47,7 +47,7 @@ def log_return(
     return step_log_return(equity_prev, equity_new, params), dsr_a, dsr_b
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def asymmetric_drawdown(
     equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
 ) -> tuple[float, float, float]:
@@ -63,7 +63,7 @@ def asymmetric_drawdown(
     return r, dsr_a, dsr_b
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def differential_sharpe(
     equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
 ) -> tuple[float, float, float]:
@@ -121,7 +121,7 @@ def get_reward(name: str) -> RewardSpec:
         ) from None
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def compute_reward(
     equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
 ) -> tuple[float, float, float]:
