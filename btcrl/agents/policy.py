@@ -2,7 +2,7 @@
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from btcrl.agents.algos import load_model
+from btcrl.agents.validation import ActFn, deterministic_act
 from btcrl.config import ExperimentConfig, build_config
 from btcrl.errors import BtcrlError, CompatibilityError
 from btcrl.features.spec import FeatureSpec
@@ -30,7 +31,8 @@ class LoadedPolicy:
     """A trained policy with the FeatureSpec and config it was trained with.
 
     ``predict(obs)``: float32 (N, obs_size) observations in ``spec.observation_names`` order
-    -> float32 (N, 2) deterministic actions ``[a_pos, a_sl]`` in [-1, 1].
+    -> float32 (N, 2) deterministic actions ``[a_pos, a_sl]`` in [-1, 1], equal to the SB3
+    model's ``predict(obs, deterministic=True)`` (without its per-call overhead).
     """
 
     model: BaseAlgorithm
@@ -40,6 +42,7 @@ class LoadedPolicy:
     source_run_id: str | None = None
     model_name: str | None = None
     model_version: int | None = None
+    _act: ActFn | None = field(default=None, repr=False, compare=False)
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
@@ -50,8 +53,9 @@ class LoadedPolicy:
                 f"observation shape {obs.shape} does not fit model {self.model_uri}: "
                 f"expected (N, {self.spec.observation_size})"
             )
-        actions, _ = self.model.predict(obs, deterministic=True)
-        return np.asarray(actions, dtype=np.float32).reshape(obs.shape[0], -1)
+        if self._act is None:
+            self._act = deterministic_act(self.model)
+        return np.asarray(self._act(obs), dtype=np.float32).reshape(obs.shape[0], -1)
 
 
 def load_policy(model_uri: str) -> LoadedPolicy:
