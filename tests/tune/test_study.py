@@ -192,3 +192,19 @@ def test_mlproject_tune_entry_point_runs(study_dir: Path, fake_training: FakeTra
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{study_dir}/studies/mlp.db")
     assert len(study.trials) == 2
+
+
+def test_under_mlflow_run_the_adopted_run_is_the_parent(
+    study_dir: Path, fake_training: FakeTraining, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlflow run` sets MLFLOW_RUN_ID: it becomes the parent, and no trial takes it over."""
+    from btcrl.tracking import ensure_experiment
+
+    outer = mlflow.MlflowClient().create_run(ensure_experiment("btcrl-tune")).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer)
+    result = run_study(tune_config(study_dir, "tune.trials=2", "tune.pruner=none"))
+    assert result.parent_run_id == outer
+    parent = mlflow.get_run(outer)
+    assert parent.data.tags["btcrl.stage"] == "tune" and parent.info.status == "FINISHED"
+    children = [r for r in _runs() if r.data.tags.get("mlflow.parentRunId") == outer]
+    assert len(children) == 2 and outer not in {r.info.run_id for r in children}
