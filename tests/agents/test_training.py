@@ -150,11 +150,6 @@ def test_pruning_ends_the_run_killed_and_propagates(tiny, sine_features: Feature
             tiny(), features=sine_features, on_validation=prune, extra_tags={"btcrl.trial": "3"}
         )
     assert seen[0][0] == 1024 and "val/sharpe" in seen[0][1]
-    run = (
-        MlflowClient().search_runs([], filter_string="tags.`btcrl.trial` = '3'", run_view_type=1)[0]
-        if False
-        else None
-    )
     runs = mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list")
     assert len(runs) == 1
     run = runs[0]
