@@ -4,7 +4,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numba
 import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import (
@@ -38,8 +37,6 @@ from btcrl.env.layout import (
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 
-PARALLEL_MIN_ENVS = 256  # below this, numba's thread start-up costs more than it saves
-
 
 class BatchTradingEnv(VecEnv):
     """N independent accounts on one FeatureSet, stepped together by one compiled call.
@@ -51,12 +48,14 @@ class BatchTradingEnv(VecEnv):
     {"r": return, "l": steps, "t": seconds}`` so SB3 logs episode stats without a Monitor,
     and ``info["TimeLimit.truncated"]``.
 
-    Infos are cheap by default: an empty dict for every env that did not finish. The step's
+    Infos are cheap by default: every env that did not finish gets the same shared empty
+    dict (do not write to it; it is cleared at each step), a finished env its own. The step's
     ledger for all envs is the array ``ledger`` (N, len(LEDGER_FIELDS)) (see
     ``ledger_column``), overwritten by the next step. ``full_info=True`` puts every env's
     ledger fields into its info dict (slower; for backtests and debugging).
-    ``parallel``: spread envs over numba's threads (None: when n_envs >= 256 and numba has
-    more than one thread); results do not depend on it.
+    ``parallel=True`` spreads the envs over numba's threads (worth it from a few hundred
+    envs on idle cores; on a machine shared with other work, the serial kernel is safer);
+    results do not depend on it.
     """
 
     render_mode = None
@@ -70,7 +69,7 @@ class BatchTradingEnv(VecEnv):
         mode: str | None = "train",
         *,
         full_info: bool = False,
-        parallel: bool | None = None,
+        parallel: bool = False,
     ) -> None:
         if n_envs < 1:
             raise ConfigError(f"n_envs={n_envs} must be at least 1")
@@ -82,8 +81,6 @@ class BatchTradingEnv(VecEnv):
         self.bounds = episode_bounds(features, config, self.mode)
         self._params = engine_params(config, self.bounds.steps, auto_reset=True)
         super().__init__(n_envs, observation_space(features), action_space())
-        if parallel is None:
-            parallel = n_envs >= PARALLEL_MIN_ENVS and numba.get_num_threads() > 1
         self.parallel = parallel
         self._kernel = step_envs_parallel if parallel else step_envs
         size = features.spec.observation_size
@@ -100,6 +97,7 @@ class BatchTradingEnv(VecEnv):
         self._rngs = [seeding.np_random(seed + i)[0] for i in range(n_envs)]
         self._t0 = time.time()
         self._ready = False
+        self._empty_info: dict[str, Any] = {}
 
     # -- the ledger as arrays -------------------------------------------------------------
     def ledger_column(self, name: str) -> np.ndarray:
@@ -157,7 +155,11 @@ class BatchTradingEnv(VecEnv):
             self._rewards,
             self._dones,
         )
-        infos = self._full_infos() if self.full_info else [{} for _ in range(self.num_envs)]
+        if self.full_info:
+            infos = self._full_infos()
+        else:
+            self._empty_info.clear()  # undo any caller's writes to the shared dict
+            infos = [self._empty_info] * self.num_envs
         finished = np.flatnonzero(self._dones)
         if finished.size:
             self._finish_episodes(finished, infos)
@@ -167,7 +169,8 @@ class BatchTradingEnv(VecEnv):
         elapsed = round(time.time() - self._t0, 6)
         ledger = self.ledger
         for i in finished.tolist():
-            info = infos[i]
+            info = infos[i] if self.full_info else {}
+            infos[i] = info
             info["terminal_observation"] = self._term_obs[i].copy()
             info["episode"] = {
                 "r": float(ledger[i, L_EP_RETURN]),
