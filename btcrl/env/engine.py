@@ -381,21 +381,9 @@ def step_envs(
 ) -> None:
     """Step every env by one bar, one after the other (arguments as in ``step_range``)."""
     step_range(
-        0,
-        actions.shape[0],
-        prices,
-        features,
-        actions,
-        params,
-        next_start,
-        state,
-        istate,
-        ledger,
-        obs,
-        term_obs,
-        rewards,
-        dones,
-    )
+        0, actions.shape[0], prices, features, actions, params, next_start, state, istate,
+        ledger, obs, term_obs, rewards, dones,
+    )  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -419,18 +407,6 @@ def step_envs_parallel(
     chunk = (n_envs + PARALLEL_CHUNKS - 1) // PARALLEL_CHUNKS
     for c in prange(PARALLEL_CHUNKS):
         step_range(
-            c * chunk,
-            min(n_envs, (c + 1) * chunk),
-            prices,
-            features,
-            actions,
-            params,
-            next_start,
-            state,
-            istate,
-            ledger,
-            obs,
-            term_obs,
-            rewards,
-            dones,
-        )
+            c * chunk, min(n_envs, (c + 1) * chunk), prices, features, actions, params,
+            next_start, state, istate, ledger, obs, term_obs, rewards, dones,
+        )  # fmt: skip
