@@ -2,9 +2,12 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from btcrl.config.base import Section
+
+# Names in the reward registry (btcrl.env.rewards.REWARDS; a test keeps the two equal).
+REWARD_NAMES = ("log_return", "asymmetric_drawdown", "differential_sharpe")
 
 
 class EnvConfig(Section):
@@ -22,12 +25,21 @@ class EnvConfig(Section):
     max_stop_pct: float = Field(0.10, gt=0, lt=1, description="widest stop, fraction of entry")
     episode_length: int = Field(720, ge=2, description="bars per training episode")
     force_close_at_end: bool = Field(True, description="close the position on the last bar")
-    reward: str = Field("log_return", description="name in the reward registry")
+    reward: str = Field(
+        "log_return", description=f"name in the reward registry: {', '.join(REWARD_NAMES)}"
+    )
     downside_weight: float = Field(2.0, ge=0, description="asymmetric_drawdown: loss multiplier")
     dsr_eta: float = Field(0.01, gt=0, lt=1, description="differential Sharpe: EMA rate")
     reward_scale: float = Field(1.0, gt=0, description="multiplier on the reward")
     allow_short: bool = Field(True, description="negative a_pos opens shorts")
     mode: Literal["train", "eval", "backtest"] = "train"
+
+    @field_validator("reward")
+    @classmethod
+    def _check_reward(cls, value: str) -> str:
+        if value not in REWARD_NAMES:
+            raise ValueError(f"unknown reward; choose one of {', '.join(REWARD_NAMES)}")
+        return value
 
     @model_validator(mode="after")
     def _check_stops(self) -> "EnvConfig":

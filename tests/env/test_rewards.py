@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from btcrl.config.env import EnvConfig
+from btcrl.config.env import REWARD_NAMES, EnvConfig
 from btcrl.env.episodes import engine_params
 from btcrl.env.rewards import (
     BANKRUPTCY_FLOOR,
@@ -23,6 +23,7 @@ def params(**overrides: object) -> np.ndarray:
 
 def test_registry_names_and_ids() -> None:
     assert reward_names() == ("log_return", "asymmetric_drawdown", "differential_sharpe")
+    assert reward_names() == REWARD_NAMES
     assert sorted(spec.id for spec in REWARDS.values()) == [0, 1, 2]
     with pytest.raises(ConfigError, match="'nope'.*log_return"):
         get_reward("nope")

@@ -64,8 +64,14 @@ def test_mode_defaults_and_errors(short_real_features) -> None:  # noqa: ANN001
 
 
 def test_unknown_reward_lists_the_registered_names(short_real_features) -> None:  # noqa: ANN001
-    with pytest.raises(ConfigError, match="log_return, asymmetric_drawdown, differential_sharpe"):
-        TradingEnv(short_real_features, EnvConfig(reward="sharpe"))
+    from btcrl.config import load_config
+
+    names = "log_return, asymmetric_drawdown, differential_sharpe"
+    with pytest.raises(ConfigError, match=f"env.reward='sharpe'.*{names}"):
+        load_config(None, ["env.reward=sharpe"])
+    unchecked = EnvConfig.model_construct(**{**EnvConfig().model_dump(), "reward": "sharpe"})
+    with pytest.raises(ConfigError, match=f"'sharpe'.*{names}"):
+        TradingEnv(short_real_features, unchecked)
 
 
 def test_nan_features_after_first_valid_are_rejected(short_real_features) -> None:  # noqa: ANN001
