@@ -98,7 +98,7 @@ class ValidationCallback(BaseCallback):
         self.history.append({"timesteps": float(step), **metrics})
         _log_metrics(self.run_id, metrics, step)
         score = self._score(metrics)
-        improved = score > self.best_value
+        improved = score > self.best_value or self.best_step < 0  # the first is the best yet
         model.save(self.last_path)
         if improved:
             self.best_value, self.best_metrics, self.best_step = score, metrics, step

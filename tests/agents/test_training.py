@@ -216,3 +216,20 @@ def test_tracking_cannot_be_switched_off_for_training(tiny, sine_features: Featu
         run_training(tiny(**{"tracking.enabled": False}), features=sine_features)
     with pytest.raises(ConfigError, match=r"train.best_metric='val/nope' is not"):
         run_training(tiny(**{"train.best_metric": "val/nope"}), features=sine_features)
+
+
+def test_never_finite_validation_keeps_a_usable_checkpoint(
+    tiny,
+    sine_features: FeatureSet,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    """A best metric that is never finite (e.g. a flat policy's NaN Sharpe) still leaves a
+    best checkpoint: the first validation is the best so far, and training finishes."""
+    from btcrl.agents import callbacks
+
+    nan = {"val/sharpe": float("nan"), "val/total_return": 0.0}
+    monkeypatch.setattr(callbacks, "evaluate_policy", lambda *args, **kwargs: dict(nan))
+    result = run_training(tiny(**{"train.total_timesteps": 3072}), features=sine_features)
+    assert mlflow.get_run(result.run_id).info.status == "FINISHED"
+    artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "checkpoints")}
+    assert "checkpoints/best.zip" in artifacts
