@@ -28,6 +28,7 @@ from btcrl.env.layout import (
     N_STATE,
     ROW,
 )
+from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 
 _BOOL_INDEX = tuple((name, LEDGER_FIELDS.index(name)) for name in BOOL_FIELDS)
@@ -106,8 +107,6 @@ class TradingEnv(gym.Env[np.ndarray, np.ndarray]):
         if options and "start" in options:
             start = int(options["start"])
             if not self.bounds.first_start <= start <= self.bounds.last_start:
-                from btcrl.errors import ConfigError
-
                 raise ConfigError(
                     f"reset start row {start} is outside [{self.bounds.first_start}, "
                     f"{self.bounds.last_start}]"

@@ -115,3 +115,12 @@ def test_nothing_after_bar_t_changes_observation_or_reward_up_to_t(reward: str) 
     np.testing.assert_array_equal(np.stack(obs_a[: k + 1]), np.stack(obs_c))
     assert rew_a[:k] == rew_b[:k] == rew_c
     assert obs_a[k + 1].tolist() != obs_b[k + 1].tolist()
+
+
+def test_reset_can_pin_the_start_row(short_real_features) -> None:  # noqa: ANN001
+    env = TradingEnv(short_real_features, EnvConfig(episode_length=100), seed=0)
+    obs, info = env.reset(options={"start": 500})
+    assert info["bar"] == 500 and env.row == 500
+    np.testing.assert_array_equal(obs[1:-1], short_real_features.features[500])
+    with pytest.raises(ConfigError, match="start row 5"):
+        env.reset(options={"start": 5})
