@@ -40,10 +40,17 @@ def config_options(func: F) -> F:
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        callback=lambda _ctx, _param, value: value if value and str(value) not in ("", ".") else None,
+        callback=_empty_is_unset,
         help="YAML config file (defaults: configs/default.yaml documents them).",
     )(func)
     return func
+
+
+def _empty_is_unset(
+    _ctx: click.Context, _param: click.Parameter, value: Path | None
+) -> Path | None:
+    """MLproject passes ``--config ''`` for "no config file"; click turns "" into Path(".")."""
+    return value if value and str(value) not in ("", ".") else None
 
 
 def data_options(func: F) -> F:

@@ -129,6 +129,9 @@ def start_run(
         log_system_metrics=log_system_metrics,
     )
     if adopt:  # the run was created by `mlflow run`; tags were set on adoption
+        # Adopt once: mlflow.start_run() reads MLFLOW_RUN_ID itself, so any later run of this
+        # process (a trial, a nested backtest, a spawned worker) would take this one over.
+        os.environ.pop("MLFLOW_RUN_ID", None)
         if run_name:
             mlflow.set_tag("mlflow.runName", run_name)
         if run.info.experiment_id == "0":

@@ -1,7 +1,6 @@
 """``run_study``: check everything, open the parent run, run the workers, log the outcome."""
 
 import logging
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -131,9 +130,6 @@ def run_study(
     }
     with start_run(tune.experiment, "tune", run_name=f"tune-{tune.study}", tags=tags) as run:
         parent = run.info.run_id
-        # Under `mlflow run` the parent adopted MLFLOW_RUN_ID; trials (here or in spawned
-        # workers) must not adopt it again, or the first trial would take over the parent.
-        os.environ.pop("MLFLOW_RUN_ID", None)
         if run.info.experiment_id != experiment_id:  # adopted from `mlflow run`
             log.warning(
                 "the parent run is in another experiment than the trials (%s); run "
