@@ -2,6 +2,7 @@
 
 import importlib.util
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from btcrl.config import TuneConfig
 from btcrl.errors import ConfigError
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
 _DIALECTS = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 SQLITE_TIMEOUT_S = 60.0
+SCHEMA_RACE_RETRIES = 3  # workers that open one fresh storage at once race to create it
 
 StaleCallback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -113,20 +115,29 @@ def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = 
         if on_stale is not None:
             on_stale(study, trial)
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=config.heartbeat_interval,
-                grace_period=config.grace_period,
-                heartbeat_stale_trial_callback=stale,
-            )
-    except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as exc:
-        raise ConfigError(
-            f"storage {redact_url(url)!r} cannot hold an Optuna study: {_first_line(exc)}"
-        ) from None
+    error: BaseException | None = None
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_interval=config.heartbeat_interval,
+                    grace_period=config.grace_period,
+                    heartbeat_stale_trial_callback=stale,
+                )
+        except IntegrityError as exc:
+            # another worker created the schema at the same moment (a fresh storage): the
+            # schema exists now, so opening it again succeeds
+            error = exc
+            time.sleep(0.2 * (attempt + 1))
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as exc:
+            error = exc
+            break
+    raise ConfigError(
+        f"storage {redact_url(url)!r} cannot hold an Optuna study: {_first_line(error)}"
+    ) from None
 
 
 def _engine_kwargs(url: str, connect_timeout: int | None = None) -> dict[str, object]:

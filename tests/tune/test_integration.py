@@ -17,6 +17,7 @@ import mlflow
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.exc import IntegrityError
 
 from btcrl.config import ExperimentConfig, load_config
 from btcrl.tune import run_study
@@ -218,7 +219,7 @@ def _wait_for_running_trial_run(storage: str, proc: subprocess.Popen[bytes]) -> 
             try:
                 study = optuna.load_study(study_name="real", storage=storage)
                 running = [t for t in study.trials if t.state == TrialState.RUNNING]
-            except KeyError:  # the study is not created yet
+            except (KeyError, IntegrityError):  # not created yet, or being created right now
                 pass
         if running and mlflow.get_experiment_by_name("btcrl-tune") is not None:
             runs = [r for r in trial_runs() if r.info.status == "RUNNING"]

@@ -50,3 +50,24 @@ def test_storage_has_heartbeat_and_retry(tmp_path: Path) -> None:
     assert storage.heartbeat_interval == 7
     assert storage.grace_period == 9
     assert storage.get_heartbeat_stale_trial_callback() is not None
+
+
+def _open_after(barrier, url: str) -> None:  # noqa: ANN001
+    barrier.wait()
+    make_storage(url, TuneConfig())
+
+
+def test_workers_opening_one_fresh_storage_at_once_all_succeed(tmp_path: Path) -> None:
+    """Several processes create the same fresh storage together (workers, machines): one
+    creates the schema, the others must open it instead of failing on the race."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    barrier = ctx.Barrier(6)
+    procs = [ctx.Process(target=_open_after, args=(barrier, url)) for _ in range(6)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * 6
