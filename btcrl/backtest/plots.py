@@ -56,8 +56,10 @@ def equity_figure(frame: pd.DataFrame, title: str) -> go.Figure:
             {
                 "type": "buttons",
                 "direction": "left",
-                "x": 0.0,
+                "x": 1.0,
+                "xanchor": "right",
                 "y": 1.12,
+                "yanchor": "bottom",
                 "buttons": [
                     {"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
                     {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
