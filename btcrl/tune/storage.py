@@ -127,17 +127,22 @@ def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = 
                     grace_period=config.grace_period,
                     heartbeat_stale_trial_callback=stale,
                 )
-        except IntegrityError as exc:
-            # another worker created the schema at the same moment (a fresh storage): the
-            # schema exists now, so opening it again succeeds
-            error = exc
-            time.sleep(0.2 * (attempt + 1))
         except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as exc:
             error = exc
-            break
+            if not _lost_schema_race(exc):
+                break
+            # another worker created the schema at the same moment (a fresh storage): the
+            # schema exists now, so opening it again succeeds
+            time.sleep(0.2 * (attempt + 1))
     raise ConfigError(
         f"storage {redact_url(url)!r} cannot hold an Optuna study: {_first_line(error)}"
     ) from None
+
+
+def _lost_schema_race(exc: BaseException) -> bool:
+    """True for the errors of two processes creating one storage's tables at once: a
+    duplicate alembic version row, or a table created by the other process in between."""
+    return isinstance(exc, IntegrityError) or "already exists" in str(exc).lower()
 
 
 def _engine_kwargs(url: str, connect_timeout: int | None = None) -> dict[str, object]:
