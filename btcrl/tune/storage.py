@@ -155,6 +155,6 @@ def _engine_kwargs(url: str, connect_timeout: int | None = None) -> dict[str, ob
     return kwargs
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | None) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
