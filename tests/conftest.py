@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcrl.data.columns import CLOSE, HIGH, LOW, OPEN, TIME, VOLUME
+from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, TIME, VOLUME
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -43,6 +43,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def btc_1h(shared_data: Path) -> pd.DataFrame:
+    """62,482 real hourly Binance candles, 2018-02-09 .. 2025-03-31 (25 gaps, SOURCES.md),
+    read with plain pandas (not btcrl.data)."""
+    frame = pd.read_csv(shared_data / "BTCUSDT_1h_binance.csv")
+    index = pd.DatetimeIndex(pd.to_datetime(frame.pop("datetime"), utc=True), name=TIME)
+    return frame.set_index(index)[list(OHLCV)].astype("float64")
+
+
+@pytest.fixture(scope="session")
+def vix_csv(shared_data: Path) -> Path:
+    """CBOE's daily VIX file (DATE MM/DD/YYYY, OPEN, HIGH, LOW, CLOSE)."""
+    return shared_data / "VIX_daily_cboe.csv"
 
 
 @pytest.fixture(scope="session")

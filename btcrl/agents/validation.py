@@ -8,6 +8,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from btcrl.backtest.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
 
@@ -21,14 +22,7 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 VALIDATION_METRICS = tuple(
     f"val/{name}"
     for name in (
-        "total_return",
-        "cagr",
-        "annual_volatility",
-        "sharpe",
-        "sortino",
-        "calmar",
-        "max_drawdown",
-        "max_drawdown_duration",
+        *PERFORMANCE_KEYS,
         "trades",
         "exposure",
         "time_in_market",
@@ -100,8 +94,6 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
     <= 0 as a fraction, ...), ``trades`` (fills), ``exposure`` (mean |position x close| /
     equity, fraction), ``time_in_market`` (fraction of bars holding a position), ``turnover``
     and ``stop_loss_count`` (btcrl.backtest.metrics, so validation and backtests agree)."""
-    from btcrl.backtest.metrics import behaviour_metrics, performance_metrics
-
     equity = episode["equity"]
     metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
     metrics["trades"] = float(episode["fills"].sum())
