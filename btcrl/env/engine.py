@@ -161,11 +161,26 @@ def reset_envs(
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fill_price(reference: float, qty: float, slippage: float) -> float:
-    """Price paid for ``qty`` BTC (signed) at ``reference``: slippage against the trader."""
-    if qty > 0.0:
-        return reference * (1.0 + slippage)
-    return reference * (1.0 - slippage)
+def _fill(
+    qty: float,
+    reference: float,
+    slippage: float,
+    fee_rate: float,
+    ledger: np.ndarray,
+    i: int,
+    col_price: int,
+    col_qty: int,
+    col_fee: int,
+) -> tuple[float, float, float, float]:
+    """Fill ``qty`` BTC (signed) at ``reference`` with slippage against the trader and
+    ``fee_rate x notional``; record price, qty and fee in ``ledger[i]`` at the given columns.
+    Returns (fill price, cash change, fee, slippage cost in USD)."""
+    price = reference * (1.0 + slippage) if qty > 0.0 else reference * (1.0 - slippage)
+    fee = fee_rate * abs(qty) * price
+    ledger[i, col_price] = price
+    ledger[i, col_qty] = qty
+    ledger[i, col_fee] = fee
+    return price, -(qty * price + fee), fee, abs(qty) * reference * slippage
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -231,16 +246,13 @@ def step_range(
             and ((pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop))
         )
         if gapped:
-            qty = -pos
-            price = _fill_price(p_open, qty, slip)
-            fee = fee_rate * abs(qty) * price
-            cash -= qty * price + fee
+            _, d_cash, fee, slip_usd = _fill(
+                -pos, p_open, slip, fee_rate, ledger, i, L_STOP_PRICE, L_STOP_QTY, L_STOP_FEE
+            )
+            cash += d_cash
             fees += fee
-            slippage_cost += abs(qty) * p_open * slip
+            slippage_cost += slip_usd
             ledger[i, L_STOP_HIT] = 1.0
-            ledger[i, L_STOP_PRICE] = price
-            ledger[i, L_STOP_QTY] = qty
-            ledger[i, L_STOP_FEE] = fee
             pos = 0.0
             entry = 0.0
             stop = 0.0
@@ -257,14 +269,12 @@ def step_range(
             target = min(cap, max(-cap, a_pos * scale / p_open))
             qty = target - pos
             if qty != 0.0 and abs(qty) * p_open >= params[P_DEADZONE] * scale:
-                price = _fill_price(p_open, qty, slip)
-                fee = fee_rate * abs(qty) * price
-                cash -= qty * price + fee
+                price, d_cash, fee, slip_usd = _fill(
+                    qty, p_open, slip, fee_rate, ledger, i, L_FILL_PRICE, L_FILL_QTY, L_FILL_FEE
+                )
+                cash += d_cash
                 fees += fee
-                slippage_cost += abs(qty) * p_open * slip
-                ledger[i, L_FILL_PRICE] = price
-                ledger[i, L_FILL_QTY] = qty
-                ledger[i, L_FILL_FEE] = fee
+                slippage_cost += slip_usd
                 new_pos = pos + qty
                 if new_pos == 0.0:
                     entry = 0.0
@@ -286,16 +296,13 @@ def step_range(
         if hit:
             through = (pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop)
             reference = p_open if through else stop
-            qty = -pos
-            price = _fill_price(reference, qty, slip)
-            fee = fee_rate * abs(qty) * price
-            cash -= qty * price + fee
+            _, d_cash, fee, slip_usd = _fill(
+                -pos, reference, slip, fee_rate, ledger, i, L_STOP_PRICE, L_STOP_QTY, L_STOP_FEE
+            )
+            cash += d_cash
             fees += fee
-            slippage_cost += abs(qty) * reference * slip
+            slippage_cost += slip_usd
             ledger[i, L_STOP_HIT] = 1.0
-            ledger[i, L_STOP_PRICE] = price
-            ledger[i, L_STOP_QTY] = qty
-            ledger[i, L_STOP_FEE] = fee
             pos = 0.0
             entry = 0.0
             stop = 0.0
@@ -307,16 +314,13 @@ def step_range(
 
         # 6. forced close at the episode's last close
         if done and pos != 0.0 and params[P_FORCE_CLOSE] != 0.0:
-            qty = -pos
-            price = _fill_price(p_close, qty, slip)
-            fee = fee_rate * abs(qty) * price
-            cash -= qty * price + fee
+            _, d_cash, fee, slip_usd = _fill(
+                -pos, p_close, slip, fee_rate, ledger, i, L_CLOSE_PRICE, L_CLOSE_QTY, L_CLOSE_FEE
+            )
+            cash += d_cash
             fees += fee
-            slippage_cost += abs(qty) * p_close * slip
+            slippage_cost += slip_usd
             ledger[i, L_FORCED] = 1.0
-            ledger[i, L_CLOSE_PRICE] = price
-            ledger[i, L_CLOSE_QTY] = qty
-            ledger[i, L_CLOSE_FEE] = fee
             pos = 0.0
             entry = 0.0
             stop = 0.0
