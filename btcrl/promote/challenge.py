@@ -120,7 +120,7 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     challenger = _challenger_returns(_tag(tags, PARENT_RUN_TAG, what), what)
     champion_version = alias_version(name, CHAMPION)
     if champion_version == version:
-        decision = Decision(False, f"not promoted: {what} is already the champion")
+        decision = Decision(False, "not promoted: it is already the champion")
         return PromoteResult(name, version, version, decision, 0)
     ours, theirs = challenger.to_numpy(), None
     if champion_version is not None:

@@ -124,6 +124,31 @@ def describe_version(
         raise BtcrlError(f"cannot tag model {name} version {version}: {_message(exc)}") from None
 
 
+def tag_challenger(
+    name: str,
+    version: int,
+    *,
+    dsr: float,
+    oos_sharpe: float,
+    parent_run_id: str,
+    windows: list[tuple[date, date]],
+    tags: Mapping[str, object] | None = None,
+    description: str | None = None,
+) -> None:
+    """Mark version ``version`` of ``name`` as the ``challenger`` made by run
+    ``parent_run_id`` (which must hold ``oos_returns.csv``): the tags promote reads, any
+    further ``tags`` (algo, data, spans, validation Sharpe, ...), the description, and the
+    ``challenger`` alias moved to it."""
+    contract = {
+        DSR_TAG: f"{dsr:.6f}",
+        OOS_SHARPE_TAG: f"{oos_sharpe:.6f}",
+        PARENT_RUN_TAG: parent_run_id,
+        OOS_WINDOWS_TAG: format_windows(windows),
+    }
+    describe_version(name, version, {**(tags or {}), **contract}, description)
+    set_alias(name, CHALLENGER, version)
+
+
 def download_run_artifact(run_id: str, artifact_path: str, dst_dir: Path) -> Path:
     """Download one artifact of run ``run_id`` into ``dst_dir``; its local path.
 

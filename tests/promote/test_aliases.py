@@ -8,6 +8,7 @@ import pytest
 
 from btcrl.errors import BtcrlError
 from btcrl.tracking.aliases import (
+    CHALLENGER,
     CHAMPION,
     DSR_TAG,
     alias_version,
@@ -17,6 +18,7 @@ from btcrl.tracking.aliases import (
     parse_windows,
     resolve_version,
     set_alias,
+    tag_challenger,
     version_run_id,
     version_tags,
 )
@@ -67,6 +69,30 @@ def test_version_tags_and_description(tracking_uri: str, tmp_path: Path) -> None
     assert version_tags(NAME, 1) == {}
     client = mlflow.tracking.MlflowClient()
     assert client.get_model_version(NAME, "2").description == "made by X"
+
+
+def test_tag_challenger_writes_the_promote_contract(tracking_uri: str, tmp_path: Path) -> None:
+    runs = _register_two_versions(tmp_path)
+    windows = [(date(2024, 1, 1), date(2024, 3, 31))]
+    tag_challenger(
+        NAME,
+        2,
+        dsr=0.9712345678,
+        oos_sharpe=0.0421,
+        parent_run_id=runs[0],
+        windows=windows,
+        tags={"btcrl.algo": "ppo", DSR_TAG: "overridden by the contract"},
+        description="walk-forward 4 segments",
+    )
+    assert version_tags(NAME, 2) == {
+        "btcrl.algo": "ppo",
+        DSR_TAG: "0.971235",
+        "btcrl.oos_sharpe": "0.042100",
+        "btcrl.parent_run_id": runs[0],
+        "btcrl.oos_windows": '[["2024-01-01", "2024-03-31"]]',
+    }
+    assert alias_version(NAME, CHALLENGER) == 2
+    assert alias_version(NAME, CHAMPION) is None
 
 
 def test_download_run_artifact(tracking_uri: str, tmp_path: Path) -> None:

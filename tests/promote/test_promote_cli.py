@@ -170,6 +170,18 @@ def test_refuses_a_low_dsr_and_leaves_the_registry_alone(
     assert alias_version(NAME, CHAMPION) == 2
 
 
+def test_the_champion_itself_is_not_promoted_again(
+    trained: Store, store: str, tmp_path: Path
+) -> None:
+    _simulate_walkforward(trained.champion_returns, 0.99, tmp_path)
+    set_alias(NAME, CHAMPION, 2)
+    code, output = _promote(store, trained.data_dir)
+    assert (code, output) == (
+        1,
+        f"{NAME} v2: not promoted: it is already the champion",
+    )
+
+
 def test_a_version_without_walkforward_tags_is_an_error(trained: Store, store: str) -> None:
     code, output = _promote(store, trained.data_dir)
     assert code == 1
