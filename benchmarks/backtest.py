@@ -4,7 +4,10 @@
    2018-03-01 to 2025-03-31 (about 61k bars): candles, features, model, episode, ledger,
    metrics, plots, MLflow run. Run twice: cold (empty store and feature cache) and warm.
    Without ``--model``, a tiny PPO is trained first (not timed).
-2. Stages of one warm backtest, timed apart.
+2. Stages of one warm backtest, timed apart: ``run_backtest``'s own stage functions
+   (``btcrl.backtest.runner``: plan, episodes, summarise, write_artifacts, log), so the
+   benchmark times the code it runs, not a copy of it. ``episode_s`` is both episodes (the
+   model's and buy-and-hold's), ``plots_s`` what writing report.html adds to the files.
 3. Engine-only replay of the PPO's position targets (clipped to +-0.9, as vectorbt caps orders
    at its cash; the rule baselines' 99 % stops; no forced close) through the engine kernels
    and TradingEnv, against vectorbt's ``Portfolio.from_orders`` on the same orders (stop fills
@@ -78,75 +81,34 @@ def end_to_end(home: Path, data: Path, model_uri: str) -> tuple[float, object]:
 
 
 def stages(home: Path, data: Path, model_uri: str) -> dict[str, float]:
-    """Seconds per stage of one warm backtest (the same functions run_backtest calls)."""
-    import pandas as pd
-
-    from btcrl.backtest.episode import backtest_env_config, run_episode
-    from btcrl.backtest.ledger import collect_steps, extract_trades
-    from btcrl.backtest.plots import equity_frame, write_plots
-    from btcrl.backtest.policies import buy_and_hold_policy
-    from btcrl.backtest.report import build_metrics
-    from btcrl.backtest.setup import prepare
-    from btcrl.data.timeframes import periods_per_year
-    from btcrl.env import LEDGER_FIELDS
+    """Seconds per stage of one warm backtest: run_backtest's own stage functions in order
+    (``files`` is write_artifacts without the report, ``plots`` what the report adds)."""
+    from btcrl.backtest import runner
 
     config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
+    no_plots = config.model_copy(
+        update={"backtest": config.backtest.model_copy(update={"plots": False})}
+    )
     out: dict[str, float] = {}
-    t = time.perf_counter()
-    plan = prepare(config, model_uri=model_uri)
-    out["data+model"] = time.perf_counter() - t
-    fs = plan.features
-    env = backtest_env_config(plan.env, True)
-    t = time.perf_counter()
-    episode = run_episode(fs, env, plan.policy)
-    out["episode"] = time.perf_counter() - t
-    t = time.perf_counter()
-    bench = run_episode(
-        fs,
-        backtest_env_config(plan.rule_env, True),
-        buy_and_hold_policy(len(fs), env.leverage_limit),
-    )
-    out["buy_and_hold"] = time.perf_counter() - t
-    t = time.perf_counter()
-    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
-    trades = extract_trades(steps)
-    bsteps = collect_steps(fs, bench.observations, bench.actions, bench.ledger, LEDGER_FIELDS)
-    btrades = extract_trades(bsteps)
-    out["ledger"] = time.perf_counter() - t
-    ppy = periods_per_year(fs.spec.timeframe)
-    t = time.perf_counter()
-    build_metrics(
-        steps=steps,
-        trades=trades,
-        bench_steps=bsteps,
-        bench_trades=btrades,
-        initial_balance=env.initial_balance,
-        periods_per_year=ppy,
-        risk_free_rate=0.0,
-        run={},
-        reward_name=env.reward,
-        bar_seconds=3600,
-        n_expected=len(steps),
-    )
-    out["metrics"] = time.perf_counter() - t
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        from btcrl.backtest import artifacts
 
-        artifacts.write_tables(Path(tmp), steps, trades)
-        out["csv"] = time.perf_counter() - t
-        rows = list(range(episode.start_row, episode.start_row + len(steps) + 1))
-        times = pd.DatetimeIndex(pd.to_datetime(fs.times[rows], utc=True))
-        frame = equity_frame(
-            times,
-            episode.equity,
-            bench.equity,
-            fs.prices[rows, 3],
-            np.concatenate([[0.0], steps["position"].to_numpy()]),
-        )
+    def timed(name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
         t = time.perf_counter()
-        write_plots(frame, trades, Path(tmp) / "plots", ppy, plan.label, png=False)
-        out["plots"] = time.perf_counter() - t
+        value = fn(*args, **kwargs)
+        out[name] = time.perf_counter() - t
+        return value
+
+    plan = timed("plan (data+model)", runner.plan_backtest, config, model_uri=model_uri)
+    episodes = timed("episodes (model+b&h)", runner.run_episodes, plan, config)
+    outcome = timed("summarise", runner.summarise, plan, config, episodes)
+    with tempfile.TemporaryDirectory() as tmp:
+        files, report = Path(tmp) / "files", Path(tmp) / "report"
+        files.mkdir()
+        report.mkdir()
+        timed("files", runner.write_artifacts, files, plan, no_plots, episodes, outcome)
+        timed("files+report", runner.write_artifacts, report, plan, config, episodes, outcome)
+        out["report size MB"] = (report / "report.html").stat().st_size / 1e6
+        timed("log", runner.log_backtest, config, plan, report, outcome.headline, None)
+    out["plots"] = out["files+report"] - out["files"]
     return out
 
 
@@ -187,10 +149,10 @@ def engine_vs_vectorbt(home: Path, data: Path, model_uri: str) -> dict[str, floa
     from btcrl.backtest.crosscheck import order_series
     from btcrl.backtest.episode import backtest_env_config, run_episode
     from btcrl.backtest.policies import RulePolicy
-    from btcrl.backtest.setup import prepare
+    from btcrl.backtest.runner import plan_backtest
 
     config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
-    plan = prepare(config, model_uri=model_uri)
+    plan = plan_backtest(config, model_uri=model_uri)
     fs = plan.features
     model_episode = run_episode(fs, backtest_env_config(plan.env, True), plan.policy)
     targets = np.zeros(len(fs), np.float32)
@@ -209,7 +171,7 @@ def engine_vs_vectorbt(home: Path, data: Path, model_uri: str) -> dict[str, floa
     engine_s = time.perf_counter() - t
     if not np.array_equal(kernel_equity, episode.equity):
         raise RuntimeError("the engine kernels and TradingEnv disagree")
-    size, price = order_series(episode, len(fs), env.slippage_bps)
+    size, price = order_series(episode, len(fs))
     close = fs.prices[:, 3]
     price = np.where(np.isnan(price), close, price)
     kwargs = dict(
@@ -263,13 +225,14 @@ def main() -> int:
     print(f"model {model_uri} (trained in {train_s:.1f} s)" if not args.model else model_uri)
     print(
         f"backtest {bars} bars {result.summary['period']['first_bar']} .. "
-        f"{result.summary['period']['last_bar']}, {int(result.headline['trade_count'])} trades"
+        f"{result.summary['period']['last_bar']}: {int(result.headline['round_trips'])} round "
+        f"trips, {int(result.headline['fills'])} fills, turnover {result.headline['turnover']:.1f}x"
     )
     print(f"{'stage':<28}{'seconds':>10}")
     print(f"{'end to end, cold cache':<28}{cold_s:>10.2f}")
     print(f"{'end to end, warm cache':<28}{warm_s:>10.2f}")
-    for name, seconds in parts.items():
-        print(f"{'  ' + name:<28}{seconds:>10.2f}")
+    for name, value in parts.items():
+        print(f"{'  ' + name:<28}{value:>10.2f}")
     print(f"{'replay: TradingEnv loop':<28}{replay['env_s']:>10.3f}")
     print(f"{'replay: engine kernels':<28}{replay['engine_s']:>10.3f}")
     print(
@@ -285,7 +248,7 @@ def main() -> int:
     ok = replay["max_rel_diff"] <= 1e-9
     print(
         f"RESULT bars={bars} cold_s={cold_s:.2f} warm_s={warm_s:.2f} "
-        f"episode_s={parts['episode']:.2f} plots_s={parts['plots']:.2f} "
+        f"episode_s={parts['episodes (model+b&h)']:.2f} plots_s={parts['plots']:.2f} "
         f"env_replay_s={replay['env_s']:.3f} engine_replay_s={replay['engine_s']:.3f} "
         f"vbt_s={replay['vbt_s']:.3f} "
         f"vbt_over_engine={ratio:.2f} max_rel_diff={replay['max_rel_diff']:.2e} "

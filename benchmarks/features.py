@@ -17,6 +17,7 @@ Numba kernels are compiled (or loaded from their cache) before timing. Targets: 
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +31,12 @@ import pandas as pd  # noqa: E402
 from btcrl.config import FeaturesConfig  # noqa: E402
 from btcrl.features import build_feature_set  # noqa: E402
 from btcrl.features.indicators import compute_indicators  # noqa: E402
-from btcrl.features.reference import ref_indicator, ref_turbulence_last  # noqa: E402
 from btcrl.features.turbulence import turbulence  # noqa: E402
 from btcrl.strategies import get_strategy, raw_signals  # noqa: E402
-from btcrl.strategies.reference import reference_signal  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the reference formulas
+from reference.features import ref_indicator, ref_turbulence_last  # noqa: E402
+from reference.strategies import reference_signal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "BTCUSDT_1h_binance.csv"

@@ -1,4 +1,5 @@
-"""Writers of the backtest's files: steps.csv, trades.csv, summary.json, metrics.json.
+"""Writers of the backtest's files: steps.csv, trades.csv, summary.json, metrics.json (the
+report's figures: ``btcrl.backtest.plots``).
 
 Files are written into a fresh temporary directory first; only a complete directory is
 logged to MLflow or moved to ``backtest.output_dir`` (by rename), so a failure never leaves
@@ -18,7 +19,17 @@ import pyarrow.csv as pacsv
 
 from btcrl.backtest.report import json_safe
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: in_sample, activity; no notes
+REPORT = "report.html"
+FILES = (
+    "steps.csv",
+    "trades.csv",
+    "summary.json",
+    "metrics.json",
+    "config.yaml",
+    "feature_spec.json",
+)
+ACTIVITY_KEYS = ("round_trips", "open_round_trips", "fills", "turnover", "fees", "fees_pct")
 
 
 def write_csv(frame: pd.DataFrame, path: Path, index: bool = True) -> None:
@@ -48,15 +59,16 @@ def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(json_safe(value), indent=2, sort_keys=False, default=str) + "\n")
 
 
-def summary(
-    plan: Any, metrics: dict[str, Any], steps: pd.DataFrame, trades: pd.DataFrame, config: Any
-) -> dict[str, Any]:
-    """The one-page answer: what ran on which bars, and how it did against buy-and-hold."""
-    perf = metrics["performance"]
-    results = metrics["results"]
+def summary(plan: Any, metrics: dict[str, Any], n_steps: int, config: Any) -> dict[str, Any]:
+    """The one-page answer: what ran on which bars, whether they were out of sample, its
+    trading activity, and how it did against buy-and-hold (docs/backtest.md)."""
+    perf, results = metrics["performance"], metrics["results"]
+    activity = metrics["activity"]["strategy"]
     return {
         "version": SUMMARY_VERSION,
         "label": plan.label,
+        "in_sample": plan.in_sample,
+        "in_sample_spans": [o.describe() for o in plan.overlaps],
         "model_uri": plan.model_uri,
         "model_name": plan.model_name,
         "model_version": plan.model_version,
@@ -72,16 +84,18 @@ def summary(
         "period": {
             "first_bar": plan.first_bar.isoformat(),
             "last_bar": plan.last_bar.isoformat(),
-            "steps": len(steps),
+            "steps": n_steps,
         },
         "mark_to_market": {
             "final_equity": results["strategy"]["final_equity"],
             "total_return": perf["strategy"]["total_return"],
+            "sharpe": perf["strategy"]["sharpe"],
+            "max_drawdown": perf["strategy"]["max_drawdown"],
             "unrealised_pnl": results["strategy"]["unrealised_pnl"],
         },
+        "activity": {key: activity[key] for key in ACTIVITY_KEYS},
         "realised": {
             "pnl": results["strategy"]["realised_pnl"],
-            "closed_trades": int((~trades["open"].astype(bool)).sum()) if len(trades) else 0,
             "fees": results["strategy"]["fees"],
             "slippage_cost": results["strategy"]["slippage_cost"],
         },
@@ -91,24 +105,45 @@ def summary(
         },
         "excess_return": perf["excess"]["excess_return"],
         "force_close": config.backtest.force_close,
-        "overlaps_training": bool(plan.overlaps),
         "warnings": list(plan.warnings),
-        "files": [
-            "steps.csv",
-            "trades.csv",
-            "summary.json",
-            "metrics.json",
-            "config.yaml",
-            "feature_spec.json",
-            *(f"plots/{n}.html" for n in _plot_names(config)),
-        ],
+        "files": [*FILES, *((REPORT,) if config.backtest.plots else ())],
     }
 
 
-def _plot_names(config: Any) -> tuple[str, ...]:
-    from btcrl.backtest.plots import PLOT_NAMES
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary as the few lines a terminal (and the top of report.html) shows: period,
+    in-sample warning, returns against buy-and-hold, risk, and the trading activity."""
+    period, mtm, act = summary["period"], summary["mark_to_market"], summary["activity"]
+    bh = summary["buy_and_hold"]
+    lines = [f"backtest {summary['label']}: {period['first_bar']} .. {period['last_bar']}"]
+    alert = in_sample_line(summary)
+    if alert:
+        lines.append(f"  {alert}")
+    opened = int(act["open_round_trips"])
+    lines += [
+        f"  total return {mtm['total_return']:+.2%}  (buy and hold {bh['total_return']:+.2%}, "
+        f"excess {summary['excess_return']:+.2%})",
+        f"  sharpe {mtm['sharpe']:.2f}  max drawdown {mtm['max_drawdown']:.2%}",
+        f"  round trips {int(act['round_trips'])}{f' (+{opened} open)' if opened else ''}  "
+        f"fills {int(act['fills'])}  turnover {act['turnover']:.1f}x  "
+        f"fees {act['fees']:,.2f} USD ({act['fees_pct']:.2%} of capital)",
+    ]
+    return lines
 
-    return PLOT_NAMES if config.backtest.plots else ()
+
+def in_sample_line(summary: dict[str, Any]) -> str | None:
+    """The warning an in-sample backtest carries everywhere (None when out of sample)."""
+    if not summary["in_sample"]:
+        return None
+    spans = "; ".join(summary["in_sample_spans"])
+    return f"IN-SAMPLE: the period overlaps the model's {spans}; not out of sample"
+
+
+def report_lines(summary: dict[str, Any]) -> list[str]:
+    """The plain lines report.html shows above its figures (:func:`summary_lines` without the
+    title and the in-sample warning, which the report shows apart)."""
+    alert = in_sample_line(summary)
+    return [line.strip() for line in summary_lines(summary)[1:] if line.strip() != alert]
 
 
 def move_into_place(src: Path, dest: Path) -> Path:

@@ -2,37 +2,33 @@
 
 The engine fills an agent order at a bar's open, a stop inside the bar (at the stop price,
 or the open when the bar gaps through it) and a forced close at the last close, each at a
-reference price moved by slippage against the trader. ``order_series`` recovers, per bar,
-the signed quantity and the *reference* price, so that a backtester that applies the same
-fee and slippage (vectorbt's ``Portfolio.from_orders(size=..., price=..., fees=...,
-slippage=...)``) must reproduce the equity curve. One order per bar: a bar with two fills
-(an order at the open and a stop in the same bar) raises ValueError.
+reference price moved by slippage against the trader; the ledger records both prices.
+``order_series`` reads, per bar, the signed quantity and the *reference* price, so that a
+backtester that applies the same fee and slippage (vectorbt's ``Portfolio.from_orders(
+size=..., price=..., fees=..., slippage=...)``) must reproduce the equity curve. One order
+per bar: a bar with two fills (an order at the open and a stop in the same bar) raises
+ValueError.
 """
 
 import numpy as np
 
 from btcrl.backtest.episode import Episode
-from btcrl.backtest.ledger import FILL_KINDS
+from btcrl.backtest.trade_stats import FILL_KINDS
 
 
-def order_series(
-    episode: Episode, n_rows: int, slippage_bps: float
-) -> tuple[np.ndarray, np.ndarray]:
+def order_series(episode: Episode, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """(size, price) per feature-set row: signed BTC (NaN = no order) and reference price
-    (NaN where there is no order; the caller fills in any price there)."""
-    slip = slippage_bps / 10_000.0
+    before slippage (NaN where there is no order; the caller fills in any price there)."""
     bars = episode.field("bar").astype(np.int64)
     size = np.full(n_rows, np.nan)
     price = np.full(n_rows, np.nan)
     count = np.zeros(len(bars), dtype=np.int64)
-    for _kind, qty_name, price_name, _fee in FILL_KINDS:
+    for _kind, qty_name, _paid, ref_name, _fee in FILL_KINDS:
         qty = episode.field(qty_name)
-        paid = episode.field(price_name)
         filled = qty != 0
         count += filled
-        reference = np.where(qty > 0, paid / (1.0 + slip), paid / (1.0 - slip))
         size[bars[filled]] = qty[filled]
-        price[bars[filled]] = reference[filled]
+        price[bars[filled]] = episode.field(ref_name)[filled]
     doubled = np.flatnonzero(count > 1)
     if doubled.size:
         raise ValueError(

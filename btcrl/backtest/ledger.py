@@ -1,45 +1,41 @@
-"""The step ledger and the trades extracted from its fills (no second accounting).
+"""The step ledger and the trades (round trips) extracted from its fills, on arrays.
 
 Each row of ``steps`` is one env step: the agent saw the observation built at the close of
 the previous bar (``obs_*``), its order filled at this bar's ``open`` (``fill_*``), a resting
 stop may have filled inside the bar (``stop_*``), on the last bar an open position may have
 been closed at the close (``close_*``, ``forced_close``), and the book (``cash``,
-``position``, ``equity``) is marked at this bar's close. All values come from the env's info
-dicts; this module only arranges them.
+``position``, ``equity``) is marked at this bar's close. Every fill carries its paid price
+and its reference price before slippage (``*_ref``). All values come from the env's ledger;
+this module only arranges them.
 
-Trades are round trips of the position: a trade opens when the position leaves zero and
-closes when it returns to zero; a fill that flips the sign is an exit of the old trade plus an
-entry of a new one, its quantity and fee split pro rata. Adding to a position moves the
-trade's average entry price; reducing it realises PnL against that average. A trade's PnL is
-net of every fee paid on its fills (USD), so the PnL of all trades plus the open one equals
-the change in equity.
+A trade is one round trip of the position (``btcrl.backtest.trade_stats``): it opens when
+the position leaves zero and closes when it returns to zero; a fill that flips the sign is
+an exit of the old trade plus an entry of the new one, its quantity and fee split pro rata.
+A trade's PnL is net of every fee paid on its fills (USD), so the PnL of all trades plus the
+open one equals the change in equity.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from btcrl.backtest.trade_stats import KIND_NAMES, SIGNAL, Fills, fill_sequence
 from btcrl.features.spec import FeatureSet
 
-# fills of one bar, in the order they happen: (kind, qty field, price field, fee field)
-FILL_KINDS = (
-    ("signal", "fill_qty", "fill_price", "fill_fee"),
-    ("stop", "stop_fill_qty", "stop_fill_price", "stop_fee"),
-    ("forced_close", "close_fill_qty", "close_fill_price", "close_fee"),
-)
 INFO_FIELDS = (
     "fill_price",
+    "fill_ref",
     "fill_qty",
     "fill_fee",
     "stop_hit",
     "stop_fill_price",
+    "stop_fill_ref",
     "stop_fill_qty",
     "stop_fee",
     "forced_close",
     "close_fill_price",
+    "close_fill_ref",
     "close_fill_qty",
     "close_fee",
     "fee",
@@ -64,6 +60,7 @@ TRADE_COLUMNS = (
     "exit_price",
     "size_btc",
     "entry_notional",
+    "fills",
     "pnl_usd",
     "pnl_pct",
     "fees",
@@ -73,31 +70,32 @@ TRADE_COLUMNS = (
     "forced_close",
     "open",
 )
-_EPS = 1e-12
+
+
+def ledger_columns(ledger: np.ndarray, ledger_fields: Sequence[str]) -> dict[str, np.ndarray]:
+    """The env's ledger rows (steps, len(ledger_fields)) as one float64 array per field."""
+    led = np.asarray(ledger, dtype=np.float64)
+    return {name: led[:, j] for j, name in enumerate(ledger_fields)}
 
 
 def collect_steps(
     features: FeatureSet,
     observations: np.ndarray,
     actions: np.ndarray,
-    ledger: np.ndarray,
-    ledger_fields: Sequence[str],
+    ledger: Mapping[str, np.ndarray],
 ) -> pd.DataFrame:
     """Arrange one episode into the ``steps`` frame, one row per step.
 
-    ``ledger`` (steps, len(ledger_fields)) holds the env's ledger row after each step (the
-    values of its ``info`` dicts); its ``bar`` column names the feature-set row the step
-    filled and marked at, whose time, OHLC and volume are copied. ``observations`` (steps,
-    obs) are what the agent saw before acting and ``actions`` (steps, 2) what it did. Fees,
-    slippage and book values are USD, quantities BTC. A ledger without per-fill fees
-    (``fill_fee`` ...) gets them as each fill's share of the bar's ``fee`` by notional.
+    ``ledger`` (field -> per-step array, :func:`ledger_columns`) holds the env's ledger after
+    each step; its ``bar`` column names the feature-set row the step filled and marked at,
+    whose time, OHLC and volume are copied. ``observations`` (steps, obs) are what the agent
+    saw before acting and ``actions`` (steps, 2) what it did. Fees, slippage and book values
+    are USD, quantities BTC.
     """
-    led = np.asarray(ledger, dtype=np.float64)
-    n = led.shape[0]
+    bars = np.asarray(ledger["bar"]).astype(np.int64)
+    n = bars.size
     if not (len(observations) == len(actions) == n):
         raise ValueError("steps need one observation and one action per ledger row")
-    names = list(ledger_fields)
-    bars = led[:, names.index("bar")].astype(np.int64)
     index = pd.DatetimeIndex(pd.to_datetime(features.times[bars], utc=True), name="time")
     prices = features.prices[bars]
     columns: dict[str, np.ndarray] = {
@@ -115,11 +113,7 @@ def collect_steps(
     act = np.asarray(actions, dtype=np.float64)
     columns["a_pos"] = act[:, 0]
     columns["a_sl"] = act[:, 1]
-    for name in INFO_FIELDS:
-        if name in names:
-            columns[name] = led[:, names.index(name)]
-    if "fill_fee" not in names:
-        _apportion_fees(columns)
+    columns.update({name: ledger[name] for name in INFO_FIELDS if name in ledger})
     columns["done"] = np.arange(n) == n - 1
     frame = pd.DataFrame(columns, index=index)
     for name in BOOL_COLUMNS:
@@ -128,130 +122,107 @@ def collect_steps(
     return frame
 
 
-def _apportion_fees(columns: dict[str, np.ndarray]) -> None:
-    """Split each bar's ``fee`` over its fills by notional (fee is proportional to it)."""
-    notionals = []
-    for _kind, qty, price, _fee in FILL_KINDS:
-        q = columns.get(qty, np.zeros_like(columns["fee"]))
-        p = columns.get(price, np.zeros_like(columns["fee"]))
-        notionals.append(np.abs(q * p))
-    total = np.sum(notionals, axis=0)
-    safe = np.where(total > 0, total, 1.0)
-    for (_kind, _qty, _price, fee), notional in zip(FILL_KINDS, notionals, strict=True):
-        columns[fee] = np.where(total > 0, columns["fee"] * notional / safe, 0.0)
+def _split(fills: Fills) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per fill: BTC entered, BTC exited, and the trade each part belongs to."""
+    before, after = np.abs(fills.before), np.abs(fills.after)
+    opening, closing = fills.opening, fills.closing
+    size = np.abs(fills.qty)
+    entered = np.where(opening, after, np.where(after > before, size, 0.0))
+    exited = np.where(closing, before, np.where(after < before, size, 0.0))
+    opened = np.cumsum(opening) - 1  # the trade the position is in after the fill
+    return entered, exited, opened, opened - opening.astype(np.int64)
 
 
-@dataclass
-class _OpenTrade:
-    side: int
-    entry_time: pd.Timestamp
-    entry_bar: int
-    entry_qty: float = 0.0
-    entry_value: float = 0.0
-    avg_entry: float = 0.0
-    position: float = 0.0
-    exit_qty: float = 0.0
-    exit_value: float = 0.0
-    realised: float = 0.0
-    fees: float = 0.0
-    kinds: list[str] = field(default_factory=list)
-
-    def add(self, qty: float, price: float, fee: float) -> None:
-        self.entry_qty += abs(qty)
-        self.entry_value += abs(qty) * price
-        # average entry of the *open* position (what the engine's entry_price tracks)
-        held = abs(self.position)
-        self.avg_entry = (self.avg_entry * held + abs(qty) * price) / (held + abs(qty))
-        self.position += qty
-        self.fees += fee
-
-    def reduce(self, qty: float, price: float, fee: float) -> None:
-        self.exit_qty += abs(qty)
-        self.exit_value += abs(qty) * price
-        self.realised += -qty * (price - self.avg_entry)
-        self.position += qty
-        self.fees += fee
-
-
-def extract_trades(steps: pd.DataFrame) -> pd.DataFrame:
-    """Round-trip trades from the fills in ``steps`` (see the module docstring).
-
-    Columns: ``TRADE_COLUMNS``. Prices USD (volume-weighted over the trade's entry or exit
-    fills), ``size_btc`` total BTC entered, ``entry_notional`` USD, ``pnl_usd`` net of fees,
-    ``pnl_pct`` = pnl_usd / entry_notional (fraction), ``entry_bar`` / ``exit_bar`` the
-    feature-set rows (the steps' ``bar``) of the first and last fill, ``duration_bars`` the bars the
-    position was held in (an exit at a bar's open does not count that bar), ``exit_reason``
-    signal | flip | stop | forced_close | open. A trade still open after the last step is
-    reported with ``open=True``, marked at the last close (its PnL unrealised).
-    """
-    trades: list[dict[str, Any]] = []
-    current: _OpenTrade | None = None
-    times = steps.index
-    bars = steps["bar"].to_numpy(np.int64) if "bar" in steps else np.arange(len(steps))
-    zero = np.zeros(len(steps))
-    cols = {
-        name: steps[name].to_numpy(np.float64) if name in steps else zero
-        for _k, *names in FILL_KINDS
-        for name in names
-    }
-    for i in range(len(steps)):
-        for kind, qty_name, price_name, fee_name in FILL_KINDS:
-            qty = cols[qty_name][i]
-            if qty == 0.0:
-                continue
-            price, fee = cols[price_name][i], cols[fee_name][i]
-            remaining, fee_left = qty, fee
-            if current is not None and np.sign(qty) != current.side:
-                closing = min(abs(qty), abs(current.position))
-                part = closing / abs(qty)
-                current.reduce(np.sign(qty) * closing, price, fee * part)
-                remaining, fee_left = qty - np.sign(qty) * closing, fee * (1.0 - part)
-                if abs(current.position) <= _EPS * max(1.0, current.entry_qty):
-                    reason = "flip" if abs(remaining) > _EPS else kind
-                    trades.append(_closed(current, times[i], bars[i], reason, kind != "signal"))
-                    current = None
-                if abs(remaining) <= _EPS * max(1.0, abs(qty)):
-                    continue
-            if current is None:
-                current = _OpenTrade(
-                    side=int(np.sign(remaining)), entry_time=times[i], entry_bar=int(bars[i])
-                )
-            current.add(remaining, price, fee_left)
-    if current is not None and len(steps):
-        last = len(steps) - 1
-        close = float(steps["close"].iloc[last])
-        unrealised = current.position * (close - current.avg_entry)
-        row = _closed(current, times[last], int(bars[last]), "open", True)
-        row["exit_price"] = close
-        row["pnl_usd"] = current.realised + unrealised - current.fees
-        row["pnl_pct"] = row["pnl_usd"] / current.entry_value if current.entry_value else 0.0
-        row["open"] = True
-        trades.append(row)
-    frame = pd.DataFrame(trades, columns=list(TRADE_COLUMNS))
-    frame["trade"] = np.arange(len(frame), dtype=np.int64)
-    return frame
-
-
-def _closed(
-    trade: _OpenTrade, time: pd.Timestamp, bar: int, reason: str, held_this_bar: bool
-) -> dict[str, Any]:
-    pnl = trade.realised - trade.fees
+def _totals(fills: Fills, n: int) -> dict[str, np.ndarray]:
+    """Per trade: BTC and USD entered and exited, fees (a flip's split pro rata by
+    quantity), fills that touched it, and the largest position held."""
+    entered, exited, opened, left = _split(fills)
+    into, out = entered > 0, exited > 0
+    share = entered / np.maximum(entered + exited, np.finfo(float).tiny)
+    size = np.zeros(n)
+    held = fills.after != 0
+    np.maximum.at(size, opened[held], np.abs(fills.after[held]))
     return {
-        "side": "long" if trade.side > 0 else "short",
-        "entry_time": trade.entry_time,
-        "exit_time": time,
-        "entry_bar": trade.entry_bar,
-        "exit_bar": bar,
-        "entry_price": trade.entry_value / trade.entry_qty,
-        "exit_price": trade.exit_value / trade.exit_qty if trade.exit_qty else float("nan"),
-        "size_btc": trade.entry_qty,
-        "entry_notional": trade.entry_value,
-        "pnl_usd": pnl,
-        "pnl_pct": pnl / trade.entry_value if trade.entry_value else 0.0,
-        "fees": trade.fees,
-        "duration_bars": bar - trade.entry_bar + (1 if held_this_bar else 0),
-        "exit_reason": reason,
-        "stop_hit": reason == "stop",
-        "forced_close": reason == "forced_close",
-        "open": False,
+        "entry_qty": np.bincount(opened[into], entered[into], n),
+        "entry_value": np.bincount(opened[into], (entered * fills.price)[into], n),
+        "exit_qty": np.bincount(left[out], exited[out], n),
+        "exit_value": np.bincount(left[out], (exited * fills.price)[out], n),
+        "fees": np.bincount(opened[into], (fills.fee * share)[into], n)
+        + np.bincount(left[out], (fills.fee * (1.0 - share))[out], n),
+        "fills": np.bincount(opened[into], minlength=n) + np.bincount(left[out], minlength=n),
+        "size": size,
     }
+
+
+def _exits(fills: Fills, n: int, last_step: int) -> dict[str, np.ndarray]:
+    """Per trade: the step it ended at, why, and whether its exit bar was held; the open
+    trade (no closing fill) ends at ``last_step`` with reason ``open``."""
+    last = np.flatnonzero(fills.closing)  # trade k closes at the k-th closing fill
+    closed = len(last)
+    step = np.full(n, last_step)
+    step[:closed] = fills.step[last]
+    reason = np.full(n, "open", dtype=object)
+    kinds = np.asarray(KIND_NAMES, dtype=object)[fills.kind[last]]
+    reason[:closed] = np.where(fills.opening[last], "flip", kinds)
+    held = np.ones(n, np.int64)  # a stop or close fills inside / at the end of its bar
+    held[:closed] = fills.kind[last] != SIGNAL
+    is_open = np.arange(n) >= closed
+    return {"step": step, "reason": reason, "held": held, "open": is_open}
+
+
+def extract_trades(
+    ledger: Mapping[str, np.ndarray], times: pd.DatetimeIndex, close: np.ndarray
+) -> pd.DataFrame:
+    """One row per round trip from the fills of ``ledger`` (see the module docstring).
+
+    ``ledger``: per-step arrays (``bar``, ``position`` and the fill columns), ``times`` and
+    ``close`` the steps' bar open times and closes. Columns ``TRADE_COLUMNS``: prices USD
+    (volume-weighted over the trade's entry or exit fills), ``size_btc`` the largest position
+    held (BTC, not the sum of adds), ``entry_notional`` = size_btc x entry_price (USD),
+    ``fills`` the fills that touched the trade (a flip counts in both trades), ``pnl_usd`` net
+    of fees, ``pnl_pct`` = pnl_usd / entry_notional (fraction), ``entry_bar`` / ``exit_bar``
+    the feature-set rows of the first and last fill, ``duration_bars`` the bars the position
+    was held in (an exit at a bar's open does not count that bar), ``exit_reason`` signal |
+    flip | stop | forced_close | open. A trade still open after the last step has
+    ``open=True`` and is marked at the last close (its PnL unrealised).
+    """
+    fills = fill_sequence(ledger)
+    n = int(fills.opening.sum())
+    if n == 0:
+        return pd.DataFrame(columns=list(TRADE_COLUMNS))
+    bars = np.asarray(ledger["bar"]).astype(np.int64)
+    tot, ends = _totals(fills, n), _exits(fills, n, len(bars) - 1)
+    first = fills.step[np.flatnonzero(fills.opening)]
+    side = np.sign(fills.after[fills.opening])
+    final = abs(float(np.asarray(ledger["position"])[-1]))
+    mark = np.where(ends["open"], final * close[-1], 0.0)
+    pnl = side * (tot["exit_value"] + mark - tot["entry_value"]) - tot["fees"]
+    entry_price = tot["entry_value"] / tot["entry_qty"]
+    notional = tot["size"] * entry_price
+    sold = tot["exit_qty"] > 0
+    exit_price = np.where(sold, tot["exit_value"] / np.where(sold, tot["exit_qty"], 1.0), np.nan)
+    exit_price[ends["open"]] = close[-1]
+    entry_bar, exit_bar = bars[first], bars[ends["step"]]
+    return pd.DataFrame(
+        {
+            "trade": np.arange(n, dtype=np.int64),
+            "side": np.where(side > 0, "long", "short"),
+            "entry_time": times[first],
+            "exit_time": times[ends["step"]],
+            "entry_bar": entry_bar,
+            "exit_bar": exit_bar,
+            "entry_price": entry_price,
+            "exit_price": exit_price,
+            "size_btc": tot["size"],
+            "entry_notional": notional,
+            "fills": tot["fills"],
+            "pnl_usd": pnl,
+            "pnl_pct": np.where(notional > 0, pnl / np.where(notional > 0, notional, 1.0), 0.0),
+            "fees": tot["fees"],
+            "duration_bars": exit_bar - entry_bar + ends["held"],
+            "exit_reason": ends["reason"],
+            "stop_hit": ends["reason"] == "stop",
+            "forced_close": ends["reason"] == "forced_close",
+            "open": ends["open"],
+        }
+    )

@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from btcrl.backtest.trade_stats import turnover as trade_turnover
+
 PERFORMANCE_KEYS = (
     "total_return",
     "cagr",
@@ -275,8 +277,7 @@ def behaviour_metrics(
     net = pos * px / safe_eq
     net = np.where(np.isfinite(net), net, 0.0)
     gross = np.abs(net)
-    mean_equity = float(np.mean(np.maximum(eq, 0.0)))
-    turnover = _ratio(float(np.abs(notional).sum()), mean_equity)
+    turnover = trade_turnover(notional, eq)
     return {
         "time_in_market": float(np.mean(pos != 0)),
         "avg_exposure": float(gross.mean()),

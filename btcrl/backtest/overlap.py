@@ -60,3 +60,22 @@ def missing_spans(tags: Mapping[str, str]) -> list[str]:
         except (KeyError, ValueError, TypeError):
             out.append(name)
     return out
+
+
+def model_spans(
+    source_tags: Mapping[str, str], spec_first: str | None, spec_last: str | None
+) -> dict[str, str]:
+    """The span tags to check against: the source run's ``btcrl.train_*`` / ``btcrl.val_*``;
+    without any of them, the span of the data the model's FeatureSpec was built on (as the
+    training span)."""
+    spans = dict(source_tags)
+    if missing_spans(spans) and spec_first and spec_last:
+        spans.setdefault("btcrl.train_start", spec_first)
+        spans.setdefault("btcrl.train_end", spec_last)
+    return spans
+
+
+def in_sample_message(period: str, overlaps: list[Overlap]) -> str:
+    """One line saying that the backtest period shares bars with the model's spans."""
+    text = "; ".join(o.describe() for o in overlaps)
+    return f"IN-SAMPLE: backtest period {period} overlaps the model's {text}"

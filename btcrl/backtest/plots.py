@@ -1,11 +1,12 @@
-"""Backtest plots as self-contained plotly HTML (plotly.js inline: they render offline in the
-MLflow UI), plus PNG copies when kaleido and a Chrome are available.
+"""Backtest plots: one ``report.html`` holding every figure, with plotly.js inline once (it
+renders offline in the MLflow UI's artifact view).
 
 Every figure takes the equity frame of :func:`equity_frame`: one row per point (the start
 and every step), columns ``equity``, ``buy_and_hold`` (USD), ``close`` (USD), ``position``
 (BTC), indexed by bar open time (UTC).
 """
 
+import html
 import logging
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from plotly.subplots import make_subplots
 log = logging.getLogger(__name__)
 
 PLOT_NAMES = ("equity", "drawdown", "trades", "rolling_sharpe", "monthly_returns")
+MAX_POINTS = 3000  # per line (about twice a screen's width): a 62k-bar report stays < 6 MB
 
 
 def equity_frame(
@@ -34,20 +36,44 @@ def equity_frame(
 
 
 def _x(values: pd.DatetimeIndex | pd.Series) -> np.ndarray:
-    """Times as naive UTC datetime64 (plotly copies those as one block, not 60k objects)."""
+    """Times as float64 milliseconds since the epoch (UTC): plotly stores them as one binary
+    block, and the figures' ``date`` x-axes (:func:`figures`) show them as dates."""
     index = pd.DatetimeIndex(values)
     if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return index.to_numpy(dtype="datetime64[ns]")
+        index = index.tz_convert("UTC")
+    return (index.as_unit("ns").asi8 // 1_000_000).astype(np.float64)
+
+
+def thin(y: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Indices of the points a line draws: all of them up to ``max_points``; beyond, the first
+    and the last point and the lowest and highest of each of ``max_points / 2`` equal
+    buckets, in time order (peaks and drawdowns survive; steps.csv keeps every bar)."""
+    values = np.asarray(y, dtype=np.float64)
+    n = values.size
+    if n <= max_points:
+        return np.arange(n)
+    width = -(-n // (max_points // 2))
+    padded = np.full(width * -(-n // width), np.nan)
+    padded[:n] = values
+    rows = padded.reshape(-1, width)
+    base = np.arange(rows.shape[0]) * width
+    low = np.argmin(np.where(np.isnan(rows), np.inf, rows), axis=1) + base
+    high = np.argmax(np.where(np.isnan(rows), -np.inf, rows), axis=1) + base
+    return np.unique(np.concatenate([[0, n - 1], low[low < n], high[high < n]]))
+
+
+def _line(index: pd.DatetimeIndex, y: np.ndarray | pd.Series, **kwargs: object) -> go.Scatter:
+    """A time-series line of at most ``MAX_POINTS`` points (:func:`thin`)."""
+    values = np.asarray(y, dtype=np.float64)
+    keep = thin(values)
+    return go.Scatter(x=_x(index)[keep], y=values[keep], mode="lines", **kwargs)
 
 
 def equity_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     """Strategy equity against buy-and-hold, with a linear / log y-axis toggle."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=_x(frame.index), y=frame["equity"], name="strategy", mode="lines"))
-    fig.add_trace(
-        go.Scatter(x=_x(frame.index), y=frame["buy_and_hold"], name="buy and hold", mode="lines")
-    )
+    fig.add_trace(_line(frame.index, frame["equity"], name="strategy"))
+    fig.add_trace(_line(frame.index, frame["buy_and_hold"], name="buy and hold"))
     fig.update_layout(
         title=title,
         yaxis_title="equity (USD)",
@@ -76,7 +102,7 @@ def drawdown_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     for column, name in (("equity", "strategy"), ("buy_and_hold", "buy and hold")):
         values = frame[column].to_numpy()
         dd = (values / np.maximum.accumulate(values) - 1.0) * 100.0
-        fig.add_trace(go.Scatter(x=_x(frame.index), y=dd, name=name, mode="lines", fill="tozeroy"))
+        fig.add_trace(_line(frame.index, dd, name=name, fill="tozeroy"))
     fig.update_layout(title=title, yaxis_title="drawdown (%)", hovermode="x unified")
     return fig
 
@@ -84,9 +110,7 @@ def drawdown_figure(frame: pd.DataFrame, title: str) -> go.Figure:
 def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.Figure:
     """Close price with entry / exit markers, and the position (BTC) underneath."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
-    fig.add_trace(
-        go.Scatter(x=_x(frame.index), y=frame["close"], name="close", mode="lines"), row=1, col=1
-    )
+    fig.add_trace(_line(frame.index, frame["close"], name="close"), row=1, col=1)
     if len(trades):
         markers = (
             ("long entry", trades["side"] == "long", "entry", "triangle-up", "green"),
@@ -119,11 +143,10 @@ def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.F
                 col=1,
             )
     fig.add_trace(
-        go.Scatter(
-            x=_x(frame.index),
-            y=frame["position"],
+        _line(
+            frame.index,
+            frame["position"],
             name="position (BTC)",
-            mode="lines",
             line={"shape": "hv"},
             fill="tozeroy",
         ),
@@ -152,7 +175,7 @@ def rolling_sharpe_figure(
     fig = go.Figure()
     for column, name in (("equity", "strategy"), ("buy_and_hold", "buy and hold")):
         y = rolling_sharpe(frame[column].to_numpy(), window, periods_per_year)
-        fig.add_trace(go.Scatter(x=_x(frame.index), y=y, name=name, mode="lines"))
+        fig.add_trace(_line(frame.index, y, name=name))
     fig.update_layout(
         title=f"{title} ({window}-bar window)", yaxis_title="Sharpe", hovermode="x unified"
     )
@@ -200,49 +223,49 @@ def monthly_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
-def write_plots(
-    frame: pd.DataFrame,
-    trades: pd.DataFrame,
-    out_dir: Path,
-    periods_per_year: float,
-    label: str,
-    png: bool = True,
-) -> list[str]:
-    """Write the five plots as ``<name>.html`` (and ``.png`` if possible) into ``out_dir``.
-
-    Returns notes (e.g. why there are no PNGs); never raises for a missing PNG renderer.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
+def figures(
+    frame: pd.DataFrame, trades: pd.DataFrame, periods_per_year: float, title: str
+) -> dict[str, go.Figure]:
+    """The report's figures by name (``PLOT_NAMES``), each titled ``title: what it shows``;
+    the rolling Sharpe's window is 30 days of bars (at least 2, at most the whole period)."""
     window = max(2, min(len(frame) - 1, int(round(periods_per_year * 30 / 365))))
-    figures = {
-        "equity": equity_figure(frame, f"{label}: equity vs buy and hold"),
-        "drawdown": drawdown_figure(frame, f"{label}: drawdown"),
-        "trades": trades_figure(frame, trades, f"{label}: price, trades and position"),
+    out = {
+        "equity": equity_figure(frame, f"{title}: equity vs buy and hold"),
+        "drawdown": drawdown_figure(frame, f"{title}: drawdown"),
+        "trades": trades_figure(frame, trades, f"{title}: price, trades and position"),
         "rolling_sharpe": rolling_sharpe_figure(
-            frame, window, periods_per_year, f"{label}: rolling Sharpe"
+            frame, window, periods_per_year, f"{title}: rolling Sharpe"
         ),
-        "monthly_returns": monthly_figure(frame, f"{label}: monthly returns (%)"),
+        "monthly_returns": monthly_figure(frame, f"{title}: monthly returns (%)"),
     }
-    for name, fig in figures.items():
+    for name, fig in out.items():
         fig.update_layout(template="plotly_white")
-        fig.write_html(out_dir / f"{name}.html", include_plotlyjs=True, full_html=True)
-    notes: list[str] = []
-    if png:
-        notes.extend(_write_pngs(figures, out_dir))
-    return notes
+        if name != "monthly_returns":
+            fig.update_xaxes(type="date")  # x holds epoch milliseconds (_x)
+    return out
 
 
-def _write_pngs(figures: dict[str, go.Figure], out_dir: Path) -> list[str]:
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
-        return ["no PNG copies: kaleido is not installed (pip install kaleido)"]
-    for name, fig in figures.items():
-        try:
-            fig.write_image(out_dir / f"{name}.png", width=1200, height=600)
-        except Exception as exc:  # kaleido without Chrome, or a renderer failure
-            for stale in out_dir.glob("*.png"):
-                stale.unlink()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return [f"no PNG copies: kaleido could not render ({first})"]
-    return []
+def write_report(
+    figs: dict[str, go.Figure], path: Path, title: str, lines: list[str], alert: str | None
+) -> None:
+    """One HTML page: ``title``, the ``alert`` in red (e.g. the in-sample warning), the
+    ``lines``, then every figure, with plotly.js inline once (about 4.6 MB) and each figure's
+    data after it."""
+    from plotly.offline import get_plotlyjs
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>',
+        "<style>body{font-family:sans-serif;margin:1em 2em}"
+        ".warn{color:#b00020;font-weight:bold}</style>",
+        f"</head><body><h1>{html.escape(title)}</h1>",
+        *([f'<p class="warn">{html.escape(alert)}</p>'] if alert else []),
+        *(f"<p>{html.escape(line)}</p>" for line in lines),
+    ]
+    for name, fig in figs.items():
+        body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}")
+        parts.append(f'<section id="{name}">{body}</section>')
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from btcrl.errors import ConfigError
+from btcrl.features.spec import FeatureSet
+from btcrl.strategies.base import UNDEFINED
 
 RULE_STOP_PCT = 0.99  # a long's stop at 1 % of its entry: never reached in practice
 RULE_POLICIES = ("buy_and_hold", "flat", "strategy:NAME")
@@ -115,10 +117,16 @@ def buy_and_hold_policy(n_rows: int, leverage_limit: float = 1.0) -> RulePolicy:
     return RulePolicy("buy_and_hold", targets)
 
 
-def decode_onehot(onehot: np.ndarray) -> np.ndarray:
-    """Signal codes from (T, 4) one-hot columns in FLAT, LONG, SHORT, HOLD order (all-zero
-    rows, i.e. warm-up, read as FLAT)."""
-    values = np.asarray(onehot)
-    codes = np.argmax(values, axis=1).astype(np.int8)
-    codes[values.max(axis=1) <= 0] = FLAT
-    return codes
+def strategy_codes(features: FeatureSet, name: str) -> np.ndarray:
+    """The strategy ``name``'s raw signal codes per feature-set row (``signal_<name>`` of
+    ``features.raw``: 0 FLAT, 1 LONG, 2 SHORT, 3 HOLD); rows before it is defined read FLAT.
+
+    These are the codes the one-hot observation columns were made from, merged causally and
+    warmed up exactly as the model sees them. Raises ConfigError when the feature set has no
+    such column (the strategy is not in ``features.strategies``).
+    """
+    column = f"signal_{name}"
+    if features.raw is None or column not in features.raw_names:
+        raise ConfigError(f"strategy {name!r} has no signal codes in the feature set ({column})")
+    codes = features.raw[:, features.raw_names.index(column)]
+    return np.where(codes == UNDEFINED, FLAT, codes).astype(np.int8)

@@ -1,9 +1,11 @@
-"""The six metric groups of a backtest, strategy and buy-and-hold side by side.
+"""The metric groups of a backtest, strategy and buy-and-hold side by side.
 
 ``metrics.json`` holds ``run`` (metadata), ``performance``, ``risk`` (risk and behaviour),
-``trades``, ``reward`` and ``data_quality``; each of performance, risk and trades has a
-``strategy`` and a ``buy_and_hold`` column over the same bars, and ``performance.excess``
-the strategy minus buy-and-hold. Units: fractions (0.1 = 10 %), USD, bars.
+``activity`` (fills, round trips, turnover, fees: ``btcrl.backtest.trade_stats``),
+``trades`` (closed round trips), ``results``, ``reward`` and ``data_quality``; each of
+performance, risk, activity, trades and results has a ``strategy`` and a ``buy_and_hold``
+column over the same bars, and ``performance.excess`` the strategy minus buy-and-hold.
+Units: fractions (0.1 = 10 %), USD, bars.
 """
 
 import math
@@ -14,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest.metrics import behaviour_metrics, performance_metrics, trade_metrics
+from btcrl.backtest.trade_stats import trade_activity, traded_notional
+
+Ledger = Mapping[str, np.ndarray]
 
 HEADLINE = (
     ("performance", "strategy", "total_return"),
@@ -29,9 +34,11 @@ HEADLINE = (
     ("performance", "buy_and_hold", "sharpe"),
     ("risk", "strategy", "time_in_market"),
     ("risk", "strategy", "avg_exposure"),
-    ("risk", "strategy", "turnover"),
     ("risk", "strategy", "stop_loss_count"),
-    ("trades", "strategy", "trade_count"),
+    ("activity", "strategy", "round_trips"),
+    ("activity", "strategy", "fills"),
+    ("activity", "strategy", "turnover"),
+    ("activity", "strategy", "fees_pct"),
     ("trades", "strategy", "win_rate"),
     ("trades", "strategy", "profit_factor"),
     ("trades", "strategy", "expectancy"),
@@ -47,20 +54,8 @@ def equity_curve(steps: pd.DataFrame, initial_balance: float) -> np.ndarray:
     return np.concatenate([[initial_balance], steps["equity"].to_numpy(np.float64)])
 
 
-def _traded_notional(steps: pd.DataFrame) -> np.ndarray:
-    total = np.zeros(len(steps))
-    for qty, price in (
-        ("fill_qty", "fill_price"),
-        ("stop_fill_qty", "stop_fill_price"),
-        ("close_fill_qty", "close_fill_price"),
-    ):
-        if qty in steps:
-            total += np.abs(steps[qty].to_numpy() * steps[price].to_numpy())
-    return total
-
-
 def risk_group(
-    steps: pd.DataFrame, trades: pd.DataFrame, periods_per_year: float
+    steps: pd.DataFrame, ledger: Ledger, trades: pd.DataFrame, periods_per_year: float
 ) -> dict[str, float]:
     """Risk and behaviour metrics of one episode; ``stop_loss_rate`` = stops / closed trades.
 
@@ -70,7 +65,7 @@ def risk_group(
         steps["position"].to_numpy(),
         steps["close"].to_numpy(),
         steps["equity"].to_numpy(),
-        _traded_notional(steps),
+        traded_notional(ledger),
         steps["stop_hit"].to_numpy(),
         periods_per_year,
     )
@@ -163,8 +158,10 @@ def data_quality_group(
 def build_metrics(
     *,
     steps: pd.DataFrame,
+    ledger: Ledger,
     trades: pd.DataFrame,
     bench_steps: pd.DataFrame,
+    bench_ledger: Ledger,
     bench_trades: pd.DataFrame,
     initial_balance: float,
     periods_per_year: float,
@@ -174,7 +171,8 @@ def build_metrics(
     bar_seconds: float,
     n_expected: int,
 ) -> dict[str, Any]:
-    """All groups of ``metrics.json`` (see the module docstring)."""
+    """All groups of ``metrics.json`` (see the module docstring); ``ledger`` /
+    ``bench_ledger`` the episodes' ledger columns (``btcrl.backtest.ledger.ledger_columns``)."""
     equity = equity_curve(steps, initial_balance)
     bench = equity_curve(bench_steps, initial_balance)
     perf = performance_metrics(equity, periods_per_year, risk_free_rate)
@@ -192,8 +190,12 @@ def build_metrics(
             },
         },
         "risk": {
-            "strategy": risk_group(steps, trades, periods_per_year),
-            "buy_and_hold": risk_group(bench_steps, bench_trades, periods_per_year),
+            "strategy": risk_group(steps, ledger, trades, periods_per_year),
+            "buy_and_hold": risk_group(bench_steps, bench_ledger, bench_trades, periods_per_year),
+        },
+        "activity": {
+            "strategy": trade_activity(ledger, initial_balance),
+            "buy_and_hold": trade_activity(bench_ledger, initial_balance),
         },
         "trades": {"strategy": trades_group(trades), "buy_and_hold": trades_group(bench_trades)},
         "results": {

@@ -1,20 +1,22 @@
-"""``run_backtest``: a model (or a rule baseline) on a period -> ledger, metrics, plots, MLflow.
+"""``run_backtest``: a model (or a rule baseline) on a period -> ledger, metrics, report, MLflow.
 
-Steps, in order; nothing is logged or kept until every file of the result exists:
+Stages, in order, each a function of its own (``benchmarks/backtest.py`` times them); nothing
+is logged or kept until every file of the result exists:
 
-1. resolve the policy (model URI | rule) and the period (``backtest.start/end``, else
-   ``data.start/end``);
-2. build the period's FeatureSet (``load_feature_set``) with the model's features config
-   (``backtest.use_model_config``) and check it against the model's FeatureSpec
-   (CompatibilityError at the first difference; another symbol or exchange is a warning);
-3. compare the period with the model's train and validation spans (tags of its source run):
-   overlap is a warning and tag ``btcrl.overlaps_training=true``, an error with ``strict``;
-4. run the episode in TradingEnv mode ``backtest`` with the deterministic policy, and
-   buy-and-hold over the same bars (the benchmark);
-5. write steps.csv, trades.csv, summary.json, metrics.json, config.yaml, feature_spec.json and
-   plots/ into a temporary directory, then log them to one MLflow run (experiment
-   ``backtest.experiment``, or the parent run's experiment for a nested run) with the
-   headline metrics and tags, and/or move them to ``backtest.output_dir``.
+1. :func:`plan_backtest`: resolve the policy (model URI | rule) and the period
+   (``backtest.start/end``, else ``data.start/end``), build the period's FeatureSet with the
+   model's features config (``backtest.use_model_config``), check it against the model's
+   FeatureSpec (CompatibilityError at the first difference; another symbol or exchange is a
+   warning) and the period against the model's train and validation spans (an overlap makes
+   the backtest in-sample, tag ``btcrl.in_sample=true``; an error with ``strict``);
+2. :func:`run_episodes`: the episode in TradingEnv mode ``backtest`` with the deterministic
+   policy, and buy-and-hold over the same bars (the benchmark);
+3. :func:`summarise`: steps, trades (round trips), metrics, headline and summary;
+4. :func:`write_artifacts`: steps.csv, trades.csv, summary.json, metrics.json, config.yaml,
+   feature_spec.json and report.html into a (temporary) directory;
+5. :func:`log_backtest`: one MLflow run (experiment ``backtest.experiment``, or the parent
+   run's experiment for a nested run) with the headline metrics, tags and the files; and/or
+   the files move to ``backtest.output_dir``.
 """
 
 import logging
@@ -29,12 +31,13 @@ import pandas as pd
 
 from btcrl.backtest import artifacts
 from btcrl.backtest.episode import Episode, backtest_env_config, run_episode
-from btcrl.backtest.ledger import collect_steps, extract_trades
-from btcrl.backtest.plots import equity_frame, write_plots
+from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
+from btcrl.backtest.plan import BacktestPlan, choose_policy, prepare
+from btcrl.backtest.plots import equity_frame, figures, write_report
 from btcrl.backtest.policies import buy_and_hold_policy
 from btcrl.backtest.report import build_metrics, equity_curve, headline_metrics
-from btcrl.backtest.setup import BacktestPlan, prepare
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
+from btcrl.config.env import EnvConfig
 from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env import LEDGER_FIELDS
 from btcrl.errors import DataError
@@ -46,7 +49,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class BacktestResult:
     """What a backtest produced. ``run_id`` is None when tracking is off; ``output_dir`` is
-    where the files were kept (None when they went to MLflow only)."""
+    where the files were kept (None when they went to MLflow only); ``in_sample`` is True when
+    the period overlaps the model's training or validation span."""
 
     run_id: str | None
     label: str
@@ -56,8 +60,110 @@ class BacktestResult:
     steps: pd.DataFrame
     trades: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     output_dir: Path | None = None
+    in_sample: bool = False
+
+
+@dataclass
+class Episodes:
+    """The strategy's episode and the buy-and-hold benchmark's, over the same bars; ``env``
+    the strategy's backtest env config."""
+
+    strategy: Episode
+    benchmark: Episode
+    env: EnvConfig
+
+
+@dataclass
+class Outcome:
+    """What :func:`summarise` derives from the episodes."""
+
+    steps: pd.DataFrame
+    trades: pd.DataFrame
+    metrics: dict[str, Any]
+    headline: dict[str, float]
+    summary: dict[str, Any]
+
+
+def plan_backtest(
+    config: ExperimentConfig, *, model_uri: str | None = None, policy: str | None = None
+) -> BacktestPlan:
+    """Stage 1: the :class:`BacktestPlan` (a model URI resolves in ``config.tracking``)."""
+    model_uri, policy = choose_policy(config, model_uri, policy)
+    if model_uri:
+        from btcrl.tracking import configure_tracking
+
+        configure_tracking(config.tracking)  # models:/ and runs:/ resolve in this store
+    return prepare(config, model_uri=model_uri, policy=policy)
+
+
+def run_episodes(plan: BacktestPlan, config: ExperimentConfig) -> Episodes:
+    """Stage 2: the plan's policy over its bars, and buy-and-hold (the same episode when the
+    policy is buy-and-hold)."""
+    fs = plan.features
+    env = backtest_env_config(plan.env, config.backtest.force_close)
+    episode = run_episode(fs, env, plan.policy, seed=config.seed)
+    if plan.rule == "buy_and_hold":
+        return Episodes(episode, episode, env)
+    bench_env = backtest_env_config(plan.rule_env, config.backtest.force_close)
+    policy = buy_and_hold_policy(len(fs), bench_env.leverage_limit)
+    return Episodes(episode, run_episode(fs, bench_env, policy, seed=config.seed), env)
+
+
+def _tables(fs: FeatureSet, episode: Episode) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    ledger = ledger_columns(episode.ledger, LEDGER_FIELDS)
+    steps = collect_steps(fs, episode.observations, episode.actions, ledger)
+    return ledger, steps, extract_trades(ledger, steps.index, steps["close"].to_numpy())
+
+
+def summarise(plan: BacktestPlan, config: ExperimentConfig, episodes: Episodes) -> Outcome:
+    """Stage 3: steps and trades of both episodes, metrics.json, headline and summary.json.
+
+    DataError when the metrics cannot be computed (e.g. bankrupt on the first bar)."""
+    fs = plan.features
+    ledger, steps, trades = _tables(fs, episodes.strategy)
+    bench_ledger, bench_steps, bench_trades = _tables(fs, episodes.benchmark)
+    ppy = periods_per_year(fs.spec.timeframe)
+    try:
+        metrics = build_metrics(
+            steps=steps,
+            ledger=ledger,
+            trades=trades,
+            bench_steps=bench_steps,
+            bench_ledger=bench_ledger,
+            bench_trades=bench_trades,
+            initial_balance=episodes.env.initial_balance,
+            periods_per_year=ppy,
+            risk_free_rate=config.backtest.risk_free_rate,
+            run=plan.run_metadata(len(steps), ppy, config),
+            reward_name=episodes.env.reward,
+            bar_seconds=timeframe_seconds(fs.spec.timeframe),
+            n_expected=plan.bars_expected,
+        )
+    except ValueError as exc:  # too few points for metrics
+        raise DataError(f"cannot compute metrics for {plan.label}: {exc}") from None
+    summary = artifacts.summary(plan, metrics, len(steps), config)
+    return Outcome(steps, trades, metrics, headline_metrics(metrics), summary)
+
+
+def write_artifacts(
+    out: Path, plan: BacktestPlan, config: ExperimentConfig, episodes: Episodes, outcome: Outcome
+) -> None:
+    """Stage 4: every file of the result into the existing directory ``out``."""
+    fs = plan.features
+    artifacts.write_tables(out, outcome.steps, outcome.trades)
+    artifacts.write_json(out / "metrics.json", outcome.metrics)
+    artifacts.write_json(out / "summary.json", outcome.summary)
+    (out / "config.yaml").write_text(dump_config(plan.logged_config(config)))
+    (out / "feature_spec.json").write_text(fs.spec.to_json())
+    if config.backtest.plots:
+        frame = _plot_frame(fs, episodes, outcome.steps)
+        ppy = periods_per_year(fs.spec.timeframe)
+        figs = figures(frame, outcome.trades, ppy, plan.title)
+        title = f"Backtest {plan.title}, {plan.period_text}"
+        lines = artifacts.report_lines(outcome.summary)
+        alert = artifacts.in_sample_line(outcome.summary)
+        write_report(figs, out / artifacts.REPORT, title, lines, alert)
 
 
 def run_backtest(
@@ -74,71 +180,29 @@ def run_backtest(
     model does not fit the data, or an overlap under ``strict``) and BtcrlError (unknown
     model) before anything is logged.
     """
-    plan = prepare(config, model_uri=model_uri, policy=policy)
-    fs = plan.features
-    env_config = backtest_env_config(plan.env, config.backtest.force_close)
-    episode = run_episode(fs, env_config, plan.policy, seed=config.seed)
-    if plan.rule == "buy_and_hold":
-        bench = episode
-    else:
-        bench_env = backtest_env_config(plan.rule_env, config.backtest.force_close)
-        bench = run_episode(
-            fs, bench_env, buy_and_hold_policy(len(fs), bench_env.leverage_limit), seed=config.seed
-        )
-    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
-    trades = extract_trades(steps)
-    bench_steps = collect_steps(fs, bench.observations, bench.actions, bench.ledger, LEDGER_FIELDS)
-    bench_trades = extract_trades(bench_steps)
-    ppy = periods_per_year(fs.spec.timeframe)
-    run_meta = plan.run_metadata(steps, ppy, config)
-    try:
-        metrics = build_metrics(
-            steps=steps,
-            trades=trades,
-            bench_steps=bench_steps,
-            bench_trades=bench_trades,
-            initial_balance=env_config.initial_balance,
-            periods_per_year=ppy,
-            risk_free_rate=config.backtest.risk_free_rate,
-            run=run_meta,
-            reward_name=env_config.reward,
-            bar_seconds=timeframe_seconds(fs.spec.timeframe),
-            n_expected=plan.bars_expected,
-        )
-    except ValueError as exc:  # e.g. bankrupt on the first bar: too few points for metrics
-        raise DataError(f"cannot compute metrics for {plan.label}: {exc}") from None
-    headline = headline_metrics(metrics)
-    summary = artifacts.summary(plan, metrics, steps, trades, config)
-    logged_config = plan.logged_config(config)
+    plan = plan_backtest(config, model_uri=model_uri, policy=policy)
+    episodes = run_episodes(plan, config)
+    outcome = summarise(plan, config, episodes)
     result = BacktestResult(
         run_id=None,
         label=plan.label,
-        metrics=metrics,
-        headline=headline,
-        summary=summary,
-        steps=steps,
-        trades=trades,
+        metrics=outcome.metrics,
+        headline=outcome.headline,
+        summary=outcome.summary,
+        steps=outcome.steps,
+        trades=outcome.trades,
         warnings=list(plan.warnings),
+        in_sample=plan.in_sample,
     )
     with tempfile.TemporaryDirectory(prefix="btcrl-backtest-") as tmp:
         out = Path(tmp) / "result"
         out.mkdir()
-        artifacts.write_tables(out, steps, trades)
-        artifacts.write_json(out / "metrics.json", metrics)
-        (out / "config.yaml").write_text(dump_config(logged_config))
-        (out / "feature_spec.json").write_text(fs.spec.to_json())
-        if config.backtest.plots:
-            frame = _plot_frame(fs, episode, bench, steps, env_config.initial_balance)
-            result.notes += write_plots(
-                frame, trades, out / "plots", ppy, plan.label, png=config.backtest.png
-            )
-        summary["notes"] = result.notes
-        artifacts.write_json(out / "summary.json", summary)
+        write_artifacts(out, plan, config, episodes, outcome)
         if config.tracking.enabled:
-            result.run_id = _log_run(config, plan, logged_config, out, headline, parent_run_id)
+            result.run_id = log_backtest(config, plan, out, outcome.headline, parent_run_id)
         if config.backtest.output_dir is not None:
             result.output_dir = artifacts.move_into_place(out, config.backtest.output_dir)
-    log.info("backtest %s: %s", plan.label, headline)
+    log.info("backtest %s: %s", plan.title, outcome.headline)
     return result
 
 
@@ -151,19 +215,17 @@ def backtest_after_training(
     return dict(result.headline)
 
 
-def _plot_frame(
-    fs: FeatureSet, episode: Episode, bench: Episode, steps: pd.DataFrame, initial: float
-) -> pd.DataFrame:
+def _plot_frame(fs: FeatureSet, episodes: Episodes, steps: pd.DataFrame) -> pd.DataFrame:
+    episode, bench = episodes.strategy, episodes.benchmark
     rows = np.arange(episode.start_row, episode.start_row + len(steps) + 1)
     times = pd.DatetimeIndex(pd.to_datetime(fs.times[rows], utc=True), name="time")
     close = fs.prices[rows, 3]
     position = np.concatenate([[0.0], steps["position"].to_numpy()])
-    bench_equity = np.concatenate([[bench.initial_balance], bench.field("equity")])
+    bench_equity = bench.equity
     if len(bench_equity) < len(times):  # buy-and-hold went bankrupt first: flat after that
         bench_equity = np.pad(bench_equity, (0, len(times) - len(bench_equity)), mode="edge")
-    return equity_frame(
-        times, equity_curve(steps, initial), bench_equity[: len(times)], close, position
-    )
+    equity = equity_curve(steps, episode.initial_balance)
+    return equity_frame(times, equity, bench_equity[: len(times)], close, position)
 
 
 def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
@@ -184,25 +246,26 @@ def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
         return config.backtest.experiment
 
 
-def _log_run(
+def log_backtest(
     config: ExperimentConfig,
     plan: BacktestPlan,
-    logged_config: ExperimentConfig,
     out: Path,
     headline: dict[str, float],
     parent_run_id: str | None,
 ) -> str:
+    """Stage 5: one MLflow run holding ``out``'s files, the headline metrics, the plan's tags
+    (``btcrl.in_sample`` among them) and the logged config's params; returns its id."""
     from btcrl.tracking import configure_tracking, start_run
 
     configure_tracking(config.tracking)
     with start_run(
         _experiment_for(config, parent_run_id),
         stage="backtest",
-        run_name=f"backtest {plan.label} {plan.period_text}",
+        run_name=f"backtest {plan.title} {plan.period_text}",
         tags=plan.tags(),
         parent_run_id=parent_run_id,
     ) as run:
-        params = flatten_config(logged_config)
+        params = flatten_config(plan.logged_config(config))
         items = list(params.items())
         for i in range(0, len(items), 100):
             mlflow.log_params(dict(items[i : i + 100]))

@@ -61,28 +61,15 @@ def backtest(
     """Backtest a model (or a rule) on --start..--end: steps, trades, metrics against
     buy-and-hold, plots, all in one MLflow run (experiment btcrl-backtest)."""
     from btcrl.backtest import run_backtest
+    from btcrl.backtest.artifacts import summary_lines
 
     options["strict"] = _flag(strict)
     options["force_close"] = _flag(force_close)
     keys = {**_KEYS, "strict": "backtest.strict", "force_close": "backtest.force_close"}
     config = build_experiment_config(config_path, overrides, options, keys)
     result = run_backtest(config)
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
-    summary = result.summary
-    perf = result.metrics["performance"]
-    trades = result.metrics["trades"]["strategy"]
-    period = summary["period"]
-    click.echo(f"backtest {result.label}: {period['first_bar']} .. {period['last_bar']}")
-    click.echo(
-        f"  total return {perf['strategy']['total_return']:+.2%}  "
-        f"(buy and hold {perf['buy_and_hold']['total_return']:+.2%}, "
-        f"excess {perf['excess']['excess_return']:+.2%})"
-    )
-    click.echo(
-        f"  sharpe {perf['strategy']['sharpe']:.2f}  max drawdown "
-        f"{perf['strategy']['max_drawdown']:.2%}  trades {int(trades['trade_count'])}"
-    )
+    for line in summary_lines(result.summary):
+        click.echo(line)
     if result.run_id:
         click.echo(f"run id: {result.run_id}")
     if result.output_dir:

@@ -25,8 +25,12 @@ class BacktestConfig(Section):
         description="build features and trade with the model's own features/env config "
         "(False: this config's, checked against the model's FeatureSpec)",
     )
-    plots: bool = Field(True, description="write the plotly HTML plots")
-    png: bool = Field(True, description="also PNG copies when kaleido and Chrome work")
+    plots: bool = Field(True, description="write report.html (every plot, plotly.js once)")
+    png: bool = Field(
+        True,
+        description="ignored: backtests write no PNG copies (kaleido is not a dependency); "
+        "kept so that config.yaml files of older runs still load",
+    )
     output_dir: Path | None = Field(
         None, description="also keep the result files here (replaced atomically)"
     )

@@ -56,6 +56,7 @@ from btcrl.env.layout import (
     L_CLOSE_FEE,
     L_CLOSE_PRICE,
     L_CLOSE_QTY,
+    L_CLOSE_REF,
     L_ENTRY,
     L_EP_RETURN,
     L_EP_STEPS,
@@ -64,6 +65,7 @@ from btcrl.env.layout import (
     L_FILL_FEE,
     L_FILL_PRICE,
     L_FILL_QTY,
+    L_FILL_REF,
     L_FORCED,
     L_POSITION,
     L_REWARD,
@@ -73,6 +75,7 @@ from btcrl.env.layout import (
     L_STOP_HIT,
     L_STOP_PRICE,
     L_STOP_QTY,
+    L_STOP_REF,
     L_TERMINATED,
     L_TRUNCATED,
     N_LEDGER,
@@ -253,6 +256,7 @@ def step_range(
             fees += fee
             slippage_cost += slip_usd
             ledger[i, L_STOP_HIT] = 1.0
+            ledger[i, L_STOP_REF] = p_open
             pos = 0.0
             entry = 0.0
             stop = 0.0
@@ -272,6 +276,7 @@ def step_range(
                 price, d_cash, fee, slip_usd = _fill(
                     qty, p_open, slip, fee_rate, ledger, i, L_FILL_PRICE, L_FILL_QTY, L_FILL_FEE
                 )
+                ledger[i, L_FILL_REF] = p_open
                 cash += d_cash
                 fees += fee
                 slippage_cost += slip_usd
@@ -303,6 +308,7 @@ def step_range(
             fees += fee
             slippage_cost += slip_usd
             ledger[i, L_STOP_HIT] = 1.0
+            ledger[i, L_STOP_REF] = reference
             pos = 0.0
             entry = 0.0
             stop = 0.0
@@ -321,6 +327,7 @@ def step_range(
             fees += fee
             slippage_cost += slip_usd
             ledger[i, L_FORCED] = 1.0
+            ledger[i, L_CLOSE_REF] = p_close
             pos = 0.0
             entry = 0.0
             stop = 0.0

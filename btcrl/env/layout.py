@@ -70,6 +70,9 @@ LEDGER_FIELDS = (
     "truncated",  # 1 when the episode ran out of bars
     "episode_return",  # sum of rewards of the episode so far (incl. this step)
     "episode_steps",  # steps of the episode so far (incl. this step)
+    "fill_ref",  # reference price of the agent order (the open, before slippage); 0 if none
+    "stop_fill_ref",  # the stop's reference (stop level, or the open when gapped); 0 if none
+    "close_fill_ref",  # the forced close's reference (the last close); 0 if none
 )
 (
     L_BAR,
@@ -97,6 +100,9 @@ LEDGER_FIELDS = (
     L_TRUNCATED,
     L_EP_RETURN,
     L_EP_STEPS,
+    L_FILL_REF,
+    L_STOP_REF,
+    L_CLOSE_REF,
 ) = range(len(LEDGER_FIELDS))
 N_LEDGER = len(LEDGER_FIELDS)
 

@@ -49,8 +49,14 @@ def test_equity_matches_vectorbt_from_orders(
 
     # the same orders: the engine's signed BTC per bar at its reference price (the open; the
     # last close for the forced close), vectorbt adding the same slippage and fee
-    size, price = order_series(episode, len(fs), bps)
+    size, price = order_series(episode, len(fs))
     assert episode.field("forced_close")[-1] == (deadzone > 0)
+    # the recorded references are the opens (and the last close for a forced close) exactly
+    reference = fs.prices[:, 0].copy()
+    if deadzone > 0:
+        reference[-1] = fs.prices[-1, 3]
+    orders = np.isfinite(size)
+    np.testing.assert_array_equal(price[orders], reference[orders])
     price = np.where(np.isnan(price), real_candles["close"].to_numpy(), price)
     portfolio = vbt.Portfolio.from_orders(
         close=real_candles["close"],

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from btcrl.backtest.episode import backtest_env_config, run_episode
-from btcrl.backtest.ledger import TRADE_COLUMNS, collect_steps, extract_trades
+from btcrl.backtest.ledger import TRADE_COLUMNS, collect_steps, extract_trades, ledger_columns
 from btcrl.backtest.policies import RULE_STOP_PCT, buy_and_hold_policy
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS
@@ -31,8 +31,9 @@ def _run(candles: pd.DataFrame, policy, force_close: bool, **env: float):
     fs = bare_feature_set(candles)
     config = backtest_env_config(EnvConfig(**env), force_close)
     episode = run_episode(fs, config, policy)
-    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
-    return fs, episode, steps, extract_trades(steps)
+    ledger = ledger_columns(episode.ledger, LEDGER_FIELDS)
+    steps = collect_steps(fs, episode.observations, episode.actions, ledger)
+    return fs, episode, steps, extract_trades(ledger, steps.index, steps["close"].to_numpy())
 
 
 @pytest.mark.parametrize("force_close", [True, False])
@@ -103,28 +104,23 @@ def test_hand_made_flip_and_scale_in() -> None:
     """Buy 1 @100, buy 1 @110 (avg 105), sell 3 @120 (close 2: +30, open short 1), buy 1 @90."""
     index = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC", name="time")
     zeros = np.zeros(4)
-    steps = pd.DataFrame(
-        {
-            "bar": np.arange(1, 5),
-            "close": [100.0, 110.0, 120.0, 90.0],
-            "fill_qty": [1.0, 1.0, -3.0, 1.0],
-            "fill_price": [100.0, 110.0, 120.0, 90.0],
-            "fill_fee": [1.0, 1.1, 3.6, 0.9],
-            "stop_fill_qty": zeros,
-            "stop_fill_price": zeros,
-            "stop_fee": zeros,
-            "close_fill_qty": zeros,
-            "close_fill_price": zeros,
-            "close_fee": zeros,
-        },
-        index=index,
-    )
-    trades = extract_trades(steps)
+    ledger = {
+        "bar": np.arange(1, 5),
+        "position": np.array([1.0, 2.0, -1.0, 0.0]),
+        "fill_qty": np.array([1.0, 1.0, -3.0, 1.0]),
+        "fill_price": np.array([100.0, 110.0, 120.0, 90.0]),
+        "fill_fee": np.array([1.0, 1.1, 3.6, 0.9]),
+        "stop_fill_qty": zeros,
+        "close_fill_qty": zeros,
+    }
+    trades = extract_trades(ledger, index, np.array([100.0, 110.0, 120.0, 90.0]))
     assert list(trades["side"]) == ["long", "short"]
     long, short = trades.iloc[0], trades.iloc[1]
     assert long["entry_price"] == pytest.approx(105.0)
     assert long["exit_price"] == pytest.approx(120.0)
     assert long["size_btc"] == pytest.approx(2.0)
+    assert long["entry_notional"] == pytest.approx(210.0)
+    assert long["fills"] == 3 and short["fills"] == 2  # the flip counts in both
     assert long["fees"] == pytest.approx(1.0 + 1.1 + 2.4)  # 2/3 of the flip's fee
     assert long["pnl_usd"] == pytest.approx(30.0 - 4.5)
     assert long["exit_reason"] == "flip"
@@ -134,3 +130,32 @@ def test_hand_made_flip_and_scale_in() -> None:
     assert short["pnl_usd"] == pytest.approx(30.0 - 2.1)
     assert short["pnl_pct"] == pytest.approx((30.0 - 2.1) / 120.0)
     assert not short["open"]
+
+
+def test_size_is_the_largest_position_not_the_sum_of_adds() -> None:
+    """Churn inside one round trip: buy 2 @100, sell 1 @110, buy 1 @120, sell 2 @130.
+
+    One trade of 4 fills; its size is the largest position (2 BTC, not 3 BTC bought), entry
+    at the volume-weighted (2 x 100 + 120) / 3, notional 2 x that; PnL from the cash flows.
+    """
+    index = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC", name="time")
+    zeros = np.zeros(4)
+    ledger = {
+        "bar": np.arange(1, 5),
+        "position": np.array([2.0, 1.0, 2.0, 0.0]),
+        "fill_qty": np.array([2.0, -1.0, 1.0, -2.0]),
+        "fill_price": np.array([100.0, 110.0, 120.0, 130.0]),
+        "fill_fee": np.array([0.2, 0.11, 0.12, 0.26]),
+        "stop_fill_qty": zeros,
+        "close_fill_qty": zeros,
+    }
+    trades = extract_trades(ledger, index, np.array([100.0, 110.0, 120.0, 130.0]))
+    assert len(trades) == 1
+    trade = trades.iloc[0]
+    entry = (2 * 100.0 + 120.0) / 3
+    assert trade["size_btc"] == pytest.approx(2.0)
+    assert trade["entry_price"] == pytest.approx(entry)
+    assert trade["entry_notional"] == pytest.approx(2 * entry)
+    assert trade["exit_price"] == pytest.approx((110.0 + 2 * 130.0) / 3)
+    assert trade["fills"] == 4
+    assert trade["pnl_usd"] == pytest.approx(110 + 260 - 200 - 120 - 0.69)

@@ -32,14 +32,27 @@ def test_model_backtest_tags_and_overlap(bt_home: Path, trained_model: str) -> N
     assert tags["btcrl.model_version"] == version
     assert tags["btcrl.model_alias"] == "candidate"
     assert len(tags["btcrl.source_run_id"]) == 32  # the train run
-    assert tags["btcrl.overlaps_training"] == "false"
-    assert not after.warnings
+    assert tags["btcrl.in_sample"] == "false"
+    assert not after.warnings and not after.in_sample
+    assert after.summary["in_sample"] is False
     # over the validation span: a warning and the tag
     inside = run_backtest(
-        _config(bt_home, "data.start=2024-09-01", "data.end=2024-09-20"), model_uri=trained_model
+        _config(bt_home, "data.start=2024-09-01", "data.end=2024-09-20", "backtest.plots=true"),
+        model_uri=trained_model,
     )
-    assert mlflow.get_run(inside.run_id).data.tags["btcrl.overlaps_training"] == "true"
+    assert mlflow.get_run(inside.run_id).data.tags["btcrl.in_sample"] == "true"
     assert any("validation span" in w for w in inside.warnings)
+    # ... and it says so in the summary, summary.json and the run name
+    assert inside.in_sample and inside.summary["in_sample"] is True
+    spans = inside.summary["in_sample_spans"]
+    assert [s.split(" span")[0] for s in spans] == ["train", "validation"]
+    run = mlflow.get_run(inside.run_id)
+    assert "[IN-SAMPLE]" in run.info.run_name
+    local = Path(mlflow.artifacts.download_artifacts(run_id=inside.run_id))
+    assert '"in_sample": true' in (local / "summary.json").read_text()
+    report = (local / "report.html").read_text()
+    assert report.count("[IN-SAMPLE]: ") == 5  # every plot title
+    assert '<p class="warn">IN-SAMPLE: the period overlaps the model' in report
     # strict: an error, before anything is logged
     with pytest.raises(CompatibilityError, match="overlaps"):
         run_backtest(

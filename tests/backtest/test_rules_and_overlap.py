@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from btcrl.backtest.overlap import find_overlaps, missing_spans
-from btcrl.backtest.policies import decode_onehot, parse_rule, signal_targets
+from btcrl.backtest.policies import parse_rule, signal_targets, strategy_codes
 from btcrl.errors import ConfigError
 
 TAGS = {
@@ -23,9 +23,23 @@ def test_signal_targets() -> None:
     assert signal_targets(codes, allow_short=False).tolist() == [0, 1, 1, 1, 0, 0, 0, 0]
 
 
-def test_decode_onehot() -> None:
-    onehot = np.array([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0]])
-    assert decode_onehot(onehot).tolist() == [0, 1, 2, 3, 0]
+def test_strategy_codes_are_the_raw_codes(candles: pd.DataFrame) -> None:
+    """The rule reads the codes the one-hot columns were made from (UNDEFINED -> FLAT)."""
+    from btcrl.config.features import FeaturesConfig
+    from btcrl.features import build_feature_set
+    from btcrl.strategies.signals import strategy_signals
+
+    config = FeaturesConfig(strategies=("supertrend",))
+    fs = build_feature_set(candles, config, exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    codes = strategy_codes(fs, "supertrend")
+    expected = strategy_signals("supertrend", candles, "1h")
+    np.testing.assert_array_equal(codes, expected)
+    names = [f"supertrend_{label}" for label in ("flat", "long", "short", "hold")]
+    columns = [fs.spec.feature_names.index(name) for name in names]
+    onehot = fs.features[fs.first_valid :, columns]
+    np.testing.assert_array_equal(np.argmax(onehot, axis=1), codes[fs.first_valid :])
+    with pytest.raises(ConfigError, match="ott"):
+        strategy_codes(fs, "ott")
 
 
 def test_parse_rule() -> None:

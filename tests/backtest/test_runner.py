@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from btcrl.backtest import run_backtest
-from btcrl.backtest.plots import PLOT_NAMES
 from btcrl.cli import main
 from btcrl.config import load_config
 
@@ -41,7 +40,7 @@ def test_buy_and_hold_run_logs_everything(bt_home: Path) -> None:
     tags = run.data.tags
     assert tags["btcrl.stage"] == "backtest"
     assert tags["btcrl.policy"] == "buy_and_hold"
-    assert tags["btcrl.overlaps_training"] == "false"
+    assert tags["btcrl.in_sample"] == "false"
     assert len(tags["btcrl.data_hash"]) == 16
     local = Path(mlflow.artifacts.download_artifacts(run_id=run_id))
     names = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
@@ -52,13 +51,28 @@ def test_buy_and_hold_run_logs_everything(bt_home: Path) -> None:
         "metrics.json",
         "config.yaml",
         "feature_spec.json",
-        *(f"plots/{n}.html" for n in PLOT_NAMES),
+        "report.html",
     }
-    assert expected <= names
-    html = (local / "plots" / "equity.html").read_text()
-    assert not re.search(r"<script[^>]*\bsrc=", html) and len(html) > 3_000_000  # inline js
+    assert names == expected
+    # one report: plotly.js inline exactly once, every figure in it, under 6 MB
+    html = (local / "report.html").read_text()
+    assert not re.search(r"<script[^>]*\bsrc=", html)
+    assert html.count("plotly.js v") == 1 and html.count("Plotly.newPlot(") == 5
+    assert 3_000_000 < len(html.encode()) < 6_000_000
+    assert "IN-SAMPLE" not in html
     metrics = json.loads((local / "metrics.json").read_text())
-    assert {"run", "performance", "risk", "trades", "reward", "data_quality"} <= set(metrics)
+    groups = {"run", "performance", "risk", "activity", "trades", "reward", "data_quality"}
+    assert groups <= set(metrics)
+    # one round trip of two fills (buy at the first open, forced close at the last close)
+    activity = metrics["activity"]["strategy"]
+    assert activity["fills"] == 2 and activity["round_trips"] == 1
+    assert activity["open_round_trips"] == 0 and activity["fills_per_round_trip"] == 2
+    fees = metrics["results"]["strategy"]["fees"]
+    assert activity["fees"] == pytest.approx(fees) and fees > 0
+    assert activity["fees_pct"] == pytest.approx(fees / 10_000.0)
+    assert run.data.metrics["round_trips"] == 1 and run.data.metrics["fills"] == 2
+    assert activity["turnover"] == metrics["risk"]["strategy"]["turnover"]
+    assert "round trips 1  fills 2  turnover" in result.output
     perf = metrics["performance"]
     assert perf["strategy"] == perf["buy_and_hold"]
     assert perf["excess"]["excess_return"] == 0.0
@@ -94,11 +108,20 @@ def test_flat_and_strategy_baselines(bt_home: Path, tmp_path: Path) -> None:
         ],
     )
     flat = run_backtest(config, policy="flat")
-    assert flat.headline["total_return"] == 0.0 and flat.headline["trade_count"] == 0
+    assert flat.headline["total_return"] == 0.0 and flat.headline["round_trips"] == 0
+    assert flat.headline["fills"] == 0 and flat.headline["turnover"] == 0.0
     assert flat.metrics["performance"]["strategy"]["sharpe"] == 0.0
     assert flat.run_id is None and (tmp_path / "o" / "metrics.json").is_file()
     rule = run_backtest(config, policy="strategy:supertrend")
-    assert rule.headline["trade_count"] > 0
+    assert rule.headline["round_trips"] > 0
+    flips = int((rule.trades["exit_reason"] == "flip").sum())
+    assert flips > 0 and rule.headline["fills"] > rule.headline["round_trips"]
+    # every fill belongs to one trade row, a flip to two
+    assert int(rule.trades["fills"].sum()) == rule.headline["fills"] + flips
+    assert (
+        len(rule.trades)
+        == rule.headline["round_trips"] + rule.metrics["activity"]["strategy"]["open_round_trips"]
+    )
     a_pos = rule.steps["a_pos"]
     assert set(a_pos.unique()) <= {-1.0, 0.0, 1.0}
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())

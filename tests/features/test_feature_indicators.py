@@ -3,13 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from reference.features import ref_indicator
 from ta.trend import ADXIndicator, CCIIndicator
 from ta.volatility import AverageTrueRange
 
 from btcrl.errors import ConfigError
 from btcrl.features.indicators import compute_indicators, get_indicator
 from btcrl.features.normalise import apply_normalisation
-from btcrl.features.reference import ref_indicator
 
 NAMES = (
     "macd",

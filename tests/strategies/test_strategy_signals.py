@@ -6,6 +6,7 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pandas as pd
 import pytest
+from reference.strategies import reference_resample, reference_signal
 
 import btcrl.strategies.base as base
 from btcrl.errors import ConfigError
@@ -18,7 +19,6 @@ from btcrl.strategies import (
     raw_signals,
     strategy_signals,
 )
-from btcrl.strategies.reference import reference_resample, reference_signal
 from btcrl.strategies.resample import merge_to_base, resample_closed
 
 NAMES = ("awesome_macd", "bollinger_rsi", "ott", "supertrend", "volatility_breakout")

@@ -12,8 +12,8 @@ import pandas as pd
 
 from btcrl.data.columns import CLOSE, HIGH, LOW, OPEN, VOLUME
 from btcrl.data.timeframes import timeframe_seconds, timeframe_timedelta
-from btcrl.features.reference import ref_atr, ref_bollinger, ref_macd, ref_rsi
 from btcrl.strategies.base import UNDEFINED, Signal, get_strategy
+from reference.features import ref_atr, ref_bollinger, ref_macd, ref_rsi
 
 HOLD, FLAT, LONG, SHORT = int(Signal.HOLD), int(Signal.FLAT), int(Signal.LONG), int(Signal.SHORT)
 

@@ -1,0 +1,38 @@
+"""The period a backtest covers and the FeatureSet of its bars."""
+
+from datetime import date
+
+from btcrl.config import ExperimentConfig
+from btcrl.config.features import FeaturesConfig
+from btcrl.errors import ConfigError, DataError
+from btcrl.features import load_feature_set
+from btcrl.features.spec import FeatureSet
+
+MIN_STEPS = 2  # a backtest needs at least this many steps (three equity points) for metrics
+
+
+def resolve_period(config: ExperimentConfig) -> tuple[date | None, date | None]:
+    """``backtest.start/end``, else ``data.start/end`` (UTC days, end inclusive); ConfigError
+    when end < start."""
+    start = config.backtest.start or config.data.start
+    end = config.backtest.end or config.data.end
+    if start and end and end < start:
+        raise ConfigError(f"backtest end {end} is before its start {start}")
+    return start, end
+
+
+def load_period_features(
+    config: ExperimentConfig, features: FeaturesConfig, start: date | None, end: date | None
+) -> FeatureSet:
+    """The FeatureSet of ``config.data`` over ``start..end`` built with ``features`` (history
+    before ``start`` only for warm-up); DataError when fewer than ``MIN_STEPS`` + 1 bars
+    remain after warm-up."""
+    data = config.data.model_copy(update={"start": start, "end": end})
+    fs = load_feature_set(data, features)
+    usable = len(fs) - 1 - fs.first_valid
+    if usable < MIN_STEPS:
+        raise DataError(
+            f"backtest period {start or 'start'}..{end or 'end'} has {max(usable + 1, 0)} usable "
+            f"bars of {data.symbol} {data.timeframe} after warm-up; need at least {MIN_STEPS + 1}"
+        )
+    return fs
