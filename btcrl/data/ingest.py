@@ -205,14 +205,16 @@ def _ingest_file(config: DataConfig, store: CandleStore, previous: Manifest | No
 
 
 def _source_fingerprint(config: DataConfig) -> tuple[str, str]:
-    """(source label, fingerprint of the file's bytes) of a sample or csv source."""
+    """(source label, fingerprint of the file's bytes and the named time column) of a sample
+    or csv source."""
     if config.source == "sample":
         from importlib import resources
 
         with resources.as_file(resources.files("btcrl.data.sample") / SAMPLE_FILE) as path:
             return "sample", file_fingerprint(path)
     path = csv_path(config.source).resolve()
-    return f"csv:{path}", file_fingerprint(path)
+    column = f":{config.time_column}" if config.time_column else ""  # another column: re-read
+    return f"csv:{path}", file_fingerprint(path) + column
 
 
 def _ingest_ccxt(

@@ -43,8 +43,10 @@ def main() -> int:
         target = HERE / f"{name}.gz"
         with target.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
             out.write("".join(kept).encode())
-        print(f"{name}: {len(kept) - 1} rows, {kept[1][:19]} .. {kept[-1][:19]}, "
-              f"{target.stat().st_size} bytes")
+        print(
+            f"{name}: {len(kept) - 1} rows, {kept[1][:19]} .. {kept[-1][:19]}, "
+            f"{target.stat().st_size} bytes"
+        )
     return 0
 
 
