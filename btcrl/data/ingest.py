@@ -3,6 +3,7 @@
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -120,7 +121,7 @@ def load_candles(config: DataConfig) -> pd.DataFrame:
         ingest_candles(config, progress=False)
     frame = select_range(store.read(), config)
     if frame.empty:
-        raise DataError(describe_missing(config, store.key))
+        raise MissingCandlesError(describe_missing(config, store.key))
     return fill_gaps(frame, config.timeframe) if config.fill_gaps else frame
 
 
@@ -143,13 +144,23 @@ def is_up_to_date(config: DataConfig, store: CandleStore) -> bool:
     return manifest.source_fingerprint == _source_fingerprint(config)[1]
 
 
-def describe_missing(config: DataConfig, key: StoreKey) -> str:
-    """One line: no candles for ``key`` in the range, what the store holds, how to get it."""
+class MissingCandlesError(DataError):
+    """The store holds no candles for the requested span (the message says what it holds)."""
+
+
+def describe_missing(config: DataConfig, key: StoreKey, fetch_start: date | None = None) -> str:
+    """One line: no candles for ``key`` in the range, what the store holds, how to get it.
+
+    ``fetch_start`` (before ``config.start``): the first day the caller needs, warm-up
+    history included; the suggested ingest command starts there."""
     span = f"between {config.start or 'the start'} and {config.end or 'the end'}"
+    if fetch_start is not None and fetch_start != config.start:
+        span += f" (with warm-up history from {fetch_start})"
     stored = list_stored(config.data_dir)
     held = "; ".join(str(series) for series in stored) if stored else "nothing"
+    first = fetch_start or config.start
     dates = "".join(
-        f" --{name} {day}" for name, day in (("start", config.start), ("end", config.end)) if day
+        f" --{name} {day}" for name, day in (("start", first), ("end", config.end)) if day
     )
     market = f"--symbol {config.symbol} --timeframe {config.timeframe}"
     command = (
