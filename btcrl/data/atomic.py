@@ -24,7 +24,7 @@ TEMP_PREFIX = ".tmp-"
 
 def atomic_write(
     path: Path,
-    write: Callable[[Path], None],
+    write: Callable[[Path], object],
     *,
     before_replace: Callable[[], None] | None = None,
     what: str = "file",
