@@ -2,6 +2,15 @@
 #   make quickstart   set up .venv, ingest the bundled sample, train PPO, register the model
 #   make test         set up .venv and run the default (offline) test suite
 PYTHON ?= python3
+# PyTorch is installed first, on its own, so that you choose the build:
+#   TORCH_SPEC   the requirement (default torch==2.13.0; empty: let the project's torch>=2.3
+#                requirement pick one)
+#   TORCH_INDEX  a package index for it only (default empty: pip's configured index, e.g.
+#                PyPI, whose Linux x86_64 wheel is the CUDA build with several GB of nvidia-*
+#                packages). TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the
+#                CPU-only wheel (a few hundred MB), enough for everything btcrl does on CPU.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -12,8 +21,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# the CPU build first: a looser torch requirement would pull GBs of CUDA packages
-	$(BIN)/pip install -q torch==2.13.0
+	$(if $(TORCH_SPEC),$(BIN)/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_SPEC)')
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
@@ -25,7 +33,7 @@ quickstart: setup
 	@echo "open the UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m "not network"

@@ -1,5 +1,14 @@
-"""Shared fixtures: a seeded synthetic candle frame and the real data in ../shared/data."""
+"""Shared fixtures: a seeded synthetic candle frame and real-data extracts shipped in the repo.
 
+The extracts (tests/data/real/*.csv.gz, cut from ../shared/data by make_extracts.py there,
+rows byte for byte) are unpacked once per session under their original file names, so no
+test needs anything outside the repository. Under ``CI=true`` a test that still skips for
+missing data fails instead (``pytest_runtest_makereport`` below; ``.ci/run`` sets CI).
+"""
+
+import gzip
+import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +19,8 @@ import pytest
 
 from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, TIME, VOLUME
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+EXTRACTS = Path(__file__).resolve().parent / "data" / "real"
+DATA_SKIP = re.compile(r"real data|shared/data|data not found|missing data", re.IGNORECASE)
 
 
 def make_candles(
@@ -37,18 +47,41 @@ def candles() -> pd.DataFrame:
     return make_candles()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true a skip for missing data is a failure: the claims must hold on a clone."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and os.environ.get("CI") == "true" and DATA_SKIP.search(str(report.longrepr)):
+        report.outcome = "failed"
+        report.longrepr = f"skipped for missing data under CI=true: {report.longrepr}"
+
+
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data``: real market data (see its SOURCES.md)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real market data under the names of ../shared/data (see its SOURCES.md), as extracts:
+
+    ==========================  =====  ==========================================
+    file                        rows   span (UTC)
+    ==========================  =====  ==========================================
+    BTCUSDT_1h_binance.csv      4,343  2023-01-01 00:00 .. 2023-06-30 23:00 (1 gap)
+    BTCUSDT_15m_binance.csv     3,000  2024-01-29 08:45 .. 2024-02-29 14:30
+    ETH_USD_1h_2022_2024.csv      744  2023-01-01 00:00 .. 2023-01-31 23:00
+    VIX_daily_cboe.csv            537  2022-06-01 .. 2024-06-28
+    SPX_daily_yahoo.csv           522  2022-06-01 .. 2024-06-28
+    DXY_daily_yahoo.csv           522  2022-06-01 .. 2024-06-28
+    ==========================  =====  ==========================================
+    """
+    folder = tmp_path_factory.mktemp("real-data")
+    for packed in sorted(EXTRACTS.glob("*.csv.gz")):
+        (folder / packed.name.removesuffix(".gz")).write_bytes(gzip.decompress(packed.read_bytes()))
+    return folder
 
 
 @pytest.fixture(scope="session")
 def btc_1h(shared_data: Path) -> pd.DataFrame:
-    """62,482 real hourly Binance candles, 2018-02-09 .. 2025-03-31 (25 gaps, SOURCES.md),
-    read with plain pandas (not btcrl.data)."""
+    """4,343 real hourly Binance candles, 2023-01-01 .. 2023-06-30 (one gap: 2023-03-24 13:00,
+    a Binance outage), read with plain pandas (not btcrl.data)."""
     frame = pd.read_csv(shared_data / "BTCUSDT_1h_binance.csv")
     index = pd.DatetimeIndex(pd.to_datetime(frame.pop("datetime"), utc=True), name=TIME)
     return frame.set_index(index)[list(OHLCV)].astype("float64")

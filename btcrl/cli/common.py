@@ -23,6 +23,7 @@ _DATA_KEYS = {
     "start": "data.start",
     "end": "data.end",
     "data_dir": "data.data_dir",
+    "time_column": "data.time_column",
 }
 
 
@@ -56,7 +57,12 @@ def _empty_is_unset(
 def data_options(func: F) -> F:
     """The data options of DESIGN.md; unset ones keep the config's values."""
     options = [
-        click.option("--source", default=None, help="sample | ccxt | csv:PATH (default sample)."),
+        click.option(
+            "--source",
+            default=None,
+            help="sample | ccxt | csv:PATH | stored csv-<stem> / store:<namespace> "
+            "(default sample).",
+        ),
         click.option("--exchange", default=None, help="ccxt exchange id (default binance)."),
         click.option("--symbol", default=None, help="Market symbol, e.g. BTC/USDT."),
         click.option("--timeframe", default=None, help="Bar length, e.g. 15m, 1h, 4h, 1d."),
@@ -67,6 +73,11 @@ def data_options(func: F) -> F:
             default=None,
             envvar="BTCRL_DATA_DIR",
             help="Store and cache root (env BTCRL_DATA_DIR, default ./data).",
+        ),
+        click.option(
+            "--time-column",
+            default=None,
+            help="csv:PATH column of bar open times (default: the one that parses).",
         ),
     ]
     for option in reversed(options):

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.data.atomic import atomic_write
 from btcrl.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -31,13 +32,9 @@ def features(
     config = build_experiment_config(config_path, overrides, options)
     fs = load_feature_set(config.data, config.features)
     table = feature_table(fs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        table.to_parquet(tmp)
-        tmp.replace(out)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
+        atomic_write(out, table.to_parquet, what="feature table")
+    except ValueError as exc:
         raise DataError(f"cannot write feature table to {out}: {exc}") from None
     click.echo(
         f"wrote {out}: {len(table)} bars x {table.shape[1]} columns "

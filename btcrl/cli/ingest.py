@@ -7,6 +7,7 @@ import click
 
 from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
 from btcrl.config import DataConfig, ExperimentConfig
+from btcrl.config.redact import redact_tree
 from btcrl.data import IngestResult, ingest_candles
 from btcrl.features import FeatureSet, feature_stats, load_feature_set
 
@@ -97,7 +98,7 @@ def _params(data: DataConfig) -> dict[str, str]:
         "timeframe": data.timeframe,
         "range": f"{data.start or 'start'}..{data.end or 'end'}",
     }
-    for key, value in data.model_dump(mode="json").items():
+    for key, value in redact_tree(data.model_dump(mode="json")).items():
         params[f"data.{key}"] = str(value)
     return params
 
@@ -130,8 +131,10 @@ def _summary(data: DataConfig, result: IngestResult, run_id: str | None) -> str:
         f"{result.seconds:.2f}s",
         f"store: {result.path} ({state})",
     ]
-    if result.report is not None and result.report.repaired:
-        lines.append(f"repaired: {result.report.repaired} bars (data.repair=true)")
+    if result.report is not None:
+        lines.append(f"validation: {result.report.findings()}")
+        if result.report.time_column:
+            lines.append(f"time column: {result.report.time_column}")
     if run_id:
         lines.append(f"mlflow run: {run_id} (experiment {EXPERIMENT})")
     return "\n".join(lines)

@@ -8,7 +8,23 @@ import yaml
 from pydantic import ValidationError
 
 from btcrl.config.experiment import ExperimentConfig
+from btcrl.config.redact import redact_tree
 from btcrl.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (``2024-02-30``) stay strings, so that validation
+    names the key and the value instead of YAML raising a bare ValueError."""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
 def load_config(path: Path | str | None = None, overrides: Iterable[str] = ()) -> ExperimentConfig:
@@ -43,7 +59,7 @@ def with_overrides(config: ExperimentConfig, values: Mapping[str, Any]) -> Exper
 
 
 def flatten_config(config: ExperimentConfig) -> dict[str, str]:
-    """Dotted keys -> string values, as logged to MLflow params."""
+    """Dotted keys -> string values, as logged to MLflow params (credentials redacted)."""
     flat: dict[str, str] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -53,13 +69,14 @@ def flatten_config(config: ExperimentConfig) -> dict[str, str]:
         else:
             flat[prefix] = str(node)
 
-    walk("", config.model_dump(mode="json"))
+    walk("", redact_tree(config.model_dump(mode="json")))
     return flat
 
 
 def dump_config(config: ExperimentConfig) -> str:
-    """The whole config as YAML text (what ``config.yaml`` artifacts hold)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The whole config as YAML text (what ``config.yaml`` artifacts hold), credentials
+    redacted (see ``btcrl.config.redact``)."""
+    return yaml.safe_dump(redact_tree(config.model_dump(mode="json")), sort_keys=False)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -68,7 +85,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        tree = yaml.safe_load(text) or {}
+        tree = yaml.load(text, Loader=_Loader) or {}  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(tree, dict):
@@ -84,7 +101,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"override {item!r} must look like key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else None  # noqa: S506
     except yaml.YAMLError:
         value = raw
     return key, value

@@ -10,6 +10,7 @@ range that was not fetched. Bars that have not closed yet are never returned.
 
 import difflib
 import logging
+import os
 import random
 import sys
 import time
@@ -79,6 +80,17 @@ def last_closed_bar(timeframe: str, now_ms: int | None = None) -> int:
     return _align_down(now_ms, step, offset) - step
 
 
+def api_credentials(exchange_id: str) -> dict[str, str]:
+    """ccxt ``apiKey`` / ``secret`` / ``password`` from the environment only (never the config,
+    so they cannot reach a logged param or ``config.yaml``): ``BTCRL_<EXCHANGE>_API_KEY``,
+    ``..._API_SECRET``, ``..._API_PASSWORD`` (e.g. ``BTCRL_BINANCE_API_KEY``). Public
+    candles need none; an empty dict when unset."""
+    prefix = f"BTCRL_{exchange_id.upper()}_API_"
+    names = {"apiKey": "KEY", "secret": "SECRET", "password": "PASSWORD"}
+    found = {field: os.environ.get(prefix + env, "") for field, env in names.items()}
+    return {field: value for field, value in found.items() if value}
+
+
 def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     """A ccxt exchange for ``config``, markets loaded, symbol and timeframe checked.
 
@@ -97,6 +109,7 @@ def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     options: dict[str, Any] = {"enableRateLimit": True, "timeout": config.timeout_ms}
     if config.rate_limit_ms is not None:
         options["rateLimit"] = config.rate_limit_ms
+    options.update(api_credentials(exchange_id))
     exchange = getattr(ccxt, exchange_id)(options)
     if config.api_url:
         _override_urls(exchange, config.api_url)

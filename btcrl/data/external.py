@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from btcrl.config.features import ExternalSeriesConfig
+from btcrl.data.atomic import atomic_write
 from btcrl.errors import DataError, ExchangeError
 
 logger = logging.getLogger(__name__)
@@ -138,11 +139,8 @@ def _cached_yahoo(
             return cached
         start = min(start, cached.index[0])
     series = fetch_yahoo(name, start, last_bar.normalize())
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        series.to_frame().to_parquet(tmp)
-        tmp.replace(cache)  # atomic: a failed download never replaced the old file
+    if cache is not None:  # atomic, private temp name: a failed write keeps the old file
+        atomic_write(cache, series.to_frame().to_parquet, what="external series cache")
     return series
 
 

@@ -3,6 +3,7 @@
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ from btcrl.data.csv_source import csv_path, file_fingerprint, read_csv_candles
 from btcrl.data.hashing import frame_hash
 from btcrl.data.manifest import Manifest, Range, merge_ranges, ms_to_iso, subtract_ranges
 from btcrl.data.sample import SAMPLE_FILE, SAMPLE_SYMBOL, SAMPLE_TIMEFRAME, load_sample
-from btcrl.data.store import CandleStore, StoreKey, empty_candles
+from btcrl.data.store import CandleStore, StoreKey, empty_candles, list_stored
 from btcrl.data.timeframes import timeframe_ms
 from btcrl.data.validate import Gap, ValidationReport, fill_gaps, find_gaps, validate_candles
 from btcrl.errors import DataError
@@ -58,7 +59,15 @@ def store_key(config: DataConfig) -> StoreKey:
         return StoreKey("sample", SAMPLE_SYMBOL, SAMPLE_TIMEFRAME)
     if config.source.startswith("csv:"):
         return StoreKey(f"csv-{csv_path(config.source).stem}", config.symbol, config.timeframe)
+    if is_stored_source(config.source):
+        namespace = config.source.removeprefix("store:")
+        return StoreKey(namespace, config.symbol, config.timeframe)
     return StoreKey(config.exchange, config.symbol, config.timeframe)
+
+
+def is_stored_source(source: str) -> bool:
+    """True for ``csv-<stem>`` and ``store:<namespace>``: data already in the store, read as is."""
+    return source.startswith(("csv-", "store:"))
 
 
 def open_store(config: DataConfig) -> CandleStore:
@@ -77,6 +86,11 @@ def ingest_candles(config: DataConfig, progress: bool = False) -> IngestResult:
     """
     started = time.perf_counter()
     _check_sample(config)
+    if is_stored_source(config.source):
+        raise DataError(
+            f"source {config.source!r} names stored data; ingest it with --source csv:PATH, "
+            "ccxt or sample (it is read as it is by the other commands)"
+        )
     store = open_store(config)
     with store.lock():
         previous = store.read_manifest()
@@ -96,23 +110,67 @@ def ingest_candles(config: DataConfig, progress: bool = False) -> IngestResult:
 def load_candles(config: DataConfig) -> pd.DataFrame:
     """Candles for ``[config.start, config.end]`` (inclusive UTC days; None = all stored).
 
-    Ingests first (a fast no-op when the store is up to date). With ``fill_gaps`` the frame
-    gains a bool ``filled`` column and missing bars are forward-filled (volume 0). Raises
-    DataError when no candle falls in the range.
+    Reads the store without a lock when it already holds what ``config`` asks for (so a
+    read-only store works); otherwise ingests first. Stored sources (``csv-<stem>``,
+    ``store:<namespace>``) are only read. With ``fill_gaps`` the frame gains a bool
+    ``filled`` column and missing bars are forward-filled (volume 0). Raises DataError when
+    no candle falls in the range, naming what the store holds and how to get the span.
     """
-    ingest_candles(config, progress=False)
     store = open_store(config)
+    if not is_stored_source(config.source) and not is_up_to_date(config, store):
+        ingest_candles(config, progress=False)
     frame = select_range(store.read(), config)
     if frame.empty:
-        manifest = store.read_manifest()
-        held = (
-            f"{manifest.first_bar} .. {manifest.last_bar}" if manifest and manifest.rows else "none"
-        )
-        raise DataError(
-            f"no {store.key} candles between {config.start or 'the start'} and "
-            f"{config.end or 'the end'}; the store holds {held}"
-        )
+        raise MissingCandlesError(describe_missing(config, store.key))
     return fill_gaps(frame, config.timeframe) if config.fill_gaps else frame
+
+
+def is_up_to_date(config: DataConfig, store: CandleStore) -> bool:
+    """True when the store already holds ``config``'s data, so ingesting would change nothing
+    (checked without a lock: the store is replaced atomically)."""
+    _check_sample(config)
+    manifest = store.read_manifest()
+    if manifest is None:
+        return False
+    if config.source == "ccxt":
+        from btcrl.data.ccxt_source import requested_range
+
+        have = manifest.coverage_ranges()
+        wanted = requested_range(config, have)
+        step = timeframe_ms(config.timeframe)
+        return wanted[0] > wanted[1] or not subtract_ranges(wanted, have, step)
+    if config.repair and not manifest.repair:
+        return False
+    return manifest.source_fingerprint == _source_fingerprint(config)[1]
+
+
+class MissingCandlesError(DataError):
+    """The store holds no candles for the requested span (the message says what it holds)."""
+
+
+def describe_missing(config: DataConfig, key: StoreKey, fetch_start: date | None = None) -> str:
+    """One line: no candles for ``key`` in the range, what the store holds, how to get it.
+
+    ``fetch_start`` (before ``config.start``): the first day the caller needs, warm-up
+    history included; the suggested ingest command starts there."""
+    span = f"between {config.start or 'the start'} and {config.end or 'the end'}"
+    if fetch_start is not None and fetch_start != config.start:
+        span += f" (with warm-up history from {fetch_start})"
+    stored = list_stored(config.data_dir)
+    held = "; ".join(str(series) for series in stored) if stored else "nothing"
+    first = fetch_start or config.start
+    dates = "".join(
+        f" --{name} {day}" for name, day in (("start", first), ("end", config.end)) if day
+    )
+    market = f"--symbol {config.symbol} --timeframe {config.timeframe}"
+    command = (
+        f"btcrl ingest --source ccxt --exchange {config.exchange} {market}{dates} "
+        f"(or --source csv:PATH {market} for a file of yours)"
+    )
+    return (
+        f"no {key} candles {span} in {config.data_dir}; the store holds: {held}. "
+        f"Get them with: {command}"
+    )
 
 
 def select_range(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
@@ -139,19 +197,15 @@ def _check_sample(config: DataConfig) -> None:
 
 def _ingest_file(config: DataConfig, store: CandleStore, previous: Manifest | None) -> IngestResult:
     """Import the bundled sample or a csv file whole."""
-    if config.source == "sample":
-        from importlib import resources
-
-        with resources.as_file(resources.files("btcrl.data.sample") / SAMPLE_FILE) as path:
-            fingerprint = file_fingerprint(path)
-        source = "sample"
-    else:
-        path = csv_path(config.source).resolve()
-        fingerprint = file_fingerprint(path)
-        source = f"csv:{path}"
+    source, fingerprint = _source_fingerprint(config)
     if previous is not None and previous.source_fingerprint == fingerprint:
-        return _unchanged(store, previous)
-    batch = load_sample() if config.source == "sample" else read_csv_candles(path)
+        if not config.repair or previous.repair:
+            return _unchanged(store, previous)
+        log.info("%s: unchanged, imported again because repair was requested", source)
+    if config.source == "sample":
+        batch = load_sample()
+    else:
+        batch = read_csv_candles(csv_path(config.source).resolve(), config.time_column)
     clean, report = validate_candles(batch, config.timeframe, repair=config.repair, label=source)
     if clean.empty:
         raise DataError(f"{source} holds no candles")
@@ -159,6 +213,19 @@ def _ingest_file(config: DataConfig, store: CandleStore, previous: Manifest | No
     span = (_ms(clean.index[0]), _ms(clean.index[-1]))
     coverage = merge_ranges([*(previous.coverage_ranges() if previous else []), span], step)
     return _commit(config, store, previous, clean, report, coverage, source, fingerprint)
+
+
+def _source_fingerprint(config: DataConfig) -> tuple[str, str]:
+    """(source label, fingerprint of the file's bytes and the named time column) of a sample
+    or csv source."""
+    if config.source == "sample":
+        from importlib import resources
+
+        with resources.as_file(resources.files("btcrl.data.sample") / SAMPLE_FILE) as path:
+            return "sample", file_fingerprint(path)
+    path = csv_path(config.source).resolve()
+    column = f":{config.time_column}" if config.time_column else ""  # another column: re-read
+    return f"csv:{path}", file_fingerprint(path) + column
 
 
 def _ingest_ccxt(
@@ -229,6 +296,7 @@ def _commit(
         gaps=[gap.to_dict() for gap in gaps],
         missing_bars=sum(gap.bars for gap in gaps),
         repaired=(previous.repaired if previous else 0) + report.repaired,
+        repair=config.repair,
     )
     result = IngestResult(store.key, store.path, store.manifest_path, manifest, report, new_rows)
     if (

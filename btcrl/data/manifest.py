@@ -36,6 +36,7 @@ class Manifest:
     gaps: list[dict[str, Any]] = field(default_factory=list)
     missing_bars: int = 0
     repaired: int = 0
+    repair: bool = False  # the last import ran with DataConfig.repair (a re-import repairs)
     version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:

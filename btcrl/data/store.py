@@ -4,24 +4,23 @@ Layout (``<slug>`` is the symbol with ``/`` -> ``-`` and ``:`` -> ``_``, e.g. ``
 
     <data_dir>/candles/<exchange>/<slug>/<timeframe>.parquet         the candles (zstd)
     <data_dir>/candles/<exchange>/<slug>/<timeframe>.manifest.json   rows, span, hash, gaps, ...
-    <data_dir>/candles/<exchange>/<slug>/<timeframe>.lock            held while ingesting
+    <data_dir>/candles/<exchange>/<slug>/<timeframe>.lock            held while ingesting (filelock)
     <data_dir>/candles/<exchange>/<slug>/archive/<timeframe>.<UTC stamp>.parquet  old versions
 
 ``<exchange>`` is the ccxt exchange id for ``ccxt``, ``sample`` for the bundled sample and
 ``csv-<file stem>`` for ``csv:PATH`` (so imported files never mix with exchange downloads).
 
-Every write goes to a temp file in the same directory, is fsynced and renamed over the old
-file (``os.replace``), so a reader sees the old or the new version, never a torn one. The
+Every write goes through ``btcrl.data.atomic.atomic_write`` (a private temp file in the same
+directory, fsynced and renamed over the old file), so a reader sees the old or the new
+version, never a torn one: reading takes no lock and works on a read-only store. The
 previous version is hard-linked into ``archive/`` first (the newest ``keep_archives`` kept).
 The manifest is also embedded in the parquet's schema metadata: if a crash lands between
 the parquet rename and the JSON rename, the embedded copy (whose hash matches) wins.
 """
 
 import contextlib
-import fcntl
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock
 
+from btcrl.data.atomic import atomic_write, atomic_write_text, describe_os_error, sweep_temp_files
 from btcrl.data.columns import OHLCV, TIME
 from btcrl.data.manifest import Manifest
 from btcrl.errors import DataError
@@ -77,15 +78,21 @@ class CandleStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive ``fcntl`` lock on the key while ingesting (blocks other ingests)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self.lock_path.open("a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                self._sweep_temp_files()
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        """Hold the key's write lock while ingesting (blocks other writers, never readers).
+
+        Raises DataError when the store cannot be written (read-only, a file in the way)."""
+        lock = FileLock(self.lock_path)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except OSError as exc:
+            what = "the candle store lock"
+            raise DataError(describe_os_error(exc, self.lock_path, what)) from None
+        try:
+            sweep_temp_files(self.directory)
+            yield
+        finally:
+            lock.release()
 
     def read_manifest(self) -> Manifest | None:
         """The manifest of the stored file; None when nothing (readable) is stored."""
@@ -103,8 +110,8 @@ class CandleStore:
         if current is not None and current.content_hash == embedded.content_hash:
             return current
         log.warning("%s: manifest JSON is stale; using the copy inside the parquet", self.key)
-        with contextlib.suppress(OSError):  # best effort: the next ingest rewrites it too
-            self._write_text(self.manifest_path, embedded.to_json())
+        with contextlib.suppress(DataError):  # best effort (read-only stores): the next ingest
+            self.write_manifest(embedded)  # rewrites it too
         return embedded
 
     def read(self) -> pd.DataFrame:
@@ -123,32 +130,21 @@ class CandleStore:
 
     def write(self, frame: pd.DataFrame, manifest: Manifest) -> None:
         """Atomically replace the stored candles and manifest; archive the previous version."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(frame[list(OHLCV)], preserve_index=True)
         metadata = dict(table.schema.metadata or {})
         metadata[MANIFEST_KEY] = manifest.to_json().encode()
         table = table.replace_schema_metadata(metadata)
-        tmp = self._temp_path(".parquet")
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            _fsync(tmp)
-            self._archive_current()
-            tmp.replace(self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.directory)
+        atomic_write(
+            self.path,
+            lambda tmp: pq.write_table(table, tmp, compression="zstd"),
+            before_replace=self._archive_current,
+            what="candle store file",
+        )
         self.write_manifest(manifest)
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Atomically replace the JSON manifest only (the parquet is left as it is)."""
-        self._write_text(self.manifest_path, manifest.to_json())
-
-    def _sweep_temp_files(self) -> None:
-        """Remove temp files a killed writer left behind (safe: we hold the lock)."""
-        for stale in self.directory.glob(".tmp-*"):
-            log.info("%s: removing %s left by an interrupted write", self.key, stale.name)
-            stale.unlink(missing_ok=True)
+        atomic_write_text(self.manifest_path, manifest.to_json(), what="store manifest")
 
     def _embedded_manifest(self) -> Manifest | None:
         try:
@@ -172,30 +168,32 @@ class CandleStore:
         for stale in old[: max(0, len(old) - self.keep_archives)]:
             stale.unlink(missing_ok=True)
 
-    def _temp_path(self, suffix: str) -> Path:
-        handle, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=self.directory)
-        os.close(handle)
-        return Path(name)
 
-    def _write_text(self, path: Path, text: str) -> None:
-        tmp = self._temp_path(".json")
+@dataclass(frozen=True)
+class StoredSeries:
+    """One stored series as its manifest describes it (for listings and error messages)."""
+
+    key: StoreKey
+    rows: int
+    first_bar: str | None
+    last_bar: str | None
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.first_bar} .. {self.last_bar} ({self.rows:,} bars)"
+
+
+def list_stored(data_dir: Path) -> list[StoredSeries]:
+    """Every series under ``data_dir`` that has a readable manifest (reads only, no lock)."""
+    out: list[StoredSeries] = []
+    root = Path(data_dir) / "candles"
+    for manifest_path in sorted(root.glob("*/*/*.manifest.json")):
         try:
-            tmp.write_text(text)
-            _fsync(tmp)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        _fsync(directory)
+            manifest = Manifest.from_json(manifest_path.read_bytes())
+        except (OSError, ValueError, TypeError):
+            continue
+        key = StoreKey(manifest.exchange, manifest.symbol, manifest.timeframe)
+        out.append(
+            StoredSeries(key, manifest.rows, manifest.first_bar, manifest.last_bar, manifest.source)
+        )
+    return out

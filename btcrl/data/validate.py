@@ -72,6 +72,8 @@ class ValidationReport:
     repaired: int = 0
     gaps: list[Gap] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    time_column: str | None = None  # csv sources: the column the stamps came from, and how
+    repair_note: str | None = None  # why a requested repair changed nothing
 
     @property
     def missing_bars(self) -> int:
@@ -100,14 +102,34 @@ class ValidationReport:
             "missing_bars": self.missing_bars,
             "gap_ranges": [gap.to_dict() for gap in self.gaps],
             "examples": self.examples,
+            "time_column": self.time_column,
+            "repair_note": self.repair_note,
         }
+
+    def findings(self) -> str:
+        """One line: rows in/out, each problem class found with its count and first row."""
+        parts = [f"{self.rows_in:,} rows read, {self.rows_out:,} kept"]
+        for name in (*SEVERE, *MINOR):
+            if self.counts.get(name):
+                first = self.examples.get(name, [""])[0]
+                parts.append(f"{self.counts[name]} {name.replace('_', ' ')} (first: {first})")
+        if self.repaired:
+            parts.append(f"{self.repaired} bars repaired")
+        if self.repair_note:
+            parts.append(self.repair_note)
+        return "; ".join(parts)
 
     def describe_severe(self, label: str) -> str:
         """One line: the severe counts and the first offending rows."""
         counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in self.severe.items())
         rows = "; ".join(row for name in self.severe for row in self.examples.get(name, [])[:1])
         hint = f" (is the timeframe {self.timeframe!r} right?)" if "off_grid" in self.severe else ""
-        return f"{label} rejected: {counts}{hint}; first offending rows: {rows}"
+        column = f" (time column {self.time_column})" if self.time_column else ""
+        return (
+            f"{label} rejected{column}: {counts}{hint}; first offending rows: {rows} "
+            f"({self.rows_in:,} rows read; data.repair never fixes these, only high/low "
+            "that do not bracket open/close)"
+        )
 
 
 def validate_candles(
@@ -120,6 +142,7 @@ def validate_candles(
     found. Minor OHLC inconsistencies are repaired only when ``repair`` is True.
     """
     report = ValidationReport(timeframe=timeframe, rows_in=len(frame))
+    report.time_column = frame.attrs.get("time_column")  # set by read_csv_candles
     step_ns = timeframe_seconds(timeframe) * _NS
     data = frame[list(OHLCV)].astype("float64")
     if not data.index.is_monotonic_increasing:
@@ -133,8 +156,13 @@ def validate_candles(
     data = _check_ohlc(data, report, repair=repair)
     report.gaps = find_gaps(data.index, timeframe)
     report.rows_out = len(data)
+    if repair and not report.repaired:
+        report.repair_note = (
+            "repair requested but nothing to repair: no bar has high/low outside open/close"
+        )
+        log.warning("%s: %s", label, report.repair_note)
     if report.minor:
-        log.warning("%s: minor problems %s (repaired %d)", label, report.minor, report.repaired)
+        log.warning("%s: %s", label, report.findings())
     return data, report
 
 

@@ -1,8 +1,10 @@
 """The processed-feature cache: ``<data_dir>/features/<key>/`` holding ``arrays.npz`` and
 ``spec.json``. The key hashes everything that shapes the result (candles, feature config,
-market, external series content, the feature code version), so any change recomputes.
-Writes are atomic: a temp directory renamed into place."""
+market, external series content, and a hash of the feature and strategy source code), so
+any change recomputes. Writes are atomic: a temp directory renamed into place. A store that
+cannot be written (read-only) only loses the cache: a warning, never an error."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,13 +19,24 @@ from btcrl.features.spec import FeatureSet, FeatureSpec
 
 logger = logging.getLogger(__name__)
 
-# Bump when a formula changes, so that caches written by older code are not reused.
-FEATURES_CODE_VERSION = "1"
+CODE_PACKAGES = ("features", "strategies")  # btcrl/<package>/**/*.py shape every cached value
+
+
+@functools.cache
+def code_hash() -> str:
+    """SHA-256 (first 16 hex digits) of the feature and strategy source files, so a changed
+    formula never reuses a cache written by older code (no version string to bump)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(parts: dict[str, Any]) -> str:
-    """SHA-256 (first 20 hex digits) of the JSON of ``parts`` plus the code version."""
-    text = json.dumps({**parts, "code": FEATURES_CODE_VERSION}, sort_keys=True, default=str)
+    """SHA-256 (first 20 hex digits) of the JSON of ``parts`` plus the code hash."""
+    text = json.dumps({**parts, "code": code_hash()}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -58,8 +71,12 @@ def read_cached(data_dir: Path, key: str) -> FeatureSet | None:
 def write_cached(data_dir: Path, key: str, fs: FeatureSet) -> None:
     """Store ``fs`` under ``key`` atomically (a concurrent writer of the same key is fine)."""
     folder = cache_dir(data_dir, key)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    except OSError as exc:  # a read-only store: the features were computed, only not kept
+        logger.warning("could not write feature cache %s: %s", folder, exc)
+        return
     try:
         raw = fs.raw if fs.raw is not None else np.empty((len(fs), 0))
         np.savez(

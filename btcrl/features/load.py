@@ -8,7 +8,6 @@ import pandas as pd
 from btcrl.config.data import DataConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
-from btcrl.errors import DataError
 from btcrl.features.build import build_feature_set
 from btcrl.features.indicators import get_indicator
 from btcrl.features.spec import FeatureSet
@@ -45,7 +44,7 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
     ``first_bar``/``last_bar`` name that period (``data_hash`` hashes the candles built
     from, warm-up history included).
     """
-    from btcrl.data import load_candles  # lazy: data may be imported by lighter callers
+    from btcrl.data import MissingCandlesError, describe_missing, load_candles, store_key
 
     history = data
     if data.start is not None:
@@ -53,7 +52,12 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
             warmup_bars(features, data.timeframe) * timeframe_seconds(data.timeframe) / 86_400
         ) + (1 if features.external else 0)
         history = data.model_copy(update={"start": data.start - pd.Timedelta(days=days)})
-    candles = load_candles(history)
+    try:
+        candles = load_candles(history)
+    except MissingCandlesError:  # name the asked period, and the span to ingest (with warm-up)
+        raise MissingCandlesError(
+            describe_missing(data, store_key(data), fetch_start=history.start)
+        ) from None
     fs = build_feature_set(
         candles,
         features,
@@ -70,7 +74,7 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
     )
     part = fs.between(start, end)
     if len(part) == 0:
-        raise DataError(f"no {data.symbol} {data.timeframe} candles between {start} and {end}")
+        raise MissingCandlesError(describe_missing(data, store_key(data), history.start))
     spec = replace(
         part.spec, first_bar=part.index[0].isoformat(), last_bar=part.index[-1].isoformat()
     )

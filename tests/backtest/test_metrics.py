@@ -16,8 +16,6 @@ from btcrl.backtest.metrics import (
 )
 from btcrl.data.timeframes import periods_per_year
 
-qs = pytest.importorskip("quantstats")
-
 PPY = periods_per_year("1h")
 
 
@@ -36,6 +34,7 @@ def _rel(a: float, b: float) -> float:
 @pytest.mark.parametrize("rf", [0.0, 0.04])
 @pytest.mark.parametrize("curve", range(3))
 def test_against_quantstats(curve: int, rf: float) -> None:
+    qs = pytest.importorskip("quantstats")  # only this comparison needs it
     equity = np.concatenate([[10_000.0], _curves()[curve]])
     index = pd.date_range("2024-01-01", periods=equity.size, freq="1h", tz="UTC")
     returns = pd.Series(simple_returns(equity), index=index[1:])

@@ -30,7 +30,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def fake(shared_data: Path) -> Iterator[FakeBinance]:
-    candles = read_csv_candles(shared_data / "BTCUSDT_1h_binance.csv").loc["2024-01":"2024-02"]
+    candles = read_csv_candles(shared_data / "BTCUSDT_1h_binance.csv").loc["2023-01":"2023-02"]
     with FakeBinance(candles, lifetime_s=60) as server:
         yield server
 
@@ -47,7 +47,7 @@ def test_csv_acceptance_run_logs_to_mlflow(
     args = ["--source", f"csv:{csv}", "--symbol", "BTC/USDT", "--timeframe", "1h"]
     code, out, err = _ingest(*args, "--data-dir", str(tmp_path / "data"), "--no-features")
     assert code == 0, err
-    assert "62,482 rows (62,482 new), 25 gaps / 88 missing bars" in out
+    assert "4,343 rows (4,343 new), 1 gap / 1 missing bar" in out
     store = tmp_path / "data" / "candles" / "csv-BTCUSDT_1h_binance" / "BTC-USDT" / "1h.parquet"
     assert f"store: {store} (written)" in out
     run_id = out.split("mlflow run: ")[1].split()[0]
@@ -56,14 +56,14 @@ def test_csv_acceptance_run_logs_to_mlflow(
     assert run.data.tags["btcrl.data_hash"]
     assert run.data.params["source"] == f"csv:{csv}" and run.data.params["timeframe"] == "1h"
     assert run.data.params["range"] == "start..end"
-    assert run.data.metrics["rows"] == 62_482 and run.data.metrics["gaps"] == 25
-    assert run.data.metrics["missing_bars"] == 88 and run.data.metrics["new_rows"] == 62_482
+    assert run.data.metrics["rows"] == 4_343 and run.data.metrics["gaps"] == 1
+    assert run.data.metrics["missing_bars"] == 1 and run.data.metrics["new_rows"] == 4_343
     assert {"requests", "seconds"} <= set(run.data.metrics)
     client = mlflow.MlflowClient()
     names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
     assert names == {"manifest.json", "validation_report.json"}
     report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/validation_report.json")
-    assert report["gaps"] == 25 and report["missing_bars"] == 88 and len(report["gap_ranges"]) == 25
+    assert report["gaps"] == 1 and report["missing_bars"] == 1 and len(report["gap_ranges"]) == 1
     # a re-ingest is a no-op that still records a run
     code, out, _ = _ingest(*args, "--data-dir", str(tmp_path / "data"))
     assert code == 0 and "(0 new)" in out and "(unchanged)" in out
@@ -100,7 +100,7 @@ def test_exchange_errors_are_one_line(
     tmp_path: Path, tracking: str, fake: FakeBinance, args: list[str], expected: str
 ) -> None:
     base = ["--source", "ccxt", "--data-dir", str(tmp_path), "--set", f"data.api_url={fake.url}"]
-    base += ["--set", "data.retry_backoff_s=0", "--start", "2024-01-01", "--end", "2024-01-03"]
+    base += ["--set", "data.retry_backoff_s=0", "--start", "2023-01-01", "--end", "2023-01-03"]
     _assert_one_line_error(*_ingest(*base, *args), expected)
 
 

@@ -26,7 +26,7 @@ def test_overrides_are_parsed_as_yaml_values() -> None:
         ("agent.algo=dqn", "'ppo', 'sac' or 'tqc'"),
         ("env.no_such_key=1", "config key env.no_such_key is unknown"),
         ("data.timeframe=1x", "data.timeframe='1x'"),
-        ("data.source=ftp", "must be 'sample', 'ccxt' or 'csv:PATH'"),
+        ("data.source=ftp", "must be 'sample', 'ccxt', 'csv:PATH', or a stored key"),
         ("novalue", "must look like key.path=value"),
     ],
 )

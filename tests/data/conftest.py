@@ -16,7 +16,7 @@ BINANCE_1H = "BTCUSDT_1h_binance.csv"
 
 @pytest.fixture(scope="session")
 def binance_1h(shared_data: Path) -> pd.DataFrame:
-    """The real Binance spot BTC/USDT 1h candles (62,482 rows, 25 gaps)."""
+    """The real Binance spot BTC/USDT 1h extract: 2023 H1, 4,343 rows, one gap."""
     return read_csv_candles(shared_data / BINANCE_1H)
 
 

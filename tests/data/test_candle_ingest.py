@@ -65,12 +65,15 @@ def test_fill_gaps_only_when_asked(tmp_path: Path) -> None:
 def test_csv_ingest_real_file(tmp_path: Path, shared_data: Path) -> None:
     config = DataConfig(data_dir=tmp_path, source=f"csv:{shared_data / 'BTCUSDT_1h_binance.csv'}")
     result = ingest_candles(config)
-    assert result.rows == 62_482 and result.new_rows == 62_482
-    assert result.gaps == 25 and result.missing_bars == 88 and result.written
+    assert result.rows == 4_343 and result.new_rows == 4_343
+    assert result.gaps == 1 and result.missing_bars == 1 and result.written
     assert (
         result.path == tmp_path / "candles" / "csv-BTCUSDT_1h_binance" / "BTC-USDT" / "1h.parquet"
     )
-    assert len(result.manifest.gaps) == 25 and result.manifest.content_hash
+    assert result.manifest.gaps == [
+        {"start": "2023-03-24T13:00:00Z", "end": "2023-03-24T13:00:00Z", "bars": 1}
+    ]
+    assert result.manifest.content_hash
     before = _file_state(result.path)
     again = ingest_candles(config)
     assert not again.written and _file_state(result.path) == before

@@ -1,5 +1,6 @@
 """The parquet store: round trip, atomic replace, archive, manifest fallback, lock."""
 
+import errno
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from btcrl.data.hashing import frame_hash
 from btcrl.data.manifest import Manifest, merge_ranges, subtract_ranges
 from btcrl.data.store import CandleStore, StoreKey
+from btcrl.errors import DataError
 
 KEY = StoreKey("binance", "BTC/USDT", "1h")
 H = 3_600_000
@@ -58,11 +60,11 @@ def test_failed_write_leaves_store_byte_identical(
     store.write(candles.iloc[:500], _manifest(candles.iloc[:500]))
     before = _snapshot(tmp_path)
 
-    def broken(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("btcrl.data.store.pq.write_table", broken)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr("btcrl.data.store.pq.write_table", disk_full)
+    with pytest.raises(DataError, match="1h.parquet: no space left on device; the old version"):
         store.write(candles, _manifest(candles))
     assert _snapshot(tmp_path) == before
 

@@ -109,15 +109,12 @@ def test_gaps_are_listed_as_ranges(candles: pd.DataFrame) -> None:
     }
 
 
-def test_real_binance_file_has_25_gaps_88_missing_bars(binance_1h: pd.DataFrame) -> None:
+def test_real_binance_extract_has_its_one_outage(binance_1h: pd.DataFrame) -> None:
     clean, report = validate_candles(binance_1h, "1h")
-    assert len(clean) == 62_482  # nothing filled, nothing dropped
-    assert len(report.gaps) == 25 and report.missing_bars == 88
-    assert report.severe == {} and report.minor == {}
-    starts = {g.start.strftime("%Y-%m-%d %H:%M") for g in report.gaps}
-    assert "2023-03-24 13:00" in starts  # the one outage after 2022-04 (SOURCES.md)
-    longest = {g.start.strftime("%Y-%m-%d"): g.bars for g in report.gaps if g.bars == 10}
-    assert longest == {"2018-06-26": 10, "2019-05-15": 10}  # 11 h without a bar close
+    assert len(clean) == 4_343 == 181 * 24 - 1  # nothing filled, nothing dropped
+    assert report.missing_bars == 1 and report.severe == {} and report.minor == {}
+    (gap,) = report.gaps
+    assert gap.start == gap.end == pd.Timestamp("2023-03-24 13:00", tz="UTC")  # SOURCES.md
 
 
 def test_fill_gaps_marks_filled_bars(candles: pd.DataFrame) -> None:

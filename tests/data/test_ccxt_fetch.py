@@ -41,15 +41,15 @@ def _starts(fake: FakeBinance, skip: int = 0) -> list[int]:
 def test_full_download_equals_csv(
     fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
 ) -> None:
-    config = ccxt_config(start="2018-02-09", end="2025-03-31")
+    config = ccxt_config(start="2023-01-01", end="2023-06-30")
     result = ingest_candles(config)
     pd.testing.assert_frame_equal(load_candles(config), binance_1h, check_freq=False)
-    assert result.rows == 62_482 and result.gaps == 25 and result.missing_bars == 88
+    assert result.rows == 4_343 and result.gaps == 1 and result.missing_bars == 1
     pages = len(fake_binance.klines_requests())
-    assert pages == result.requests - 1 and 63 <= pages <= 90  # 1,000 bars a page, + markets
-    # full pages except at the end (the last bars, then one empty page after 17:00 on 03-31)
-    assert {p["limit"] for p in fake_binance.klines_requests()[:-2]} == {"1000"}
-    # the 25 real gaps are known: asking again fetches nothing and rewrites nothing
+    assert pages == result.requests - 1 and 5 <= pages <= 7  # 1,000 bars a page, + markets
+    # full pages except at the end
+    assert {p["limit"] for p in fake_binance.klines_requests()[:4]} == {"1000"}
+    # the real gap (2023-03-24 13:00) is known: asking again fetches and rewrites nothing
     before = _tree(config.data_dir)
     again = ingest_candles(config)
     assert again.requests == 0 and not again.written and _tree(config.data_dir) == before
@@ -62,26 +62,26 @@ def test_widening_fetches_only_the_missing_parts(
     binance_1h: pd.DataFrame,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    january = ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
-    march = ingest_candles(ccxt_config(start="2024-03-01", end="2024-03-31"))
-    assert january.rows == 744 and march.rows == 744 + 744 and march.gaps == 0
+    february = ingest_candles(ccxt_config(start="2023-02-01", end="2023-02-28"))
+    april = ingest_candles(ccxt_config(start="2023-04-01", end="2023-04-30"))
+    assert february.rows == 672 and april.rows == 672 + 720 and april.gaps == 0
     seen = len(fake_binance.klines_requests())
-    wide = ccxt_config(start="2023-12-20", end="2024-04-10")
+    wide = ccxt_config(start="2023-01-20", end="2023-05-10")
     result = ingest_candles(wide, progress=True)
     assert capfd.readouterr().err == ""  # no progress bar when stderr is not a terminal
-    # before January, the February hole, after March: one page each, nothing else
+    # before February, the March hole, after April: one page each, nothing else
     assert _starts(fake_binance, seen) == [
-        _ms("2023-12-20"),
-        _ms("2024-02-01"),
-        _ms("2024-04-01"),
+        _ms("2023-01-20"),
+        _ms("2023-03-01"),
+        _ms("2023-05-01"),
     ]
     assert result.fetched == [
-        (_ms("2023-12-20"), _ms("2023-12-31 23:00")),
-        (_ms("2024-02-01"), _ms("2024-02-29 23:00")),
-        (_ms("2024-04-01"), _ms("2024-04-10 23:00")),
+        (_ms("2023-01-20"), _ms("2023-01-31 23:00")),
+        (_ms("2023-03-01"), _ms("2023-03-31 23:00")),
+        (_ms("2023-05-01"), _ms("2023-05-10 23:00")),
     ]
-    assert result.new_rows == 12 * 24 + 29 * 24 + 10 * 24
-    expected = binance_1h.loc["2023-12-20":"2024-04-10"]
+    assert result.new_rows == 12 * 24 + (31 * 24 - 1) + 10 * 24  # March lacks 2023-03-24 13:00
+    expected = binance_1h.loc["2023-01-20":"2023-05-10"]
     pd.testing.assert_frame_equal(load_candles(wide), expected, check_freq=False)
 
 
@@ -101,8 +101,8 @@ def test_transient_faults_are_retried(
 def test_permanent_fault_leaves_store_byte_identical(
     fake_binance: FakeBinance, ccxt_config: Factory
 ) -> None:
-    ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
-    config = ccxt_config(start="2023-12-01", end="2024-02-29", max_retries=2)
+    ingest_candles(ccxt_config(start="2023-02-01", end="2023-02-28"))
+    config = ccxt_config(start="2023-01-01", end="2023-03-31", max_retries=2)
     before = _tree(config.data_dir)
     fake_binance.faults.append("short")  # the first page arrives, then the exchange fails
     fake_binance.always = None
@@ -111,7 +111,7 @@ def test_permanent_fault_leaves_store_byte_identical(
         ingest_candles(config)
     message = str(info.value)
     assert "failed 3 time(s)" in message and "ExchangeNotAvailable" in message
-    assert "not fetched: BTC/USDT 1h from 2023-12-" in message and "\n" not in message
+    assert "not fetched: BTC/USDT 1h from 2023-01-" in message and "\n" not in message
     assert _tree(config.data_dir) == before
 
 
@@ -135,13 +135,13 @@ def test_bad_symbol_timeframe_exchange_fail_at_once(
 
 
 def test_open_ended_tail_is_asked_again(fake_binance: FakeBinance, ccxt_config: Factory) -> None:
-    config = ccxt_config(start="2025-03-30", end=None)  # the fake's data end 2025-03-31 17:00
+    config = ccxt_config(start="2023-06-29", end=None)  # the fake's data end 2023-06-30 23:00
     first = ingest_candles(config)
-    assert first.rows == 42 and first.manifest.coverage[-1][1] == _ms("2025-03-31 17:00")
+    assert first.rows == 48 and first.manifest.coverage[-1][1] == _ms("2023-06-30 23:00")
     seen = len(fake_binance.klines_requests())
     again = ingest_candles(config)  # bars not published yet are not taken for an outage
-    assert _starts(fake_binance, seen) == [_ms("2025-03-31 18:00")]
-    assert again.rows == 42 and not again.written and again.gaps == 0
+    assert _starts(fake_binance, seen) == [_ms("2023-07-01 00:00")]
+    assert again.rows == 48 and not again.written and again.gaps == 0
 
 
 def test_empty_answer_writes_nothing(fake_binance: FakeBinance, ccxt_config: Factory) -> None:
@@ -172,8 +172,8 @@ def test_requested_range_stops_at_last_closed_bar() -> None:
 def test_sigkill_mid_download_leaves_store_unchanged(
     fake_binance: FakeBinance, ccxt_config: Factory, binance_1h: pd.DataFrame
 ) -> None:
-    ingest_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))
-    wide = ccxt_config(start="2023-01-01", end="2024-06-30")
+    ingest_candles(ccxt_config(start="2023-06-01", end="2023-06-30"))
+    wide = ccxt_config(start="2023-01-01", end="2023-06-30")
     before = _tree(wide.data_dir)
     fake_binance.short_page, fake_binance.delay_s = 50, 0.05  # a slow, many-page download
     seen = len(fake_binance.klines_requests())
@@ -190,10 +190,10 @@ def test_sigkill_mid_download_leaves_store_unchanged(
     proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
     assert _tree(wide.data_dir) == before  # nothing half-written, nothing replaced
-    assert len(load_candles(ccxt_config(start="2024-01-01", end="2024-01-31"))) == 744
+    assert len(load_candles(ccxt_config(start="2023-06-01", end="2023-06-30"))) == 720
     fake_binance.short_page, fake_binance.delay_s = None, 0.0
     ingest_candles(wide)  # the dead process's lock is gone with it
-    expected = binance_1h.loc["2023-01-01":"2024-06-30"]
+    expected = binance_1h.loc["2023-01-01":"2023-06-30"]
     pd.testing.assert_frame_equal(load_candles(wide), expected, check_freq=False)
 
 
@@ -207,8 +207,8 @@ def test_progress_bar_on_a_terminal(
 ) -> None:
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    ingest_candles(ccxt_config(start="2024-01-01", end="2024-03-31"), progress=True)
-    assert "BTC/USDT: 100%" in terminal.getvalue() and "2184/2184" in terminal.getvalue()
+    ingest_candles(ccxt_config(start="2023-01-01", end="2023-03-31"), progress=True)
+    assert "BTC/USDT: 100%" in terminal.getvalue() and "2160/2160" in terminal.getvalue()
 
 
 @pytest.mark.slow

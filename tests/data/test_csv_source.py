@@ -52,7 +52,9 @@ def test_column_names_case_insensitive_any_order(tmp_path: Path, small: pd.DataF
 
 def test_real_file_reads(shared_data: Path) -> None:
     frame = read_csv_candles(shared_data / "BTCUSDT_15m_binance.csv")  # epoch ms layout
-    assert len(frame) == 40_000 and frame.index[0] == pd.Timestamp("2024-01-29 08:45", tz="UTC")
+    assert len(frame) == 3_000 and frame.index[0] == pd.Timestamp("2024-01-29 08:45", tz="UTC")
+    assert frame.index[-1] == pd.Timestamp("2024-02-29 14:30", tz="UTC")
+    assert frame.attrs["time_column"] == "'Timestamp' (epoch ms)"
 
 
 @pytest.mark.parametrize(

@@ -176,9 +176,9 @@ def test_cli_features_writes_the_table(tmp_path: Path, shared_data: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)
-    assert len(table) == 62_482
+    assert len(table) == 4_343
     assert {"macd", "turbulence", "supertrend_long", "raw_dx_30"} <= set(table.columns)
-    assert "62482 bars" in result.output
+    assert "4343 bars" in result.output
     bad = CliRunner().invoke(
         main,
         [

@@ -23,13 +23,13 @@ def _build(candles: pd.DataFrame, *ext: ExternalSeriesConfig, data_dir: Path | N
 
 def test_reads_cboe_and_yahoo_layouts(shared_data: Path) -> None:
     vix = read_daily_csv(shared_data / "VIX_daily_cboe.csv")
-    assert len(vix) == 9223 and vix.index[0] == pd.Timestamp("1990-01-02", tz="UTC")
-    assert vix.iloc[0] == 17.24 and vix.index.is_monotonic_increasing
+    assert len(vix) == 537 and vix.index[0] == pd.Timestamp("2022-06-01", tz="UTC")
+    assert vix.iloc[0] == 25.69 and vix.index.is_monotonic_increasing
     spx = read_daily_csv(shared_data / "SPX_daily_yahoo.csv")
-    assert spx.index[0] == pd.Timestamp("1927-12-30", tz="UTC")
+    assert spx.index[0] == pd.Timestamp("2022-06-01", tz="UTC")
     dxy = read_daily_csv(shared_data / "DXY_daily_yahoo.csv")  # Date,Close,High,... order
-    assert dxy.index[0] == pd.Timestamp("2014-01-02", tz="UTC")
-    assert dxy.iloc[0] == pytest.approx(80.63, abs=1e-5)  # Close, not Open (80.14)
+    assert dxy.index[0] == pd.Timestamp("2022-06-01", tz="UTC")
+    assert dxy.iloc[0] == pytest.approx(102.55, abs=1e-5)  # Close, not Open (101.76)
 
 
 def test_day_visible_only_after_it_closes_and_carried_over_the_weekend() -> None:
@@ -46,27 +46,27 @@ def test_day_visible_only_after_it_closes_and_carried_over_the_weekend() -> None
 
 
 def test_vix_column_in_the_feature_set(btc_1h: pd.DataFrame, vix_csv: Path) -> None:
-    candles = btc_1h.loc["2022-03-01":"2022-04-30"]
+    candles = btc_1h.loc["2023-03-01":"2023-04-30"]
     fs = _build(candles, ExternalSeriesConfig(name="vix", source=f"csv:{vix_csv}"))
     j = fs.spec.feature_names.index("vix")
     assert fs.spec.columns[j].kind == "external"
     raw = fs.raw[:, fs.raw_names.index("raw_vix")]
-    # 2022-03-07 VIX close 36.45 (CBOE): visible from the bar closing 2022-03-08 00:00
-    stamp = candles.index.get_loc(pd.Timestamp("2022-03-07 23:00", tz="UTC"))
-    assert raw[stamp] == pytest.approx(36.45) and raw[stamp - 1] != raw[stamp]
-    assert fs.features[stamp, j] == pytest.approx(np.log(36.45 / 20.0), rel=1e-6)
+    # 2023-03-13 VIX close 26.52 (CBOE): visible from the bar closing 2023-03-14 00:00
+    stamp = candles.index.get_loc(pd.Timestamp("2023-03-13 23:00", tz="UTC"))
+    assert raw[stamp] == pytest.approx(26.52) and raw[stamp - 1] != raw[stamp]
+    assert fs.features[stamp, j] == pytest.approx(np.log(26.52 / 20.0), rel=1e-6)
 
 
 def test_stale_or_broken_files_are_errors(
     tmp_path: Path, btc_1h: pd.DataFrame, vix_csv: Path
 ) -> None:
-    candles = btc_1h.loc["2022-03-01":"2022-03-20"]
+    candles = btc_1h.loc["2023-03-01":"2023-03-20"]
     short = tmp_path / "vix_short.csv"
-    short.write_text("\n".join(vix_csv.read_text().splitlines()[:8000]))  # ends in 2021
+    short.write_text("\n".join(vix_csv.read_text().splitlines()[:100]))  # ends 2022-10-17
     with pytest.raises(
         DataError,
-        match=r"external series vix \(csv:.*\) ends 2021-.*, but the "
-        r"candles run to 2022-03-20",
+        match=r"external series vix \(csv:.*\) ends 2022-10-17, but the "
+        r"candles run to 2023-03-20",
     ):
         _build(candles, ExternalSeriesConfig(name="vix", source=f"csv:{short}"))
     bad = tmp_path / "bad.csv"
@@ -90,7 +90,7 @@ def test_unreachable_yfinance_is_a_clear_error(monkeypatch, tmp_path: Path, btc_
             raise ConnectionError("Failed to resolve 'query2.finance.yahoo.com'")
 
     monkeypatch.setattr(yfinance, "Ticker", Offline)
-    candles = btc_1h.loc["2022-03-01":"2022-03-20"]
+    candles = btc_1h.loc["2023-03-01":"2023-03-20"]
     with pytest.raises(ExchangeError) as info:
         _build(candles, ExternalSeriesConfig(name="vix"), data_dir=tmp_path)
     message = str(info.value)
@@ -108,7 +108,7 @@ def test_yfinance_cache_is_used_offline(monkeypatch, tmp_path: Path, btc_1h, vix
         raise AssertionError("the cache covers the candles; no download expected")
 
     monkeypatch.setattr(external, "fetch_yahoo", no_network)
-    candles = btc_1h.loc["2022-03-01":"2022-03-20"]
+    candles = btc_1h.loc["2023-03-01":"2023-03-20"]
     from_cache = _build(candles, ExternalSeriesConfig(name="vix"), data_dir=tmp_path)
     from_csv = _build(candles, ExternalSeriesConfig(name="vix", source=f"csv:{vix_csv}"))
     np.testing.assert_array_equal(from_cache.features, from_csv.features)
