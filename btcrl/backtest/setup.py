@@ -26,7 +26,7 @@ from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import CompatibilityError, ConfigError, DataError
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import FeatureSet, FittedParams
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,8 @@ def prepare(
             )
         env = config.env
     rule_env = env.model_copy(update={"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT})
-    fs = _load_features(config, features_config, start, end)
+    fitted = loaded.spec.fitted if loaded is not None else ()  # the model's params: no refit
+    fs = _load_features(config, features_config, start, end, fitted)
     plan = BacktestPlan(
         label="",
         rule=rule,
@@ -228,12 +229,16 @@ def prepare(
 
 
 def _load_features(
-    config: ExperimentConfig, features: FeaturesConfig, start: date | None, end: date | None
+    config: ExperimentConfig,
+    features: FeaturesConfig,
+    start: date | None,
+    end: date | None,
+    fitted: tuple[FittedParams, ...] = (),
 ) -> FeatureSet:
     from btcrl.features import load_feature_set
 
     data = config.data.model_copy(update={"start": start, "end": end})
-    fs = load_feature_set(data, features)
+    fs = load_feature_set(data, features, fitted=fitted or None)
     usable = len(fs) - 1 - fs.first_valid
     if usable < MIN_STEPS:
         raise DataError(

@@ -41,8 +41,29 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class FittedParams:
+    """The params of one fitted feature (``btcrl.features.fitted``) and the span it was fitted
+    on: bars with open times ``fit_start .. fit_end`` (ISO UTC, inclusive), ``rows`` of them.
+
+    ``values`` holds JSON numbers and small lists (an HMM: 4 + 16 + 8 + 8 floats), stored
+    inline in ``feature_spec.json``. A feature whose params are large arrays would store them
+    as a model artifact and keep its path and hash here instead.
+    """
+
+    name: str
+    fit_start: str
+    fit_end: str
+    rows: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
-    """Names, order and normalisation of the observed columns, plus market and data hash."""
+    """Names, order and normalisation of the observed columns, plus market and data hash.
+
+    ``fitted``: the params of each fitted feature with its train span; they shape the
+    values, not the layout, so ``spec_hash`` leaves them out and ``check_compatible``
+    compares them separately."""
 
     exchange: str
     symbol: str
@@ -51,10 +72,12 @@ class FeatureSpec:
     indicators: tuple[str, ...] = ()
     external: tuple[str, ...] = ()
     strategies: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
     data_hash: str = ""
     first_bar: str = ""
     last_bar: str = ""
     version: int = SPEC_VERSION
+    fitted: tuple[FittedParams, ...] = ()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -85,6 +108,8 @@ class FeatureSpec:
             "external": self.external,
             "strategies": self.strategies,
         }
+        if self.context:  # only when present, so older specs keep their hash
+            layout["context"] = self.context
         text = json.dumps(layout, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -109,10 +134,12 @@ class FeatureSpec:
             indicators=tuple(data.get("indicators", ())),
             external=tuple(data.get("external", ())),
             strategies=tuple(data.get("strategies", ())),
+            context=tuple(data.get("context", ())),
             data_hash=data.get("data_hash", ""),
             first_bar=data.get("first_bar", ""),
             last_bar=data.get("last_bar", ""),
             version=int(data.get("version", SPEC_VERSION)),
+            fitted=tuple(FittedParams(**f) for f in data.get("fitted", ())),
         )
 
     @classmethod
@@ -129,6 +156,7 @@ class FeatureSpec:
             ("indicators", self.indicators, data.indicators),
             ("external series", self.external, data.external),
             ("strategies", self.strategies, data.strategies),
+            ("context assets", self.context, data.context),
             ("observation size", self.observation_size, data.observation_size),
         ]
         for what, model_value, data_value in checks:
@@ -141,6 +169,13 @@ class FeatureSpec:
                 raise CompatibilityError(
                     f"observation column {i + len(ACCOUNT_HEAD)} differs: model has {mine}, "
                     f"data has {theirs}"
+                )
+        for mine, theirs in zip(self.fitted, data.fitted, strict=False):
+            if mine != theirs:
+                raise CompatibilityError(
+                    f"fitted feature {mine.name!r} differs: the model's was fitted on "
+                    f"{mine.fit_start} .. {mine.fit_end}, the data's on {theirs.fit_start} .. "
+                    f"{theirs.fit_end} (build the data with the model's spec.fitted)"
                 )
         warnings = []
         for what, model_value, data_value in (
