@@ -211,6 +211,7 @@ def _load_context(
         **({} if data_dir is None else {"data_dir": data_dir}),
     )
     frame = load_candles(data)
+    frame = frame[frame.index <= index[-1]]  # nothing that opens after the last base bar
     return frame[list(OHLCV)].astype(np.float64)
 
 

@@ -57,8 +57,11 @@ def load_feature_set(
     """The FeatureSet for ``data``'s period [start, end] (inclusive UTC days).
 
     ``fit_end`` / ``fitted``: how fitted features get their params (see
-    ``build_feature_set``); with ``fitted``, a period that starts at or before a fitted
-    feature's train span end is logged as a warning (those rows are in-sample for it).
+    ``build_feature_set``). A callable ``fit_end`` receives the period's rows (fixed columns
+    only), so a split of them matches the later split of the result; the fit itself may also
+    read the warm-up history before the period (earlier bars, never later ones). With
+    ``fitted``, a period that starts at or before a fitted feature's train span end is
+    logged as a warning (those rows are in-sample for it).
 
     Loads candles from ``btcrl.data.load_candles`` starting ``warmup_bars`` earlier (plus one
     day for daily external series) so that features are warmed up at ``data.start``, builds
@@ -75,6 +78,15 @@ def load_feature_set(
         ) + (1 if features.external else 0)
         history = data.model_copy(update={"start": data.start - pd.Timedelta(days=days)})
     candles = load_candles(history)
+    start = None if data.start is None else pd.Timestamp(data.start, tz="UTC")
+    end = (
+        None
+        if data.end is None
+        else (pd.Timestamp(data.end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+    )
+    if callable(fit_end):  # the caller splits the period's rows, as it will split the result
+        split_at = fit_end
+        fit_end = lambda fs: split_at(fs.between(start, end))  # noqa: E731
     fs = build_feature_set(
         candles,
         features,
@@ -84,12 +96,6 @@ def load_feature_set(
         data_dir=data.data_dir,
         fit_end=fit_end,
         fitted=fitted,
-    )
-    start = None if data.start is None else pd.Timestamp(data.start, tz="UTC")
-    end = (
-        None
-        if data.end is None
-        else (pd.Timestamp(data.end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
     )
     part = fs.between(start, end)
     if len(part) == 0:
