@@ -223,3 +223,31 @@ def test_other_params_are_incompatible_and_missing_params_are_an_error(
         build(candles, data_dir, fitted=full.spec.fitted[:1])
     by_day = build(candles, data_dir, config=eth_config(fit_end=FIT_END.date()))
     assert by_day.spec.fitted == full.spec.fitted  # features.fit_end: the last train day
+
+
+def test_load_warns_on_overlap_and_hands_the_period_to_a_fit_end_callable(
+    full: FeatureSet, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from btcrl.config.data import DataConfig
+    from btcrl.features import load_feature_set
+
+    config = eth_config()
+    inside = DataConfig(data_dir=data_dir, start="2023-11-20", end="2023-12-10")
+    with caplog.at_level("WARNING", logger="btcrl.features.load"):
+        fs = load_feature_set(inside, config, fitted=full.spec.fitted)
+    assert fs.spec.fitted == full.spec.fitted
+    assert "overlaps the train span of fitted feature hmm" in caplog.text
+    caplog.clear()
+    after = inside.model_copy(update={"start": pd.Timestamp("2023-12-01").date()})
+    with caplog.at_level("WARNING", logger="btcrl.features.load"):
+        load_feature_set(after, config, fitted=full.spec.fitted)
+    assert "overlaps" not in caplog.text
+    seen: list[pd.Timestamp] = []
+
+    def last_train_bar(period: FeatureSet) -> pd.Timestamp:
+        seen.append(period.index[0])
+        return period.index[len(period) // 2]
+
+    fs = load_feature_set(inside, config, fit_end=last_train_bar)
+    assert seen == [pd.Timestamp("2023-11-20", tz="UTC")]  # the period, not its warm-up
+    assert fs.spec.fitted[0].fit_end == fs.index[len(fs) // 2].isoformat()
