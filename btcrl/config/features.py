@@ -115,6 +115,7 @@ class HMMConfig(Section):
     vol_window: int = Field(24, ge=2, description="realised-volatility window, bars")
     seeds: tuple[int, ...] = Field((0, 1, 2), description="EM restarts, one per seed")
     restart_iter: int = Field(5, ge=1, description="EM iterations of each restart")
+    restart_rows: int = Field(20_000, ge=200, description="last train bars the restarts use")
     n_iter: int = Field(30, ge=1, description="further EM iterations of the best restart")
     tol: float = Field(1e-2, gt=0, description="EM stop: log-likelihood gain per iteration")
 

@@ -4,8 +4,9 @@ Observations per bar: ``x_t = [100 ln(C_t / C_{t-1}), ln(100 rv_t)]`` with ``rv_
 population std of the last ``vol_window`` one-bar log returns (realised volatility per bar).
 
 Fit (``fit_hmm``): hmmlearn's ``GaussianHMM`` (diagonal covariances) EM, only for the
-parameters: ``restart_iter`` iterations from each seed of ``seeds``, then ``n_iter`` more from
-the restart with the best log-likelihood. States are then put in canonical order, by the
+parameters: ``restart_iter`` iterations from each seed of ``seeds`` on the last
+``restart_rows`` train observations, then up to ``n_iter`` more on all of them from the
+restart with the best log-likelihood. States are then put in canonical order, by the
 variance of their return emission, ascending: state 0 is the calmest regime in every fit.
 
 Transform (``filtered_probabilities``): the forward recursion in log space,
@@ -200,8 +201,9 @@ def fit_hmm(close: np.ndarray, config: HMMConfig) -> dict[str, Any]:
         raise DataError(
             f"hmm: the train span has {obs.shape[0]} observed bars; need {MIN_FIT_ROWS}"
         )
+    recent = obs[-config.restart_rows :]
     restarts = [
-        _em(obs, config, initial_params(obs, config.states, seed), config.restart_iter)
+        _em(recent, config, initial_params(recent, config.states, seed), config.restart_iter)
         for seed in config.seeds
     ]
     scores = [model.monitor_.history[-1] for model in restarts]

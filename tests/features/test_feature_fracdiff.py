@@ -51,7 +51,8 @@ def test_fit_picks_the_smallest_order_that_rejects_a_unit_root(close: np.ndarray
         assert _adf_pvalue(series[np.isfinite(series)][-config.adf_max_rows :]) >= config.adf_pvalue
     assert _adf_pvalue(np.log(close)) >= config.adf_pvalue  # the price itself has a unit root
     series = ffd(np.log(close), d, config.threshold)
-    assert math.isclose(params["mean"], float(np.nanmean(series)), rel_tol=1e-12)
+    assert math.isclose(params["mean"], float(np.nanmean(series)), rel_tol=1e-9)
+    assert math.isclose(params["std"], float(np.nanstd(series)), rel_tol=1e-9)
 
 
 def test_a_span_shorter_than_every_window_is_an_error() -> None:
