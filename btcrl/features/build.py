@@ -1,5 +1,6 @@
-"""Candles -> FeatureSet: price block, volume, indicators, turbulence, external series and
-strategy one-hots, in that (observation) order, each normalised causally.
+"""Candles -> FeatureSet: price block, volume, indicators, turbulence, external series,
+context assets, range volatility and returns, strategy one-hots and fitted features, in
+that (observation) order, each normalised causally.
 
 Observed columns (``FeatureSpec.columns``):
 
@@ -7,12 +8,19 @@ Observed columns (``FeatureSpec.columns``):
 - ``close_ret``: 100 * (close / previous close - 1)
 - ``volume_log``: log1p(volume) minus its mean over the trailing ``volume_window`` bars
 - one column per indicator (``btcrl.features.indicators``), normalised per indicator
-- ``turbulence``: log1p(turbulence) / 4 (``btcrl.features.turbulence``)
-- one column per enabled external series (``btcrl.features.external``)
+- ``turbulence``: log1p(turbulence) / 4 (``btcrl.features.turbulence``), multi-asset when
+  ``features.context`` names candle assets
+- one column per enabled external series (``btcrl.features.external``), context ones included
+- per candle context asset, ``<a>_ret_<h>``, ``_corr``, ``_beta``, ``_ratio_ret``, ``_age``
+  (``btcrl.features.context``)
+- ``parkinson_<w>``, ``garman_klass_<w>``, ``logret_<h>``, ``zscore_<w>``
+  (``btcrl.features.volatility``) when enabled
 - four 0/1 columns per strategy, ``<name>_flat|_long|_short|_hold``
+- fitted features (``btcrl.features.fitted``): ``hmm_p<j>``, ``ffd_close``
 
-Every row t depends on candles <= t only (tests/features/test_lookahead.py proves it on real
-data). ``first_valid`` is the first row after which no column is ever NaN.
+Every row t depends on candles <= t only (tests/features/test_feature_lookahead.py and
+test_feature_fitted.py prove it on real data). ``first_valid`` is the first row after which
+no column is ever NaN.
 """
 
 import hashlib
