@@ -278,13 +278,12 @@ def _compute(
             else ("scale", {"center": 0.0, "width": 1.0})
         )
         add(ColumnSpec(name, "external", normalisation, params), raw[f"raw_{name}"])
-    for one in series:
-        for spec, column in context_columns(close, one, config.context_features):
-            raw[f"raw_{spec.name}"] = column
-            add(spec, column)
-    for spec, column in range_and_return_columns(candles, config):
-        raw[f"raw_{spec.name}"] = column
-        add(spec, column)
+    extra = [
+        pair for one in series for pair in context_columns(close, one, config.context_features)
+    ]
+    for new_column, source in extra + range_and_return_columns(candles, config):
+        raw[f"raw_{new_column.name}"] = source
+        add(new_column, source)
     for name in config.strategies:
         strategy = get_strategy(name)
         codes = raw_signals(strategy, candles, timeframe)

@@ -21,7 +21,7 @@ calmest) and ``fracdiff`` (``ffd_close``, standardised with its train mean and s
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from btcrl.features.fracdiff import ffd_weights, fit_fracdiff, transform_fracdif
 from btcrl.features.hmm import filtered_probabilities, fit_hmm, observations
 from btcrl.features.spec import ColumnSpec, FeatureSet, FittedParams
 
-FitEnd = pd.Timestamp | Callable[[FeatureSet], pd.Timestamp]
+FitEnd: TypeAlias = pd.Timestamp | Callable[[FeatureSet], pd.Timestamp]
 
 
 @dataclass(frozen=True)

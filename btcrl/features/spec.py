@@ -170,12 +170,12 @@ class FeatureSpec:
                     f"observation column {i + len(ACCOUNT_HEAD)} differs: model has {mine}, "
                     f"data has {theirs}"
                 )
-        for mine, theirs in zip(self.fitted, data.fitted, strict=False):
-            if mine != theirs:
+        for own, other in zip(self.fitted, data.fitted, strict=False):
+            if own != other:
                 raise CompatibilityError(
-                    f"fitted feature {mine.name!r} differs: the model's was fitted on "
-                    f"{mine.fit_start} .. {mine.fit_end}, the data's on {theirs.fit_start} .. "
-                    f"{theirs.fit_end} (build the data with the model's spec.fitted)"
+                    f"fitted feature {own.name!r} differs: the model's was fitted on "
+                    f"{own.fit_start} .. {own.fit_end}, the data's on {other.fit_start} .. "
+                    f"{other.fit_end} (build the data with the model's spec.fitted)"
                 )
         warnings = []
         for what, model_value, data_value in (
