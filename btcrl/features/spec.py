@@ -29,9 +29,11 @@ ACTION_NAMES = ("a_pos", "a_sl")
 class ColumnSpec:
     """One observed market column: its name, what it is, and how it was normalised.
 
-    ``kind``: price | volume | indicator | turbulence | external | signal.
+    ``kind``: price | volume | indicator | turbulence | external | context | volatility |
+    return | signal | fitted.
     ``normalisation``: a short name (``ratio_to_close``, ``log1p_zscore``, ``scale``,
-    ``tanh``, ``onehot``, ...) with its constants in ``params``.
+    ``tanh``, ``onehot``, ...) with its constants in ``params``; a ``fitted`` column is
+    normalised by its feature's transform, from ``FeatureSpec.fitted``.
     """
 
     name: str
