@@ -143,3 +143,13 @@ def test_cli_shows_the_context_columns(tmp_path: Path) -> None:
     for name in ("eth_ret_1", "eth_ret_24", "eth_corr", "eth_beta", "eth_ratio_ret", "eth_age"):
         assert name in table.columns and f"raw_{name}" in table.columns
     assert table["valid"].all() and table["eth_ret_1"].notna().all()
+
+
+def test_warm_up_covers_the_new_windows() -> None:
+    from btcrl.features import warmup_bars
+
+    assert warmup_bars(FeaturesConfig(), "1h") == 895  # unchanged: 3 x 265 + 100
+    widest = 4076  # the fracdiff window of d = 0.1 at threshold 1e-5
+    assert warmup_bars(FeaturesConfig(fracdiff={"enabled": True}), "1h") == widest + 100
+    many = FeaturesConfig(returns={"enabled": True, "zscore_windows": (500,)})
+    assert warmup_bars(many, "1h") == 3 * 501 + 100
