@@ -13,6 +13,12 @@ candles and extrapolated per candle to the full file; the output says so.
 
 Numba kernels are compiled (or loaded from their cache) before timing. Targets: 62k rows
 <= 2 s, 500k rows <= 10 s, speed-up >= 100x.
+
+Fitted features (issue 15): on the same 62k bars, fitting every fitted feature (HMM EM with
+its restarts, the fracdiff order search with its ADF tests) on all bars, target < 3 s, and
+transforming with given params (the work of every backtest and test window), target
+< 0.3 s, printed next to today's ``build_feature_set`` of the default features and as a
+ratio to it. ``--fitted-only`` times just those three.
 """
 
 import argparse
@@ -30,6 +36,7 @@ import pandas as pd  # noqa: E402
 
 from btcrl.config import FeaturesConfig  # noqa: E402
 from btcrl.features import build_feature_set  # noqa: E402
+from btcrl.features.fitted import fit_features, transform_features  # noqa: E402
 from btcrl.features.indicators import compute_indicators  # noqa: E402
 from btcrl.features.turbulence import turbulence  # noqa: E402
 from btcrl.strategies import get_strategy, raw_signals  # noqa: E402
@@ -41,6 +48,7 @@ from reference.strategies import reference_signal  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "BTCUSDT_1h_binance.csv"
 CONFIG = FeaturesConfig()
+FITTED = FeaturesConfig(hmm={"enabled": True}, fracdiff={"enabled": True}, cache=False)
 
 
 def read_candles(path: Path) -> pd.DataFrame:
@@ -93,15 +101,53 @@ def best_of(repeats: int, func: Callable[[], object]) -> float:
     return min(times)
 
 
+def time_fitted(candles: pd.DataFrame, repeats: int) -> tuple[float, float, float]:
+    """(today's default build, fit of all fitted features, transform with their params), s."""
+
+    def build(config: FeaturesConfig):
+        return build_feature_set(
+            candles, config, exchange="binance", symbol="BTC/USDT", timeframe="1h"
+        )
+
+    fixed = build(CONFIG)
+    warm = fixed.rows(0, 6000)
+    fit_features(warm, FITTED, warm.index[-1])  # imports, numba compilation
+    today = best_of(repeats, lambda: build(CONFIG))
+    fit = best_of(max(1, repeats - 1), lambda: fit_features(fixed, FITTED, fixed.index[-1]))
+    params = fit_features(fixed, FITTED, fixed.index[-1])
+    transform = best_of(repeats, lambda: transform_features(fixed, FITTED, params))
+    return today, fit, transform
+
+
+def print_fitted(rows: int, today: float, fit: float, transform: float) -> None:
+    print(f"{'fitted features (62k bars)':<42} {'rows':>9} {'seconds':>9}  target  x today")
+    for label, seconds, target in (
+        ("today: build_feature_set, default features", today, ""),
+        ("fit hmm (3 EM restarts) + fracdiff d search", fit, "< 3 s"),
+        ("transform hmm + fracdiff with given params", transform, "< 0.3 s"),
+    ):
+        print(f"{label:<42} {rows:>9,} {seconds:>9.3f}  {target:<7} {seconds / today:>6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     parser.add_argument("--samples", type=int, default=100, help="candles timed per candle")
     parser.add_argument("--window", type=int, default=1000, help="bars the baseline recomputes")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fitted-only", action="store_true", help="time the fitted features")
     args = parser.parse_args()
 
     candles = read_candles(args.csv)
+    today, fit, transform = time_fitted(candles, args.repeats)
+    fitted_result = (
+        f"fitted_fit_62k_s={fit:.3f} fitted_transform_62k_s={transform:.3f} "
+        f"today_build_62k_s={today:.3f}"
+    )
+    if args.fitted_only:
+        print_fitted(len(candles), today, fit, transform)
+        print(f"RESULT rows={len(candles)} {fitted_result}")
+        return
     big = tile(candles, 500_000)
     compute_all(candles.iloc[:3000])  # compile / load the numba kernels
     rows = []
@@ -153,6 +199,8 @@ def main() -> None:
     rows.append(("per-candle reference, extrapolated", len(candles), ref_total, ""))
     speedup = ref_total / t62
 
+    print_fitted(len(candles), today, fit, transform)
+    print()
     print(f"{'step':<42} {'rows':>9} {'seconds':>9}  target")
     for label, n, seconds, target in rows:
         print(f"{label:<42} {n:>9,} {seconds:>9.3f}  {target}")
@@ -169,7 +217,7 @@ def main() -> None:
         f"RESULT rows={len(candles)} vectorised_62k_s={t62:.3f} build_62k_s={build:.3f} "
         f"vectorised_500k_s={t500:.3f} build_500k_s={build500:.3f} "
         f"reference_ms_per_candle={per_candle * 1e3:.2f} reference_62k_s_extrapolated="
-        f"{ref_total:.1f} speedup={speedup:.0f}"
+        f"{ref_total:.1f} speedup={speedup:.0f} {fitted_result}"
     )
 
 

@@ -62,3 +62,13 @@ def split_feature_set(
     return TimeSplit(
         train=features.rows(0, boundary), validation=features.rows(boundary, len(features))
     )
+
+
+def last_train_time(
+    features: FeatureSet, ratio: float, train_end: date | None = None
+) -> pd.Timestamp:
+    """Open time (UTC) of the last train bar of ``split_feature_set``: where fitted features
+    (btcrl.features.fitted) stop fitting."""
+    return pd.Timestamp(
+        int(split_feature_set(features, ratio, train_end).train.times[-1]), tz="UTC"
+    )

@@ -28,7 +28,7 @@ from btcrl.agents.model_io import (
 )
 from btcrl.agents.resume import RESUMED_FROM_TAG, fetch_checkpoint
 from btcrl.agents.seeding import seed_everything
-from btcrl.agents.split import TimeSplit, split_feature_set
+from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.data.timeframes import periods_per_year
@@ -125,7 +125,12 @@ def run_training(
     if features is None:
         from btcrl.features import load_feature_set
 
-        features = load_feature_set(config.data, config.features)
+        train = config.train  # fitted features fit on the train split only
+        features = load_feature_set(
+            config.data,
+            config.features,
+            fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+        )
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     device = resolve_device(config.agent.device)
     seed_everything(config.seed, config.train.torch_threads)

@@ -6,7 +6,7 @@ from btcrl.config import ExperimentConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.errors import ConfigError, DataError
 from btcrl.features import load_feature_set
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import FeatureSet, FittedParams
 
 MIN_STEPS = 2  # a backtest needs at least this many steps (three equity points) for metrics
 
@@ -22,13 +22,17 @@ def resolve_period(config: ExperimentConfig) -> tuple[date | None, date | None]:
 
 
 def load_period_features(
-    config: ExperimentConfig, features: FeaturesConfig, start: date | None, end: date | None
+    config: ExperimentConfig,
+    features: FeaturesConfig,
+    start: date | None,
+    end: date | None,
+    fitted: tuple[FittedParams, ...] = (),
 ) -> FeatureSet:
     """The FeatureSet of ``config.data`` over ``start..end`` built with ``features`` (history
-    before ``start`` only for warm-up); DataError when fewer than ``MIN_STEPS`` + 1 bars
-    remain after warm-up."""
+    before ``start`` only for warm-up) and a model's ``fitted`` params (applied, never refit);
+    DataError when fewer than ``MIN_STEPS`` + 1 bars remain after warm-up."""
     data = config.data.model_copy(update={"start": start, "end": end})
-    fs = load_feature_set(data, features)
+    fs = load_feature_set(data, features, fitted=fitted or None)
     usable = len(fs) - 1 - fs.first_valid
     if usable < MIN_STEPS:
         raise DataError(

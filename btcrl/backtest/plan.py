@@ -193,7 +193,8 @@ def prepare(
             features_config = features_config.model_copy(
                 update={"strategies": (*features_config.strategies, strategy)}
             )
-    fs = load_period_features(config, features_config, start, end)
+    fitted = loaded.spec.fitted if loaded is not None else ()  # the model's params: no refit
+    fs = load_period_features(config, features_config, start, end, fitted)
     plan = BacktestPlan(
         label=policy or "",
         rule=None,

@@ -29,7 +29,7 @@ from btcrl.errors import DataError, ExchangeError
 
 logger = logging.getLogger(__name__)
 
-YAHOO_TICKERS = {"vix": "^VIX", "spx": "^GSPC", "dxy": "DX-Y.NYB"}
+YAHOO_TICKERS = {"vix": "^VIX", "spx": "^GSPC", "dxy": "DX-Y.NYB", "nasdaq": "^IXIC"}
 STALE_DAYS = 4  # a series may end this many days before the candles (weekends, holidays)
 
 

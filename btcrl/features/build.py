@@ -1,5 +1,6 @@
-"""Candles -> FeatureSet: price block, volume, indicators, turbulence, external series and
-strategy one-hots, in that (observation) order, each normalised causally.
+"""Candles -> FeatureSet: price block, volume, indicators, turbulence, external series,
+context assets, range volatility and returns, strategy one-hots and fitted features, in
+that (observation) order, each normalised causally.
 
 Observed columns (``FeatureSpec.columns``):
 
@@ -7,33 +8,52 @@ Observed columns (``FeatureSpec.columns``):
 - ``close_ret``: 100 * (close / previous close - 1)
 - ``volume_log``: log1p(volume) minus its mean over the trailing ``volume_window`` bars
 - one column per indicator (``btcrl.features.indicators``), normalised per indicator
-- ``turbulence``: log1p(turbulence) / 4 (``btcrl.features.turbulence``)
-- one column per enabled external series (``btcrl.features.external``)
+- ``turbulence``: log1p(turbulence) / 4 (``btcrl.features.turbulence``), multi-asset when
+  ``features.context`` names candle assets
+- one column per enabled external series (``btcrl.features.external``), context ones included
+- per candle context asset, ``<a>_ret_<h>``, ``_corr``, ``_beta``, ``_ratio_ret``, ``_age``
+  (``btcrl.features.context``)
+- ``parkinson_<w>``, ``garman_klass_<w>``, ``logret_<h>``, ``zscore_<w>``
+  (``btcrl.features.volatility``) when enabled
 - four 0/1 columns per strategy, ``<name>_flat|_long|_short|_hold``
+- fitted features (``btcrl.features.fitted``): ``hmm_p<j>``, ``ffd_close``
 
-Every row t depends on candles <= t only (tests/features/test_lookahead.py proves it on real
-data). ``first_valid`` is the first row after which no column is ever NaN.
+Every row t depends on candles <= t only (tests/features/test_feature_lookahead.py and
+test_feature_fitted.py prove it on real data). ``first_valid`` is the first row after which
+no column is ever NaN.
 """
 
 import hashlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from btcrl.config.features import ExternalSeriesConfig, FeaturesConfig
+from btcrl.config.data import DataConfig
+from btcrl.config.features import ContextAssetConfig, ExternalSeriesConfig, FeaturesConfig
 from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, VOLUME
 from btcrl.data.external import load_external
 from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import DataError
 from btcrl.features import cache as feature_cache
+from btcrl.features.context import ContextSeries, align_by_close, candle_contexts, context_columns
 from btcrl.features.external import align_daily, column_name, daily_values
+from btcrl.features.fitted import (
+    FitEnd,
+    check_fitted,
+    enabled_fitted,
+    fit_features,
+    missing_fit,
+    transform_features,
+)
 from btcrl.features.indicators import get_indicator
 from btcrl.features.normalise import apply_normalisation
-from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec
+from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec, FittedParams
 from btcrl.features.turbulence import turbulence
+from btcrl.features.volatility import range_and_return_columns
 from btcrl.strategies.base import SIGNAL_NAMES, get_strategy
 from btcrl.strategies.signals import raw_signals, signal_onehot
 
@@ -87,45 +107,127 @@ def build_feature_set(
     symbol: str,
     timeframe: str,
     data_dir: Path | None = None,
+    fit_end: FitEnd | None = None,
+    fitted: tuple[FittedParams, ...] | None = None,
 ) -> FeatureSet:
     """The FeatureSet of ``candles`` (bar length ``timeframe``) under ``config``.
 
-    Cached under ``data_dir/features/<key>`` when ``data_dir`` is set and ``config.cache``:
-    a hit returns the stored arrays unchanged; any change to candles, config, market,
-    external data or feature code gives another key and recomputes.
+    Fitted features (``features.hmm``, ``features.fracdiff``; ``btcrl.features.fitted``)
+    need either ``fitted`` (a model's ``spec.fitted``: transform only, never a refit) or
+    ``fit_end`` (the open time of the last train bar, or a callable returning it from the
+    FeatureSet of the fixed columns); ``config.fit_end`` (a day) is the fallback.
+
+    The fixed columns are cached under ``data_dir/features/<key>`` when ``data_dir`` is set
+    and ``config.cache``: a hit returns the stored arrays unchanged; any change to candles,
+    config, market, external or context data or feature code gives another key. Fitted
+    columns are computed after the cache, from the params.
     """
     check_candles(candles, timeframe)
     candles = candles[list(OHLCV)].astype(np.float64)
     first_bar, last_bar = candles.index[0], candles.index[-1]
+    wanted = list(config.external) + [
+        ExternalSeriesConfig(name=c.external, source=c.external_source)
+        for c in config.context
+        if c.external is not None
+    ]
     externals = [
-        (ext, load_external(ext, first_bar, last_bar, data_dir))
-        for ext in config.external
-        if ext.enabled
+        (ext, load_external(ext, first_bar, last_bar, data_dir)) for ext in wanted if ext.enabled
+    ]
+    contexts = [
+        (ctx, _load_context(ctx, candles.index, exchange, timeframe, data_dir))
+        for ctx in candle_contexts(config.context)
     ]
     key = None
     if data_dir is not None and config.cache:
         key = feature_cache.cache_key(
             {
                 "data_hash": frame_hash(candles),
-                "config": config.model_dump(mode="json", exclude={"cache"}),
+                "config": config.model_dump(
+                    mode="json", exclude={"cache", "hmm", "fracdiff", "fit_end"}
+                ),
                 "market": [exchange, symbol, timeframe],
                 "external": [_series_hash(series) for _, series in externals],
+                "context": [frame_hash(frame) for _, frame in contexts],
             }
         )
-        cached = feature_cache.read_cached(Path(data_dir), key)
-        if cached is not None:
-            logger.info("feature cache hit %s", key)
-            return cached
-    fs = _compute(candles, config, externals, exchange=exchange, symbol=symbol, timeframe=timeframe)
-    if key is not None:
-        feature_cache.write_cached(Path(data_dir), key, fs)  # type: ignore[arg-type]
-    return fs
+    fs = feature_cache.read_cached(Path(data_dir), key) if key is not None else None  # type: ignore[arg-type]
+    if fs is not None:
+        logger.info("feature cache hit %s", key)
+    else:
+        fs = _compute(
+            candles,
+            config,
+            externals,
+            contexts,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+        )
+        if key is not None:
+            feature_cache.write_cached(Path(data_dir), key, fs)  # type: ignore[arg-type]
+    if fitted is None and not enabled_fitted(config):
+        return fs
+    return _add_fitted(fs, config, fit_end, fitted)
+
+
+def _add_fitted(
+    fs: FeatureSet,
+    config: FeaturesConfig,
+    fit_end: FitEnd | None,
+    fitted: tuple[FittedParams, ...] | None,
+) -> FeatureSet:
+    if fitted is None:
+        if fit_end is None and config.fit_end is not None:
+            fit_end = (
+                pd.Timestamp(config.fit_end, tz="UTC")
+                + pd.Timedelta(days=1)
+                - pd.Timedelta(1, "ns")
+            )
+        if fit_end is None:
+            raise missing_fit(config)
+        fitted = fit_features(fs, config, fit_end)
+    check_fitted(config, fitted)
+    pairs = transform_features(fs, config, fitted)
+    features = np.column_stack([fs.features] + [v.astype(np.float32) for _, v in pairs])
+    columns = fs.spec.columns + tuple(c for c, _ in pairs)
+    spec = replace(fs.spec, columns=columns, fitted=tuple(fitted))
+    return replace(
+        fs,
+        spec=spec,
+        features=features,
+        first_valid=_first_valid(features, list(spec.feature_names)),
+    )
+
+
+def _load_context(
+    ctx: ContextAssetConfig,
+    index: pd.DatetimeIndex,
+    exchange: str,
+    timeframe: str,
+    data_dir: Path | None,
+) -> pd.DataFrame:
+    """The context market's candles over the base candles' days, from the candle store."""
+    from btcrl.data import load_candles
+
+    data = DataConfig(
+        source=ctx.source or "ccxt",
+        exchange=ctx.exchange or exchange,
+        symbol=ctx.symbol or "",
+        timeframe=timeframe,
+        start=index[0].date(),
+        end=index[-1].date(),
+        **({} if data_dir is None else {"data_dir": data_dir}),
+    )
+    frame = load_candles(data)
+    frame = frame[frame.index <= index[-1]]  # nothing that opens after the last base bar
+    return frame[list(OHLCV)].astype(np.float64)
 
 
 def _compute(
     candles: pd.DataFrame,
     config: FeaturesConfig,
     externals: list[tuple[ExternalSeriesConfig, pd.Series]],
+    contexts: list[tuple[ContextAssetConfig, pd.DataFrame]],
     *,
     exchange: str,
     symbol: str,
@@ -151,25 +253,37 @@ def _compute(
         ind = get_indicator(name)
         raw[f"raw_{name}"] = ind.compute(candles)
         add(ColumnSpec(name, "indicator", ind.normalisation, dict(ind.params)), raw[f"raw_{name}"])
+    seconds = timeframe_seconds(timeframe)
+    series = [
+        ContextSeries(ctx.name, *align_by_close(frame, candles.index, seconds, seconds))
+        for ctx, frame in contexts
+    ]
     if config.turbulence.enabled:
         turb = config.turbulence
-        raw["raw_turbulence"] = turbulence(close, turb.window, turb.horizons)
+        closes = np.column_stack([close] + [s.close for s in series])
+        raw["raw_turbulence"] = turbulence(closes if series else close, turb.window, turb.horizons)
         params = {
             "width": TURBULENCE_WIDTH,
             "window": float(turb.window),
             **{f"horizon_{i}": float(h) for i, h in enumerate(turb.horizons)},
+            **({"assets": float(1 + len(series))} if series else {}),
         }
         add(ColumnSpec("turbulence", "turbulence", "log1p", params), raw["raw_turbulence"])
-    seconds = timeframe_seconds(timeframe)
-    for ext, series in externals:
+    for ext, daily in externals:
         name = column_name(ext.name)
-        raw[f"raw_{name}"] = align_daily(daily_values(ext.name, series), candles.index, seconds)
+        raw[f"raw_{name}"] = align_daily(daily_values(ext.name, daily), candles.index, seconds)
         normalisation, params = (
             ("log_ratio", {"ref": 20.0})
             if ext.name == "vix"
             else ("scale", {"center": 0.0, "width": 1.0})
         )
         add(ColumnSpec(name, "external", normalisation, params), raw[f"raw_{name}"])
+    extra = [
+        pair for one in series for pair in context_columns(close, one, config.context_features)
+    ]
+    for new_column, source in extra + range_and_return_columns(candles, config):
+        raw[f"raw_{new_column.name}"] = source
+        add(new_column, source)
     for name in config.strategies:
         strategy = get_strategy(name)
         codes = raw_signals(strategy, candles, timeframe)
@@ -201,6 +315,7 @@ def _compute(
         columns=tuple(columns),
         indicators=tuple(config.indicators),
         external=tuple(column_name(ext.name) for ext, _ in externals),
+        context=tuple(ctx.name for ctx, _ in contexts),
         strategies=tuple(config.strategies),
         data_hash=frame_hash(candles),
         first_bar=candles.index[0].isoformat(),

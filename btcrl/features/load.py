@@ -1,5 +1,6 @@
 """Load candles for a period with enough earlier history to warm the features up."""
 
+import logging
 import math
 from dataclasses import replace
 
@@ -9,12 +10,15 @@ from btcrl.config.data import DataConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
 from btcrl.features.build import build_feature_set
+from btcrl.features.fitted import FitEnd, enabled_fitted
 from btcrl.features.indicators import get_indicator
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import FeatureSet, FittedParams
 from btcrl.strategies.base import get_strategy
 
 WARMUP_FACTOR = 3  # recursive (EMA-like) indicators need several windows to forget their seed
 WARMUP_EXTRA_BARS = 100
+
+logger = logging.getLogger(__name__)
 
 
 def warmup_bars(config: FeaturesConfig, timeframe: str) -> int:
@@ -32,11 +36,31 @@ def warmup_bars(config: FeaturesConfig, timeframe: str) -> int:
             else max(1, timeframe_seconds(strategy.timeframe) // base)
         )
         need.append((strategy.warmup + 1) * ratio)
-    return WARMUP_FACTOR * max(need) + WARMUP_EXTRA_BARS
+    if config.context:
+        need.append(max(config.context_features.window, *config.context_features.horizons) + 1)
+    if config.range_volatility.enabled:
+        need.append(config.range_volatility.window)
+    if config.returns.enabled:
+        need.append(max(*config.returns.horizons, *config.returns.zscore_windows) + 1)
+    exact = [f.warmup(config) for f in enabled_fitted(config)]  # fixed-width windows
+    return max([WARMUP_FACTOR * max(need), *exact]) + WARMUP_EXTRA_BARS
 
 
-def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
+def load_feature_set(
+    data: DataConfig,
+    features: FeaturesConfig,
+    *,
+    fit_end: FitEnd | None = None,
+    fitted: tuple[FittedParams, ...] | None = None,
+) -> FeatureSet:
     """The FeatureSet for ``data``'s period [start, end] (inclusive UTC days).
+
+    ``fit_end`` / ``fitted``: how fitted features get their params (see
+    ``build_feature_set``). A callable ``fit_end`` receives the period's rows (fixed columns
+    only), so a split of them matches the later split of the result; the fit itself may also
+    read the warm-up history before the period (earlier bars, never later ones). With
+    ``fitted``, a period that starts at or before a fitted feature's train span end is
+    logged as a warning (those rows are in-sample for it).
 
     Loads candles from ``btcrl.data.load_candles`` starting ``warmup_bars`` earlier (plus one
     day for daily external series) so that features are warmed up at ``data.start``, builds
@@ -58,6 +82,15 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
         raise MissingCandlesError(
             describe_missing(data, store_key(data), fetch_start=history.start)
         ) from None
+    start = None if data.start is None else pd.Timestamp(data.start, tz="UTC")
+    end = (
+        None
+        if data.end is None
+        else (pd.Timestamp(data.end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+    )
+    if callable(fit_end):  # the caller splits the period's rows, as it will split the result
+        split_at = fit_end
+        fit_end = lambda fs: split_at(fs.between(start, end))  # noqa: E731
     fs = build_feature_set(
         candles,
         features,
@@ -65,12 +98,8 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
         symbol=data.symbol,
         timeframe=data.timeframe,
         data_dir=data.data_dir,
-    )
-    start = None if data.start is None else pd.Timestamp(data.start, tz="UTC")
-    end = (
-        None
-        if data.end is None
-        else (pd.Timestamp(data.end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+        fit_end=fit_end,
+        fitted=fitted,
     )
     part = fs.between(start, end)
     if len(part) == 0:
@@ -78,4 +107,15 @@ def load_feature_set(data: DataConfig, features: FeaturesConfig) -> FeatureSet:
     spec = replace(
         part.spec, first_bar=part.index[0].isoformat(), last_bar=part.index[-1].isoformat()
     )
+    for params in fitted or ():
+        if part.index[0] <= pd.Timestamp(params.fit_end):
+            logger.warning(
+                "period %s .. %s overlaps the train span of fitted feature %s (%s .. %s): "
+                "its values there are in-sample",
+                spec.first_bar,
+                spec.last_bar,
+                params.name,
+                params.fit_start,
+                params.fit_end,
+            )
     return replace(part, spec=spec)

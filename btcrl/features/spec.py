@@ -29,9 +29,11 @@ ACTION_NAMES = ("a_pos", "a_sl")
 class ColumnSpec:
     """One observed market column: its name, what it is, and how it was normalised.
 
-    ``kind``: price | volume | indicator | turbulence | external | signal.
+    ``kind``: price | volume | indicator | turbulence | external | context | volatility |
+    return | signal | fitted.
     ``normalisation``: a short name (``ratio_to_close``, ``log1p_zscore``, ``scale``,
-    ``tanh``, ``onehot``, ...) with its constants in ``params``.
+    ``tanh``, ``onehot``, ...) with its constants in ``params``; a ``fitted`` column is
+    normalised by its feature's transform, from ``FeatureSpec.fitted``.
     """
 
     name: str
@@ -41,8 +43,29 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class FittedParams:
+    """The params of one fitted feature (``btcrl.features.fitted``) and the span it was fitted
+    on: bars with open times ``fit_start .. fit_end`` (ISO UTC, inclusive), ``rows`` of them.
+
+    ``values`` holds JSON numbers and small lists (an HMM: 4 + 16 + 8 + 8 floats), stored
+    inline in ``feature_spec.json``. A feature whose params are large arrays would store them
+    as a model artifact and keep its path and hash here instead.
+    """
+
+    name: str
+    fit_start: str
+    fit_end: str
+    rows: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
-    """Names, order and normalisation of the observed columns, plus market and data hash."""
+    """Names, order and normalisation of the observed columns, plus market and data hash.
+
+    ``fitted``: the params of each fitted feature with its train span; they shape the
+    values, not the layout, so ``spec_hash`` leaves them out and ``check_compatible``
+    compares them separately."""
 
     exchange: str
     symbol: str
@@ -51,10 +74,12 @@ class FeatureSpec:
     indicators: tuple[str, ...] = ()
     external: tuple[str, ...] = ()
     strategies: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
     data_hash: str = ""
     first_bar: str = ""
     last_bar: str = ""
     version: int = SPEC_VERSION
+    fitted: tuple[FittedParams, ...] = ()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -85,6 +110,8 @@ class FeatureSpec:
             "external": self.external,
             "strategies": self.strategies,
         }
+        if self.context:  # only when present, so older specs keep their hash
+            layout["context"] = self.context
         text = json.dumps(layout, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -109,10 +136,12 @@ class FeatureSpec:
             indicators=tuple(data.get("indicators", ())),
             external=tuple(data.get("external", ())),
             strategies=tuple(data.get("strategies", ())),
+            context=tuple(data.get("context", ())),
             data_hash=data.get("data_hash", ""),
             first_bar=data.get("first_bar", ""),
             last_bar=data.get("last_bar", ""),
             version=int(data.get("version", SPEC_VERSION)),
+            fitted=tuple(FittedParams(**f) for f in data.get("fitted", ())),
         )
 
     @classmethod
@@ -129,6 +158,7 @@ class FeatureSpec:
             ("indicators", self.indicators, data.indicators),
             ("external series", self.external, data.external),
             ("strategies", self.strategies, data.strategies),
+            ("context assets", self.context, data.context),
             ("observation size", self.observation_size, data.observation_size),
         ]
         for what, model_value, data_value in checks:
@@ -141,6 +171,13 @@ class FeatureSpec:
                 raise CompatibilityError(
                     f"observation column {i + len(ACCOUNT_HEAD)} differs: model has {mine}, "
                     f"data has {theirs}"
+                )
+        for own, other in zip(self.fitted, data.fitted, strict=False):
+            if own != other:
+                raise CompatibilityError(
+                    f"fitted feature {own.name!r} differs: the model's was fitted on "
+                    f"{own.fit_start} .. {own.fit_end}, the data's on {other.fit_start} .. "
+                    f"{other.fit_end} (build the data with the model's spec.fitted)"
                 )
         warnings = []
         for what, model_value, data_value in (

@@ -19,30 +19,40 @@ from btcrl.errors import ConfigError
 
 
 def return_vectors(close: np.ndarray, horizons: tuple[int, ...]) -> np.ndarray:
-    """(T, K) log returns over each horizon in bars; NaN where the horizon reaches before row 0."""
-    log_close = np.log(close)
-    out = np.full((close.shape[0], len(horizons)), np.nan)
-    for j, h in enumerate(horizons):
-        if h < close.shape[0]:
-            out[h:, j] = log_close[h:] - log_close[:-h]
+    """(T, A * K) log returns of each asset (column of a 2-D ``close``) over each horizon in
+    bars, asset-major; NaN where the horizon reaches before row 0."""
+    log_close = np.log(close.reshape(close.shape[0], -1))
+    assets = log_close.shape[1]
+    out = np.full((close.shape[0], assets * len(horizons)), np.nan)
+    for a in range(assets):
+        for j, h in enumerate(horizons):
+            if h < close.shape[0]:
+                out[h:, a * len(horizons) + j] = log_close[h:, a] - log_close[:-h, a]
     return out
 
 
 def turbulence(close: np.ndarray, window: int, horizons: tuple[int, ...]) -> np.ndarray:
     """Squared Mahalanobis distance per bar (dimensionless, >= 0; NaN during warm-up).
 
-    ``close``: float64 closes; ``window``: trailing bars for mean and covariance;
-    ``horizons``: return horizons in bars, each >= 1.
+    ``close``: float64 closes, (T,) or (T, A) for A assets (the multi-asset index: the
+    vector holds every asset's returns; rows before every asset has a close are NaN, and the
+    window starts at the first row where all have one); ``window``: trailing bars for mean
+    and covariance; ``horizons``: return horizons in bars, each >= 1.
     """
     if not horizons or min(horizons) < 1:
         raise ConfigError(f"turbulence horizons {horizons!r} must be positive bar counts")
-    if window < 2 * len(horizons):
-        raise ConfigError(f"turbulence window {window} is too short for {len(horizons)} horizons")
-    n, k = close.shape[0], len(horizons)
+    n = close.shape[0]
+    k = len(horizons) * (close.shape[1] if close.ndim == 2 else 1)
+    if window < 2 * k:
+        raise ConfigError(f"turbulence window {window} is too short for {k} return columns")
     out = np.full(n, np.nan)
+    live = np.flatnonzero(np.isfinite(close.reshape(n, -1)).all(axis=1))
+    if live.size == 0:
+        return out
+    close = close[live[0] :]
     start = max(horizons)  # first row with a full return vector
     first = start + window  # first row with a full trailing window before it
-    if n <= first:
+    if close.shape[0] <= first:
         return out
     r = return_vectors(close, horizons)[start:]  # (M, K), no NaN
     m = r.shape[0]
@@ -60,5 +70,5 @@ def turbulence(close: np.ndarray, window: int, horizons: tuple[int, ...]) -> np.
     cov = cov + ridge[:, None, None] * np.eye(k)
     dev = r[rows] - mean
     solved = np.linalg.solve(cov, dev[:, :, None])[:, :, 0]
-    out[start + window :] = np.maximum((dev * solved).sum(axis=1), 0.0)
+    out[live[0] + start + window :] = np.maximum((dev * solved).sum(axis=1), 0.0)
     return out
