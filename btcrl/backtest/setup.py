@@ -10,12 +10,10 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest.compat import check_model_fits, read_source_tags
-from btcrl.backtest.episode import StepPolicy
-from btcrl.backtest.fast_policy import fast_predict
+from btcrl.backtest.episode import StepPolicy, model_policy
 from btcrl.backtest.overlap import Overlap, find_overlaps, missing_spans
 from btcrl.backtest.policies import (
     RULE_STOP_PCT,
-    ModelPolicy,
     RulePolicy,
     decode_onehot,
     parse_rule,
@@ -207,9 +205,7 @@ def prepare(
         match = _ALIAS.match(model_uri or "")
         plan.model_alias = match["alias"] if match else None
         plan.source_run_id = loaded.source_run_id
-        model = getattr(loaded, "model", None)
-        fast = fast_predict(model, fs.spec.observation_size) if model is not None else None
-        plan.policy = ModelPolicy(fast or loaded.predict, name=model_uri or "model")
+        plan.policy = model_policy(loaded.model.policy, loaded.predict, name=model_uri or "model")
         version = f" v{loaded.model_version}" if loaded.model_version is not None else ""
         plan.label = f"{loaded.model_name or model_uri}{version}"
         _check_overlap(plan, loaded, config.backtest.strict)
