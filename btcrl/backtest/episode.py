@@ -26,7 +26,7 @@ from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS, TradingEnv
 from btcrl.env.layout import L_CLOSE_QTY, L_FILL_QTY, L_POSITION, L_STOP_QTY
 from btcrl.env.mlp import MlpActor, mlp_from_policy
-from btcrl.env.policy_episode import run_compiled_episode, run_planned_episode
+from btcrl.env.policy_episode import mlp_forward, run_compiled_episode, run_planned_episode
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 
@@ -48,13 +48,24 @@ class StepPolicy(Protocol):
 
 @dataclass
 class MlpPolicy:
-    """A deterministic MLP actor: episodes run compiled; ``act`` is its numpy forward."""
+    """A deterministic MLP actor: episodes run compiled; ``act`` runs the kernel's own
+    forward pass on one observation (so stepping it gives the compiled episode, bit for bit)."""
 
     actor: MlpActor
     name: str = "model"
 
+    def __post_init__(self) -> None:
+        self._layers = self.actor.packed()
+        self._scratch = np.zeros((2, int(self._layers[1].max())), dtype=np.float32)
+
     def act(self, row: int, obs: np.ndarray) -> np.ndarray:
-        return self.actor.forward(obs[None, :])[0]
+        out = np.zeros((1, self.actor.action_size), dtype=np.float32)
+        actor = self.actor
+        row_obs = np.ascontiguousarray(obs, dtype=np.float32)[None, :]
+        mlp_forward(
+            row_obs, *self._layers, actor.squashed, actor.low, actor.high, self._scratch, out
+        )
+        return out[0]
 
 
 @dataclass
