@@ -56,14 +56,15 @@ class MlpPolicy:
 
     def __post_init__(self) -> None:
         self._layers = self.actor.packed()
-        self._scratch = np.zeros((2, int(self._layers[1].max())), dtype=np.float32)
+        width = int(self._layers[1].max())
+        self._buffers = (np.zeros(width, np.float32), np.zeros(width, np.float32))
 
     def act(self, row: int, obs: np.ndarray) -> np.ndarray:
         out = np.zeros((1, self.actor.action_size), dtype=np.float32)
         actor = self.actor
         row_obs = np.ascontiguousarray(obs, dtype=np.float32)[None, :]
         mlp_forward(
-            row_obs, *self._layers, actor.squashed, actor.low, actor.high, self._scratch, out
+            row_obs, *self._layers, actor.squashed, actor.low, actor.high, *self._buffers, out
         )
         return out[0]
 

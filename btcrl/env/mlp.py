@@ -68,15 +68,12 @@ class MlpActor:
 
     def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(flat float32 weights and biases, int64 layer widths (n_layers + 1,), int64
-        activations (n_layers,)) as the compiled kernel reads them: layer k's W (row-major)
-        then b."""
-        flat = np.concatenate(
-            [
-                part
-                for w, b in zip(self.weights, self.biases, strict=True)
-                for part in (w.ravel(), b)
-            ]
-        ).astype(np.float32)
+        activations (n_layers,)) as the compiled kernel reads them: for each layer its W
+        transposed, (in, out) row-major, then b."""
+        parts = [
+            p for w, b in zip(self.weights, self.biases, strict=True) for p in (w.T.ravel(), b)
+        ]
+        flat = np.concatenate(parts).astype(np.float32)
         widths = np.array([self.obs_size, *(w.shape[0] for w in self.weights)], dtype=np.int64)
         return flat, widths, np.array(self.activations, dtype=np.int64)
 

@@ -26,6 +26,58 @@ from btcrl.env.mlp import RELU, TANH, MlpActor
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet
 
+TANH_CLAMP = 7.90531110763549805  # |x| beyond which float32 tanh(x) rounds to +-1
+# odd numerator (x^1 .. x^13) and even denominator (x^0 .. x^6) of Eigen's float tanh
+TANH_P = (
+    4.89352455891786e-03,
+    6.37261928875436e-04,
+    1.48572235717979e-05,
+    5.12229709037114e-08,
+    -8.60467152213735e-11,
+    2.00018790482477e-13,
+    -2.76076847742355e-16,
+)
+TANH_Q = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def tanh32(x: float) -> float:
+    """float32 tanh as Eigen computes it (a 13/6 rational approximation on the clamped
+    input): within 3.5e-7 of the exact value everywhere, and about 30x faster than libm's
+    tanhf inside the kernel (it vectorises). Hidden layers use it; the action head uses
+    ``np.tanh``."""
+    c = np.float32(TANH_CLAMP)
+    x = min(max(x, -c), c)
+    x2 = x * x
+    p = np.float32(TANH_P[6])
+    for i in range(5, -1, -1):
+        p = p * x2 + np.float32(TANH_P[i])
+    q = np.float32(TANH_Q[3])
+    for i in range(2, -1, -1):
+        q = q * x2 + np.float32(TANH_Q[i])
+    return x * p / q
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _dense(x: np.ndarray, w: np.ndarray, b: np.ndarray, kind: int, y: np.ndarray) -> None:
+    """``y = act(x @ w + b)`` for ``w`` float32 (in, out): unit j sums ``w[k, j] x[k]`` over
+    k in order, then adds ``b[j]`` (float32). The loop over units is innermost, so the
+    compiler vectorises it without reordering any sum."""
+    n_in, n_out = w.shape
+    for j in range(n_out):
+        y[j] = np.float32(0.0)
+    for k in range(n_in):
+        xk = x[k]
+        for j in range(n_out):
+            y[j] += w[k, j] * xk
+    for j in range(n_out):
+        value = y[j] + b[j]
+        if kind == TANH:
+            value = tanh32(value)
+        elif kind == RELU and value < 0.0:
+            value = np.float32(0.0)
+        y[j] = value
+
 
 @njit(cache=True, error_model="numpy")
 def mlp_forward(
@@ -36,39 +88,33 @@ def mlp_forward(
     squashed: bool,
     low: np.ndarray,
     high: np.ndarray,
-    scratch: np.ndarray,
+    even: np.ndarray,
+    odd: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """Write the deterministic action of ``obs[0]`` into ``out[0]`` (both float32 2-D).
 
-    ``flat`` / ``widths`` / ``activations`` as ``MlpActor.packed()``; ``scratch`` float32
-    (2, max width). Each unit is ``act(sum_k W[j, k] x[k] + b[j])`` accumulated in float32.
+    ``flat`` / ``widths`` / ``activations`` as ``MlpActor.packed()`` (weights transposed);
+    ``even`` / ``odd`` float32 buffers of the widest layer (the input of even / odd layers).
     """
-    src = 0
     for k in range(widths[0]):
-        scratch[src, k] = obs[0, k]
+        even[k] = obs[0, k]
     offset = 0
     for layer in range(activations.shape[0]):
         n_in = widths[layer]
         n_out = widths[layer + 1]
-        dst = 1 - src
-        kind = activations[layer]
-        for j in range(n_out):
-            row = offset + j * n_in
-            acc = np.float32(0.0)
-            for k in range(n_in):
-                acc += flat[row + k] * scratch[src, k]
-            acc += flat[offset + n_out * n_in + j]
-            if kind == TANH:
-                acc = np.tanh(acc)
-            elif kind == RELU and acc < 0.0:
-                acc = np.float32(0.0)
-            scratch[dst, j] = acc
-        offset += n_out * n_in + n_out
-        src = dst
+        size = n_in * n_out
+        w = flat[offset : offset + size].reshape((n_in, n_out))
+        b = flat[offset + size : offset + size + n_out]
+        if layer % 2 == 0:
+            _dense(even, w, b, activations[layer], odd)
+        else:
+            _dense(odd, w, b, activations[layer], even)
+        offset += size + n_out
+    result = odd if activations.shape[0] % 2 == 1 else even
     half = np.float32(0.5)
     for j in range(out.shape[1]):
-        value = scratch[src, j]
+        value = result[j]
         if squashed:
             value = low[j] + half * (np.tanh(value) + np.float32(1.0)) * (high[j] - low[j])
         else:
@@ -110,14 +156,15 @@ def policy_episode(
     dones = np.zeros(1, dtype=np.bool_)
     next_start = np.full(1, start, dtype=np.int64)
     action = np.zeros((1, actions.shape[1]), dtype=np.float32)
-    scratch = np.zeros((2, widths.max()), dtype=np.float32)
+    even = np.zeros(widths.max(), dtype=np.float32)
+    odd = np.zeros(widths.max(), dtype=np.float32)
     reset_env(0, start, features, params, state, istate, obs)
     for n in range(observations.shape[0]):
         observations[n, :] = obs[0, :]
         if planned.shape[0] > 0:
             action[0, :] = planned[start + n, :]
         else:
-            mlp_forward(obs, flat, widths, activations, squashed, low, high, scratch, action)
+            mlp_forward(obs, flat, widths, activations, squashed, low, high, even, odd, action)
         actions[n, :] = action[0, :]
         step_range(
             0, 1, prices, features, action, params, next_start, state, istate,

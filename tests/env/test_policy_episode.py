@@ -13,7 +13,7 @@ from btcrl.config.env import EnvConfig
 from btcrl.env import BatchTradingEnv, TradingEnv
 from btcrl.env.layout import L_CLOSE_QTY, L_EQUITY, L_FILL_QTY, L_STOP_QTY, L_TRUNCATED
 from btcrl.env.mlp import IDENTITY, RELU, TANH, MlpActor, mlp_from_policy
-from btcrl.env.policy_episode import run_compiled_episode, run_planned_episode
+from btcrl.env.policy_episode import run_compiled_episode, run_planned_episode, tanh32
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet
 
@@ -181,7 +181,7 @@ def test_non_mlp_policies_are_refused(
 
 def test_a_linear_ppo_head_and_wrong_sizes(short_real_features: FeatureSet) -> None:
     env = BatchTradingEnv(short_real_features, CONFIG, 1, seed=0)
-    model = PPO("MlpPolicy", env, seed=0, n_steps=32, policy_kwargs={"net_arch": []})
+    model = PPO("MlpPolicy", env, seed=0, n_steps=32, batch_size=32, policy_kwargs={"net_arch": []})
     actor = mlp_from_policy(model.policy)
     assert actor is not None and len(actor.weights) == 1
     obs = np.random.default_rng(0).normal(0, 1, (20, actor.obs_size)).astype(np.float32)
@@ -199,3 +199,12 @@ def test_a_linear_ppo_head_and_wrong_sizes(short_real_features: FeatureSet) -> N
         )
     with pytest.raises(ConfigError, match=r"planned actions have shape \(3, 2\)"):
         run_planned_episode(short_real_features, CONFIG, np.zeros((3, 2)))
+
+
+def test_the_kernels_tanh_is_float32_accurate() -> None:
+    grid = np.concatenate([np.linspace(-12.0, 12.0, 4001), [0.0, 1e-30, -1e-7, 50.0, -np.inf]])
+    ours = np.array([tanh32(np.float32(x)) for x in grid])
+    exact = np.tanh(grid)
+    assert np.abs(ours - exact).max() < 5e-7
+    np.testing.assert_array_equal(ours[:4001], -ours[:4001][::-1])  # odd
+    assert tanh32(np.float32(0.0)) == 0.0 and abs(tanh32(np.float32(np.inf))) <= 1.0
