@@ -7,7 +7,8 @@ uses. Two paths give the same ledger for the same actions:
 
 - an ``MlpPolicy`` (an SB3 MLP actor read by ``btcrl.env.mlp.mlp_from_policy``) and a
   ``RulePolicy`` (targets fixed per row) run whole inside one compiled call
-  (``btcrl.env.policy_episode``): about 10 ms for 10,000 bars instead of about a second;
+  (``btcrl.env.policy_episode``): about 30 ms for 10,000 bars instead of about 4 s
+  (``benchmarks/episode.py``);
 - any other ``StepPolicy`` steps ``TradingEnv`` bar by bar from Python.
 
 Everything the ledger holds is the engine's own row after each step, never recomputed here.

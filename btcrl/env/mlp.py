@@ -11,8 +11,9 @@ The deterministic action, as SB3's ``predict(obs, deterministic=True)`` computes
 - SAC / TQC: ``low + 0.5 x (tanh(mu(latent_pi(obs))) + 1) x (high - low)``.
 
 ``MlpActor.forward`` is the float32 numpy reference of that computation; the compiled kernel
-(``btcrl.env.policy_episode``) runs the same layers in the same order. Neither is bit-equal
-to torch (summation order differs), but both agree with it to about 1e-6.
+(``btcrl.env.policy_episode``) runs the same layers in the same order (with a rational tanh
+in the hidden layers). Neither is bit-equal to torch (summation order differs), but both
+agree with it to about 1e-6.
 
 Nothing here imports torch or stable-baselines3 at module import time: torch is imported
 only inside ``mlp_from_policy``, to recognise the layers.
