@@ -98,10 +98,10 @@ class DeterministicAct:
     operations, so the same actions. Episodes run the policy compiled when it is an MLP."""
 
     policy: BasePolicy
+    space: spaces.Box  # the policy's action space
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        policy = self.policy
-        space = policy.action_space
+        policy, space = self.policy, self.space
         policy.set_training_mode(False)
         with torch.no_grad():
             tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)
@@ -118,7 +118,7 @@ def deterministic_act(model: BaseAlgorithm) -> DeterministicAct:
     space = model.policy.action_space
     if not isinstance(space, spaces.Box):
         raise TypeError(f"btcrl policies act in a Box space, not {space}")
-    return DeterministicAct(model.policy)
+    return DeterministicAct(model.policy, space)
 
 
 def evaluate_policy(

@@ -141,7 +141,7 @@ def mlp_from_policy(policy: Any) -> MlpActor | None:
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     obs_space = getattr(policy, "observation_space", None)
-    act_space = getattr(policy, "action_space", None)
+    act_space: Any = getattr(policy, "action_space", None)
     obs_shape = getattr(obs_space, "shape", None)
     if obs_shape is None or len(obs_shape) != 1 or getattr(act_space, "low", None) is None:
         return None
