@@ -13,7 +13,7 @@ about 1e-6 (float32 summation order, and ``tanh32`` in the hidden layers).
 Speed (``benchmarks/episode.py``, 10,000 bars, default PPO 64x64 tanh over 36 observed
 values, on 2 CPU cores shared with other work): about 25-40 ms per episode compiled (SAC
 about 23 ms), against about 4.4 s stepping ``TradingEnv`` with SB3 ``predict`` (a speed-up
-of about 110x; 290x for SAC). Compiling the kernels takes about 10 s once; numba caches
+of about 110x; 290x for SAC). Compiling the kernels takes about 15 s once; numba caches
 them on disk, so later processes load them in about 0.1 s.
 """
 
