@@ -2,13 +2,18 @@
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
 
+from btcrl.backtest.episode import model_policy
+from btcrl.backtest.episode import run_episode as run_policy_episode
 from btcrl.backtest.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
+from btcrl.backtest.policies import ModelPolicy
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
 
@@ -31,72 +36,46 @@ VALIDATION_METRICS = tuple(
     )
 )
 
-_LEDGER = (
-    "bar",
-    "equity",
-    "position",
-    "fill_price",
-    "fill_qty",
-    "stop_hit",
-    "stop_fill_price",
-    "stop_fill_qty",
-    "close_fill_price",
-    "close_fill_qty",
-)
+_FILL_KINDS = ("fill", "stop_fill", "close_fill")  # ledger prefixes of a bar's fills
 
 
 def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str, np.ndarray]:
-    """Step ``act`` through the whole span once (BatchTradingEnv, one env, mode ``eval``).
+    """Run ``act`` through the whole span once, mode ``eval``, with the episode runner the
+    backtests use (``btcrl.backtest.episode.run_episode``: compiled when ``act`` is a
+    ``DeterministicAct`` over an MLP actor, TradingEnv stepping otherwise).
 
     Returns per-bar arrays: ``equity`` (quote currency, starting with the initial balance,
     so one longer than the others), ``position`` (BTC after the bar), ``close`` (the bar's
-    close), ``notional`` (|USD| filled in the bar), ``stop_hits`` and ``fills`` (orders, stop
-    exits and the final forced close filled in the bar).
+    close), ``notional`` (|USD| filled in the bar), ``stop_hits``, ``fills`` (orders, stop
+    exits and the final forced close filled in the bar) and ``trades`` (round trips closed
+    in the bar, as the backtest's ``trade_count`` counts them).
     """
-    from btcrl.env import BatchTradingEnv
-
-    env = BatchTradingEnv(features, config, n_envs=1, seed=0, mode="eval")
-    steps = env.bounds.steps
-    rows = np.zeros((steps, len(_LEDGER)), dtype=np.float64)
-    columns = [env.ledger_column(name) for name in _LEDGER]
-    taken = 0
-    try:
-        obs = env.reset()
-        done = np.zeros(1, dtype=np.bool_)
-        while not done[0] and taken < steps:
-            step = env.step(np.asarray(act(np.asarray(obs)), dtype=np.float32))
-            obs, done = step[0], step[2]
-            rows[taken] = [column[0] for column in columns]
-            taken += 1
-    finally:
-        env.close()
-    ledger = dict(zip(_LEDGER, rows[:taken].T, strict=True))
-    notional = sum(
-        np.abs(ledger[f"{kind}_price"] * ledger[f"{kind}_qty"])
-        for kind in ("fill", "stop_fill", "close_fill")
-    )
-    fills = sum(
-        (ledger[f"{kind}_qty"] != 0).astype(np.int64)
-        for kind in ("fill", "stop_fill", "close_fill")
-    )
+    if isinstance(act, DeterministicAct):
+        policy = model_policy(act.policy, act, name="validation")
+    else:
+        policy = ModelPolicy(act, name="validation")
+    episode = run_policy_episode(features, config, policy, mode="eval")
+    kinds = [(episode.field(f"{k}_price"), episode.field(f"{k}_qty")) for k in _FILL_KINDS]
     return {
-        "equity": np.concatenate([[config.initial_balance], ledger["equity"]]),
-        "position": ledger["position"],
-        "close": features.prices[ledger["bar"].astype(np.int64), 3],
-        "notional": np.asarray(notional, dtype=np.float64),
-        "stop_hits": ledger["stop_hit"],
-        "fills": np.asarray(fills, dtype=np.int64),
+        "equity": episode.equity,
+        "position": episode.field("position"),
+        "close": features.prices[episode.field("bar").astype(np.int64), 3],
+        "notional": np.asarray(sum(np.abs(price * qty) for price, qty in kinds), np.float64),
+        "stop_hits": episode.field("stop_hit"),
+        "fills": np.asarray(sum((qty != 0).astype(np.int64) for _, qty in kinds), np.int64),
+        "trades": episode.closed_trades(),
     }
 
 
 def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> dict[str, float]:
     """Performance metrics of the equity curve (``total_return``, ``sharpe``, ``max_drawdown``
-    <= 0 as a fraction, ...), ``trades`` (fills), ``exposure`` (mean |position x close| /
-    equity, fraction), ``time_in_market`` (fraction of bars holding a position), ``turnover``
-    and ``stop_loss_count`` (btcrl.backtest.metrics, so validation and backtests agree)."""
+    <= 0 as a fraction, ...), ``trades`` (closed round trips, the backtest's ``trade_count``),
+    ``exposure`` (mean |position x close| / equity, fraction), ``time_in_market`` (fraction
+    of bars holding a position), ``turnover`` and ``stop_loss_count``
+    (btcrl.backtest.metrics, so validation and backtests agree)."""
     equity = episode["equity"]
     metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
-    metrics["trades"] = float(episode["fills"].sum())
+    metrics["trades"] = float(episode["trades"].sum())
     if len(episode["position"]):
         behaviour = behaviour_metrics(
             episode["position"],
@@ -112,15 +91,17 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
     return metrics
 
 
-def deterministic_act(model: BaseAlgorithm) -> ActFn:
-    """``model.predict(obs, deterministic=True)`` without its per-call overhead (about 2x
-    faster for one observation at a time); the same operations, so the same actions."""
-    policy = model.policy
-    space = policy.action_space
-    if not isinstance(space, spaces.Box):
-        raise TypeError(f"btcrl policies act in a Box space, not {space}")
+@dataclass(frozen=True)
+class DeterministicAct:
+    """``policy``'s action as ``model.predict(obs, deterministic=True)`` computes it, without
+    its per-call overhead (about 2x faster for one observation at a time): the same
+    operations, so the same actions. Episodes run the policy compiled when it is an MLP."""
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    policy: BasePolicy
+    space: spaces.Box  # the policy's action space
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        policy, space = self.policy, self.space
         policy.set_training_mode(False)
         with torch.no_grad():
             tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)
@@ -130,7 +111,14 @@ def deterministic_act(model: BaseAlgorithm) -> ActFn:
             return policy.unscale_action(actions)
         return np.clip(actions, space.low, space.high)
 
-    return act
+
+def deterministic_act(model: BaseAlgorithm) -> DeterministicAct:
+    """The deterministic action of ``model`` (see ``DeterministicAct``); TypeError unless it
+    acts in a Box space."""
+    space = model.policy.action_space
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"btcrl policies act in a Box space, not {space}")
+    return DeterministicAct(model.policy, space)
 
 
 def evaluate_policy(

@@ -4,9 +4,8 @@ the period against the spans it was trained and validated on."""
 from typing import TYPE_CHECKING, Any
 
 from btcrl.backtest.compat import check_model_fits, read_source_tags
-from btcrl.backtest.fast_policy import fast_predict
+from btcrl.backtest.episode import model_policy
 from btcrl.backtest.overlap import find_overlaps, in_sample_message, missing_spans, model_spans
-from btcrl.backtest.policies import ModelPolicy
 from btcrl.config import ExperimentConfig
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
@@ -29,17 +28,15 @@ def model_inputs(config: ExperimentConfig, model_uri: str) -> tuple[Any, Feature
 
 def attach_model(plan: "BacktestPlan", loaded: Any, model_uri: str, strict: bool) -> None:
     """Make ``plan`` trade ``loaded``: check it fits the data (CompatibilityError at the
-    first difference), record its name, version and source run, pick the fast policy when it
-    is bit-identical to ``predict()``, and check the period for overlap (below)."""
+    first difference), record its name, version and source run, run it compiled when its
+    actor matches ``predict()`` (``episode.model_policy``), and check the period for
+    overlap (below)."""
     plan.warnings += check_model_fits(loaded, plan.features.spec)
     plan.model_uri = model_uri
     plan.model_name = loaded.model_name
     plan.model_version = loaded.model_version
     plan.source_run_id = loaded.source_run_id
-    model = getattr(loaded, "model", None)
-    obs_size = plan.features.spec.observation_size
-    fast = fast_predict(model, obs_size) if model is not None else None
-    plan.policy = ModelPolicy(fast or loaded.predict, name=model_uri)
+    plan.policy = model_policy(loaded.model.policy, loaded.predict, name=model_uri or "model")
     version = f" v{loaded.model_version}" if loaded.model_version is not None else ""
     plan.label = f"{loaded.model_name or model_uri}{version}"
     check_overlap(plan, loaded, strict)

