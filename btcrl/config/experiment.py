@@ -11,6 +11,7 @@ from btcrl.config.features import FeaturesConfig
 from btcrl.config.tracking import TrackingConfig
 from btcrl.config.train import TrainConfig
 from btcrl.config.tune import TuneConfig
+from btcrl.config.walkforward import WalkforwardConfig
 
 
 class ExperimentConfig(Section):
@@ -23,5 +24,6 @@ class ExperimentConfig(Section):
     train: TrainConfig = TrainConfig()
     backtest: BacktestConfig = BacktestConfig()
     tune: TuneConfig = TuneConfig()
+    walkforward: WalkforwardConfig = WalkforwardConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = Field(42, ge=0, lt=2**31)
