@@ -101,6 +101,7 @@ def test_bad_arguments_raise() -> None:
 def test_against_skfolio(seed: int) -> None:
     """skfolio (an independent implementation, tests only) agrees to 1e-10."""
     from skfolio import measures
+
     rng = np.random.default_rng(seed)
     returns = rng.standard_t(4, 2000) * 0.01 + 0.0008 * (seed + 1)
     trials = rng.normal(0.0, 0.03, 25)
