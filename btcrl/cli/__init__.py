@@ -9,6 +9,7 @@ from btcrl.cli.features import features
 from btcrl.cli.ingest import ingest
 from btcrl.cli.train import train
 from btcrl.cli.tune import tune
+from btcrl.cli.walkforward import walkforward
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,3 +25,4 @@ main.add_command(features)
 main.add_command(train)
 main.add_command(backtest)
 main.add_command(tune)
+main.add_command(walkforward)
