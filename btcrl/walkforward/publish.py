@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from btcrl.backtest.artifacts import write_tables
 from btcrl.config import ExperimentConfig
 from btcrl.walkforward.aggregate import Aggregate
 from btcrl.walkforward.oos import BUY_AND_HOLD
@@ -29,8 +30,7 @@ def write_files(agg: Aggregate, title: str, out: Path) -> None:
     summary.json and report.html into ``out``."""
     agg.table.to_csv(out / "segments.csv", index=False)
     primary = agg.primary
-    primary.steps.to_csv(out / "steps.csv", index=False)
-    primary.trades.to_csv(out / "trades.csv", index=False)
+    write_tables(out, primary.steps, primary.trades)
     rows = [{"policy": f"model seed {seed}", **m.metrics} for seed, m in agg.models.items()]
     rows += [{"policy": name, **b.metrics} for name, b in agg.baselines.items()]
     pd.DataFrame(rows).to_csv(out / "baselines.csv", index=False)

@@ -89,18 +89,15 @@ def window_metrics(
 def stitch(
     windows: list[Window],
 ) -> tuple[pd.DatetimeIndex, np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Stitched (times, equity, steps, trades); steps and trades carry a ``segment`` column
-    and trades are renumbered in time order."""
+    """Stitched (times, equity, steps, trades); steps (indexed by bar time) and trades carry
+    a ``segment`` column, and trades are renumbered in time order."""
     times, equity = chain(windows)
-    steps = pd.concat([w.steps.assign(segment=w.segment) for w in windows], ignore_index=True)
-    trades = (
-        pd.concat(
-            [w.trades.assign(segment=w.segment) for w in windows if len(w.trades)],
-            ignore_index=True,
-        )
-        if any(len(w.trades) for w in windows)
-        else windows[0].trades.assign(segment=[])
-    )
+    steps = pd.concat([w.steps.assign(segment=w.segment) for w in windows])
+    with_trades = [w.trades.assign(segment=w.segment) for w in windows if len(w.trades)]
+    if with_trades:
+        trades = pd.concat(with_trades, ignore_index=True)
+    else:
+        trades = windows[0].trades.assign(segment=pd.Series([], dtype=np.int64))
     if "trade" in trades:
         trades["trade"] = np.arange(1, len(trades) + 1)
     return times, equity, steps, trades

@@ -36,7 +36,6 @@ def hand_window(
     position = np.cumsum(qty)
     steps = pd.DataFrame(
         {
-            "time": [T0 + (start + i + 1) * HOUR for i in range(n)],
             "close": close,
             "position": position,
             "equity": equity[1:],
@@ -48,7 +47,8 @@ def hand_window(
             "stop_fill_price": [0.0] * n,
             "close_fill_qty": [0.0] * n,
             "close_fill_price": [0.0] * n,
-        }
+        },
+        index=pd.DatetimeIndex([T0 + (start + i + 1) * HOUR for i in range(n)], name="time"),
     )
     trades = pd.DataFrame({"trade": [1], "open": [False], "side": ["long"]})
     times = pd.DatetimeIndex([T0 + (start + i) * HOUR for i in range(n + 1)])
@@ -83,6 +83,7 @@ def test_three_segment_metrics() -> None:
     assert whole["turnover"] == pytest.approx(430 / mean_equity)
     assert whole["trade_count"] == 3
     assert list(steps["segment"]) == [0, 0, 1, 1, 2, 2]
+    assert list(steps.index) == list(times[1:])  # one step per stitched bar, in time order
     assert list(trades["trade"]) == [1, 2, 3]
     # mean of +-10 % returns 4:2 is 1/30; sample std of (0.1 x4, -0.1 x2)
     r = np.array([0.1, 0.1, -0.1, 0.1, 0.1, -0.1])
