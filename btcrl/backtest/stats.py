@@ -27,11 +27,12 @@ Too-short or non-finite input raises ValueError (as in ``btcrl.backtest.metrics`
 """
 
 import math
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 EULER_GAMMA = 0.5772156649015329
+_NORMAL = NormalDist()  # standard normal: cdf = Phi, inv_cdf = Phi^-1 (no scipy import)
 MIN_RETURNS = 3  # skewness and kurtosis need a few points; PSR uses sqrt(n - 1)
 
 
@@ -88,7 +89,7 @@ def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.
     diff = sr - benchmark_sharpe
     if factor <= 0:  # heavy skew makes the estimate's variance vanish: certainty either way
         return 1.0 if diff > 0 else 0.0 if diff < 0 else 0.5
-    return float(norm.cdf(diff * math.sqrt(r.size - 1) / math.sqrt(factor)))
+    return float(_NORMAL.cdf(diff * math.sqrt(r.size - 1) / math.sqrt(factor)))
 
 
 def expected_max_sharpe(n_trials: float, sharpe_variance: float) -> float:
@@ -104,8 +105,8 @@ def expected_max_sharpe(n_trials: float, sharpe_variance: float) -> float:
         raise ValueError(f"sharpe_variance must be finite and >= 0, got {sharpe_variance}")
     if n_trials == 1 or sharpe_variance == 0:
         return 0.0
-    z1 = norm.ppf(1.0 - 1.0 / n_trials)
-    z2 = norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    z1 = _NORMAL.inv_cdf(1.0 - 1.0 / n_trials)
+    z2 = _NORMAL.inv_cdf(1.0 - 1.0 / (n_trials * math.e))
     return float(math.sqrt(sharpe_variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
 
 
@@ -138,5 +139,5 @@ def min_track_record_length(
         return 1.0
     skew, kurt = moments(r)
     factor = max(_sharpe_variance_factor(sr, skew, kurt), 0.0)
-    z = norm.ppf(confidence)
+    z = _NORMAL.inv_cdf(confidence)
     return float(1.0 + factor * (z / (sr - benchmark_sharpe)) ** 2)
