@@ -1,6 +1,6 @@
 """Where a walk-forward's wall time goes: learning vs validation + backtest vs set-up + logging.
 
-A 10-segment walk-forward on the bundled sample (2022-01 .. 2025-03): 9-month train windows
+A 10-segment walk-forward on the bundled sample (2022-01 .. 2025-03): 8-month train windows
 (2-month validation tail), 3-month test windows, 50,000 env-steps per segment, one seed, one
 in-process worker, a throw-away MLflow store and Optuna study. Timers wrap (without changing)
 SB3's ``learn``, ``ValidationCallback.validate`` and the out-of-sample windows
@@ -59,7 +59,7 @@ def config(root: Path, segments: int, timesteps: int) -> ExperimentConfig:
             "data.data_dir": str(root / "data"),
             "train.total_timesteps": timesteps,
             "train.system_metrics": False,
-            "walkforward.train_months": 9,
+            "walkforward.train_months": 8,
             "walkforward.val_months": 2,
             "walkforward.test_months": 3,
             "walkforward.step_months": 3,

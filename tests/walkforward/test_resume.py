@@ -1,6 +1,8 @@
 """A real walk-forward on the bundled sample (tiny budget, sqlite MLflow + Optuna stores):
 it logs parent and child runs, resumes without retraining, and extends to new segments."""
 
+import os
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -108,3 +110,24 @@ def test_two_workers_and_two_seeds(tmp_path: Path, tracking_uri: str) -> None:
     assert _train_runs("btcrl-walkforward") == 4
     assert "seeds/sharpe_std" in result.metrics
     assert result.metrics["stats/n_trials"] == 2
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgres(tmp_path: Path, tracking_uri: str) -> None:
+    """The CI PostgreSQL: two workers of one machine share the study; a second invocation
+    (another machine in practice) joins, finds every job finished and trains nothing."""
+    url = os.environ.get("BTCRL_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("BTCRL_TEST_POSTGRES_URL is not set (.ci/run starts a local PostgreSQL)")
+    name = f"wf-pg-{uuid.uuid4().hex[:8]}"
+    config = tiny_walkforward(
+        tmp_path,
+        tracking_uri,
+        **{"walkforward.workers": 2, "walkforward.storage": url, "walkforward.name": name},
+    )
+    first = run_walkforward(config)
+    assert first.worker_exit_codes == [0, 0]
+    assert (first.trained, first.finished) == (2, 2)
+    joined = run_walkforward(with_overrides(config, {"walkforward.workers": 1}))
+    assert (joined.trained, joined.finished) == (0, 2)
+    assert joined.parent_run_id == first.parent_run_id
