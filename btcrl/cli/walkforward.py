@@ -5,7 +5,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -49,7 +49,7 @@ class SegmentProgress:
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty() and not os.environ.get("CI")
-        self.bar = None
+        self.bar: Any = None  # tqdm, created on the first report
         self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:

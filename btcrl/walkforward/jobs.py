@@ -170,7 +170,7 @@ def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]
         threads = max(1, (os.cpu_count() or 1) // workers)
         config = with_overrides(config, {"train.torch_threads": threads})
     spawn = mp.get_context("spawn")
-    procs = []
+    procs: list[mp.process.BaseProcess] = []
     for index in range(workers):
         job = JobContext(**{**ctx.__dict__, "config": config, "index": index})
         proc = spawn.Process(target=_process_main, args=(job,), name=f"walkforward-w{index}")
