@@ -58,6 +58,14 @@ def segment_tags(config: ExperimentConfig, segment: Segment, seed: int) -> dict[
     return tags
 
 
+def _grid_draw(study: optuna.Study, number: int) -> bool:
+    """Did the grid sampler pick this trial's job (rather than an enqueue or a retry)?"""
+    for frozen in study.get_trials(deepcopy=False):
+        if frozen.number == number:
+            return "grid_id" in frozen.system_attrs
+    return False
+
+
 class SegmentObjective:
     """The Optuna objective of a walk-forward worker: train the trial's (segment, seed)."""
 
@@ -74,16 +82,17 @@ class SegmentObjective:
         return self._candles
 
     def __call__(self, trial: optuna.Trial) -> float:
-        config = self.ctx.config
         segment_index = trial.suggest_int("segment", 0, len(self.ctx.segments) - 1)
         seed = trial.suggest_int("seed", 0, SEED_HIGH)
         job = (segment_index, seed)
         study = trial.study
-        done = jobs_in(study, (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING))
-        others = [n for n in done.get(job, []) if n != trial.number]
-        if others or seed not in config.walkforward.seeds:
-            # a grid draw that raced another worker: never train a job twice
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+        others = [n for n in jobs_in(study, states).get(job, []) if n != trial.number]
+        if others:  # a grid draw that raced another worker: never train a job twice
             raise optuna.TrialPruned(f"job {job} is taken by trial(s) {others}")
+        if job not in self.ctx.wanted and _grid_draw(study, trial.number):
+            # no job was waiting when this trial started: the grid drew one nobody asked for
+            raise optuna.TrialPruned(f"job {job} was not asked for")
         return self._train(trial, self.ctx.segments[segment_index], seed)
 
     def _train(self, trial: optuna.Trial, segment: Segment, seed: int) -> float:
