@@ -122,7 +122,7 @@ def walkforward(
     config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
     progress = SegmentProgress()
     try:
-        result = run_walkforward(config, progress=progress)
+        result = run_walkforward(config, progress=progress, step_progress=progress.tty)
     finally:
         progress.close()
     _summary(result)

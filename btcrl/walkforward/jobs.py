@@ -47,6 +47,7 @@ class JobContext:
     tracking_uri: str
     parent_run_id: str
     wanted: frozenset[Job] = frozenset()
+    step_progress: bool = False  # a bar over env-steps (one in-process worker, a terminal)
     index: int = 0
     log_level: int = logging.WARNING
 

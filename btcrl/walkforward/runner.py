@@ -111,10 +111,13 @@ def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
 
 
 def run_walkforward(
-    config: ExperimentConfig, *, progress: Progress | None = None
+    config: ExperimentConfig, *, progress: Progress | None = None, step_progress: bool = False
 ) -> WalkforwardResult:
     """Run (or resume, or join) the walk-forward ``config.walkforward.name``; see the module
-    doc. Raises ConfigError for a split that does not fit the data or a study made with other
+    doc. ``progress(done, wanted)`` is called as jobs finish; ``step_progress`` shows a bar
+    over each training's env-steps when the jobs run in this process.
+
+    Raises ConfigError for a split that does not fit the data or a study made with other
     settings, DataError for missing data, before any training starts."""
     from btcrl.data import load_candles
     from btcrl.tracking import configure_tracking
@@ -147,6 +150,7 @@ def run_walkforward(
         tracking_uri=tracking_uri,
         parent_run_id=parent,
         wanted=frozenset(wanted),
+        step_progress=step_progress and wf.workers == 1,
         log_level=logging.getLogger().getEffectiveLevel(),
     )
 

@@ -114,6 +114,7 @@ class SegmentObjective:
                 parent_run_id=self.ctx.parent_run_id,
                 extra_tags=segment_tags(config, segment, seed),
                 features=features,
+                progress=self.ctx.step_progress,
             )
         except BtcrlError as exc:
             raise JobFailedError(f"segment {segment.index} seed {seed}: {exc}") from exc
