@@ -119,30 +119,20 @@ def run_walkforward(
 
     Raises ConfigError for a split that does not fit the data or a study made with other
     settings, DataError for missing data, before any training starts."""
-    from btcrl.data import load_candles
     from btcrl.tracking import configure_tracking
 
     wf = config.walkforward
     tracking_uri = configure_tracking(config.tracking)
-    candles = load_candles(config.data)
-    bar = timeframe_timedelta(config.data.timeframe)
-    segments = make_segments(candles.index[0], candles.index[-1] + bar, wf, bar)
-    selected = select_segments(segments, wf.segments)
+    candles, segments, selected = _split(config)
     url = resolve_storage_url(
         config.tune.model_copy(update={"storage": wf.storage, "study": wf.name})
     )
     study = _open_study(config, url, segments)
     parent = _parent_run(config, study, url)
     wanted = [(s.index, seed) for s in selected for seed in wf.seeds]
-    complete_before = jobs.jobs_in(study, (optuna.trial.TrialState.COMPLETE,))
+    complete_before = _completed(study)
     todo = jobs.enqueue_missing(study, wanted)
-    log.info(
-        "walk-forward %s: %d segments, %d jobs wanted, %d to run",
-        wf.name,
-        len(segments),
-        len(wanted),
-        len(todo),
-    )
+    log.info("walk-forward %s: %d jobs wanted, %d to run", wf.name, len(wanted), len(todo))
     ctx = jobs.JobContext(
         config=config,
         segments=tuple(segments),
@@ -162,19 +152,33 @@ def run_walkforward(
     report()
     codes = _run_jobs(ctx, wf.workers, report) if todo else []
     complete = jobs.jobs_in(study, (optuna.trial.TrialState.COMPLETE,))
-    trained = sum(len(v) for v in complete.values()) - sum(len(v) for v in complete_before.values())
     result = WalkforwardResult(
         name=wf.name,
         storage=redact_url(url),
         parent_run_id=parent,
         segments=segments,
         wanted=len(wanted),
-        trained=trained,
+        trained=_completed(study) - complete_before,
         finished=sum(job in complete for job in wanted),
         worker_exit_codes=codes,
     )
     _aggregate(config, study, segments, candles, result)
     return result
+
+
+def _split(config: ExperimentConfig) -> tuple[pd.DataFrame, list[Segment], list[Segment]]:
+    """The candles of ``config.data``, every segment they hold and the selected ones."""
+    from btcrl.data import load_candles
+
+    candles = load_candles(config.data)
+    bar = timeframe_timedelta(config.data.timeframe)
+    segments = make_segments(candles.index[0], candles.index[-1] + bar, config.walkforward, bar)
+    return candles, segments, select_segments(segments, config.walkforward.segments)
+
+
+def _completed(study: optuna.Study) -> int:
+    """COMPLETE trials of the study (finished jobs, duplicates of a job included)."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
 def _run_jobs(ctx: jobs.JobContext, workers: int, report: Callable[[], None]) -> list[int]:
