@@ -127,11 +127,11 @@ def open_study(ctx: JobContext) -> optuna.Study:
 def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> int:
     """Take waiting jobs until none is left and no wanted job runs elsewhere (a lost one is
     failed once its heartbeat is stale and comes back as waiting); returns the jobs run."""
-    import mlflow
-
+    from btcrl.config import TrackingConfig
+    from btcrl.tracking import configure_tracking
     from btcrl.walkforward.train import SegmentObjective
 
-    mlflow.set_tracking_uri(ctx.tracking_uri)
+    configure_tracking(TrackingConfig(uri=ctx.tracking_uri))  # the store the parent uses
     study = open_study(ctx)
     objective = SegmentObjective(ctx)
     ran = 0
