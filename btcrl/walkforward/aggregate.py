@@ -40,6 +40,7 @@ SEGMENT_METRICS = (
     "fees_fraction",
     "avg_exposure",
     "trade_count",
+    "psr",
 )
 
 

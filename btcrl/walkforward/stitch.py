@@ -7,6 +7,7 @@ returns are exactly those of the bars ``[test_start, test_stop)`` and consecutiv
 at one shared point: the stitched curve is their concatenation, one point per bar.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 
 from btcrl.backtest.metrics import performance_metrics
 from btcrl.backtest.report import risk_group
-from btcrl.backtest.stats import sharpe_ratio
+from btcrl.backtest.stats import probabilistic_sharpe_ratio, sharpe_ratio
 
 WINDOW_KEYS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar")
 
@@ -76,6 +77,7 @@ def window_metrics(
     out = performance_metrics(equity, periods_per_year, risk_free_rate)
     returns = equity[1:] / equity[:-1] - 1.0
     out["sharpe_per_bar"] = sharpe_ratio(returns)
+    out["psr"] = probabilistic_sharpe_ratio(returns) if returns.size >= 3 else math.nan
     risk = risk_group(steps, trades, periods_per_year)
     for key in ("turnover", "avg_exposure", "time_in_market", "avg_net_exposure"):
         out[key] = risk[key]
