@@ -10,6 +10,7 @@ from btcrl.cli.ingest import ingest
 from btcrl.cli.promote import promote
 from btcrl.cli.train import train
 from btcrl.cli.tune import tune
+from btcrl.cli.walkforward import walkforward
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,3 +27,4 @@ main.add_command(train)
 main.add_command(backtest)
 main.add_command(tune)
 main.add_command(promote)
+main.add_command(walkforward)

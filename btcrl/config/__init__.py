@@ -16,6 +16,7 @@ from btcrl.config.loader import (
 from btcrl.config.tracking import TrackingConfig
 from btcrl.config.train import TrainConfig
 from btcrl.config.tune import TuneConfig
+from btcrl.config.walkforward import WalkforwardConfig
 
 __all__ = [
     "AgentConfig",
@@ -29,6 +30,7 @@ __all__ = [
     "TrainConfig",
     "TuneConfig",
     "TurbulenceConfig",
+    "WalkforwardConfig",
     "build_config",
     "dump_config",
     "flatten_config",

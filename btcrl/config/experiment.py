@@ -12,6 +12,7 @@ from btcrl.config.promote import PromoteConfig
 from btcrl.config.tracking import TrackingConfig
 from btcrl.config.train import TrainConfig
 from btcrl.config.tune import TuneConfig
+from btcrl.config.walkforward import WalkforwardConfig
 
 
 class ExperimentConfig(Section):
@@ -25,5 +26,6 @@ class ExperimentConfig(Section):
     backtest: BacktestConfig = BacktestConfig()
     tune: TuneConfig = TuneConfig()
     promote: PromoteConfig = PromoteConfig()
+    walkforward: WalkforwardConfig = WalkforwardConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = Field(42, ge=0, lt=2**31)

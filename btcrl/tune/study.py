@@ -12,12 +12,12 @@ import optuna
 
 from btcrl.config import ExperimentConfig
 from btcrl.errors import ConfigError
+from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import configure_tracking, ensure_experiment, start_run
 from btcrl.tune.objective import STUDY_TAG, trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
 from btcrl.tune.space import load_space, resolve_space_path
-from btcrl.tune.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tune.workers import WorkerJob, run_workers
 
 log = logging.getLogger(__name__)

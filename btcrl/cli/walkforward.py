@@ -1,0 +1,158 @@
+"""`btcrl walkforward`: walk-forward evaluation over calendar months (docs/walkforward.md)."""
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from btcrl.walkforward import WalkforwardResult
+
+# options -> config keys (None and "" mean "keep the config's value")
+_WF_KEYS = {
+    "train_months": "walkforward.train_months",
+    "test_months": "walkforward.test_months",
+    "step_months": "walkforward.step_months",
+    "val_months": "walkforward.val_months",
+    "embargo": "walkforward.embargo_bars",
+    "workers": "walkforward.workers",
+    "name": "walkforward.name",
+    "storage": "walkforward.storage",
+    "total_timesteps": "train.total_timesteps",
+    "algo": "agent.algo",
+}
+LINE_EVERY_S = 30.0
+
+
+def parse_indices(text: str | None, what: str) -> list[int] | None:
+    """``"0,1,2"`` -> [0, 1, 2]; None/"" -> None; ConfigError naming the bad list."""
+    if text is None or not text.strip():
+        return None
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--{what} {text!r} is not a comma-separated list of integers") from None
+    if not values or any(v < 0 for v in values) or len(set(values)) != len(values):
+        raise ConfigError(f"--{what} {text!r} must list distinct non-negative integers")
+    return values
+
+
+class SegmentProgress:
+    """A tqdm bar over jobs in a terminal, else one line on stderr every 30 s."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty() and not os.environ.get("CI")
+        self.bar: Any = None  # tqdm, created on the first report
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc="segment x seed jobs", unit="job")
+            self.bar.n = done
+            self.bar.refresh()
+        elif time.monotonic() - self.last >= LINE_EVERY_S or done == total:
+            self.last = time.monotonic()
+            click.echo(f"walk-forward: {done}/{total} jobs finished", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@config_options
+@data_options
+@click.option("--train-months", default=None, help="Train window incl. validation (default 18).")
+@click.option("--test-months", default=None, help="Out-of-sample window (default 3).")
+@click.option("--step-months", default=None, help="Shift between segments (= test months).")
+@click.option("--val-months", default=None, help="Validation tail of each train window (3).")
+@click.option("--anchored", is_flag=True, default=False, help="Expanding train windows.")
+@click.option("--embargo", default=None, help="Bars left out between train and test (0).")
+@click.option("--seeds", default=None, help="Comma-separated seeds, one training each (0).")
+@click.option("--workers", default=None, help="Worker processes on this machine (1).")
+@click.option("--segments", default=None, help="Comma-separated segment indices to run.")
+@click.option("--total-timesteps", default=None, help="Env-steps per segment training.")
+@click.option("--algo", default=None, help="ppo | sac | tqc (default ppo).")
+@click.option("--name", default=None, help="Walk-forward name; the same name resumes/joins.")
+@click.option(
+    "--storage",
+    default=None,
+    envvar="BTCRL_WALKFORWARD_STORAGE",
+    help="Optuna RDB URL shared by all machines (default sqlite:///studies/<name>.db).",
+)
+@handle_errors
+def walkforward(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    anchored: bool,
+    seeds: str | None,
+    segments: str | None,
+    **options: object,
+) -> None:
+    """Walk-forward evaluation: train every segment on its own past, test it on the next
+    months, stitch the out-of-sample equity and score it (PSR, DSR, buy-and-hold alpha).
+
+    Re-running with the same --name resumes (finished segments are never retrained); the
+    same --name and --storage on other machines joins the same walk-forward.
+    """
+    from btcrl.walkforward import run_walkforward
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if logging.getLogger().level >= logging.WARNING:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    extra = list(overrides)
+    seed_list = parse_indices(seeds, "seeds")
+    segment_list = parse_indices(segments, "segments")
+    if seed_list is not None:
+        extra.append(f"walkforward.seeds={seed_list}")
+    if segment_list is not None:
+        extra.append(f"walkforward.segments={segment_list}")
+    if anchored:
+        extra.append("walkforward.anchored=true")
+    config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
+    progress = SegmentProgress()
+    try:
+        result = run_walkforward(config, progress=progress, step_progress=progress.tty)
+    finally:
+        progress.close()
+    _summary(result)
+    if any(code != 0 for code in result.worker_exit_codes):
+        raise SystemExit(1)
+
+
+def _summary(r: "WalkforwardResult") -> None:
+    click.echo(
+        f"walk-forward {r.name} ({r.storage}): {len(r.segments)} segments; jobs finished "
+        f"{r.finished}/{r.wanted} (trained now {r.trained}); parent run {r.parent_run_id}"
+    )
+    m = r.metrics
+    if not m:
+        click.echo("no segment finished for every seed yet: nothing stitched")
+        return
+    click.echo(
+        f"stitched out-of-sample ({int(m['segments/stitched'])} segments): total return "
+        f"{m['stitched/total_return']:+.2%}, Sharpe {m['stitched/sharpe']:.2f}, max drawdown "
+        f"{m['stitched/max_drawdown']:.2%}, fees {m['stitched/fees_fraction']:.2%} of capital"
+    )
+    click.echo(
+        f"buy and hold: total return {m['buy_and_hold/total_return']:+.2%}, Sharpe "
+        f"{m['buy_and_hold/sharpe']:.2f}; mean alpha {m['alpha/mean']:+.2%}, segments beating "
+        f"it {m['alpha/share_beating_bh']:.0%}"
+    )
+    click.echo(
+        f"PSR {m['stats/psr']:.3f}, DSR {m['stats/dsr']:.3f} (N={int(m['stats/n_trials'])}), "
+        f"min track record {m['stats/min_track_record_bars']:.0f} of "
+        f"{m['stats/track_record_bars']:.0f} bars"
+    )
+    if r.registered_version:
+        click.echo(f"registered version {r.registered_version} with alias challenger")

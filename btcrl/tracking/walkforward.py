@@ -1,0 +1,68 @@
+"""MLflow calls of ``btcrl walkforward``: the parent run, late metrics on finished child runs,
+and tags on the registered model version (DESIGN.md, "MLflow layout")."""
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+
+from btcrl.tracking.runs import log_params, start_run
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # MLflow accepts at most 1000 metrics / 100 params per batch
+
+
+def create_parent_run(
+    experiment: str, run_name: str, tags: Mapping[str, str], params: Mapping[str, str]
+) -> str:
+    """Create the walk-forward's parent run with its params (it ends at once; later calls
+    reopen it to log results). Returns its id."""
+    with start_run(experiment, "walkforward", run_name=run_name, tags=tags) as run:
+        items = list(params.items())
+        for i in range(0, len(items), BATCH):
+            log_params(dict(items[i : i + BATCH]))
+        return str(run.info.run_id)
+
+
+def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+
+
+def log_results(
+    run_id: str,
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str] | None = None,
+    artifacts: Path | None = None,
+) -> None:
+    """Log metrics (non-finite ones skipped), tags and the files under ``artifacts`` to an
+    existing run, finished or not (a segment's train run, the walk-forward's parent)."""
+    client = MlflowClient()
+    stamp = int(mlflow.utils.time.get_current_time_millis())
+    metric_list = [Metric(k, v, stamp, 0) for k, v in _finite(metrics).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    for i in range(0, max(len(metric_list), len(tag_list)), BATCH):
+        client.log_batch(run_id, metrics=metric_list[i : i + BATCH], tags=tag_list[i : i + BATCH])
+    if artifacts is not None:
+        client.log_artifacts(run_id, str(artifacts))
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    """The tags of a run (empty when it cannot be read)."""
+    try:
+        return dict(MlflowClient().get_run(run_id).data.tags)
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("cannot read run %s: %s", run_id, exc)
+        return {}
+
+
+def tag_model_version(name: str, version: int, tags: Mapping[str, str], description: str) -> None:
+    """Tags and a description on a registered model version."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+    client.update_model_version(name, str(version), description=description)

@@ -1,0 +1,101 @@
+"""Log a walk-forward's aggregate: out-of-sample metrics on each job's run, the stitched
+results and files on the parent, and the latest segment's model in the registry."""
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from btcrl.backtest.artifacts import write_tables
+from btcrl.config import ExperimentConfig
+from btcrl.walkforward.aggregate import Aggregate
+from btcrl.walkforward.oos import BUY_AND_HOLD
+from btcrl.walkforward.report import write_report
+
+log = logging.getLogger(__name__)
+
+REGISTERED_RUN_TAG = "btcrl.walkforward.registered_run"
+PARENT_TAG = "btcrl.walkforward.parent_run"
+CHALLENGER = "challenger"
+
+
+def model_name(config: ExperimentConfig) -> str:
+    """Registry name: ``walkforward.model_name`` or ``btcrl-wf-<algo>``."""
+    return config.walkforward.model_name or f"btcrl-wf-{config.agent.algo}"
+
+
+def write_files(agg: Aggregate, title: str, out: Path) -> None:
+    """segments.csv, steps.csv / trades.csv (stitched, primary seed), baselines.csv,
+    summary.json and report.html into ``out``."""
+    agg.table.to_csv(out / "segments.csv", index=False)
+    primary = agg.primary
+    write_tables(out, primary.steps, primary.trades)
+    rows = [{"policy": f"model seed {seed}", **m.metrics} for seed, m in agg.models.items()]
+    rows += [{"policy": name, **b.metrics} for name, b in agg.baselines.items()]
+    pd.DataFrame(rows).to_csv(out / "baselines.csv", index=False)
+    summary = {
+        k: (v if v == v and abs(v) != float("inf") else None) for k, v in agg.metrics.items()
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    write_report(agg, title, out / "report.html")
+
+
+def log_aggregate(config: ExperimentConfig, agg: Aggregate, parent: str, tmp: Path) -> int | None:
+    """Log everything; returns the registered version (None when nothing new was
+    registered)."""
+    from btcrl.tracking.walkforward import log_results
+
+    bench = agg.baselines[BUY_AND_HOLD]
+    for _, row in agg.table.iterrows():
+        seg, seed = int(row["segment"]), int(row["seed"])
+        metrics = agg.models[seed].segment_metrics[seg]
+        oos = {f"oos/{k}": v for k, v in metrics.items()}
+        bh = bench.segment_metrics.get(seg, {}).get("total_return", float("nan"))
+        oos["oos/bh_return"] = bh
+        oos["oos/alpha"] = metrics["total_return"] - bh
+        log_results(str(row["run_id"]), oos, {PARENT_TAG: parent})
+    out = tmp / "walkforward"
+    out.mkdir()
+    write_files(agg, f"walk-forward {config.walkforward.name}", out)
+    tags = {
+        "btcrl.walkforward.segments_stitched": f"{len(agg.primary.windows)}/{len(agg.segments)}",
+    }
+    log_results(parent, agg.metrics, tags, artifacts=out)
+    if not config.walkforward.register_model:
+        return None
+    return _register_latest(config, agg, parent)
+
+
+def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
+    from btcrl.agents import register_model
+    from btcrl.tracking.walkforward import log_results, run_tags, tag_model_version
+
+    latest = max(w.segment for w in agg.primary.windows)
+    row = agg.table[(agg.table["segment"] == latest) & (agg.table["seed"] == agg.seeds[0])]
+    run_id = str(row["run_id"].iloc[0])
+    if run_tags(parent).get(REGISTERED_RUN_TAG) == run_id:
+        return None  # already registered by an earlier aggregation
+    name = model_name(config)
+    version = register_model(run_id, name, alias=CHALLENGER)
+    segment = agg.segments[[s.index for s in agg.segments].index(latest)]
+    tags = {
+        PARENT_TAG: parent,
+        "btcrl.walkforward.name": config.walkforward.name,
+        "btcrl.walkforward.segment": str(latest),
+        "btcrl.algo": config.agent.algo,
+        "btcrl.data": f"{config.data.source} {config.data.symbol} {config.data.timeframe}",
+        **{f"btcrl.walkforward.{k}": v for k, v in segment.spans().items()},
+        "btcrl.stitched_sharpe": f"{agg.metrics['stitched/sharpe']:.4f}",
+        "btcrl.dsr": f"{agg.metrics['stats/dsr']:.4f}",
+    }
+    description = (
+        f"walk-forward {config.walkforward.name} segment {latest} (train "
+        f"{segment.train_start:%Y-%m-%d}..{segment.train_stop:%Y-%m-%d}); stitched "
+        f"out-of-sample Sharpe {agg.metrics['stitched/sharpe']:.3f}, DSR "
+        f"{agg.metrics['stats/dsr']:.3f}; parent run {parent}"
+    )
+    tag_model_version(name, version, tags, description)
+    log_results(parent, {}, {REGISTERED_RUN_TAG: run_id, "btcrl.registered_version": str(version)})
+    log.info("registered %s version %d (alias %s)", name, version, CHALLENGER)
+    return version
