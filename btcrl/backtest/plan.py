@@ -14,13 +14,7 @@ from btcrl.backtest.episode import StepPolicy
 from btcrl.backtest.model_source import attach_model, model_inputs
 from btcrl.backtest.overlap import Overlap
 from btcrl.backtest.period import load_period_features, resolve_period
-from btcrl.backtest.policies import (
-    RULE_STOP_PCT,
-    RulePolicy,
-    parse_rule,
-    rule_targets,
-    strategy_codes,
-)
+from btcrl.backtest.policies import RulePolicy, parse_rule, rule_env, rule_policy
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
@@ -201,9 +195,7 @@ def prepare(
         policy=RulePolicy("flat", np.zeros(len(fs), np.float32)),
         features=fs,
         env=env,
-        rule_env=env.model_copy(
-            update={"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT}
-        ),
+        rule_env=rule_env(env),
         features_config=features_config,
         start=start,
         end=end,
@@ -221,11 +213,7 @@ def prepare(
 
 def _attach_rule(plan: BacktestPlan, policy: str) -> None:
     """Make ``plan`` trade the rule baseline ``policy`` (with the rules' wide stops)."""
-    rule, strategy = parse_rule(policy)
-    env = plan.env
-    signals = strategy_codes(plan.features, strategy) if strategy else None
-    targets = rule_targets(rule, len(plan.features), signals, env.allow_short, env.leverage_limit)
-    plan.rule = rule
+    plan.policy = rule_policy(policy, plan.features, plan.env)
+    plan.rule = parse_rule(policy)[0]
     plan.policy_name = policy
     plan.env = plan.rule_env
-    plan.policy = RulePolicy(policy, targets)

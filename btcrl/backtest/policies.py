@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from btcrl.config.env import EnvConfig
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.strategies.base import UNDEFINED
@@ -109,6 +110,21 @@ def rule_targets(
     if signals is None or len(signals) != n_rows:
         raise ValueError("strategy targets need one signal per feature-set row")
     return signal_targets(signals, allow_short) * scale
+
+
+def rule_env(env: EnvConfig) -> EnvConfig:
+    """``env`` with the rules' stops (``RULE_STOP_PCT``: effectively off)."""
+    return env.model_copy(update={"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT})
+
+
+def rule_policy(policy: str, features: FeatureSet, env: EnvConfig) -> RulePolicy:
+    """The rule baseline ``policy`` (buy_and_hold | flat | strategy:NAME) over ``features``,
+    sized under ``env`` (unlevered; shorts as ``env.allow_short`` allows). ConfigError for an
+    unknown rule or a strategy without signal codes in ``features``."""
+    kind, strategy = parse_rule(policy)
+    signals = strategy_codes(features, strategy) if strategy else None
+    targets = rule_targets(kind, len(features), signals, env.allow_short, env.leverage_limit)
+    return RulePolicy(policy, targets)
 
 
 def buy_and_hold_policy(n_rows: int, leverage_limit: float = 1.0) -> RulePolicy:

@@ -15,9 +15,7 @@ import pandas as pd
 
 from btcrl.agents import load_policy
 from btcrl.backtest.compat import check_model_fits
-from btcrl.backtest.episode import backtest_env_config, bar_times, run_episode
-from btcrl.backtest.fast_policy import fast_predict
-from btcrl.backtest.policies import ModelPolicy
+from btcrl.backtest.episode import backtest_env_config, bar_times, model_policy, run_episode
 from btcrl.backtest.selection import RETURN_COLUMN, returns_from_equity
 from btcrl.config import DataConfig, EnvConfig
 from btcrl.errors import DataError
@@ -47,8 +45,7 @@ def policy_returns(
         update={"fee_rate": costs.fee_rate, "slippage_bps": costs.slippage_bps}
     )
     env = backtest_env_config(env, force_close)
-    fast = fast_predict(loaded.model, loaded.spec.observation_size)
-    policy = ModelPolicy(fast or loaded.predict, name=model_uri)
+    policy = model_policy(loaded.model.policy, loaded.predict, name=model_uri)
     parts = []
     for start, end in windows:
         fs = load_feature_set(

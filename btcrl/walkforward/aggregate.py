@@ -22,9 +22,9 @@ from btcrl.walkforward.jobs import Job
 from btcrl.walkforward.oos import (
     BUY_AND_HOLD,
     baseline_names,
-    model_policy,
-    rule_policy,
+    baseline_policy,
     run_window,
+    window_policy,
 )
 from btcrl.walkforward.split import Segment
 from btcrl.walkforward.stitch import Window, alpha_table, share_beating, stitch, window_metrics
@@ -130,13 +130,13 @@ def aggregate(
             uri = str(finished[(segment.index, seed)]["model_uri"])
             loaded = load_policy(uri)
             loaded.spec.check_compatible(fs.spec)
-            policies.append(model_policy(loaded, fs.spec.observation_size, uri))
+            policies.append(window_policy(loaded, uri))
         models[seed] = _chain(
             f"seed {seed}", parts, policies, [config.env] * len(parts), initial, ppy, rf
         )
     baselines: dict[str, Stitched] = {}
     for name in baseline_names(config.features.strategies):
-        built = [rule_policy(name, fs, config.env) for _, fs in parts]
+        built = [baseline_policy(name, fs, config.env) for _, fs in parts]
         baselines[name] = _chain(
             name, parts, [b[0] for b in built], [b[1] for b in built], initial, ppy, rf
         )

@@ -17,7 +17,7 @@ from btcrl.backtest.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.backtest.ledger import collect_steps, extract_trades
+from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
 from btcrl.backtest.metrics import performance_metrics
 from btcrl.backtest.policies import RULE_STOP_PCT, ModelPolicy, RulePolicy
 from btcrl.backtest.report import trades_group
@@ -106,7 +106,9 @@ def test_closed_trades_count_the_ledgers_round_trips(
     targets = np.repeat(rng.choice([-1.0, -0.4, 0.0, 0.5, 1.0], len(fs) // 17 + 1), 17)
     config = backtest_env_config(EnvConfig(allow_short=True, max_stop_pct=0.015), force_close)
     episode = run_episode(fs, config, RulePolicy("r", targets[: len(fs)].astype(np.float32)))
-    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
+    steps = collect_steps(
+        fs, episode.observations, episode.actions, ledger_columns(episode.ledger, LEDGER_FIELDS)
+    )
     trades = extract_trades(steps)
     closed = trades[~trades["open"].astype(bool)]
     per_step = episode.closed_trades()
@@ -125,7 +127,9 @@ def test_validation_scores_the_backtests_episode(candles: pd.DataFrame) -> None:
     metrics = evaluate_policy(fs, config, deterministic_act(model), PPY)
     policy = model_policy(model.policy, deterministic_act(model))
     episode = run_episode(fs, backtest_env_config(config, config.force_close_at_end), policy)
-    steps = collect_steps(fs, episode.observations, episode.actions, episode.ledger, LEDGER_FIELDS)
+    steps = collect_steps(
+        fs, episode.observations, episode.actions, ledger_columns(episode.ledger, LEDGER_FIELDS)
+    )
     trade_count = trades_group(extract_trades(steps))["trade_count"]
     assert trade_count > 20
     assert metrics["val/trades"] == trade_count

@@ -35,7 +35,7 @@ def test_trained_model_backtests_with_its_own_params(
 ) -> None:
     from btcrl.agents import load_policy, run_training
     from btcrl.backtest import run_backtest
-    from btcrl.backtest.setup import prepare
+    from btcrl.backtest.plan import prepare
 
     (tmp_path / "mlruns").mkdir()
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)

@@ -7,7 +7,7 @@ import pytest
 from btcrl.config import DataConfig, FeaturesConfig
 from btcrl.config.env import EnvConfig
 from btcrl.data.sample import load_sample
-from btcrl.walkforward.oos import rule_policy, run_window
+from btcrl.walkforward.oos import baseline_policy, run_window
 from btcrl.walkforward.stitch import (
     Window,
     alpha_table,
@@ -115,7 +115,7 @@ def test_real_windows_chain_on_the_sample() -> None:
     for k, (start, stop) in enumerate(zip(months, months[1:], strict=False)):
         fs = window_features(candles, features, data, start, stop, lead_bars=1)
         assert fs.index[0] == start - HOUR and fs.index[-1] == stop - HOUR
-        policy, rule_env = rule_policy("buy_and_hold", fs, env)
+        policy, rule_env = baseline_policy("buy_and_hold", fs, env)
         win = run_window(fs, rule_env, policy, balance, k)
         assert win.equity[0] == balance
         assert win.steps["position"].iloc[-1] == 0  # force-closed at the window's end
