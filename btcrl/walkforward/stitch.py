@@ -78,7 +78,7 @@ def window_metrics(
     returns = equity[1:] / equity[:-1] - 1.0
     out["sharpe_per_bar"] = sharpe_ratio(returns)
     out["psr"] = probabilistic_sharpe_ratio(returns) if returns.size >= 3 else math.nan
-    risk = risk_group(steps, trades, periods_per_year)
+    risk = risk_group(steps, steps, trades, periods_per_year)  # steps hold the ledger columns
     for key in ("turnover", "avg_exposure", "time_in_market", "avg_net_exposure"):
         out[key] = risk[key]
     fees = float(steps["fee"].sum())

@@ -109,7 +109,7 @@ def test_closed_trades_count_the_ledgers_round_trips(
     steps = collect_steps(
         fs, episode.observations, episode.actions, ledger_columns(episode.ledger, LEDGER_FIELDS)
     )
-    trades = extract_trades(steps)
+    trades = extract_trades(steps, steps.index, steps["close"].to_numpy())
     closed = trades[~trades["open"].astype(bool)]
     per_step = episode.closed_trades()
     assert set(trades["exit_reason"]) >= {"flip", "stop", "signal"}
@@ -130,7 +130,7 @@ def test_validation_scores_the_backtests_episode(candles: pd.DataFrame) -> None:
     steps = collect_steps(
         fs, episode.observations, episode.actions, ledger_columns(episode.ledger, LEDGER_FIELDS)
     )
-    trade_count = trades_group(extract_trades(steps))["trade_count"]
+    trade_count = trades_group(extract_trades(steps, steps.index, steps["close"].to_numpy()))["trade_count"]
     assert trade_count > 20
     assert metrics["val/trades"] == trade_count
     expected = performance_metrics(episode.equity, PPY)

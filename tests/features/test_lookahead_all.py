@@ -93,7 +93,7 @@ def test_every_registered_feature_is_causal(candles: pd.DataFrame, shared_data: 
     full = _build(candles, config)
     builtin = {"awesome_macd", "bollinger_rsi", "ott", "supertrend", "volatility_breakout"}
     assert set(config.strategies) == builtin | set(available_strategies())
-    assert full.spec.external == ("vix", "spx_ret", "dxy_ret")
+    assert full.spec.external == ("vix", "spx_ret", "dxy_ret", "nasdaq_ret")
     assert len(full.spec.feature_names) > 40 and full.first_valid < len(full) // 2
     rows = _prefixes(candles.index, full.first_valid)
     assert len(rows) >= 15
