@@ -17,7 +17,7 @@ from btcrl.tune.objective import STUDY_TAG, trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
 from btcrl.tune.space import load_space, resolve_space_path
-from btcrl.tune.storage import make_storage, redact_url, resolve_storage_url
+from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tune.workers import WorkerJob, run_workers
 
 log = logging.getLogger(__name__)

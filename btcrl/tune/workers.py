@@ -14,7 +14,7 @@ from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
 from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
-from btcrl.tune.storage import make_storage
+from btcrl.jobs.storage import make_storage
 
 log = logging.getLogger(__name__)
 

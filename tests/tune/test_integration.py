@@ -176,7 +176,7 @@ def test_two_workers_on_postgres(study_dir: Path, shared_data_dir: Path) -> None
     if not url:
         pytest.skip("BTCRL_TEST_POSTGRES_URL is not set (.ci/run starts a local PostgreSQL)")
     from btcrl.errors import ConfigError
-    from btcrl.tune.storage import resolve_storage_url
+    from btcrl.jobs.storage import resolve_storage_url
 
     name = f"pg-{uuid.uuid4().hex[:8]}"
     config = real_config(

@@ -6,7 +6,7 @@ import pytest
 
 from btcrl.config import TuneConfig
 from btcrl.errors import ConfigError
-from btcrl.tune.storage import default_storage_url, make_storage, redact_url, resolve_storage_url
+from btcrl.jobs.storage import default_storage_url, make_storage, redact_url, resolve_storage_url
 
 
 def test_default_url_is_a_sqlite_file_under_studies(tmp_path: Path) -> None:
