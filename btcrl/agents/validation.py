@@ -1,22 +1,15 @@
 """Run a deterministic policy over a whole span and score it (the ``val/*`` metrics)."""
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
-import torch
-from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
 
-from btcrl.backtest.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
+from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
+from btcrl.policy.act import ActFn
 
 log = logging.getLogger(__name__)
-
-#: obs float32 (1, obs_size) -> actions float32 (1, 2)
-ActFn = Callable[[np.ndarray], np.ndarray]
-
 
 #: every metric a validation logs (``val/<name>``); train.best_metric must be one of them
 VALIDATION_METRICS = tuple(
@@ -93,7 +86,7 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
     """Performance metrics of the equity curve (``total_return``, ``sharpe``, ``max_drawdown``
     <= 0 as a fraction, ...), ``trades`` (fills), ``exposure`` (mean |position x close| /
     equity, fraction), ``time_in_market`` (fraction of bars holding a position), ``turnover``
-    and ``stop_loss_count`` (btcrl.backtest.metrics, so validation and backtests agree)."""
+    and ``stop_loss_count`` (btcrl.metrics, so validation and backtests agree)."""
     equity = episode["equity"]
     metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
     metrics["trades"] = float(episode["fills"].sum())
@@ -110,27 +103,6 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
         for key in ("time_in_market", "turnover", "stop_loss_count"):
             metrics[key] = behaviour[key]
     return metrics
-
-
-def deterministic_act(model: BaseAlgorithm) -> ActFn:
-    """``model.predict(obs, deterministic=True)`` without its per-call overhead (about 2x
-    faster for one observation at a time); the same operations, so the same actions."""
-    policy = model.policy
-    space = policy.action_space
-    if not isinstance(space, spaces.Box):
-        raise TypeError(f"btcrl policies act in a Box space, not {space}")
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        policy.set_training_mode(False)
-        with torch.no_grad():
-            tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)
-            actions = policy._predict(tensor, deterministic=True).cpu().numpy()
-        actions = actions.reshape((-1, *space.shape))
-        if policy.squash_output:
-            return policy.unscale_action(actions)
-        return np.clip(actions, space.low, space.high)
-
-    return act
 
 
 def evaluate_policy(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.metrics import behaviour_metrics, performance_metrics, trade_metrics
+from btcrl.metrics import behaviour_metrics, performance_metrics, trade_metrics
 
 HEADLINE = (
     ("performance", "strategy", "total_return"),

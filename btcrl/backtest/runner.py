@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -39,6 +38,7 @@ from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env import LEDGER_FIELDS
 from btcrl.errors import DataError
 from btcrl.features.spec import FeatureSet
+from btcrl.tracking.lookup import experiment_name_of
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,12 @@ def backtest_after_training(
     config: ExperimentConfig, model_uri: str, parent_run_id: str | None
 ) -> dict[str, float]:
     """Backtest a just-trained model on ``config.backtest.start..end`` as a nested run of
-    ``parent_run_id``; returns the headline metrics (the caller logs them as ``backtest/*``)."""
+    ``parent_run_id``, whose metrics get the headline as ``backtest/*``; returns the headline."""
+    from btcrl.tracking import log_metrics
+
     result = run_backtest(config, model_uri=model_uri, parent_run_id=parent_run_id)
+    if parent_run_id:
+        log_metrics({f"backtest/{k}": v for k, v in result.headline.items()}, run_id=parent_run_id)
     return dict(result.headline)
 
 
@@ -170,18 +174,7 @@ def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
     """A nested run goes into its parent's experiment (the MLflow UI nests runs only there)."""
     if not parent_run_id:
         return config.backtest.experiment
-    try:
-        client = mlflow.tracking.MlflowClient()
-        experiment_id = client.get_run(parent_run_id).info.experiment_id
-        return str(client.get_experiment(experiment_id).name)
-    except mlflow.exceptions.MlflowException as exc:
-        log.warning(
-            "cannot read parent run %s (%s); logging to %s",
-            parent_run_id,
-            exc,
-            config.backtest.experiment,
-        )
-        return config.backtest.experiment
+    return experiment_name_of(parent_run_id) or config.backtest.experiment
 
 
 def _log_run(
@@ -192,7 +185,7 @@ def _log_run(
     headline: dict[str, float],
     parent_run_id: str | None,
 ) -> str:
-    from btcrl.tracking import configure_tracking, start_run
+    from btcrl.tracking import configure_tracking, log_artifacts, log_metrics, log_params, start_run
 
     configure_tracking(config.tracking)
     with start_run(
@@ -202,11 +195,8 @@ def _log_run(
         tags=plan.tags(),
         parent_run_id=parent_run_id,
     ) as run:
-        params = flatten_config(logged_config)
-        items = list(params.items())
-        for i in range(0, len(items), 100):
-            mlflow.log_params(dict(items[i : i + 100]))
-        mlflow.log_metrics(headline)
-        mlflow.log_artifacts(str(out))
+        log_params(flatten_config(logged_config))
+        log_metrics(headline)
+        log_artifacts(out)
         run_id = str(run.info.run_id)
     return run_id

@@ -170,7 +170,7 @@ def prepare(
     rule = strategy = None
     loaded = None
     if model_uri:
-        from btcrl.agents import load_policy
+        from btcrl.policy import load_policy
         from btcrl.tracking import configure_tracking
 
         configure_tracking(config.tracking)  # models:/ and runs:/ resolve in this store
