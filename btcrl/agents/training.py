@@ -68,8 +68,6 @@ class _Job:
     checkpoint: Path | None
     tmp: Path
     on_validation: ValidationHook | None
-    progress: bool
-    progress_lines: Callable[[str], None] | None
 
 
 def run_training(
@@ -110,34 +108,24 @@ def run_training(
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     device = resolve_device(config.agent.device)
     seed_training(config.seed, config.train.torch_threads, device)
-    run_tags_ = {**run_tags(config, features, split), **(extra_tags or {})}
+    all_tags = {**run_tags(config, features, split), **(extra_tags or {})}
     if config.train.resume:
-        run_tags_[tags.RESUMED_FROM] = config.train.resume
+        all_tags[tags.RESUMED_FROM] = config.train.resume
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        job = _Job(
-            config,
-            features,
-            split,
-            device,
-            checkpoint,
-            Path(tmp),
-            on_validation,
-            progress,
-            progress_lines,
-        )
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation)
         with start_run(
             config.train.experiment,
             "train",
             run_name=run_name(config, features.spec, prefix=name_prefix),
-            tags=run_tags_,
+            tags=all_tags,
             parent_run_id=parent_run_id,
             killed_on=stop_exceptions,
             log_system_metrics=config.train.system_metrics,
         ) as run:
             run_id = str(run.info.run_id)
             _log_inputs(config, features, split)
-            metrics = _train_and_log(job, run_id)
+            metrics = _train_and_log(job, run_id, progress, progress_lines)
             uri, version = _register(config, run_id)
     log.info("run %s finished: %s", run_id, uri)
     return TrainResult(run_id=run_id, model_uri=uri, model_version=version, metrics=metrics)
@@ -183,7 +171,9 @@ def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:
     return f"models:/{model_name(config)}/{version}", version
 
 
-def _train_and_log(job: _Job, run_id: str) -> dict[str, float]:
+def _train_and_log(
+    job: _Job, run_id: str, progress: bool, progress_lines: Callable[[str], None] | None
+) -> dict[str, float]:
     """Build (or load) the model, train, log the outputs (the env lives only this long)."""
     from btcrl.env import BatchTradingEnv
 
@@ -191,7 +181,7 @@ def _train_and_log(job: _Job, run_id: str) -> dict[str, float]:
     env = BatchTradingEnv(job.split.train, config.env, config.train.n_envs, config.seed, "train")
     try:
         model = _model(job, env)
-        validation = _train(model, job, run_id)
+        validation = _train(model, job, run_id, progress, progress_lines)
         chosen = _chosen_model(model, validation, config, job.device)
         return _log_outputs(chosen, validation, job)
     finally:
@@ -207,7 +197,14 @@ def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
     return model
 
 
-def _train(model: BaseAlgorithm, job: _Job, run_id: str) -> ValidationCallback:
+def _train(
+    model: BaseAlgorithm,
+    job: _Job,
+    run_id: str,
+    bar: bool,
+    lines: Callable[[str], None] | None,
+) -> ValidationCallback:
+    """Learn with validation, divergence checks and progress (SB3's bar, or ``lines``)."""
     from btcrl.tracking.sb3_logger import make_sb3_logger
 
     config = job.config
@@ -224,17 +221,15 @@ def _train(model: BaseAlgorithm, job: _Job, run_id: str) -> ValidationCallback:
         on_validation=job.on_validation,
     )
     callbacks: list[BaseCallback] = [DivergenceCallback(), validation]
-    if job.progress_lines is not None:
-        callbacks.append(
-            ProgressLineCallback(config.train.total_timesteps, job.progress_lines, validation)
-        )
+    if lines is not None:
+        callbacks.append(ProgressLineCallback(config.train.total_timesteps, lines, validation))
     try:
         model.learn(
             config.train.total_timesteps,
             callback=CallbackList(callbacks),
             log_interval=1 if config.agent.algo == "ppo" else 4,
             reset_num_timesteps=not config.train.resume,
-            progress_bar=job.progress,
+            progress_bar=bar,
         )
     except ValueError as exc:  # torch.distributions rejects NaN parameters
         if "nan" not in str(exc).lower():
