@@ -168,6 +168,15 @@ def test_sigkilled_worker_trial_fails_and_is_retried(
     assert lost.info.status == "FAILED"  # never left RUNNING
     assert "no heartbeat" in lost.data.tags["btcrl.end_reason"]
     assert len(trial_runs(result.parent_run_id)) == 1
+    parents = mlflow.search_runs(
+        experiment_names=["btcrl-tune"],
+        filter_string="tags.`btcrl.stage` = 'tune'",
+        output_format="list",
+    )
+    orphan = [r for r in parents if r.info.run_id != result.parent_run_id]
+    assert [r.info.status for r in orphan] == ["KILLED"]  # the killed invocation's parent run
+    assert "ended without closing" in orphan[0].data.tags["btcrl.end_reason"]
+    assert result.ran == [1]  # the retried trial, counted as this invocation's
 
 
 @pytest.mark.postgres
