@@ -65,5 +65,16 @@ def test_every_entry_point_runs_through_mlflow_run(tmp_path: Path) -> None:
         assert done.returncode == 0, f"{entry}: {done.stderr[-3000:]}"
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name(f"btcrl-{entry}")
-        statuses = {r.info.status for r in client.search_runs([experiment.experiment_id])}
-        assert statuses == {"FINISHED"}, (entry, statuses)
+        found = client.search_runs([experiment.experiment_id])
+        assert {r.info.status for r in found} == {"FINISHED"}, entry
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+        if entry in ("train", "tune"):
+            assert {r.data.tags.get("btcrl.algo") for r in found} == {"ppo"}, entry
+        if entry in ("train", "backtest"):
+            contexts = {
+                d.tags[0].value
+                for r in found
+                for d in client.get_run(r.info.run_id).inputs.dataset_inputs
+            }
+            want = {"training", "validation"} if entry == "train" else {"backtest"}
+            assert contexts == want, entry

@@ -2,9 +2,6 @@
 
 from datetime import UTC, datetime
 
-import numpy as np
-import pandas as pd
-
 from btcrl.agents.algos import agent_fields
 from btcrl.agents.split import TimeSplit
 from btcrl.config import ExperimentConfig, flatten_config
@@ -55,13 +52,3 @@ def run_params(config: ExperimentConfig) -> dict[str, str]:
         for key, value in flatten_config(config).items()
         if key.split(".")[0] in TRAIN_SECTIONS and (not key.startswith("agent.") or key in used)
     }
-
-
-def candles_frame(features: FeatureSet) -> pd.DataFrame:
-    """The OHLCV bars of ``features`` (UTC open time index) for MLflow's dataset input."""
-    frame = pd.DataFrame(
-        np.column_stack([features.prices, features.volume]),
-        columns=["open", "high", "low", "close", "volume"],
-        index=features.index,
-    )
-    return frame.reset_index()

@@ -20,7 +20,7 @@ from btcrl.agents.callbacks import (
 )
 from btcrl.agents.model_io import validation_report, write_policy_files
 from btcrl.agents.resume import fetch_checkpoint
-from btcrl.agents.run_info import candles_frame, model_name, run_name, run_params, run_tags
+from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
 from btcrl.agents.split import TimeSplit, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS
 from btcrl.config import ExperimentConfig, dump_config
@@ -158,10 +158,8 @@ def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit
     log_params(run_params(config))
     log_text(dump_config(config), "config.yaml")
     log_text(features.spec.to_json(), "feature_spec.json")
-    spec = features.spec
-    name = f"{config.data.source} {spec.symbol} {spec.timeframe}"
-    for part, context in ((split.train, "training"), (split.validation, "validation")):
-        log_candles(candles_frame(part), name, spec.data_hash, context)
+    log_candles(split.train, config.data.source, "training")
+    log_candles(split.validation, config.data.source, "validation")
 
 
 def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:

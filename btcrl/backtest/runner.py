@@ -185,7 +185,14 @@ def _log_run(
     headline: dict[str, float],
     parent_run_id: str | None,
 ) -> str:
-    from btcrl.tracking import configure_tracking, log_artifacts, log_metrics, log_params, start_run
+    from btcrl.tracking import (
+        configure_tracking,
+        log_artifacts,
+        log_candles,
+        log_metrics,
+        log_params,
+        start_run,
+    )
 
     configure_tracking(config.tracking)
     with start_run(
@@ -196,6 +203,7 @@ def _log_run(
         parent_run_id=parent_run_id,
     ) as run:
         log_params(flatten_config(logged_config))
+        log_candles(plan.features, config.data.source, "backtest")
         log_metrics(headline)
         log_artifacts(out)
         run_id = str(run.info.run_id)

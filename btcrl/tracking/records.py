@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+
+from btcrl.features.spec import FeatureSet
 
 _BATCH_LIMIT = 1000  # MLflow's cap on metrics per log_batch call
 #: MLflow's dataset contexts btcrl uses
@@ -72,15 +75,20 @@ def log_artifacts(folder: Path, artifact_path: str | None = None) -> None:
     mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
 
 
-def log_candles(candles: pd.DataFrame, name: str, data_hash: str, context: str) -> None:
-    """Record the candles a run used as an MLflow dataset input (the runs table's Dataset
-    column): ``name`` e.g. ``sample BTC/USDT 1h``, ``data_hash`` the store's content hash,
-    ``context`` one of training | validation | backtest. The digest covers the hash and the
-    span, so a run's training and validation parts are two datasets. Only the schema and a
-    profile are stored, not the rows."""
+def log_candles(features: FeatureSet, source: str, context: str) -> None:
+    """Record the bars of ``features`` a run used as an MLflow dataset input (the runs table's
+    Dataset column): name ``<source> <symbol> <timeframe>``, ``context`` one of training |
+    validation | backtest. The digest covers the data hash and the span, so a run's training
+    and validation parts are two datasets. Only the schema and a profile are stored."""
     if context not in DATASET_CONTEXTS:
         raise ValueError(f"dataset context {context!r}: use one of {DATASET_CONTEXTS}")
-    span = f"{data_hash}:{candles.iloc[0, 0]}:{candles.iloc[-1, 0]}" if len(candles) else data_hash
+    spec = features.spec
+    candles = pd.DataFrame(
+        np.column_stack([features.prices, features.volume]),
+        columns=["open", "high", "low", "close", "volume"],
+    )
+    candles.insert(0, "time", features.index)
+    span = f"{spec.data_hash}:{features.times[0]}:{features.times[-1]}" if len(features) else ""
     digest = hashlib.sha256(span.encode()).hexdigest()[:16]
-    dataset = mlflow.data.from_pandas(candles, name=name, digest=digest)
-    mlflow.log_input(dataset, context=context)
+    name = f"{source} {spec.symbol} {spec.timeframe}"
+    mlflow.log_input(mlflow.data.from_pandas(candles, name=name, digest=digest), context=context)
