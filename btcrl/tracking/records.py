@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.data.pandas_dataset
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
@@ -91,4 +92,6 @@ def log_candles(features: FeatureSet, source: str, context: str) -> None:
     span = f"{spec.data_hash}:{features.times[0]}:{features.times[-1]}" if len(features) else ""
     digest = hashlib.sha256(span.encode()).hexdigest()[:16]
     name = f"{source} {spec.symbol} {spec.timeframe}"
-    mlflow.log_input(mlflow.data.from_pandas(candles, name=name, digest=digest), context=context)
+    mlflow.log_input(
+        mlflow.data.pandas_dataset.from_pandas(candles, name=name, digest=digest), context=context
+    )

@@ -67,7 +67,7 @@ def log_study(
     """
     trials = study.get_trials(deepcopy=False)
     run_ids = trial_run_ids(study, experiment_id)
-    summary = trial_counts(trials)
+    summary: dict[str, Any] = dict(trial_counts(trials))
     log_metrics({f"trials_{k}": float(v) for k, v in summary.items()})
     complete = any(t.state == TrialState.COMPLETE for t in trials)
     with tempfile.TemporaryDirectory() as tmp:
