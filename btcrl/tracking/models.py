@@ -5,10 +5,12 @@ signature names every observation column (the FeatureSpec's ``observation_names`
 metadata holds the FeatureSpec, so that a served model can be checked against its data.
 """
 
+import contextlib
+import io
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -107,7 +109,8 @@ def register_model(run_id: str, name: str, alias: str | None = "candidate") -> i
     """
     version_tags = _version_tags(run_id)
     try:
-        result = mlflow.register_model(logged_model_uri(run_id), name, tags=version_tags)
+        with _quiet_stderr():  # MLflow prints "Successfully registered ..." itself
+            result = mlflow.register_model(logged_model_uri(run_id), name, tags=version_tags)
     except mlflow.exceptions.MlflowException as exc:
         raise BtcrlError(
             f"cannot register run {run_id}'s model as {name!r}: {exc.message}"
@@ -119,6 +122,19 @@ def register_model(run_id: str, name: str, alias: str | None = "candidate") -> i
         client.set_registered_model_alias(name, alias, str(model_version))
     log.info("registered %s version %d (alias %s)", name, model_version, alias)
     return model_version
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Keep MLflow's own stderr prints for ``-v`` (they go to this module's INFO log)."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        yield
+    for line in buffer.getvalue().splitlines():
+        log.info("%s", line)
 
 
 def _version_tags(run_id: str) -> dict[str, str]:

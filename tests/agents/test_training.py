@@ -37,9 +37,11 @@ def test_smoke_run_is_fully_tracked_and_registered(
     tiny,
     sample_features: FeatureSet,
     tmp_path,  # noqa: ANN001
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     config = tiny(**{"agent.algo": algo})
     result = run_training(config, features=sample_features)
+    assert "Successfully registered" not in capfd.readouterr().err  # MLflow's prints: -v only
     client = MlflowClient()
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
