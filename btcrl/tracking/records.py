@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.data.pandas_dataset
@@ -19,7 +19,8 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from btcrl.features.spec import FeatureSet
+if TYPE_CHECKING:  # only for the annotation: tracking stays light to import
+    from btcrl.features.spec import FeatureSet
 
 _BATCH_LIMIT = 1000  # MLflow's cap on metrics per log_batch call
 #: MLflow's dataset contexts btcrl uses
@@ -76,7 +77,7 @@ def log_artifacts(folder: Path, artifact_path: str | None = None) -> None:
     mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
 
 
-def log_candles(features: FeatureSet, source: str, context: str) -> None:
+def log_candles(features: "FeatureSet", source: str, context: str) -> None:
     """Record the bars of ``features`` a run used as an MLflow dataset input (the runs table's
     Dataset column): name ``<source> <symbol> <timeframe>``, ``context`` one of training |
     validation | backtest. The digest covers the data hash and the span, so a run's training
