@@ -2,6 +2,7 @@
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv
+from tqdm import TqdmExperimentalWarning
 
 from btcrl.agents.algos import build_model, resolve_device, seed_training
 from btcrl.agents.callbacks import (
@@ -222,13 +224,15 @@ def _train(
     if lines is not None:
         callbacks.append(ProgressLineCallback(config.train.total_timesteps, lines, validation))
     try:
-        model.learn(
-            config.train.total_timesteps,
-            callback=CallbackList(callbacks),
-            log_interval=1 if config.agent.algo == "ppo" else 4,
-            reset_num_timesteps=not config.train.resume,
-            progress_bar=bar,
-        )
+        with warnings.catch_warnings():  # SB3's bar is tqdm.rich, which calls itself alpha
+            warnings.simplefilter("ignore", TqdmExperimentalWarning)
+            model.learn(
+                config.train.total_timesteps,
+                callback=CallbackList(callbacks),
+                log_interval=1 if config.agent.algo == "ppo" else 4,
+                reset_num_timesteps=not config.train.resume,
+                progress_bar=bar,
+            )
     except ValueError as exc:  # torch.distributions rejects NaN parameters
         if "nan" not in str(exc).lower():
             raise
