@@ -147,9 +147,9 @@ def engine_vs_vectorbt(home: Path, data: Path, model_uri: str) -> dict[str, floa
     import vectorbt as vbt
 
     from btcrl.backtest.crosscheck import order_series
-    from btcrl.backtest.episode import backtest_env_config, run_episode
-    from btcrl.backtest.policies import RulePolicy
     from btcrl.backtest.runner import plan_backtest
+    from btcrl.policy.episode import backtest_env_config, run_episode
+    from btcrl.policy.rules import RulePolicy
 
     config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
     plan = plan_backtest(config, model_uri=model_uri)

@@ -4,7 +4,7 @@ The policy is an untrained SB3 model built from the default agent config (PPO, 6
 ``--algo sac`` for SAC) on features of the bundled sample (the default features config);
 weights do not change the cost. The episode runs 10,000 steps (bars) in mode ``backtest``:
 
-1. ``compiled``: ``btcrl.backtest.episode.run_episode`` with the policy's ``MlpPolicy``,
+1. ``compiled``: ``btcrl.policy.episode.run_episode`` with the policy's ``MlpPolicy``,
    i.e. the whole episode in one numba call (``btcrl.env.policy_episode``); the first call
    in the process (numba compiling, or loading its disk cache) is reported apart;
 2. ``torch``: the same runner with the torch fallback (``ModelPolicy`` over
@@ -74,15 +74,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from btcrl.agents.validation import deterministic_act
-    from btcrl.backtest.episode import (
+    from btcrl.config.env import EnvConfig
+    from btcrl.policy.act import deterministic_act
+    from btcrl.policy.episode import (
         MlpPolicy,
         backtest_env_config,
         model_policy,
         run_episode,
     )
-    from btcrl.backtest.policies import ModelPolicy
-    from btcrl.config.env import EnvConfig
+    from btcrl.policy.rules import ModelPolicy
 
     fs, model = build(args.algo, args.bars)
     config = backtest_env_config(EnvConfig(), True)

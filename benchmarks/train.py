@@ -21,8 +21,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from btcrl.agents.algos import build_model
-from btcrl.agents.seeding import seed_everything
+from btcrl.agents.algos import build_model, seed_training
 from btcrl.agents.split import split_feature_set
 from btcrl.config import ExperimentConfig, FeaturesConfig, with_overrides
 from btcrl.env import BatchTradingEnv, TradingEnv
@@ -75,7 +74,7 @@ def sb3_default(config: ExperimentConfig, train: Any, threads: int) -> PPO:
 
 
 def btcrl_recipe(config: ExperimentConfig, train: Any) -> PPO:
-    seed_everything(config.seed, config.train.torch_threads)
+    seed_training(config.seed, config.train.torch_threads, "cpu")
     env = BatchTradingEnv(train, config.env, config.train.n_envs, config.seed, "train")
     return build_model(config.agent, env, config.seed, "cpu")  # type: ignore[return-value]
 

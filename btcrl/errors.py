@@ -23,7 +23,3 @@ class ExchangeError(BtcrlError):
 
 class CompatibilityError(BtcrlError):
     """A model and the data it is asked to run on disagree (FeatureSpec mismatch)."""
-
-
-class NotAvailableError(BtcrlError):
-    """A command or option that this version does not provide yet."""

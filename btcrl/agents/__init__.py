@@ -1,4 +1,6 @@
-"""Agents: SB3 PPO/SAC/TQC training on the batched env, tracked in MLflow; policy loading.
+"""Agents: SB3 PPO/SAC/TQC training on the batched env, tracked in MLflow.
+
+Loading a trained policy is :func:`btcrl.policy.load_policy` (below agents and backtest).
 
 Heavy imports (torch, SB3, MLflow) happen on first use of a name below.
 """
@@ -6,16 +8,11 @@ Heavy imports (torch, SB3, MLflow) happen on first use of a name below.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from btcrl.agents.model_io import register_model
-    from btcrl.agents.policy import LoadedPolicy, load_policy
     from btcrl.agents.training import TrainResult, run_training
 
-__all__ = ["LoadedPolicy", "TrainResult", "load_policy", "register_model", "run_training"]
+__all__ = ["TrainResult", "run_training"]
 
 _WHERE = {
-    "LoadedPolicy": "btcrl.agents.policy",
-    "load_policy": "btcrl.agents.policy",
-    "register_model": "btcrl.agents.model_io",
     "TrainResult": "btcrl.agents.training",
     "run_training": "btcrl.agents.training",
 }

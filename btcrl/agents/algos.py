@@ -1,32 +1,58 @@
-"""SB3 PPO / SAC and sb3-contrib TQC built from an AgentConfig, saved and loaded by name."""
+"""SB3 PPO / SAC and sb3-contrib TQC models built from an AgentConfig (classes: btcrl.policy)."""
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import torch
-from sb3_contrib import TQC
-from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
 from btcrl.config import AgentConfig
 from btcrl.errors import ConfigError
+from btcrl.policy.algos import algorithm_class
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "tqc": TQC}
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+_COMMON_FIELDS = ("algo", "device", "learning_rate", "gamma", "net_arch", "activation")
+_PPO_FIELDS = (
+    "n_steps",
+    "batch_size",
+    "n_epochs",
+    "gae_lambda",
+    "clip_range",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+)
+_OFF_POLICY_FIELDS = (
+    "buffer_size",
+    "off_policy_batch_size",
+    "learning_starts",
+    "tau",
+    "train_freq",
+    "gradient_steps",
+)
 
 
-def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    """The SB3 class of ``algo`` (ppo | sac | tqc)."""
-    try:
-        return ALGORITHMS[algo]
-    except KeyError:
-        raise ConfigError(
-            f"algorithm {algo!r} is unknown: use one of {sorted(ALGORITHMS)}"
-        ) from None
+def agent_fields(algo: str) -> tuple[str, ...]:
+    """The AgentConfig fields ``algo`` uses (what :func:`algorithm_kwargs` reads)."""
+    if algo == "ppo":
+        return (*_COMMON_FIELDS, *_PPO_FIELDS)
+    extra = ("top_quantiles_to_drop_per_net",) if algo == "tqc" else ()
+    return (*_COMMON_FIELDS, *_OFF_POLICY_FIELDS, *extra)
+
+
+def seed_training(seed: int, torch_threads: int, device: str) -> None:
+    """Seed Python, NumPy and torch (SB3's ``set_random_seed``; CUDA too on a GPU device) and
+    fix torch's intra-op thread count (``torch_threads`` > 0; 0 leaves torch's choice). With
+    the same seed, threads, config and data, CPU training is bit-for-bit repeatable: SB3 draws
+    every random number from these generators and the envs take ``seed + index``."""
+    set_random_seed(seed, using_cuda=device.startswith("cuda"))
+    if torch_threads > 0 and torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
+        log.debug("torch intra-op threads set to %d", torch_threads)
 
 
 def resolve_device(device: str) -> str:
@@ -84,9 +110,3 @@ def build_model(config: AgentConfig, env: VecEnv, seed: int, device: str) -> Bas
     kwargs = algorithm_kwargs(config, env.num_envs)
     log.info("building %s on %d envs, device %s: %s", config.algo, env.num_envs, device, kwargs)
     return cls("MlpPolicy", env, seed=seed, device=device, verbose=0, **kwargs)
-
-
-def load_model(algo: str, path: Path, env: VecEnv | None, device: str) -> BaseAlgorithm:
-    """Load an SB3 zip saved by :func:`save_model` (``env`` may be None for inference)."""
-    cls = algorithm_class(algo)
-    return cls.load(str(path), env=env, device=device)

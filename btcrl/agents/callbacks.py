@@ -1,4 +1,4 @@
-"""SB3 callbacks of a btcrl training run: validation + checkpoints, divergence, progress bar."""
+"""SB3 callbacks of a btcrl training run: validation + checkpoints, divergence, progress lines."""
 
 import logging
 import math
@@ -6,15 +6,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import mlflow
 import torch
-from mlflow.entities import Metric
 from stable_baselines3.common.callbacks import BaseCallback
 
-from btcrl.agents.validation import deterministic_act, evaluate_policy
+from btcrl.agents.validation import evaluate_policy
 from btcrl.config import EnvConfig
 from btcrl.errors import BtcrlError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy.act import deterministic_act
+from btcrl.tracking import log_artifact, log_metrics
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class ValidationCallback(BaseCallback):
         _check_finite_weights(model.policy, step)
         self.last_metrics = metrics
         self.history.append({"timesteps": float(step), **metrics})
-        _log_metrics(self.run_id, metrics, step)
+        log_metrics(metrics, step=step, run_id=self.run_id)
         score = self._score(metrics)
         improved = score > self.best_value or self.best_step < 0  # the first is the best yet
         model.save(self.last_path)
@@ -108,7 +108,7 @@ class ValidationCallback(BaseCallback):
             self.stale += 1
         saved = [self.last_path] + ([self.best_path] if improved else [])
         for path in saved:
-            mlflow.tracking.MlflowClient().log_artifact(self.run_id, str(path), "checkpoints")
+            log_artifact(path, "checkpoints", run_id=self.run_id)
         log.info("validation at %d steps: %s", step, _short(metrics))
         if self.on_validation is not None:
             self.on_validation(step, dict(metrics))
@@ -141,58 +141,52 @@ class DivergenceCallback(BaseCallback):
         return True
 
 
-class ProgressBarCallback(BaseCallback):
-    """tqdm bar of env-steps with fps and the last validation Sharpe (stderr)."""
+class ProgressLineCallback(BaseCallback):
+    """Every ``every_s`` seconds, ``emit`` one line: env-steps done of ``total``, steps per
+    second and the last validation Sharpe (for logs and pipes, where a bar shows nothing)."""
 
-    def __init__(self, total: int, validation: ValidationCallback | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        emit: Callable[[str], None],
+        validation: ValidationCallback | None = None,
+        every_s: float = 30.0,
+    ) -> None:
         super().__init__()
         self.total = total
+        self.emit = emit
         self.validation = validation
-        self.bar = None
-        self._start = 0.0
+        self.every_s = every_s
+        self._start = self._last = 0.0
         self._start_steps = 0
-        self._shown = 0.0
 
     def _on_training_start(self) -> None:
-        from tqdm.auto import tqdm
-
-        self._start, self._start_steps = time.perf_counter(), int(self.num_timesteps)
-        self.bar = tqdm(
-            total=self.total, initial=0, unit="step", unit_scale=True, dynamic_ncols=True
-        )
+        self._start = self._last = time.monotonic()
+        self._start_steps = int(self.num_timesteps)
 
     def _on_step(self) -> bool:
-        if self.bar is None:
-            return True
-        done = int(self.num_timesteps) - self._start_steps
-        self.bar.update(done - self.bar.n)
-        now = time.perf_counter()
-        if now - self._shown > 0.5:
-            self._shown = now
-            elapsed = max(now - self._start, 1e-9)
-            postfix = {"fps": f"{done / elapsed:,.0f}"}
-            last = self.validation.last_metrics if self.validation else {}
-            if "val/sharpe" in last:
-                postfix["val_sharpe"] = f"{last['val/sharpe']:.2f}"
-            self.bar.set_postfix(postfix, refresh=False)
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.emit(self.line(now))
         return True
 
-    def _on_training_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+    def line(self, now: float) -> str:
+        """``train: 12,288/200,000 steps (6%), 1,830 steps/s, val/sharpe 0.41``."""
+        done = int(self.num_timesteps) - self._start_steps
+        rate = done / max(now - self._start, 1e-9)
+        text = f"train: {done:,}/{self.total:,} steps ({done / max(self.total, 1):.0%}), "
+        text += f"{rate:,.0f} steps/s"
+        last = self.validation.last_metrics if self.validation else {}
+        if "val/sharpe" in last:
+            text += f", val/sharpe {last['val/sharpe']:.2f}"
+        return text
 
 
 def _check_finite_weights(policy: torch.nn.Module, step: int) -> None:
     for name, param in policy.named_parameters():
         if not bool(torch.isfinite(param).all()):
             raise TrainingDivergedError(f"training diverged at {step} steps: {name} holds NaN/inf")
-
-
-def _log_metrics(run_id: str, metrics: dict[str, float], step: int) -> None:
-    stamp = int(time.time() * 1000)
-    batch = [Metric(k, float(v), stamp, step) for k, v in metrics.items() if math.isfinite(v)]
-    mlflow.tracking.MlflowClient().log_batch(run_id, metrics=batch)
 
 
 def _short(metrics: dict[str, float]) -> str:

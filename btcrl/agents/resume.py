@@ -1,64 +1,57 @@
-"""Continue a train run: its config, its last checkpoint, its FeatureSpec."""
+"""Continue a train run: its config (merged with new overrides in memory), its last
+checkpoint and its FeatureSpec."""
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import mlflow
 import yaml
-from mlflow.tracking import MlflowClient
 
-from btcrl.config import ExperimentConfig, build_config
-from btcrl.errors import BtcrlError
+from btcrl.config import ExperimentConfig, build_config, with_overrides
+from btcrl.errors import BtcrlError, ConfigError
 from btcrl.features.spec import FeatureSpec
+from btcrl.tracking.lookup import download_run_artifact, get_run, load_run_text
 
 log = logging.getLogger(__name__)
 
-RESUMED_FROM_TAG = "btcrl.resumed_from"
 #: where a checkpoint may be in a run, newest state first
 CHECKPOINT_CANDIDATES = ("checkpoints/last.zip", "model.zip")
 
 
-def _download(run_id: str, path: str, dst: Path) -> Path:
-    return Path(
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst))
-    )
+def resume_config(run_id: str, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The config that run ``run_id`` trained with (its ``config.yaml`` artifact), with
+    ``key.path=value`` ``overrides`` (values parsed as YAML, as ``--set``) applied in memory."""
+    get_run(run_id)
+    text = load_run_text(run_id, "config.yaml")
+    if text is None:
+        raise BtcrlError(f"run {run_id} has no config.yaml artifact: not a btcrl train run")
+    config = build_config(yaml.safe_load(text) or {})
+    return with_overrides(config, dict(_parse(item) for item in overrides))
 
 
-def _check_run(run_id: str) -> None:
+def _parse(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like key.path=value")
     try:
-        MlflowClient().get_run(run_id)
-    except mlflow.exceptions.MlflowException:
-        raise BtcrlError(
-            f"run {run_id!r} to resume from was not found in the tracking store"
-        ) from None
-
-
-def resume_config(run_id: str) -> ExperimentConfig:
-    """The config that run ``run_id`` trained with (its ``config.yaml`` artifact)."""
-    _check_run(run_id)
-    try:
-        text = mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml")
-    except mlflow.exceptions.MlflowException:
-        raise BtcrlError(
-            f"run {run_id} has no config.yaml artifact: not a btcrl train run"
-        ) from None
-    return build_config(yaml.safe_load(text) or {})
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return key.strip(), raw
 
 
 def fetch_checkpoint(run_id: str, dst: Path) -> tuple[Path, FeatureSpec]:
     """Download run ``run_id``'s newest SB3 checkpoint and its FeatureSpec into ``dst``."""
-    _check_run(run_id)
+    get_run(run_id)
     dst.mkdir(parents=True, exist_ok=True)
     for candidate in CHECKPOINT_CANDIDATES:
-        try:
-            path = _download(run_id, candidate, dst)
-        except (mlflow.exceptions.MlflowException, OSError):
+        path = download_run_artifact(run_id, candidate, dst)
+        if path is None:
             continue
-        try:
-            spec = FeatureSpec.from_json(_download(run_id, "feature_spec.json", dst).read_text())
-        except (mlflow.exceptions.MlflowException, OSError):
-            raise BtcrlError(f"run {run_id} has no feature_spec.json artifact") from None
+        spec_path = download_run_artifact(run_id, "feature_spec.json", dst)
+        if spec_path is None:
+            raise BtcrlError(f"run {run_id} has no feature_spec.json artifact")
         log.info("resuming from %s of run %s", candidate, run_id)
-        return path, spec
+        return path, FeatureSpec.from_json(spec_path.read_text())
     looked = ", ".join(CHECKPOINT_CANDIDATES)
     raise BtcrlError(f"run {run_id} has no checkpoint to resume from (looked for {looked})")

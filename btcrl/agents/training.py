@@ -2,44 +2,49 @@
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import mlflow
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv
+from tqdm import TqdmExperimentalWarning
 
-from btcrl.agents.algos import build_model, load_model, resolve_device
+from btcrl.agents.algos import build_model, resolve_device, seed_training
 from btcrl.agents.callbacks import (
     DivergenceCallback,
-    ProgressBarCallback,
+    ProgressLineCallback,
     TrainingDivergedError,
     ValidationCallback,
 )
-from btcrl.agents.model_io import (
-    log_policy_model,
-    register_model,
-    validation_report,
-    write_policy_files,
-)
-from btcrl.agents.resume import RESUMED_FROM_TAG, fetch_checkpoint
-from btcrl.agents.seeding import seed_everything
+from btcrl.agents.model_io import validation_report, write_policy_files
+from btcrl.agents.resume import fetch_checkpoint
+from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS
-from btcrl.config import ExperimentConfig, dump_config, flatten_config
+from btcrl.config import ExperimentConfig, dump_config
 from btcrl.data.timeframes import periods_per_year
 from btcrl.errors import ConfigError
-from btcrl.features.spec import FeatureSet, FeatureSpec
-from btcrl.tracking import DATA_HASH_TAG, configure_tracking, log_params, start_run
+from btcrl.features.spec import FeatureSet
+from btcrl.policy.algos import load_model
+from btcrl.tracking import (
+    configure_tracking,
+    log_artifact,
+    log_candles,
+    log_metrics,
+    log_params,
+    log_text,
+    start_run,
+    tags,
+)
+from btcrl.tracking.models import log_policy_model, register_model
 
 log = logging.getLogger(__name__)
 
-PRUNED_TAG = "btcrl.pruned"
-FAILURE_TAG = "btcrl.failure_reason"
+ValidationHook = Callable[[int, dict[str, float]], None]
 
 
 @dataclass(frozen=True)
@@ -54,73 +59,49 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def model_name(config: ExperimentConfig) -> str:
-    """Registry name: ``train.model_name`` or ``btcrl-<algo>``."""
-    return config.train.model_name or f"btcrl-{config.agent.algo}"
+@dataclass(frozen=True)
+class _Job:
+    """What one training needs once the run is open."""
 
-
-def run_name(config: ExperimentConfig, spec: FeatureSpec, now: datetime | None = None) -> str:
-    """``ppo-BTCUSDT-1h-s42-20261121T1530`` (UTC minute of the start)."""
-    symbol = "".join(ch for ch in spec.symbol if ch.isalnum())
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M")
-    return f"{config.agent.algo}-{symbol}-{spec.timeframe}-s{config.seed}-{stamp}"
-
-
-def run_tags(config: ExperimentConfig, features: FeatureSet, split: TimeSplit) -> dict[str, str]:
-    """The source-run tags later backtests rely on (docs/internals.md); market and data hash
-    as the FeatureSet's spec records them."""
-    spec = features.spec
-    return {
-        DATA_HASH_TAG: spec.data_hash,
-        "btcrl.algo": config.agent.algo,
-        "btcrl.symbol": spec.symbol,
-        "btcrl.exchange": spec.exchange,
-        "btcrl.timeframe": spec.timeframe,
-        **split.tags(),
-    }
-
-
-def _killed_on() -> tuple[type[BaseException], ...]:
-    from optuna import TrialPruned
-
-    return (TrialPruned,)
+    config: ExperimentConfig
+    features: FeatureSet
+    split: TimeSplit
+    device: str
+    checkpoint: Path | None
+    tmp: Path
+    on_validation: ValidationHook | None
 
 
 def run_training(
     config: ExperimentConfig,
     *,
     parent_run_id: str | None = None,
-    on_validation: Callable[[int, dict[str, float]], None] | None = None,
+    on_validation: ValidationHook | None = None,
     extra_tags: Mapping[str, str] | None = None,
     features: FeatureSet | None = None,
     progress: bool = False,
+    stop_exceptions: tuple[type[BaseException], ...] = (),
+    name_prefix: str = "",
+    progress_lines: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``config.agent.algo`` on the train span, validate on the rest, log everything.
 
     - ``parent_run_id``: nest the run under it (tune trials); otherwise, under ``mlflow run``,
       the run of MLFLOW_RUN_ID is adopted.
-    - ``on_validation(timesteps, metrics)`` after each validation; ``optuna.TrialPruned`` from
-      it ends the run KILLED with tag ``btcrl.pruned=true`` and propagates.
+    - ``on_validation(timesteps, metrics)`` after each validation. An exception of a type in
+      ``stop_exceptions`` (the tuner passes its prune signal) ends the run KILLED, with the
+      reason in tag ``btcrl.end_reason``, and propagates.
     - ``features``: a ready FeatureSet (tests, benchmarks); default: the store's, by config.
-    - ``progress``: show a tqdm bar on stderr (the CLI turns it on in a terminal).
+    - ``progress``: SB3's progress bar on stderr (the CLI turns it on in a terminal);
+      ``progress_lines``: called with one progress line every 30 s (logs and pipes).
+    - ``name_prefix``: put first in the run name (e.g. ``t3`` for trial 3).
     - ``config.train.resume``: continue that run's last checkpoint for ``total_timesteps``
       more env-steps; the new run is tagged ``btcrl.resumed_from``.
 
     Raises TrainingDivergedError (a BtcrlError) when weights become NaN/inf; the run ends
-    FAILED with tag ``btcrl.failure_reason``.
+    FAILED with the reason in ``btcrl.end_reason``.
     """
-    from btcrl.env import BatchTradingEnv
-
-    if not config.tracking.enabled:
-        raise ConfigError(
-            "tracking.enabled=false: training always records an MLflow run (point tracking.uri "
-            "at a scratch store instead)"
-        )
-    if config.train.best_metric not in VALIDATION_METRICS:
-        raise ConfigError(
-            f"train.best_metric={config.train.best_metric!r} is not a validation metric: use one "
-            f"of {', '.join(VALIDATION_METRICS)}"
-        )
+    _check(config)
     configure_tracking(config.tracking)
     if features is None:
         from btcrl.features import load_feature_set
@@ -133,118 +114,130 @@ def run_training(
         )
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     device = resolve_device(config.agent.device)
-    seed_everything(config.seed, config.train.torch_threads)
-    tags = {**run_tags(config, features, split), **(extra_tags or {})}
+    seed_training(config.seed, config.train.torch_threads, device)
+    all_tags = {**run_tags(config, features, split), **(extra_tags or {})}
     if config.train.resume:
-        tags[RESUMED_FROM_TAG] = config.train.resume
-
+        all_tags[tags.RESUMED_FROM] = config.train.resume
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
-        checkpoint = None
-        if config.train.resume:  # fetched before the new run starts: a bad id fails early
-            checkpoint, spec = fetch_checkpoint(config.train.resume, Path(tmp) / "resume")
-            spec.check_compatible(features.spec)
-        env = BatchTradingEnv(split.train, config.env, config.train.n_envs, config.seed, "train")
-        try:
-            with start_run(
-                config.train.experiment,
-                "train",
-                run_name=run_name(config, features.spec),
-                tags=tags,
-                parent_run_id=parent_run_id,
-                killed_on=_killed_on(),
-                log_system_metrics=config.train.system_metrics,
-            ) as run:
-                run_id = run.info.run_id
-                log_params(flatten_config(config))
-                mlflow.log_text(dump_config(config), "config.yaml")
-                mlflow.log_text(features.spec.to_json(), "feature_spec.json")
-                metrics = _run(
-                    config,
-                    env,
-                    device,
-                    checkpoint,
-                    split,
-                    features,
-                    Path(tmp),
-                    run_id,
-                    on_validation,
-                    progress,
-                )
-                version = None
-                uri = f"runs:/{run_id}/model"
-                if config.train.register_model:
-                    version = register_model(run_id, model_name(config), "candidate")
-                    uri = f"models:/{model_name(config)}/{version}"
-        finally:
-            env.close()
+        checkpoint = _fetch_resume(config, features, Path(tmp))
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation)
+        with start_run(
+            config.train.experiment,
+            "train",
+            run_name=run_name(config, features.spec, prefix=name_prefix),
+            tags=all_tags,
+            parent_run_id=parent_run_id,
+            killed_on=stop_exceptions,
+            log_system_metrics=config.train.system_metrics,
+        ) as run:
+            run_id = str(run.info.run_id)
+            _log_inputs(config, features, split)
+            metrics = _train_and_log(job, run_id, progress, progress_lines)
+            uri, version = _register(config, run_id)
     log.info("run %s finished: %s", run_id, uri)
     return TrainResult(run_id=run_id, model_uri=uri, model_version=version, metrics=metrics)
 
 
-def _run(
-    config: ExperimentConfig,
-    env: VecEnv,
-    device: str,
-    checkpoint: Path | None,
-    split: TimeSplit,
-    features: FeatureSet,
-    tmp: Path,
-    run_id: str,
-    on_validation: Callable[[int, dict[str, float]], None] | None,
-    progress: bool,
+def _check(config: ExperimentConfig) -> None:
+    if not config.tracking.enabled:
+        raise ConfigError(
+            "tracking.enabled=false: training always records an MLflow run (point tracking.uri "
+            "at a scratch store instead)"
+        )
+    if config.train.best_metric not in VALIDATION_METRICS:
+        raise ConfigError(
+            f"train.best_metric={config.train.best_metric!r} is not a validation metric: use one "
+            f"of {', '.join(VALIDATION_METRICS)}"
+        )
+
+
+def _fetch_resume(config: ExperimentConfig, features: FeatureSet, tmp: Path) -> Path | None:
+    """The checkpoint to continue (fetched before the new run starts: a bad id fails early)."""
+    if not config.train.resume:
+        return None
+    checkpoint, spec = fetch_checkpoint(config.train.resume, tmp / "resume")
+    spec.check_compatible(features.spec)
+    return checkpoint
+
+
+def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit) -> None:
+    """The params that apply, the whole config, the FeatureSpec and the candles used."""
+    log_params(run_params(config))
+    log_text(dump_config(config), "config.yaml")
+    log_text(features.spec.to_json(), "feature_spec.json")
+    log_candles(split.train, config.data.source, "training")
+    log_candles(split.validation, config.data.source, "validation")
+
+
+def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:
+    if not config.train.register_model:
+        return f"runs:/{run_id}/model", None
+    version = register_model(run_id, model_name(config), "candidate")
+    return f"models:/{model_name(config)}/{version}", version
+
+
+def _train_and_log(
+    job: _Job, run_id: str, progress: bool, progress_lines: Callable[[str], None] | None
 ) -> dict[str, float]:
-    """Build (or load) the model, train, log the outputs; tag why when it does not finish."""
+    """Build (or load) the model, train, log the outputs (the env lives only this long)."""
+    from btcrl.env import BatchTradingEnv
+
+    config = job.config
+    env = BatchTradingEnv(job.split.train, config.env, config.train.n_envs, config.seed, "train")
     try:
-        if checkpoint is None:
-            model = build_model(config.agent, env, config.seed, device)
-        else:
-            model = load_model(config.agent.algo, checkpoint, env=env, device=device)
-            model.set_random_seed(config.seed)
-        validation = _train(model, config, split, run_id, tmp, on_validation, progress)
-        chosen = _chosen_model(model, validation, config, device)
-        return _log_outputs(chosen, validation, config, features, split, tmp)
-    except TrainingDivergedError as exc:
-        mlflow.set_tag(FAILURE_TAG, str(exc))
-        raise
-    except BaseException as exc:
-        if isinstance(exc, _killed_on()):
-            mlflow.set_tag(PRUNED_TAG, "true")
-        raise
+        model = _model(job, env)
+        validation = _train(model, job, run_id, progress, progress_lines)
+        chosen = _chosen_model(model, validation, config, job.device)
+        return _log_outputs(chosen, validation, job)
+    finally:
+        env.close()
+
+
+def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
+    config = job.config
+    if job.checkpoint is None:
+        return build_model(config.agent, env, config.seed, job.device)
+    model = load_model(config.agent.algo, job.checkpoint, env=env, device=job.device)
+    model.set_random_seed(config.seed)
+    return model
 
 
 def _train(
     model: BaseAlgorithm,
-    config: ExperimentConfig,
-    split: TimeSplit,
+    job: _Job,
     run_id: str,
-    tmp: Path,
-    on_validation: Callable[[int, dict[str, float]], None] | None,
-    progress: bool,
+    bar: bool,
+    lines: Callable[[str], None] | None,
 ) -> ValidationCallback:
-    from btcrl.tracking.sb3_logger import mlflow_sb3_logger
+    """Learn with validation, divergence checks and progress (SB3's bar, or ``lines``)."""
+    from btcrl.tracking.sb3_logger import make_sb3_logger
 
-    model.set_logger(mlflow_sb3_logger(run_id))
+    config = job.config
+    model.set_logger(make_sb3_logger(run_id))
     validation = ValidationCallback(
-        split.validation,
+        job.split.validation,
         config.env,
         periods_per_year(config.data.timeframe),
         eval_every=config.train.eval_every,
         best_metric=config.train.best_metric,
-        checkpoint_dir=tmp / "checkpoints",
+        checkpoint_dir=job.tmp / "checkpoints",
         run_id=run_id,
         patience=config.train.early_stop_patience,
-        on_validation=on_validation,
+        on_validation=job.on_validation,
     )
     callbacks: list[BaseCallback] = [DivergenceCallback(), validation]
-    if progress:
-        callbacks.append(ProgressBarCallback(config.train.total_timesteps, validation))
+    if lines is not None:
+        callbacks.append(ProgressLineCallback(config.train.total_timesteps, lines, validation))
     try:
-        model.learn(
-            config.train.total_timesteps,
-            callback=CallbackList(callbacks),
-            log_interval=1 if config.agent.algo == "ppo" else 4,
-            reset_num_timesteps=not config.train.resume,
-        )
+        with warnings.catch_warnings():  # SB3's bar is tqdm.rich, which calls itself alpha
+            warnings.simplefilter("ignore", TqdmExperimentalWarning)
+            model.learn(
+                config.train.total_timesteps,
+                callback=CallbackList(callbacks),
+                log_interval=1 if config.agent.algo == "ppo" else 4,
+                reset_num_timesteps=not config.train.resume,
+                progress_bar=bar,
+            )
     except ValueError as exc:  # torch.distributions rejects NaN parameters
         if "nan" not in str(exc).lower():
             raise
@@ -266,25 +259,20 @@ def _chosen_model(
 
 
 def _log_outputs(
-    model: BaseAlgorithm,
-    validation: ValidationCallback,
-    config: ExperimentConfig,
-    features: FeatureSet,
-    split: TimeSplit,
-    tmp: Path,
+    model: BaseAlgorithm, validation: ValidationCallback, job: _Job
 ) -> dict[str, float]:
     """Artifacts at the run's root, ``metrics.json``, the pyfunc model and best/* metrics."""
-    files = write_policy_files(model, features.spec, config, tmp / "policy")
-    mlflow.log_artifact(str(files["sb3_model"]))
-    mlflow.log_artifact(str(files["actor"]))
-    chosen = validation.best_metrics if config.train.keep == "best" else validation.last_metrics
-    step = validation.best_step if config.train.keep == "best" else validation.last_eval_step
-    mlflow.log_text(validation_report(validation.history, chosen, step), "metrics.json")
-    mlflow.log_metrics(
-        {f"best/{k.removeprefix('val/')}": v for k, v in chosen.items() if np.isfinite(v)}
-    )
-    example = _example_observation(split, config)
-    log_policy_model(files, features.spec, example)
+    config, spec = job.config, job.features.spec
+    files = write_policy_files(model, spec, config, job.tmp / "policy")
+    log_artifact(files["sb3_model"])
+    log_artifact(files["actor"])
+    best = config.train.keep == "best"
+    chosen = validation.best_metrics if best else validation.last_metrics
+    step = validation.best_step if best else validation.last_eval_step
+    log_text(validation_report(validation.history, chosen, step), "metrics.json")
+    log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in chosen.items()})
+    example = _example_observation(job.split, config)
+    log_policy_model(files, list(spec.observation_names), spec.action_size, spec.to_json(), example)
     return dict(chosen)
 
 

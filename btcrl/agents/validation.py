@@ -1,27 +1,18 @@
 """Run a deterministic policy over a whole span and score it (the ``val/*`` metrics)."""
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-import torch
-from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.policies import BasePolicy
 
-from btcrl.backtest.episode import model_policy
-from btcrl.backtest.episode import run_episode as run_policy_episode
-from btcrl.backtest.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
-from btcrl.backtest.policies import ModelPolicy
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
+from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
+from btcrl.policy.act import ActFn, DeterministicAct
+from btcrl.policy.episode import model_policy
+from btcrl.policy.episode import run_episode as run_policy_episode
+from btcrl.policy.rules import ModelPolicy
 
 log = logging.getLogger(__name__)
-
-#: obs float32 (1, obs_size) -> actions float32 (1, 2)
-ActFn = Callable[[np.ndarray], np.ndarray]
-
 
 #: every metric a validation logs (``val/<name>``); train.best_metric must be one of them
 VALIDATION_METRICS = tuple(
@@ -41,7 +32,7 @@ _FILL_KINDS = ("fill", "stop_fill", "close_fill")  # ledger prefixes of a bar's 
 
 def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str, np.ndarray]:
     """Run ``act`` through the whole span once, mode ``eval``, with the episode runner the
-    backtests use (``btcrl.backtest.episode.run_episode``: compiled when ``act`` is a
+    backtests use (``btcrl.policy.episode.run_episode``: compiled when ``act`` is a
     ``DeterministicAct`` over an MLP actor, TradingEnv stepping otherwise).
 
     Returns per-bar arrays: ``equity`` (quote currency, starting with the initial balance,
@@ -72,7 +63,7 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
     <= 0 as a fraction, ...), ``trades`` (closed round trips, the backtest's ``trade_count``),
     ``exposure`` (mean |position x close| / equity, fraction), ``time_in_market`` (fraction
     of bars holding a position), ``turnover`` and ``stop_loss_count``
-    (btcrl.backtest.metrics, so validation and backtests agree)."""
+    (btcrl.metrics, so validation and backtests agree)."""
     equity = episode["equity"]
     metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
     metrics["trades"] = float(episode["trades"].sum())
@@ -89,36 +80,6 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
         for key in ("time_in_market", "turnover", "stop_loss_count"):
             metrics[key] = behaviour[key]
     return metrics
-
-
-@dataclass(frozen=True)
-class DeterministicAct:
-    """``policy``'s action as ``model.predict(obs, deterministic=True)`` computes it, without
-    its per-call overhead (about 2x faster for one observation at a time): the same
-    operations, so the same actions. Episodes run the policy compiled when it is an MLP."""
-
-    policy: BasePolicy
-    space: spaces.Box  # the policy's action space
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        policy, space = self.policy, self.space
-        policy.set_training_mode(False)
-        with torch.no_grad():
-            tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)
-            actions = policy._predict(tensor, deterministic=True).cpu().numpy()
-        actions = actions.reshape((-1, *space.shape))
-        if policy.squash_output:
-            return policy.unscale_action(actions)
-        return np.clip(actions, space.low, space.high)
-
-
-def deterministic_act(model: BaseAlgorithm) -> DeterministicAct:
-    """The deterministic action of ``model`` (see ``DeterministicAct``); TypeError unless it
-    acts in a Box space."""
-    space = model.policy.action_space
-    if not isinstance(space, spaces.Box):
-        raise TypeError(f"btcrl policies act in a Box space, not {space}")
-    return DeterministicAct(model.policy, space)
 
 
 def evaluate_policy(

@@ -2,7 +2,7 @@
 checked against quantstats, plotly plots against buy-and-hold, and an MLflow run.
 
 ``run_backtest`` and ``backtest_after_training`` live in :mod:`btcrl.backtest.runner`
-(imported lazily here, so that ``btcrl.backtest.metrics`` stays light).
+(imported lazily here, so that importing ``btcrl.backtest`` stays light).
 """
 
 from typing import Any

@@ -35,12 +35,6 @@ def check_model_fits(loaded: Any, data_spec: FeatureSpec) -> list[str]:
 
 def read_source_tags(run_id: str | None) -> dict[str, str]:
     """Tags of the model's source run ({} when there is none or it cannot be read)."""
-    if not run_id:
-        return {}
-    import mlflow
+    from btcrl.tracking.lookup import run_tags
 
-    try:
-        return dict(mlflow.tracking.MlflowClient().get_run(run_id).data.tags)
-    except mlflow.exceptions.MlflowException as exc:
-        log.warning("cannot read source run %s: %s", run_id, exc)
-        return {}
+    return run_tags(run_id)

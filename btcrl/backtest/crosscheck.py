@@ -12,8 +12,8 @@ ValueError.
 
 import numpy as np
 
-from btcrl.backtest.episode import Episode
-from btcrl.backtest.trade_stats import FILL_KINDS
+from btcrl.metrics.trades import FILL_KINDS
+from btcrl.policy.episode import Episode
 
 
 def order_series(episode: Episode, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

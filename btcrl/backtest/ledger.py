@@ -8,7 +8,7 @@ been closed at the close (``close_*``, ``forced_close``), and the book (``cash``
 and its reference price before slippage (``*_ref``). All values come from the env's ledger;
 this module only arranges them.
 
-A trade is one round trip of the position (``btcrl.backtest.trade_stats``): it opens when
+A trade is one round trip of the position (``btcrl.metrics.trades``): it opens when
 the position leaves zero and closes when it returns to zero; a fill that flips the sign is
 an exit of the old trade plus an entry of the new one, its quantity and fee split pro rata.
 A trade's PnL is net of every fee paid on its fills (USD), so the PnL of all trades plus the
@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.trade_stats import KIND_NAMES, SIGNAL, Fills, fill_sequence
 from btcrl.features.spec import FeatureSet
+from btcrl.metrics.trades import KIND_NAMES, SIGNAL, Fills, fill_sequence
 
 INFO_FIELDS = (
     "fill_price",

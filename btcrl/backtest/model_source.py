@@ -4,12 +4,12 @@ the period against the spans it was trained and validated on."""
 from typing import TYPE_CHECKING, Any
 
 from btcrl.backtest.compat import check_model_fits, read_source_tags
-from btcrl.backtest.episode import model_policy
 from btcrl.backtest.overlap import find_overlaps, in_sample_message, missing_spans, model_spans
 from btcrl.config import ExperimentConfig
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.errors import CompatibilityError
+from btcrl.policy.episode import model_policy
 
 if TYPE_CHECKING:
     from btcrl.backtest.plan import BacktestPlan
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def model_inputs(config: ExperimentConfig, model_uri: str) -> tuple[Any, FeaturesConfig, EnvConfig]:
     """(loaded model, features config, env config) for ``model_uri``: the model's own
     features and trading rules with ``backtest.use_model_config``, else ``config``'s."""
-    from btcrl.agents import load_policy
+    from btcrl.policy import load_policy
 
     loaded = load_policy(model_uri)
     if config.backtest.use_model_config:

@@ -10,17 +10,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.episode import StepPolicy
 from btcrl.backtest.model_source import attach_model, model_inputs
 from btcrl.backtest.overlap import Overlap
 from btcrl.backtest.period import load_period_features, resolve_period
-from btcrl.backtest.policies import RulePolicy, parse_rule, rule_env, rule_policy
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy.episode import StepPolicy
+from btcrl.policy.rules import RulePolicy, parse_rule, rule_env, rule_policy
 
 log = logging.getLogger(__name__)
 

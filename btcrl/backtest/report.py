@@ -1,7 +1,7 @@
 """The metric groups of a backtest, strategy and buy-and-hold side by side.
 
 ``metrics.json`` holds ``run`` (metadata), ``performance``, ``risk`` (risk and behaviour),
-``activity`` (fills, round trips, turnover, fees: ``btcrl.backtest.trade_stats``),
+``activity`` (fills, round trips, turnover, fees: ``btcrl.metrics.trades``),
 ``trades`` (closed round trips), ``results``, ``reward`` and ``data_quality``; each of
 performance, risk, activity, trades and results has a ``strategy`` and a ``buy_and_hold``
 column over the same bars, and ``performance.excess`` the strategy minus buy-and-hold.
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.metrics import behaviour_metrics, performance_metrics, trade_metrics
-from btcrl.backtest.trade_stats import trade_activity, traded_notional
+from btcrl.metrics import behaviour_metrics, performance_metrics, trade_metrics
+from btcrl.metrics.trades import trade_activity, traded_notional
 
 Ledger = Mapping[str, np.ndarray]
 

@@ -25,16 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 
 from btcrl.backtest import artifacts
-from btcrl.backtest.episode import Episode, backtest_env_config, run_episode
 from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
 from btcrl.backtest.plan import BacktestPlan, choose_policy, prepare
 from btcrl.backtest.plots import equity_frame, figures, write_report
-from btcrl.backtest.policies import buy_and_hold_policy
 from btcrl.backtest.report import build_metrics, equity_curve, headline_metrics
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.config.env import EnvConfig
@@ -42,6 +39,9 @@ from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env import LEDGER_FIELDS
 from btcrl.errors import DataError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy.episode import Episode, backtest_env_config, run_episode
+from btcrl.policy.rules import buy_and_hold_policy
+from btcrl.tracking.lookup import experiment_name_of
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +210,12 @@ def backtest_after_training(
     config: ExperimentConfig, model_uri: str, parent_run_id: str | None
 ) -> dict[str, float]:
     """Backtest a just-trained model on ``config.backtest.start..end`` as a nested run of
-    ``parent_run_id``; returns the headline metrics (the caller logs them as ``backtest/*``)."""
+    ``parent_run_id``, whose metrics get the headline as ``backtest/*``; returns the headline."""
+    from btcrl.tracking import log_metrics
+
     result = run_backtest(config, model_uri=model_uri, parent_run_id=parent_run_id)
+    if parent_run_id:
+        log_metrics({f"backtest/{k}": v for k, v in result.headline.items()}, run_id=parent_run_id)
     return dict(result.headline)
 
 
@@ -232,18 +236,7 @@ def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
     """A nested run goes into its parent's experiment (the MLflow UI nests runs only there)."""
     if not parent_run_id:
         return config.backtest.experiment
-    try:
-        client = mlflow.tracking.MlflowClient()
-        experiment_id = client.get_run(parent_run_id).info.experiment_id
-        return str(client.get_experiment(experiment_id).name)
-    except mlflow.exceptions.MlflowException as exc:
-        log.warning(
-            "cannot read parent run %s (%s); logging to %s",
-            parent_run_id,
-            exc,
-            config.backtest.experiment,
-        )
-        return config.backtest.experiment
+    return experiment_name_of(parent_run_id) or config.backtest.experiment
 
 
 def log_backtest(
@@ -254,8 +247,16 @@ def log_backtest(
     parent_run_id: str | None,
 ) -> str:
     """Stage 5: one MLflow run holding ``out``'s files, the headline metrics, the plan's tags
-    (``btcrl.in_sample`` among them) and the logged config's params; returns its id."""
-    from btcrl.tracking import configure_tracking, start_run
+    (``btcrl.in_sample`` among them), the candles as a dataset input and the logged config's
+    params; returns its id."""
+    from btcrl.tracking import (
+        configure_tracking,
+        log_artifacts,
+        log_candles,
+        log_metrics,
+        log_params,
+        start_run,
+    )
 
     configure_tracking(config.tracking)
     with start_run(
@@ -265,11 +266,9 @@ def log_backtest(
         tags=plan.tags(),
         parent_run_id=parent_run_id,
     ) as run:
-        params = flatten_config(plan.logged_config(config))
-        items = list(params.items())
-        for i in range(0, len(items), 100):
-            mlflow.log_params(dict(items[i : i + 100]))
-        mlflow.log_metrics(headline)
-        mlflow.log_artifacts(str(out))
+        log_params(flatten_config(plan.logged_config(config)))
+        log_candles(plan.features, config.data.source, "backtest")
+        log_metrics(headline)
+        log_artifacts(out)
         run_id = str(run.info.run_id)
     return run_id

@@ -23,7 +23,7 @@ of the returns (population moments ``m3 / m2**1.5`` and ``m4 / m2**2``; a normal
 
       MinTRL = 1 + (1 - g3 * SR + (g4 - 1) / 4 * SR**2) * (Phi^-1(confidence) / (SR - SR*))**2
 
-Too-short or non-finite input raises ValueError (as in ``btcrl.backtest.metrics``).
+Too-short or non-finite input raises ValueError (as in ``btcrl.metrics``).
 """
 
 import math

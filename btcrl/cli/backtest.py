@@ -4,7 +4,13 @@ from pathlib import Path
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.cli.common import (
+    BLANK_FLOAT,
+    build_experiment_config,
+    config_options,
+    data_options,
+    handle_errors,
+)
 
 _KEYS = {
     "model": "backtest.model",
@@ -43,7 +49,12 @@ def _flag(value: bool | None) -> str | None:
     default=None,
     help="Close an open position at the last bar's close (default on).",
 )
-@click.option("--risk-free-rate", default=None, help="Annual risk-free rate, fraction.")
+@click.option(
+    "--risk-free-rate",
+    type=BLANK_FLOAT,
+    default=None,
+    help="Annual risk-free rate, fraction.  [default: config, 0.0]",
+)
 @click.option(
     "--output-dir",
     default=None,

@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -85,13 +86,36 @@ def data_options(func: F) -> F:
     return func
 
 
-def build_experiment_config(
-    config_path: Path | None,
-    overrides: tuple[str, ...],
-    options: dict[str, Any],
-    keys: dict[str, str] | None = None,
-) -> ExperimentConfig:
-    """Config file <- ``--set`` overrides <- explicit command options (those not None)."""
+class BlankableInt(click.ParamType):
+    """An integer option that MLproject may pass as ``''`` (meaning: keep the config's value)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "":
+            return None
+        return click.INT.convert(value, param, ctx)
+
+
+class BlankableFloat(click.ParamType):
+    """A float option that MLproject may pass as ``''`` (meaning: keep the config's value)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "":
+            return None
+        return click.FLOAT.convert(value, param, ctx)
+
+
+BLANK_INT = BlankableInt()
+BLANK_FLOAT = BlankableFloat()
+
+
+def option_overrides(
+    overrides: tuple[str, ...], options: dict[str, Any], keys: dict[str, str] | None = None
+) -> list[str]:
+    """``--set`` overrides, then ``key=value`` for each explicit command option (not None)."""
     mapping = dict(_DATA_KEYS)
     mapping.update(keys or {})
     extra = [
@@ -99,7 +123,24 @@ def build_experiment_config(
         for name, value in options.items()
         if name in mapping and value not in (None, "")  # MLproject passes "" for unset
     ]
-    return load_config(config_path, [*overrides, *extra])
+    return [*overrides, *extra]
+
+
+def build_experiment_config(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    options: dict[str, Any],
+    keys: dict[str, str] | None = None,
+) -> ExperimentConfig:
+    """Config file <- ``--set`` overrides <- explicit command options (those not None)."""
+    return load_config(config_path, option_overrides(overrides, options, keys))
+
+
+def progress_modes() -> tuple[bool, Callable[[str], None] | None]:
+    """(bar, lines): a live bar on a terminal; else one line on stderr every 30 s."""
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        return True, None
+    return False, lambda line: click.echo(line, err=True)
 
 
 def handle_errors(func: F) -> F:

@@ -54,19 +54,25 @@ def _ingest_tracked(
 ) -> tuple[IngestResult, FeatureSet | None, str]:
     """Ingest inside a run of experiment ``btcrl-ingest`` with params, metrics, artifacts;
     then (unless skipped) build and cache the features, logging their spec and column stats."""
-    import mlflow
-
-    from btcrl.tracking import DATA_HASH_TAG, configure_tracking, start_run
+    from btcrl.tracking import (
+        configure_tracking,
+        log_dict,
+        log_metrics,
+        log_params,
+        log_text,
+        set_tags,
+        start_run,
+        tags,
+    )
 
     data = config.data
     configure_tracking(config.tracking)
     run_name = f"ingest {data.source if data.source != 'ccxt' else data.exchange} {data.symbol}"
     with start_run(experiment=EXPERIMENT, stage="ingest", run_name=run_name) as run:
-        logged = mlflow.get_run(run.info.run_id).data.params  # `mlflow run` logs its own
-        mlflow.log_params({k: v for k, v in _params(data).items() if k not in logged})
+        log_params(_params(data))  # keeps what `mlflow run` logged itself
         result = ingest_candles(data, progress=True)
-        mlflow.set_tag(DATA_HASH_TAG, result.manifest.content_hash)
-        mlflow.log_metrics(
+        set_tags({tags.DATA_HASH: result.manifest.content_hash})
+        log_metrics(
             {
                 "rows": result.rows,
                 "gaps": result.gaps,
@@ -77,15 +83,14 @@ def _ingest_tracked(
                 "written": float(result.written),
             }
         )
-        mlflow.log_dict(_manifest_dict(result), "manifest.json")
-        mlflow.log_dict(_report_dict(result), "validation_report.json")
+        log_dict(_manifest_dict(result), "manifest.json")
+        log_dict(_report_dict(result), "validation_report.json")
         features = None
         if with_features:
             features = load_feature_set(config.data, config.features)
-            mlflow.log_text(features.spec.to_json(), "feature_spec.json")
-            stats = {f"features/{k}": v for k, v in feature_stats(features).items()}
-            mlflow.log_metrics(stats)
-            mlflow.set_tag("btcrl.feature_spec_hash", features.spec.spec_hash)
+            log_text(features.spec.to_json(), "feature_spec.json")
+            log_metrics({f"features/{k}": v for k, v in feature_stats(features).items()})
+            set_tags({tags.FEATURE_SPEC_HASH: features.spec.spec_hash})
         return result, features, run.info.run_id
 
 

@@ -1,12 +1,19 @@
 """`btcrl tune`: an Optuna study over training runs (docs/tune.md)."""
 
 import math
-import sys
 from pathlib import Path
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.cli.common import (
+    BLANK_FLOAT,
+    BLANK_INT,
+    build_experiment_config,
+    config_options,
+    data_options,
+    handle_errors,
+    progress_modes,
+)
 
 # Command options -> config keys (None and "" mean "keep the config's value").
 _TUNE_KEYS = {
@@ -25,7 +32,9 @@ _TUNE_KEYS = {
 @click.command(context_settings={"ignore_unknown_options": False})
 @config_options
 @data_options
-@click.option("--trials", default=None, help="Trials to run in this invocation (default 20).")
+@click.option(
+    "--trials", type=BLANK_INT, default=None, help="Trials to run now.  [default: config, 20]"
+)
 @click.option("--study", default=None, help="Study name; re-running the same name resumes it.")
 @click.option(
     "--storage",
@@ -33,8 +42,12 @@ _TUNE_KEYS = {
     envvar="BTCRL_TUNE_STORAGE",
     help="Optuna RDB URL (env BTCRL_TUNE_STORAGE; default sqlite:///studies/<study>.db).",
 )
-@click.option("--workers", default=None, help="Worker processes on this machine (default 1).")
-@click.option("--timeout", default=None, help="Seconds after which no new trial starts.")
+@click.option(
+    "--workers", type=BLANK_INT, default=None, help="Worker processes here.  [default: config, 1]"
+)
+@click.option(
+    "--timeout", type=BLANK_FLOAT, default=None, help="Seconds after which no new trial starts."
+)
 @click.option("--algo", default=None, help="ppo | sac | tqc (default ppo).")
 @click.option(
     "--metric",
@@ -50,7 +63,12 @@ _TUNE_KEYS = {
 )
 @click.option("--space", default=None, help="Search space YAML, or a name in configs/spaces.")
 @click.option("--pruner", default=None, help="median | hyperband | none (default median).")
-@click.option("--budget-timesteps", default=None, help="Env-steps per trial (quick budget).")
+@click.option(
+    "--budget-timesteps",
+    type=BLANK_INT,
+    default=None,
+    help="Env-steps per trial (quick budget).  [default: config, 20000]",
+)
 @click.option(
     "--register-best",
     is_flag=True,
@@ -85,11 +103,13 @@ def tune(
     if register_best:
         extra.append("tune.register_best=true")
     config = build_experiment_config(config_path, tuple(extra), options, _TUNE_KEYS)
-    result = run_study(config, progress=sys.stderr.isatty())
+    bar, lines = progress_modes()
+    result = run_study(config, progress=bar, progress_lines=lines)
     s = result.summary
+    ran = _numbers(result.ran)
     click.echo(
-        f"study {result.study_name} ({result.storage}): trials {result.first_trial}.."
-        f"{result.n_trials - 1} in parent run {result.parent_run_id}; "
+        f"study {result.study_name} ({result.storage}): {len(result.ran)} trial(s) run now "
+        f"({ran}) in parent run {result.parent_run_id}; study total {result.n_trials}: "
         f"complete {s.get('n_complete', 0)}, pruned {s.get('n_pruned', 0)}, "
         f"failed {s.get('n_fail', 0)}"
     )
@@ -106,3 +126,14 @@ def tune(
         click.echo(f"registered version {result.registered_version} with alias tuned")
     if any(code != 0 for code in result.worker_exit_codes):
         raise SystemExit(1)
+
+
+def _numbers(numbers: list[int]) -> str:
+    """``trials 3..7`` (contiguous), ``trials 3, 5, 9``, ``trial 4`` or ``none``."""
+    if not numbers:
+        return "none"
+    if len(numbers) == 1:
+        return f"trial {numbers[0]}"
+    if numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"trials {numbers[0]}..{numbers[-1]}"
+    return "trials " + ", ".join(str(n) for n in numbers)

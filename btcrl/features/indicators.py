@@ -38,6 +38,7 @@ from ta.volatility import BollingerBands
 from btcrl.data.columns import CLOSE, HIGH, LOW
 from btcrl.errors import ConfigError
 from btcrl.features import kernels
+from btcrl.indicators import atr
 
 Compute = Callable[[pd.DataFrame], np.ndarray]
 
@@ -105,14 +106,6 @@ def dx(frame: pd.DataFrame, window: int) -> np.ndarray:
         out = np.where(total != 0.0, 100.0 * np.abs(plus_di - minus_di) / total, 0.0)
     out[np.isnan(tr)] = np.nan
     return out
-
-
-def atr(frame: pd.DataFrame, window: int) -> np.ndarray:
-    """Wilder average true range (price units) as ta computes it; NaN before row ``window - 1``."""
-    high = frame[HIGH].to_numpy(np.float64)
-    low = frame[LOW].to_numpy(np.float64)
-    close = frame[CLOSE].to_numpy(np.float64)
-    return kernels.wilder_average(kernels.true_range(high, low, close), window)
 
 
 def _sma(window: int) -> Compute:

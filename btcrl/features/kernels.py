@@ -8,18 +8,7 @@ without enough history are NaN.
 import numba
 import numpy as np
 
-
-@numba.njit(cache=True)
-def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """Wilder's true range, price units; row 0 (no previous close) is high - low, as in ta."""
-    n = close.shape[0]
-    out = np.full(n, np.nan)
-    if n:
-        out[0] = high[0] - low[0]
-    for t in range(1, n):
-        prev = close[t - 1]
-        out[t] = max(high[t], prev) - min(low[t], prev)
-    return out
+from btcrl.indicators import true_range, wilder_average  # noqa: F401  (shared with strategies)
 
 
 @numba.njit(cache=True)
@@ -37,26 +26,6 @@ def wilder_sum(x: np.ndarray, window: int) -> np.ndarray:
     for t in range(window + 1, n):
         acc = acc - acc / window + x[t]
         out[t] = acc
-    return out
-
-
-@numba.njit(cache=True)
-def wilder_average(x: np.ndarray, window: int) -> np.ndarray:
-    """Wilder's moving average as ta's ATR defines it: A[w-1] = mean(x[0:w]) with NaN
-    treated as 0, then A[t] = (A[t-1] * (w - 1) + x[t]) / w. NaN before row ``w - 1``."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    if n < window:
-        return out
-    acc = 0.0
-    for t in range(window):
-        if not np.isnan(x[t]):
-            acc += x[t]
-    avg = acc / window
-    out[window - 1] = avg
-    for t in range(window, n):
-        avg = (avg * (window - 1) + x[t]) / window
-        out[t] = avg
     return out
 
 

@@ -108,7 +108,7 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     ``config.backtest.force_close``. Raises BtcrlError (one line) for a version without the
     walk-forward tags, a missing returns artifact, or a champion that cannot be compared.
     """
-    from btcrl.agents import load_policy
+    from btcrl.policy import load_policy
     from btcrl.promote.replay import policy_returns
 
     configure_tracking(config.tracking)

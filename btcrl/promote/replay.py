@@ -3,7 +3,7 @@
 This is how the champion is scored on the challenger's windows: per window, the FeatureSet
 of that window (warmed up on earlier bars, built with the policy's own features config from
 the same candles), one backtest episode by the same engine and episode runner every other
-evaluation uses (:func:`btcrl.backtest.episode.run_episode`), and the equity's per-step
+evaluation uses (:func:`btcrl.policy.episode.run_episode`), and the equity's per-step
 returns stamped with the bar whose close marks them (the ``oos_returns.csv`` convention).
 """
 
@@ -13,13 +13,13 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from btcrl.agents import load_policy
 from btcrl.backtest.compat import check_model_fits
-from btcrl.backtest.episode import backtest_env_config, bar_times, model_policy, run_episode
 from btcrl.backtest.selection import RETURN_COLUMN, returns_from_equity
 from btcrl.config import DataConfig, EnvConfig
 from btcrl.errors import DataError
 from btcrl.features import load_feature_set
+from btcrl.policy import load_policy
+from btcrl.policy.episode import backtest_env_config, bar_times, model_policy, run_episode
 
 log = logging.getLogger(__name__)
 

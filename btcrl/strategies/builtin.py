@@ -34,7 +34,7 @@ from ta.trend import MACD
 from ta.volatility import BollingerBands
 
 from btcrl.data.columns import CLOSE, HIGH, LOW, OPEN
-from btcrl.features.indicators import atr
+from btcrl.indicators import atr
 from btcrl.strategies import kernels
 from btcrl.strategies.base import UNDEFINED, Signal, Strategy, register_strategy
 

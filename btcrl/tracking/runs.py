@@ -1,4 +1,4 @@
-"""Tracking store resolution and run lifecycle (DESIGN.md, "MLflow layout")."""
+"""Run lifecycle: start or adopt a run with btcrl's tags, end it with a reason, log params."""
 
 import contextlib
 import logging
@@ -11,63 +11,16 @@ import mlflow
 import mlflow.system_metrics
 from mlflow.entities import RunStatus
 
-from btcrl.config import TrackingConfig
-from btcrl.tracking.stale import END_REASON_TAG, mark_stale_runs, process_tags
+from btcrl.tracking import tags as tag
+from btcrl.tracking.stale import mark_stale_runs, process_tags
+from btcrl.tracking.store import ensure_experiment, set_experiment_kind
 
 log = logging.getLogger(__name__)
 
-STAGE_TAG = "btcrl.stage"
-DATA_HASH_TAG = "btcrl.data_hash"
-GIT_COMMIT_TAG = "mlflow.source.git.commit"
-DEFAULT_STORE_DIR = "mlruns"
 #: seconds between system-metric samples unless MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL is set
 #: (MLflow's 10 s default shows nothing for a short run)
 SYSTEM_METRICS_INTERVAL_S = 3
-
-
-def default_tracking_uri(project_dir: Path) -> str:
-    """The embedded store: ``sqlite:///<project>/mlruns/mlflow.db``."""
-    store = project_dir.resolve() / DEFAULT_STORE_DIR
-    return f"sqlite:///{store / 'mlflow.db'}"
-
-
-def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) -> str:
-    """Point MLflow at ``config.uri``, else MLFLOW_TRACKING_URI, else the embedded store.
-
-    Creates ``mlruns/`` for the embedded store. Returns the URI in use.
-    """
-    project_dir = project_dir or Path.cwd()
-    uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
-def _artifact_root(uri: str) -> str | None:
-    """Artifacts beside a local sqlite store (``<store dir>/artifacts``); None = server default."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-
-
-def ensure_experiment(name: str) -> str:
-    """The id of experiment ``name``, created (with a local artifact root) if missing."""
-    if not name or name == "Default":
-        raise ValueError("btcrl logs to named experiments only")
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    root = _artifact_root(mlflow.get_tracking_uri())
-    location = f"{root}/{name}" if root else None
-    try:
-        return str(mlflow.create_experiment(name, artifact_location=location))
-    except mlflow.exceptions.MlflowException:
-        # another process created it between our look-up and create
-        found = mlflow.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return str(found.experiment_id)
+_PARAMS_PER_CALL = 100  # MLflow's cap on params per batch
 
 
 def git_commit(path: Path | None = None) -> str | None:
@@ -101,10 +54,11 @@ def start_run(
     """Start (or, under ``mlflow run``, adopt via MLFLOW_RUN_ID) a run with btcrl's tags.
 
     The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C or on an
-    exception of a type in ``killed_on`` (e.g. ``optuna.TrialPruned``), so no run is left
+    exception of a type in ``killed_on`` (e.g. the tuner's prune signal), so no run is left
     RUNNING by a clean failure; the exception's first line is kept in tag ``btcrl.end_reason``
-    unless the caller set one. Runs left RUNNING by dead processes of this host (SIGKILL) are
-    marked KILLED first (:func:`btcrl.tracking.stale.mark_stale_runs`).
+    (the one tag that says why a run ended) unless the caller set one. Runs left RUNNING by
+    dead processes of this host (SIGKILL) are marked KILLED first
+    (:func:`btcrl.tracking.stale.mark_stale_runs`).
     ``log_system_metrics``: CPU/memory sampling (None = MLflow's default).
     """
     experiment_id = ensure_experiment(experiment)
@@ -112,12 +66,8 @@ def start_run(
         mark_stale_runs(experiment_id)
     except mlflow.exceptions.MlflowException as exc:  # never block a new run on cleanup
         log.warning("could not check for stale runs: %s", exc)
-    all_tags = {STAGE_TAG: stage, **process_tags(), **(tags or {})}
     if log_system_metrics and "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL" not in os.environ:
         mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    commit = git_commit()
-    if commit:
-        all_tags.setdefault(GIT_COMMIT_TAG, commit)
     adopt = os.environ.get("MLFLOW_RUN_ID") if not nested and parent_run_id is None else None
     run = mlflow.start_run(
         run_id=adopt,
@@ -125,22 +75,11 @@ def start_run(
         run_name=None if adopt else run_name,
         nested=nested or parent_run_id is not None,
         parent_run_id=parent_run_id,
-        tags=all_tags,
+        tags=_run_tags(stage, tags),
         log_system_metrics=log_system_metrics,
     )
-    if adopt:  # the run was created by `mlflow run`; tags were set on adoption
-        # Adopt once: mlflow.start_run() reads MLFLOW_RUN_ID itself, so any later run of this
-        # process (a trial, a nested backtest, a spawned worker) would take this one over.
-        os.environ.pop("MLFLOW_RUN_ID", None)
-        if run_name:
-            mlflow.set_tag("mlflow.runName", run_name)
-        if run.info.experiment_id == "0":
-            log.warning(
-                "run %s is in MLflow's Default experiment: pass `--experiment-name %s` to "
-                "`mlflow run`",
-                run.info.run_id,
-                experiment,
-            )
+    if adopt:
+        _adopted(run, run_name, experiment)
     try:
         yield run
     except BaseException as exc:
@@ -153,20 +92,45 @@ def start_run(
         mlflow.end_run()
 
 
+def _run_tags(stage: str, tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Stage, process (for stale-run checks), git commit, then the caller's tags."""
+    all_tags = {tag.STAGE: stage, **process_tags(), **(tags or {})}
+    commit = git_commit()
+    if commit:
+        all_tags.setdefault(tag.GIT_COMMIT, commit)
+    return all_tags
+
+
+def _adopted(run: mlflow.ActiveRun, run_name: str | None, experiment: str) -> None:
+    """A run created by ``mlflow run``: tags were set on adoption; name it and adopt once."""
+    # mlflow.start_run() reads MLFLOW_RUN_ID itself, so any later run of this process (a
+    # trial, a nested backtest, a spawned worker) would take this one over.
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    if run_name:
+        mlflow.set_tag(tag.RUN_NAME, run_name)
+    if run.info.experiment_id == "0":
+        set_experiment_kind("0")
+        log.warning(
+            "run %s is in MLflow's Default experiment: pass `--experiment-name %s` to `mlflow run`",
+            run.info.run_id,
+            experiment,
+        )
+
+
 def _record_end_reason(run_id: str, exc: BaseException) -> None:
     """Tag ``btcrl.end_reason`` with the exception's first line, unless already set."""
     try:
         client = mlflow.tracking.MlflowClient()
-        if END_REASON_TAG in client.get_run(run_id).data.tags:
+        if tag.END_REASON in client.get_run(run_id).data.tags:
             return
         text = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-        client.set_tag(run_id, END_REASON_TAG, reason[:500])
+        client.set_tag(run_id, tag.END_REASON, reason[:500])
     except Exception as err:  # the original exception matters more
         log.warning("could not record why run %s ended: %s", run_id, err)
 
 
-def log_params(params: Mapping[str, str], prefix_on_conflict: str = "btcrl.") -> None:
+def log_params(params: Mapping[str, object], prefix_on_conflict: str = "btcrl.") -> None:
     """Log ``params`` to the active run, keeping params that are already there.
 
     Under ``mlflow run`` the run already holds the entry point's parameters (``seed=''`` when
@@ -178,10 +142,20 @@ def log_params(params: Mapping[str, str], prefix_on_conflict: str = "btcrl.") ->
         raise RuntimeError("log_params needs an active run")
     existing = mlflow.tracking.MlflowClient().get_run(run.info.run_id).data.params
     resolved: dict[str, str] = {}
-    for key, value in params.items():
+    for key, raw in params.items():
+        value = str(raw)
         if key not in existing:
             resolved[key] = value
         elif existing[key] != value:
             resolved[f"{prefix_on_conflict}{key}"] = value
-    if resolved:
-        mlflow.log_params(resolved)
+    items = list(resolved.items())
+    for i in range(0, len(items), _PARAMS_PER_CALL):
+        mlflow.log_params(dict(items[i : i + _PARAMS_PER_CALL]))
+
+
+def active_run_id() -> str:
+    """The id of the active run; RuntimeError if there is none."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("no active MLflow run")
+    return str(run.info.run_id)

@@ -61,7 +61,7 @@ def _as_float(value: Any) -> float | None:
     return None
 
 
-def mlflow_sb3_logger(run_id: str, verbose: bool = False) -> Logger:
+def make_sb3_logger(run_id: str, verbose: bool = False) -> Logger:
     """An SB3 Logger writing to MLflow run ``run_id`` (and to stdout when ``verbose``)."""
     formats: list[KVWriter] = [MLflowOutputFormat(run_id)]
     if verbose:

@@ -14,12 +14,12 @@ import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-log = logging.getLogger(__name__)
+from btcrl.tracking.tags import END_REASON as END_REASON_TAG
+from btcrl.tracking.tags import HOST as HOST_TAG
+from btcrl.tracking.tags import PID as PID_TAG
+from btcrl.tracking.tags import PID_START as PID_START_TAG
 
-HOST_TAG = "btcrl.host"
-PID_TAG = "btcrl.pid"
-PID_START_TAG = "btcrl.pid_start"
-END_REASON_TAG = "btcrl.end_reason"
+log = logging.getLogger(__name__)
 
 
 def process_tags(pid: int | None = None) -> dict[str, str]:

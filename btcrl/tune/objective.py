@@ -8,19 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from mlflow.tracking import MlflowClient
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError, ConfigError
+from btcrl.tracking import log_metrics, set_tags, tags
 from btcrl.tune.space import SearchSpace, sample_params
 
 log = logging.getLogger(__name__)
 
-STUDY_TAG = "btcrl.study"
-TRIAL_NUMBER_TAG = "btcrl.trial_number"
-TRIAL_KEY_TAG = "btcrl.trial_key"
-TUNE_PARENT_TAG = "btcrl.tune_parent"
-FAIL_REASON_TAG = "btcrl.fail_reason"
 RUN_ID_ATTR = "mlflow_run_id"
 FAIL_REASON_ATTR = "fail_reason"
 
@@ -72,6 +67,18 @@ class Objective:
     parent_run_id: str | None
     study_name: str
 
+    def _tags(self, number: int, params: Mapping[str, Any]) -> dict[str, str]:
+        """Tags that link the trial's run to its study, number and parent run."""
+        found = {
+            tags.STUDY: self.study_name,
+            tags.TRIAL_NUMBER: str(number),
+            tags.TRIAL_KEY: trial_key(self.study_name, number),
+            tags.TRIAL_PARAMS: json.dumps(params, default=str)[:4000],
+        }
+        if self.parent_run_id:
+            found[tags.TUNE_PARENT] = self.parent_run_id
+        return found
+
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         """Run one trial; BtcrlError (NaN, divergence, bad sampled config) fails only it."""
         from btcrl.agents import run_training  # the train code path; imported lazily
@@ -102,21 +109,15 @@ class Objective:
                     f"({tune.metrics[0]}={value:.4g})"
                 )
 
-        tags = {
-            STUDY_TAG: self.study_name,
-            TRIAL_NUMBER_TAG: str(trial.number),
-            TRIAL_KEY_TAG: trial_key(self.study_name, trial.number),
-            "btcrl.trial_params": json.dumps(params, default=str)[:4000],
-        }
-        if self.parent_run_id:
-            tags[TUNE_PARENT_TAG] = self.parent_run_id
         log.info("trial %d: %s", trial.number, params)
         try:
             result = run_training(
                 config,
                 parent_run_id=self.parent_run_id,
                 on_validation=on_validation,
-                extra_tags=tags,
+                extra_tags=self._tags(trial.number, params),
+                stop_exceptions=(optuna.TrialPruned,),
+                name_prefix=f"t{trial.number}",
             )
         except MetricMissingError:
             raise
@@ -150,10 +151,10 @@ def _log_trial_result(
     run_id: str, names: tuple[str, ...], values: list[float], number: int
 ) -> None:
     """The objective value(s) on the trial's run, as ``tune/objective[_i]``."""
-    client = MlflowClient()
-    for i, value in enumerate(values):
-        if math.isfinite(value):
-            key = "tune/objective" if len(values) == 1 else f"tune/objective_{i}"
-            client.log_metric(run_id, key, value)
-    client.set_tag(run_id, "btcrl.objective_metrics", ",".join(names))
-    client.set_tag(run_id, TRIAL_NUMBER_TAG, str(number))
+    keys = (
+        ["tune/objective"]
+        if len(values) == 1
+        else [f"tune/objective_{i}" for i in range(len(values))]
+    )
+    log_metrics(dict(zip(keys, values, strict=True)), run_id=run_id)
+    set_tags({tags.OBJECTIVE_METRICS: ",".join(names), tags.TRIAL_NUMBER: str(number)}, run_id)

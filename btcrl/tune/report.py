@@ -7,22 +7,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import optuna
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from btcrl.tune.objective import (
-    FAIL_REASON_ATTR,
-    FAIL_REASON_TAG,
-    RUN_ID_ATTR,
-    STUDY_TAG,
-    TRIAL_KEY_TAG,
-    TRIAL_NUMBER_TAG,
-    trial_key,
-)
+from btcrl.tracking import log_artifact, log_metrics, log_params, set_tags, tags
+from btcrl.tracking.lookup import all_experiment_ids, end_run_as, find_runs
+from btcrl.tune.objective import FAIL_REASON_ATTR, RUN_ID_ATTR, trial_key
 from btcrl.tune.space import SearchSpace, decode_params
 
 log = logging.getLogger(__name__)
@@ -30,18 +20,12 @@ log = logging.getLogger(__name__)
 LOST_REASON = "worker lost (no heartbeat); trial failed and retried"
 
 
-def _running_runs(client: MlflowClient, experiment_ids: list[str], extra: str) -> list[Any]:
-    query = f"attributes.status = 'RUNNING' and {extra}"
-    return list(client.search_runs(experiment_ids, filter_string=query, max_results=1000))
-
-
 def close_stale_trial_run(study: optuna.Study, trial: FrozenTrial) -> None:
     """End the MLflow run of a trial whose worker died: FAILED, with the reason as a tag."""
-    client = MlflowClient()
-    ids = [e.experiment_id for e in client.search_experiments()]
     key = trial_key(study.study_name, trial.number)
-    for run in _running_runs(client, ids, f"tags.`{TRIAL_KEY_TAG}` = '{key}'"):
-        _fail_run(client, run.info.run_id, LOST_REASON)
+    for run in find_runs(all_experiment_ids(), {tags.TRIAL_KEY: key}, running_only=True):
+        if end_run_as(run.run_id, "FAILED", LOST_REASON):
+            log.warning("MLflow run %s of a lost trial marked FAILED", run.run_id)
 
 
 def reconcile_trial_runs(study: optuna.Study, experiment_id: str) -> int:
@@ -49,26 +33,14 @@ def reconcile_trial_runs(study: optuna.Study, experiment_id: str) -> int:
 
     Called at the start and the end of every invocation; returns how many runs it closed.
     """
-    client = MlflowClient()
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     closed = 0
-    query = f"tags.`{STUDY_TAG}` = '{study.study_name}'"
-    for run in _running_runs(client, [experiment_id], query):
-        number = run.data.tags.get(TRIAL_NUMBER_TAG)
+    for run in find_runs([experiment_id], {tags.STUDY: study.study_name}, running_only=True):
+        number = run.tags.get(tags.TRIAL_NUMBER)
         state = states.get(int(number)) if number and number.isdigit() else None
         if state is not None and state.is_finished():
-            _fail_run(client, run.info.run_id, LOST_REASON)
-            closed += 1
+            closed += end_run_as(run.run_id, "FAILED", LOST_REASON)
     return closed
-
-
-def _fail_run(client: MlflowClient, run_id: str, reason: str) -> None:
-    try:
-        client.set_tag(run_id, FAIL_REASON_TAG, reason)
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
-        log.warning("MLflow run %s of a lost trial marked FAILED", run_id)
-    except MlflowException as exc:
-        log.warning("could not close MLflow run %s: %s", run_id, exc)
 
 
 def trial_run_ids(study: optuna.Study, experiment_id: str) -> dict[int, str]:
@@ -78,12 +50,10 @@ def trial_run_ids(study: optuna.Study, experiment_id: str) -> dict[int, str]:
         for t in study.get_trials(deepcopy=False)
         if RUN_ID_ATTR in t.user_attrs
     }
-    client = MlflowClient()
-    query = f"tags.`{STUDY_TAG}` = '{study.study_name}'"
-    for run in client.search_runs([experiment_id], filter_string=query, max_results=10_000):
-        number = run.data.tags.get(TRIAL_NUMBER_TAG, "")
+    for run in find_runs([experiment_id], {tags.STUDY: study.study_name}):
+        number = run.tags.get(tags.TRIAL_NUMBER, "")
         if number.isdigit():
-            found.setdefault(int(number), run.info.run_id)
+            found.setdefault(int(number), run.run_id)
     return found
 
 
@@ -97,58 +67,78 @@ def log_study(
     """
     trials = study.get_trials(deepcopy=False)
     run_ids = trial_run_ids(study, experiment_id)
-    counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
-    summary: dict[str, Any] = {"n_trials": len(trials), **{f"n_{k}": v for k, v in counts.items()}}
-    mlflow.log_metrics({f"trials_{k}": float(v) for k, v in summary.items()})
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    summary: dict[str, Any] = dict(trial_counts(trials))
+    log_metrics({f"trials_{k}": float(v) for k, v in summary.items()})
+    complete = any(t.state == TrialState.COMPLETE for t in trials)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        frame = study.trials_dataframe()
-        if not frame.empty:
-            frame["mlflow_run_id"] = frame["number"].map(run_ids)
-            frame["fail_reason"] = frame["number"].map(
-                {t.number: t.user_attrs.get(FAIL_REASON_ATTR, "") for t in trials}
-            )
-        frame.to_csv(out / "trials.csv", index=False)
-        mlflow.log_artifact(str(out / "trials.csv"))
+        _log_trials_table(study, run_ids, out / "trials.csv")
         if complete and len(metrics) == 1:
-            best = study.best_trial
-            params = decode_params(best.params, space)
-            summary.update(best_value=best.value, best_trial=best.number, best_params=params)
-            summary["best_run_id"] = run_ids.get(best.number)
-            mlflow.log_params({f"best.{k}": _short(v) for k, v in params.items()})
-            if best.value is not None and math.isfinite(best.value):
-                mlflow.log_metric("best_value", best.value)
-            mlflow.set_tags({"btcrl.best_trial": str(best.number)})
-            if summary["best_run_id"]:
-                mlflow.set_tag("btcrl.best_run_id", summary["best_run_id"])
-            _write_json(
-                out / "best_params.json",
-                {
-                    "trial": best.number,
-                    "value": best.value,
-                    "run_id": summary["best_run_id"],
-                    "params": params,
-                },
-            )
-            mlflow.log_artifact(str(out / "best_params.json"))
+            summary.update(_log_best(study, space, run_ids, out))
         elif complete:
-            pareto = [
-                {
-                    "trial": t.number,
-                    "values": dict(zip(metrics, t.values or [], strict=False)),
-                    "run_id": run_ids.get(t.number),
-                    "params": decode_params(t.params, space),
-                }
-                for t in study.best_trials
-            ]
-            summary["pareto"] = pareto
-            mlflow.log_metric("pareto_size", float(len(pareto)))
-            _write_json(out / "pareto.json", pareto)
-            mlflow.log_artifact(str(out / "pareto.json"))
+            summary["pareto"] = _log_pareto(study, space, metrics, run_ids, out)
         if complete:
             _log_plots(study, metrics, out / "plots")
     return summary
+
+
+def trial_counts(trials: list[FrozenTrial]) -> dict[str, int]:
+    """``n_trials`` and ``n_<state>`` (complete, pruned, fail, running, waiting) of the study."""
+    counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    return {"n_trials": len(trials), **{f"n_{k}": v for k, v in counts.items()}}
+
+
+def _log_trials_table(study: optuna.Study, run_ids: dict[int, str], path: Path) -> None:
+    frame = study.trials_dataframe()
+    if not frame.empty:
+        reasons = {t.number: t.user_attrs.get(FAIL_REASON_ATTR, "") for t in study.trials}
+        frame["mlflow_run_id"] = frame["number"].map(run_ids)
+        frame["fail_reason"] = frame["number"].map(reasons)
+    frame.to_csv(path, index=False)
+    log_artifact(path)
+
+
+def _log_best(
+    study: optuna.Study, space: SearchSpace, run_ids: dict[int, str], out: Path
+) -> dict[str, Any]:
+    best = study.best_trial
+    params = decode_params(best.params, space)
+    run_id = run_ids.get(best.number)
+    log_params({f"best.{k}": _short(v) for k, v in params.items()})
+    if best.value is not None:
+        log_metrics({"best_value": best.value})
+    set_tags({tags.BEST_TRIAL: str(best.number), **({tags.BEST_RUN_ID: run_id} if run_id else {})})
+    payload = {"trial": best.number, "value": best.value, "run_id": run_id, "params": params}
+    _write_json(out / "best_params.json", payload)
+    log_artifact(out / "best_params.json")
+    return {
+        "best_value": best.value,
+        "best_trial": best.number,
+        "best_params": params,
+        "best_run_id": run_id,
+    }
+
+
+def _log_pareto(
+    study: optuna.Study,
+    space: SearchSpace,
+    metrics: tuple[str, ...],
+    run_ids: dict[int, str],
+    out: Path,
+) -> list[dict[str, Any]]:
+    pareto = [
+        {
+            "trial": t.number,
+            "values": dict(zip(metrics, t.values or [], strict=False)),
+            "run_id": run_ids.get(t.number),
+            "params": decode_params(t.params, space),
+        }
+        for t in study.best_trials
+    ]
+    log_metrics({"pareto_size": float(len(pareto))})
+    _write_json(out / "pareto.json", pareto)
+    log_artifact(out / "pareto.json")
+    return pareto
 
 
 def _log_plots(study: optuna.Study, metrics: tuple[str, ...], folder: Path) -> None:
@@ -182,7 +172,7 @@ def _log_plots(study: optuna.Study, metrics: tuple[str, ...], folder: Path) -> N
             continue
         path = folder / f"{name}.html"
         fig.write_html(str(path), include_plotlyjs=True, full_html=True)
-        mlflow.log_artifact(str(path), artifact_path="plots")
+        log_artifact(path, "plots")
 
 
 def _short(value: Any) -> str:

@@ -3,27 +3,37 @@
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import optuna
 
 from btcrl.config import ExperimentConfig
 from btcrl.errors import ConfigError
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
-from btcrl.tracking import configure_tracking, ensure_experiment, start_run
-from btcrl.tune.objective import STUDY_TAG, trial_base_config
+from btcrl.tracking import (
+    configure_tracking,
+    ensure_experiment,
+    log_params,
+    log_text,
+    set_tags,
+    start_run,
+    tags,
+)
+from btcrl.tracking.models import register_model
+from btcrl.tune.objective import trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
-from btcrl.tune.space import load_space, resolve_space_path
+from btcrl.tune.space import SearchSpace, load_space, resolve_space_path
 from btcrl.tune.workers import WorkerJob, run_workers
 
 log = logging.getLogger(__name__)
 
-ALGO_ATTR = "btcrl.algo"
-METRICS_ATTR = "btcrl.metrics"
+ALGO_ATTR = tags.ALGO  # study user attrs that must match on resume
+METRICS_ATTR = tags.METRICS
 
 
 @dataclass
@@ -38,6 +48,7 @@ class StudyResult:
     summary: dict[str, Any] = field(default_factory=dict)
     registered_version: str | None = None
     worker_exit_codes: list[int] = field(default_factory=list)
+    ran: list[int] = field(default_factory=list)  # numbers of the trials this invocation ran
 
     @property
     def best_value(self) -> float | None:
@@ -93,51 +104,48 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
     return study
 
 
+def check_metrics(config: ExperimentConfig) -> None:
+    """Every tuned metric is a validation metric: otherwise every trial would train and fail."""
+    from btcrl.agents.validation import VALIDATION_METRICS
+
+    for metric in config.tune.metrics:
+        if metric not in VALIDATION_METRICS:
+            raise ConfigError(
+                f"tune.metrics: {metric!r} is not a validation metric "
+                f"(use one of {', '.join(VALIDATION_METRICS)})"
+            )
+
+
 def run_study(
-    config: ExperimentConfig, project_dir: Path | None = None, progress: bool = False
+    config: ExperimentConfig,
+    project_dir: Path | None = None,
+    progress: bool = False,
+    progress_lines: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run ``config.tune.trials`` trials of the study (created or resumed) and log them.
 
-    Everything that can be checked is checked before the first trial: the metrics, the
-    search space file, the storage URL (and that it can be reached). MLflow gets one parent
-    run (experiment ``tune.experiment``, stage ``tune``) with one nested run per trial.
-    ``progress``: a bar of finished trials on stderr (the CLI turns it on in a terminal).
+    Everything that can be checked is checked before the study is opened and the first trial
+    runs: the metrics, the search space file, the storage URL (and that it can be reached).
+    MLflow gets one parent run (experiment ``tune.experiment``, stage ``tune``) with one nested
+    run per trial. ``progress``: a bar of finished trials on stderr (the CLI turns it on in a
+    terminal); ``progress_lines``: called with one progress line every 30 s otherwise.
     """
     tune = config.tune
     check_objectives(config)
+    check_metrics(config)
     space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
     base = trial_base_config(config, space)
     url = resolve_storage_url(tune)
     study = open_study(config, url)
-    tracking_uri = configure_tracking(config.tracking, project_dir)
+    tracking = configure_tracking(config.tracking, project_dir)
     experiment_id = ensure_experiment(tune.experiment)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    closed = reconcile_trial_runs(study, experiment_id)
-    if closed:
-        log.warning("closed %d MLflow run(s) of trials whose worker died", closed)
+    _recover(study, experiment_id)
     first = len(study.trials)
-    deadline = None if tune.timeout is None else time.time() + tune.timeout
-    tags = {
-        STUDY_TAG: tune.study,
-        "btcrl.storage": redact_url(url),
-        "btcrl.algo": config.agent.algo,
-        "btcrl.space": str(space.path),
-        "btcrl.metrics": ",".join(tune.metrics),
-        "btcrl.directions": ",".join(tune.directions),
-        "btcrl.workers": str(tune.workers),
-    }
-    with start_run(tune.experiment, "tune", run_name=f"tune-{tune.study}", tags=tags) as run:
-        parent = run.info.run_id
-        if run.info.experiment_id != experiment_id:  # adopted from `mlflow run`
-            log.warning(
-                "the parent run is in another experiment than the trials (%s); run "
-                "`mlflow run ... --experiment-name %s` to see them nested",
-                tune.experiment,
-                tune.experiment,
-            )
-        mlflow.log_params(
+    with start_run(
+        tune.experiment, "tune", run_name=f"tune-{tune.study}", tags=_tags(config, space, url)
+    ) as run:
+        _warn_if_elsewhere(run.info.experiment_id, experiment_id, tune.experiment)
+        log_params(
             {
                 "trials": tune.trials,
                 "workers": tune.workers,
@@ -146,42 +154,96 @@ def run_study(
                 "first_trial": first,
             }
         )
-        mlflow.log_text(space.path.read_text(), "space.yaml")
+        log_text(space.path.read_text(), "space.yaml")
         job = WorkerJob(
             base=base,
             space=space,
             storage_url=url,
-            tracking_uri=tracking_uri,
-            parent_run_id=parent,
-            deadline=deadline,
+            tracking_uri=tracking,
+            parent_run_id=run.info.run_id,
+            deadline=None if tune.timeout is None else time.time() + tune.timeout,
             log_level=logging.getLogger().getEffectiveLevel(),
         )
-        with trial_progress(make_storage(url, tune), tune.study, first, tune.trials, progress):
+        started = datetime.now()
+        with trial_progress(
+            make_storage(url, tune), tune.study, first, tune.trials, progress, progress_lines
+        ):
             codes = run_workers(job, tune.workers, tune.trials)
-        study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
-        reconcile_trial_runs(study, experiment_id)
-        summary = log_study(study, space, tune.metrics, experiment_id)
-        version = None
-        if tune.register_best:
-            version = _register_best(config, summary)
-            if version is not None:
-                mlflow.set_tag("btcrl.registered_version", version)
+        result = _finish(config, url, experiment_id, space, started)
+    result.parent_run_id, result.first_trial, result.worker_exit_codes = (
+        run.info.run_id,
+        first,
+        codes,
+    )
+    return result
+
+
+def _recover(study: optuna.Study, experiment_id: str) -> None:
+    """Fail (and requeue) trials of dead workers; close their MLflow runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    closed = reconcile_trial_runs(study, experiment_id)
+    if closed:
+        log.warning("closed %d MLflow run(s) of trials whose worker died", closed)
+
+
+def _tags(config: ExperimentConfig, space: SearchSpace, url: str) -> dict[str, str]:
+    tune = config.tune
+    return {
+        tags.STUDY: tune.study,
+        tags.STORAGE: redact_url(url),
+        tags.ALGO: config.agent.algo,
+        tags.SPACE: str(space.path),
+        tags.METRICS: ",".join(tune.metrics),
+        tags.DIRECTIONS: ",".join(tune.directions),
+        tags.WORKERS: str(tune.workers),
+    }
+
+
+def _warn_if_elsewhere(run_experiment: str, experiment_id: str, name: str) -> None:
+    if run_experiment != experiment_id:  # adopted from `mlflow run`
+        log.warning(
+            "the parent run is in another experiment than the trials (%s); run "
+            "`mlflow run ... --experiment-name %s` to see them nested",
+            name,
+            name,
+        )
+
+
+def _finish(
+    config: ExperimentConfig, url: str, experiment_id: str, space: SearchSpace, started: datetime
+) -> StudyResult:
+    """Reload the study, close lost runs, log the outcome (and register the best); the
+    caller fills in its parent run, first trial and worker exit codes."""
+    tune = config.tune
+    study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
+    reconcile_trial_runs(study, experiment_id)
+    summary = log_study(study, space, tune.metrics, experiment_id)
+    ran = sorted(
+        t.number
+        for t in study.get_trials(deepcopy=False)
+        if t.datetime_start is not None and t.datetime_start >= started
+    )
+    version = None
+    if tune.register_best:
+        version = _register_best(config, summary)
+        if version is not None:
+            set_tags({tags.REGISTERED_VERSION: version})
     return StudyResult(
         study_name=tune.study,
         storage=redact_url(url),
-        parent_run_id=parent,
+        parent_run_id="",
         n_trials=len(study.trials),
-        first_trial=first,
+        first_trial=0,
         summary=summary,
         registered_version=version,
-        worker_exit_codes=codes,
+        ran=ran,
     )
 
 
 def _register_best(config: ExperimentConfig, summary: dict[str, Any]) -> str | None:
     """Register the best trial's model with alias ``tuned``; None when there is no best."""
-    from btcrl.agents import register_model
-
     run_id = summary.get("best_run_id")
     if not run_id:
         log.warning("--register-best: no completed single-objective best trial to register")

@@ -1,18 +1,20 @@
 """Worker loops: in this process, or as K spawned processes sharing one trial budget."""
 
+import _thread
 import logging
 import multiprocessing as mp
 import os
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 
-import mlflow
 import optuna
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
 from btcrl.jobs.storage import make_storage
+from btcrl.tracking import set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
 
@@ -77,7 +79,7 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
     """
     from btcrl.tune.report import close_stale_trial_run
 
-    mlflow.set_tracking_uri(job.tracking_uri)
+    set_tracking_uri(job.tracking_uri)
     storage = make_storage(job.storage_url, job.base.tune, on_stale=close_stale_trial_run)
     name = job.base.tune.study
     probe = optuna.load_study(study_name=name, storage=storage)
@@ -96,8 +98,34 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
         study.optimize(objective, n_trials=1, catch=(TrialFailedError,), gc_after_trial=True)
 
 
-def _process_main(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[type-arg]
-    """Entry point of a spawned worker: logging, thread limits, then ``run_worker``."""
+#: seconds between a worker's checks that the tune process that started it is alive
+PARENT_POLL_S = 0.5
+#: seconds an orphaned worker has to end its trial's run (KILLED) before it exits anyway
+ORPHAN_GRACE_S = 3.0
+
+
+def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """A daemon thread that stops this worker when process ``parent_pid`` is gone (the tune
+    main process was killed, even with SIGKILL): Ctrl-C in the main thread first, so the
+    trial's run ends KILLED, then a hard exit after ORPHAN_GRACE_S seconds."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        log.warning("tune process %d is gone; this worker stops", parent_pid)
+        _thread.interrupt_main()
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None:  # type: ignore[type-arg]
+    """Entry point of a spawned worker: stop with the parent, logging, thread limits, then
+    ``run_worker``."""
+    watch_parent(parent_pid)
     logging.basicConfig(
         level=job.log_level, format=f"%(asctime)s %(levelname)s w{job.index} %(name)s: %(message)s"
     )
@@ -110,6 +138,8 @@ def _process_main(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore
     except BtcrlError as exc:
         logging.getLogger(__name__).error("worker %d stopped: %s", job.index, exc)
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def run_workers(job: WorkerJob, workers: int, trials: int) -> list[int]:
@@ -129,7 +159,9 @@ def run_workers(job: WorkerJob, workers: int, trials: int) -> list[int]:
     procs = []
     for index in range(workers):
         worker_job = WorkerJob(**{**job.__dict__, "base": base, "index": index})
-        proc = ctx.Process(target=_process_main, args=(worker_job, budget), name=f"tune-w{index}")
+        proc = ctx.Process(
+            target=_process_main, args=(worker_job, budget, os.getpid()), name=f"tune-w{index}"
+        )
         proc.start()
         procs.append(proc)
     try:

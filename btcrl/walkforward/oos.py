@@ -8,18 +8,18 @@ given (the previous window's final equity; see ``btcrl.walkforward.stitch``).
 
 import numpy as np
 
-from btcrl.backtest.episode import (
+from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
+from btcrl.config.env import EnvConfig
+from btcrl.env import LEDGER_FIELDS
+from btcrl.features.spec import FeatureSet
+from btcrl.policy.episode import (
     StepPolicy,
     backtest_env_config,
     bar_times,
     model_policy,
     run_episode,
 )
-from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
-from btcrl.backtest.policies import rule_env, rule_policy
-from btcrl.config.env import EnvConfig
-from btcrl.env import LEDGER_FIELDS
-from btcrl.features.spec import FeatureSet
+from btcrl.policy.rules import rule_env, rule_policy
 from btcrl.walkforward.stitch import Window
 
 MODEL = "model"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.metrics import performance_metrics
 from btcrl.backtest.report import risk_group
 from btcrl.backtest.stats import probabilistic_sharpe_ratio, sharpe_ratio
+from btcrl.metrics import performance_metrics
 
 WINDOW_KEYS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar")
 
@@ -69,7 +69,7 @@ def window_metrics(
     risk_free_rate: float = 0.0,
 ) -> dict[str, float]:
     """Metrics of one window (or the stitched whole): the performance group of
-    ``btcrl.backtest.metrics`` (total_return, cagr fractions; sharpe, sortino annualised;
+    ``btcrl.metrics`` (total_return, cagr fractions; sharpe, sortino annualised;
     max_drawdown <= 0; calmar), ``sharpe_per_bar`` (not annualised), the behaviour of
     ``btcrl.backtest.report.risk_group`` (turnover in times the mean equity, exposure
     fractions), ``fees`` (USD), ``fees_fraction`` (fees / starting equity) and

@@ -54,7 +54,7 @@ def test_train_command_adopts_the_mlflow_run_and_prints_uris(
     assert run.data.params["train.total_timesteps"] == "1024"
     assert run.data.params["seed"] == "42"  # "" means: the config's value
     assert run.data.tags["btcrl.stage"] == "train"
-    assert run.data.tags["mlflow.runName"].startswith("ppo-BTCUSDT-1h-s42-")
+    assert run.data.tags["mlflow.runName"].endswith("-ppo-BTCUSDT-1h")
     assert len(mlflow.search_runs(experiment_ids=[experiment_id], output_format="list")) == 1
 
 

@@ -5,18 +5,20 @@ import re
 import mlflow
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from btcrl.agents import load_policy, run_training
-from btcrl.agents.algos import algorithm_class
+from btcrl.agents import run_training
 from btcrl.agents.callbacks import TrainingDivergedError
-from btcrl.agents.validation import deterministic_act
-from btcrl.config import flatten_config
+from btcrl.agents.run_info import run_params
 from btcrl.env import BatchTradingEnv
 from btcrl.errors import BtcrlError, ConfigError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy import load_policy
+from btcrl.policy.act import deterministic_act
+from btcrl.policy.algos import algorithm_class
 
 TRAIN_CURVES = {"ppo": "train/value_loss", "sac": "train/actor_loss", "tqc": "train/critic_loss"}
 
@@ -35,20 +37,32 @@ def test_smoke_run_is_fully_tracked_and_registered(
     tiny,
     sample_features: FeatureSet,
     tmp_path,  # noqa: ANN001
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     config = tiny(**{"agent.algo": algo})
     result = run_training(config, features=sample_features)
+    assert "Successfully registered" not in capfd.readouterr().err  # MLflow's prints: -v only
     client = MlflowClient()
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params == flatten_config(config)
+    params = run.data.params
+    assert params == run_params(config)  # only what applies; config.yaml holds the rest
+    assert not any(k.startswith(("backtest.", "tune.", "tracking.")) for k in params)
+    assert ("agent.buffer_size" in params) is (algo != "ppo")
+    assert ("agent.n_steps" in params) is (algo == "ppo")
+    assert ("agent.top_quantiles_to_drop_per_net" in params) is (algo == "tqc")
+    assert params["agent.algo"] == algo and params["seed"] == "42"
+    inputs = {d.tags[0].value for d in run.inputs.dataset_inputs}
+    assert inputs == {"training", "validation"}
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     tags = run.data.tags
     assert tags["btcrl.stage"] == "train" and tags["btcrl.algo"] == algo
     assert tags["btcrl.data_hash"] == sample_features.spec.data_hash != ""
     assert (tags["btcrl.symbol"], tags["btcrl.timeframe"]) == ("BTC/USDT", "1h")
     assert tags["btcrl.val_start"] > tags["btcrl.train_end"] > tags["btcrl.train_start"]
     assert "mlflow.source.git.commit" in tags
-    assert re.fullmatch(rf"{algo}-BTCUSDT-1h-s42-\d{{8}}T\d{{4}}", run.info.run_name)
+    assert re.fullmatch(rf"s42-\d{{4}}T\d{{4}}-{algo}-BTCUSDT-1h", run.info.run_name)
 
     val = client.get_metric_history(result.run_id, "val/sharpe")
     assert [m.step for m in val][:2] == [1024, 2048]
@@ -74,6 +88,11 @@ def test_smoke_run_is_fully_tracked_and_registered(
     assert result.model_version == 1 and result.model_uri == f"models:/btcrl-{algo}/1"
     alias = client.get_model_version_by_alias(f"btcrl-{algo}", "candidate")
     assert str(alias.version) == "1" and alias.run_id == result.run_id
+    assert alias.tags["btcrl.algo"] == algo and alias.tags["btcrl.source_run_id"] == run.info.run_id
+    assert alias.tags["btcrl.symbol"] == "BTC/USDT" and alias.tags["btcrl.timeframe"] == "1h"
+    assert alias.tags["btcrl.val_start"] == tags["btcrl.val_start"]
+    assert alias.tags["btcrl.val_sharpe"] == f"{run.data.metrics['best/sharpe']:.4f}"
+    assert f"source run {run.info.run_id}" in alias.description
 
     obs = _observations(sample_features, config)
     pyfunc = mlflow.pyfunc.load_model(f"models:/btcrl-{algo}@candidate")
@@ -83,7 +102,10 @@ def test_smoke_run_is_fully_tracked_and_registered(
     sb3 = algorithm_class(algo).load(sb3_zip, device="cpu")
     expected = sb3.predict(obs, deterministic=True)[0]
     np.testing.assert_array_equal(deterministic_act(sb3)(obs), expected)  # what validation uses
-    actions = pyfunc.predict(obs)
+    names = list(sample_features.spec.observation_names)
+    assert pyfunc.metadata.get_input_schema().input_names() == names
+    assert pyfunc.metadata.metadata["feature_spec"]["symbol"] == "BTC/USDT"
+    actions = pyfunc.predict(pd.DataFrame(obs, columns=names))
     assert actions.dtype == np.float32 and actions.shape == (len(obs), 2)
     np.testing.assert_array_equal(actions, expected)
     assert np.abs(actions).max() <= 1.0
@@ -147,14 +169,19 @@ def test_pruning_ends_the_run_killed_and_propagates(tiny, sine_features: Feature
 
     with pytest.raises(optuna.TrialPruned):
         run_training(
-            tiny(), features=sine_features, on_validation=prune, extra_tags={"btcrl.trial": "3"}
+            tiny(),
+            features=sine_features,
+            on_validation=prune,
+            extra_tags={"btcrl.trial": "3"},
+            stop_exceptions=(optuna.TrialPruned,),
         )
     assert seen[0][0] == 1024 and "val/sharpe" in seen[0][1]
     runs = mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list")
     assert len(runs) == 1
     run = runs[0]
     assert run.info.status == "KILLED"
-    assert run.data.tags["btcrl.pruned"] == "true" and run.data.tags["btcrl.trial"] == "3"
+    assert run.data.tags["btcrl.end_reason"] == "TrialPruned: pruned at 1024"
+    assert run.data.tags["btcrl.trial"] == "3"
     assert MlflowClient().search_registered_models() == []
 
 
@@ -178,7 +205,8 @@ def test_diverged_training_fails_the_run_with_a_reason(
         run_training(tiny(), features=sine_features)
     run = mlflow.search_runs(experiment_names=["btcrl-train"], output_format="list")[0]
     assert run.info.status == "FAILED"
-    assert "NaN" in run.data.tags["btcrl.failure_reason"]
+    reason = run.data.tags["btcrl.end_reason"]
+    assert reason.startswith("TrainingDivergedError: ") and "NaN" in reason
 
 
 def test_early_stop_after_patience_validations_without_gain(

@@ -9,22 +9,23 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from btcrl.agents.validation import deterministic_act, evaluate_policy
-from btcrl.backtest.episode import (
+from btcrl.agents.validation import evaluate_policy
+from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
+from btcrl.backtest.report import trades_group
+from btcrl.config.env import EnvConfig
+from btcrl.env import LEDGER_FIELDS, BatchTradingEnv
+from btcrl.errors import ConfigError
+from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec
+from btcrl.metrics import performance_metrics
+from btcrl.policy.act import deterministic_act
+from btcrl.policy.episode import (
     Episode,
     MlpPolicy,
     backtest_env_config,
     model_policy,
     run_episode,
 )
-from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
-from btcrl.backtest.metrics import performance_metrics
-from btcrl.backtest.policies import RULE_STOP_PCT, ModelPolicy, RulePolicy
-from btcrl.backtest.report import trades_group
-from btcrl.config.env import EnvConfig
-from btcrl.env import LEDGER_FIELDS, BatchTradingEnv
-from btcrl.errors import ConfigError
-from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec
+from btcrl.policy.rules import RULE_STOP_PCT, ModelPolicy, RulePolicy
 
 from .conftest import bare_feature_set
 
@@ -130,7 +131,8 @@ def test_validation_scores_the_backtests_episode(candles: pd.DataFrame) -> None:
     steps = collect_steps(
         fs, episode.observations, episode.actions, ledger_columns(episode.ledger, LEDGER_FIELDS)
     )
-    trade_count = trades_group(extract_trades(steps, steps.index, steps["close"].to_numpy()))["trade_count"]
+    trades = extract_trades(steps, steps.index, steps["close"].to_numpy())
+    trade_count = trades_group(trades)["trade_count"]
     assert trade_count > 20
     assert metrics["val/trades"] == trade_count
     expected = performance_metrics(episode.equity, PPY)

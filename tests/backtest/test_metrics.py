@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcrl.backtest.metrics import (
+from btcrl.data.timeframes import periods_per_year
+from btcrl.metrics import (
     behaviour_metrics,
     drawdown_series,
     max_drawdown_duration,
@@ -14,7 +15,6 @@ from btcrl.backtest.metrics import (
     simple_returns,
     trade_metrics,
 )
-from btcrl.data.timeframes import periods_per_year
 
 PPY = periods_per_year("1h")
 

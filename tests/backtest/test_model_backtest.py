@@ -87,8 +87,8 @@ def test_spec_mismatch_is_a_one_line_error(bt_home: Path, trained_model: str) ->
 def test_a_registered_model_runs_compiled(trained_model: str, bt_home: Path) -> None:
     import numpy as np
 
-    from btcrl.agents import load_policy
-    from btcrl.backtest.episode import MlpPolicy, model_policy
+    from btcrl.policy import load_policy
+    from btcrl.policy.episode import MlpPolicy, model_policy
 
     mlflow.set_tracking_uri(f"sqlite:///{bt_home / 'mlruns' / 'mlflow.db'}")
     loaded = load_policy(trained_model)
@@ -104,7 +104,7 @@ def test_a_registered_model_runs_compiled(trained_model: str, bt_home: Path) -> 
 def test_backtest_after_training_nests_under_the_train_run(
     bt_home: Path, trained_model: str
 ) -> None:
-    from btcrl.agents.policy import load_policy
+    from btcrl.policy import load_policy
 
     mlflow.set_tracking_uri(f"sqlite:///{bt_home / 'mlruns' / 'mlflow.db'}")
     parent = load_policy(trained_model).source_run_id

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from btcrl.backtest.ledger import extract_trades
-from btcrl.backtest.trade_stats import fill_sequence, trade_activity, traded_notional, turnover
+from btcrl.metrics.trades import fill_sequence, trade_activity, traded_notional, turnover
 
 ZERO = np.zeros(4)
 

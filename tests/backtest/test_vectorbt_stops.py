@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcrl.backtest.episode import Episode, backtest_env_config, run_episode
-from btcrl.backtest.policies import RulePolicy
 from btcrl.config.env import EnvConfig
+from btcrl.policy.episode import Episode, backtest_env_config, run_episode
+from btcrl.policy.rules import RulePolicy
 
 from .conftest import bare_feature_set
 

@@ -33,9 +33,10 @@ def _config(home: Path, *extra: str):
 def test_trained_model_backtests_with_its_own_params(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from btcrl.agents import load_policy, run_training
+    from btcrl.agents import run_training
     from btcrl.backtest import run_backtest
     from btcrl.backtest.plan import prepare
+    from btcrl.policy import load_policy
 
     (tmp_path / "mlruns").mkdir()
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)

@@ -64,9 +64,10 @@ def _train_config(uri: str, data_dir: Path) -> ExperimentConfig:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, _tracking_template: Path) -> Store:
     """One tiny PPO run registered twice (v1, v2) and v1 replayed on WINDOWS."""
-    from btcrl.agents import register_model, run_training
+    from btcrl.agents import run_training
     from btcrl.features import load_feature_set
     from btcrl.promote.replay import policy_returns
+    from btcrl.tracking.models import register_model
 
     home = tmp_path_factory.mktemp("promote")
     (home / "mlruns").mkdir()

@@ -8,9 +8,10 @@ import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from btcrl.tracking import END_REASON_TAG, mark_stale_runs, process_tags, start_run
-from btcrl.tracking.sb3_logger import mlflow_sb3_logger
+from btcrl.tracking import mark_stale_runs, process_tags, start_run
+from btcrl.tracking.sb3_logger import make_sb3_logger
 from btcrl.tracking.stale import HOST_TAG, PID_TAG
+from btcrl.tracking.tags import END_REASON as END_REASON_TAG
 
 
 class Pruned(Exception):
@@ -83,7 +84,7 @@ def test_pid_reuse_is_detected(tracking_uri: str) -> None:
 
 def test_sb3_logger_writes_metrics_at_the_given_step(tracking_uri: str) -> None:
     with start_run("btcrl-test", "train") as run:
-        logger = mlflow_sb3_logger(run.info.run_id)
+        logger = make_sb3_logger(run.info.run_id)
         logger.record("train/loss", 0.5)
         logger.record("rollout/ep_rew_mean", float("nan"))
         logger.record("time/fps", 1234)

@@ -108,7 +108,7 @@ def test_real_study_completes_and_resumes(study_dir: Path, shared_data_dir: Path
     assert best and best[0].data.metrics["tune/objective"] == pytest.approx(result.best_value)
     for run in runs:
         if run.info.status == "KILLED":
-            assert run.data.tags.get("btcrl.pruned") == "true"
+            assert run.data.tags.get("btcrl.end_reason", "").startswith("TrialPruned")
 
     again = run_study(
         real_config(study_dir, shared_data_dir, "tune.trials=1", "tune.register_best=true")
@@ -166,8 +166,17 @@ def test_sigkilled_worker_trial_fails_and_is_retried(
     assert retry.params == killed.params  # the same point, tried again
     lost = mlflow.get_run(running)
     assert lost.info.status == "FAILED"  # never left RUNNING
-    assert "no heartbeat" in lost.data.tags["btcrl.fail_reason"]
+    assert "no heartbeat" in lost.data.tags["btcrl.end_reason"]
     assert len(trial_runs(result.parent_run_id)) == 1
+    parents = mlflow.search_runs(
+        experiment_names=["btcrl-tune"],
+        filter_string="tags.`btcrl.stage` = 'tune'",
+        output_format="list",
+    )
+    orphan = [r for r in parents if r.info.run_id != result.parent_run_id]
+    assert [r.info.status for r in orphan] == ["KILLED"]  # the killed invocation's parent run
+    assert "ended without closing" in orphan[0].data.tags["btcrl.end_reason"]
+    assert result.ran == [1]  # the retried trial, counted as this invocation's
 
 
 @pytest.mark.postgres

@@ -67,7 +67,7 @@ def test_pruned_trial_ends_killed_with_tag(study_dir: Path, fake_training: FakeT
     assert result.summary["n_pruned"] >= 1
     killed = [r for r in _runs() if r.info.status == "KILLED"]
     assert len(killed) == result.summary["n_pruned"]
-    assert all(r.data.tags.get("btcrl.pruned") == "true" for r in killed)
+    assert all(r.data.tags.get("btcrl.end_reason", "").startswith("TrialPruned") for r in killed)
 
 
 def test_diverged_trial_fails_with_reason_and_study_goes_on(
@@ -88,9 +88,11 @@ def test_nan_objective_fails_the_trial(study_dir: Path, fake_training: FakeTrain
 
 
 def test_unknown_metric_stops_the_study(study_dir: Path, fake_training: FakeTraining) -> None:
+    config = tune_config(study_dir, "tune.trials=3", "tune.metrics=[val/nope]")
     with pytest.raises(ConfigError, match="'val/nope' is not a validation metric"):
-        run_study(tune_config(study_dir, "tune.trials=3", "tune.metrics=[val/nope]"))
-    assert len(fake_training.calls) == 1
+        run_study(config)
+    assert fake_training.calls == []  # before any training
+    assert not (study_dir / "studies" / "test.db").exists()  # no study bound to the bad metric
 
 
 def test_multi_objective_logs_pareto_set(study_dir: Path, fake_training: FakeTraining) -> None:
@@ -136,11 +138,11 @@ def test_cli_errors_are_one_line_before_training(
 def test_cli_runs_a_study_and_registers_the_best(
     study_dir: Path, fake_training: FakeTraining, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import btcrl.agents
+    from btcrl.tune import study as study_module
 
     registered: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(
-        btcrl.agents,
+    monkeypatch.setattr(  # the fake training logs no model to register
+        study_module,
         "register_model",
         lambda run_id, name, alias: registered.append((run_id, name, alias)) or 7,
         raising=False,

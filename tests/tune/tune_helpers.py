@@ -2,7 +2,7 @@
 
 ``FakeTraining`` stands in for ``btcrl.agents.run_training`` in the fast tests only: it keeps
 the documented contract (a nested MLflow run with the extra tags, ``on_validation`` after each
-validation, KILLED + ``btcrl.pruned`` on TrialPruned, FAILED on errors) and returns a
+validation, KILLED + ``btcrl.end_reason`` on a stop exception, FAILED on errors) and returns a
 deterministic metric of the sampled learning rate, so the study mechanics can be checked in
 well under a second per trial. Tests with the real training live in test_integration.py.
 """
@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import optuna
 from mlflow.entities import RunStatus
 
 from btcrl.config import ExperimentConfig, load_config
 from btcrl.errors import BtcrlError
-from btcrl.tracking import ensure_experiment
+from btcrl.tracking import ensure_experiment, tags
 
 
 @dataclass
@@ -48,6 +47,8 @@ class FakeTraining:
         parent_run_id: str | None = None,
         on_validation: Callable[[int, Mapping[str, float]], None] | None = None,
         extra_tags: Mapping[str, str] | None = None,
+        stop_exceptions: tuple[type[BaseException], ...] = (),
+        **_: Any,
     ) -> FakeResult:
         self.calls.append(config)
         experiment_id = ensure_experiment(config.train.experiment)
@@ -70,8 +71,8 @@ class FakeTraining:
                 mlflow.log_metrics(metrics, step=step)
                 if on_validation is not None:
                     on_validation(step, metrics)
-        except optuna.TrialPruned:
-            mlflow.set_tag("btcrl.pruned", "true")
+        except stop_exceptions as exc:
+            mlflow.set_tag(tags.END_REASON, f"{type(exc).__name__}: {exc}")
             mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
             raise
         except BaseException:

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcrl.backtest.policies import ModelPolicy
 from btcrl.config import DataConfig, FeaturesConfig
 from btcrl.config.env import EnvConfig
 from btcrl.config.walkforward import WalkforwardConfig
 from btcrl.data.sample import load_sample
+from btcrl.policy.rules import ModelPolicy
 from btcrl.walkforward.oos import run_window
 from btcrl.walkforward.split import make_segments
 from btcrl.walkforward.windows import window_features

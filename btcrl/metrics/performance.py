@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from btcrl.backtest.trade_stats import turnover as trade_turnover
+from btcrl.metrics.trades import turnover as trade_turnover
 
 PERFORMANCE_KEYS = (
     "total_return",

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.policies import ModelPolicy, RulePolicy
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS, TradingEnv
 from btcrl.env.layout import L_CLOSE_QTY, L_FILL_QTY, L_POSITION, L_STOP_QTY
@@ -30,6 +29,7 @@ from btcrl.env.mlp import MlpActor, mlp_from_policy
 from btcrl.env.policy_episode import mlp_forward, run_compiled_episode, run_planned_episode
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy.rules import ModelPolicy, RulePolicy
 
 log = logging.getLogger(__name__)
 

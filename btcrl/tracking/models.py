@@ -1,0 +1,225 @@
+"""Logged policy models, the registry, and finding a model by URI.
+
+The pyfunc model is MLflow "models from code" (:mod:`btcrl.tracking.pyfunc_model`); its
+signature names every observation column (the FeatureSpec's ``observation_names``) and its
+metadata holds the FeatureSpec, so that a served model can be checked against its data.
+"""
+
+import contextlib
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import Model, ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+from btcrl.errors import BtcrlError
+from btcrl.tracking import tags
+
+log = logging.getLogger(__name__)
+
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+MODEL_ARTIFACT = "model"  # the pyfunc model's name inside the run
+#: artifacts every btcrl policy model holds
+POLICY_ARTIFACTS = ("sb3_model", "feature_spec", "config")
+_REQUIREMENTS = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pyyaml",
+    "torch",
+    "stable-baselines3",
+    "sb3-contrib",
+    "gymnasium",
+)
+#: source-run tags copied onto a registry version
+_VERSION_TAGS = (
+    tags.ALGO,
+    tags.SOURCE,
+    tags.EXCHANGE,
+    tags.SYMBOL,
+    tags.TIMEFRAME,
+    tags.DATA_HASH,
+    tags.TRAIN_START,
+    tags.TRAIN_END,
+    tags.VAL_START,
+    tags.VAL_END,
+)
+_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
+_VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+_RUN_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]+)/(?P<path>.+)$")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the pyfunc model (local version labels like ``+cpu`` dropped)."""
+    pins = []
+    for package in _REQUIREMENTS:
+        try:
+            pins.append(f"{package}=={version(package).split('+')[0]}")
+        except PackageNotFoundError:  # pragma: no cover - all are install requirements
+            pins.append(package)
+    return pins
+
+
+def policy_signature(input_names: list[str], action_size: int = 2) -> ModelSignature:
+    """One float32 column per observation name in; float32 actions (-1, action_size) out."""
+    return ModelSignature(
+        inputs=Schema([ColSpec("float", name) for name in input_names]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, action_size))]),
+    )
+
+
+def log_policy_model(
+    files: Mapping[str, Path],
+    input_names: list[str],
+    action_size: int,
+    spec_json: str,
+    input_example: np.ndarray,
+) -> ModelInfo:
+    """Log the pyfunc model named ``model`` into the active run: ``files`` must hold
+    ``sb3_model``, ``feature_spec`` and ``config``; ``input_example`` is (1, len(input_names))."""
+    example = pd.DataFrame(np.asarray(input_example, dtype=np.float32), columns=input_names)
+    return mlflow.pyfunc.log_model(
+        name=MODEL_ARTIFACT,
+        python_model=str(PYFUNC_CODE),
+        artifacts={k: str(files[k]) for k in POLICY_ARTIFACTS},
+        pip_requirements=pip_requirements(),
+        signature=policy_signature(input_names, action_size),
+        input_example=example,
+        metadata={"feature_spec": json.loads(spec_json)},
+    )
+
+
+def register_model(run_id: str, name: str, alias: str | None = "candidate") -> int:
+    """Register run ``run_id``'s ``model`` as a new version of ``name``; point ``alias`` at it.
+
+    The version gets the source run's algo, market, data and span tags, its validation
+    Sharpe (``best/sharpe``) and the run id, as tags and as a one-paragraph description.
+    Returns the new version number. Raises BtcrlError if the run has no logged model.
+    """
+    version_tags = _version_tags(run_id)
+    try:
+        with _quiet_stderr():  # MLflow prints "Successfully registered ..." itself
+            result = mlflow.register_model(logged_model_uri(run_id), name, tags=version_tags)
+    except mlflow.exceptions.MlflowException as exc:
+        raise BtcrlError(
+            f"cannot register run {run_id}'s model as {name!r}: {exc.message}"
+        ) from None
+    model_version = int(result.version)
+    client = MlflowClient()
+    client.update_model_version(name, str(model_version), description=_describe(version_tags))
+    if alias:
+        client.set_registered_model_alias(name, alias, str(model_version))
+    log.info("registered %s version %d (alias %s)", name, model_version, alias)
+    return model_version
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Keep MLflow's own stderr prints for ``-v`` (they go to this module's INFO log)."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        yield
+    for line in buffer.getvalue().splitlines():
+        log.info("%s", line)
+
+
+def _version_tags(run_id: str) -> dict[str, str]:
+    run = MlflowClient().get_run(run_id)
+    found = {k: run.data.tags[k] for k in _VERSION_TAGS if k in run.data.tags}
+    sharpe = run.data.metrics.get("best/sharpe")
+    if sharpe is not None:
+        found[tags.VAL_SHARPE] = f"{sharpe:.4f}"
+    found[tags.SOURCE_RUN_ID] = run_id
+    return found
+
+
+def _describe(version_tags: Mapping[str, str]) -> str:
+    get = version_tags.get
+    return (
+        f"{get(tags.ALGO, '?')} policy on {get(tags.SYMBOL, '?')} {get(tags.TIMEFRAME, '?')} "
+        f"({get(tags.SOURCE, '?')}); trained {get(tags.TRAIN_START, '?')} .. "
+        f"{get(tags.TRAIN_END, '?')}, validated {get(tags.VAL_START, '?')} .. "
+        f"{get(tags.VAL_END, '?')} (Sharpe {get(tags.VAL_SHARPE, '?')}); "
+        f"source run {get(tags.SOURCE_RUN_ID, '?')}."
+    )
+
+
+def logged_model_uri(run_id: str) -> str:
+    """``models:/<model id>`` of run ``run_id``'s logged ``model`` (MLflow 3 keeps logged
+    models apart from run artifacts), else ``runs:/<run_id>/model``."""
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+        found = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'",
+        )
+    except mlflow.exceptions.MlflowException as exc:
+        raise BtcrlError(f"run {run_id} not found: {exc.message}") from None
+    if found:
+        return f"models:/{found[0].model_id}"
+    return f"runs:/{run_id}/{MODEL_ARTIFACT}"
+
+
+def resolve_model_uri(model_uri: str) -> tuple[str | None, int | None, str | None]:
+    """(registered name, version, source run id) of ``model_uri`` as far as the URI tells."""
+    client = MlflowClient()
+    try:
+        if match := _ALIAS_URI.match(model_uri):
+            mv = client.get_model_version_by_alias(match["name"], match["alias"])
+            return match["name"], int(mv.version), mv.run_id
+        if match := _VERSION_URI.match(model_uri):
+            mv = client.get_model_version(match["name"], match["version"])
+            return match["name"], int(mv.version), mv.run_id
+    except mlflow.exceptions.MlflowException as exc:
+        raise BtcrlError(f"model {model_uri} not found in the registry: {exc.message}") from None
+    if match := _RUN_URI.match(model_uri):
+        return None, None, match["run_id"]
+    if _SCHEME.match(model_uri):
+        raise BtcrlError(
+            f"model URI {model_uri!r} is not supported: use models:/NAME@ALIAS, models:/NAME/V, "
+            "runs:/ID/model or a local path"
+        )
+    return None, None, None
+
+
+def download_policy_model(model_uri: str) -> tuple[dict[str, Path], str | None]:
+    """Download (or find locally) model ``model_uri``; its policy artifact files by name and
+    the run that logged it. BtcrlError when it is not a btcrl policy model."""
+    local = _download(model_uri)
+    meta = Model.load(str(local / "MLmodel"))
+    flavor = meta.flavors.get("python_function", {})
+    files = {k: local / v["path"] for k, v in (flavor.get("artifacts") or {}).items()}
+    missing = set(POLICY_ARTIFACTS) - set(files)
+    if missing:
+        raise BtcrlError(f"{model_uri} is not a btcrl policy model: no {sorted(missing)} artifacts")
+    return files, meta.run_id
+
+
+def _download(model_uri: str) -> Path:
+    path = Path(model_uri)
+    if not _SCHEME.match(model_uri):
+        if not (path / "MLmodel").is_file():
+            raise BtcrlError(
+                f"model path {model_uri} is not an MLflow model directory (no MLmodel)"
+            )
+        return path
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        message = getattr(exc, "message", str(exc))
+        raise BtcrlError(f"cannot load model {model_uri}: {message}".splitlines()[0]) from None

@@ -1,0 +1,67 @@
+"""Every MLflow tag name btcrl sets or reads, in one place (docs/internals.md lists them).
+
+Values are strings. Spans are ISO 8601 UTC bar open times. ``END_REASON`` is the one tag that
+says why a run did not finish normally (pruned, diverged, failed, killed, worker lost).
+"""
+
+# MLflow's own tags
+RUN_NAME = "mlflow.runName"
+PARENT_RUN_ID = "mlflow.parentRunId"
+GIT_COMMIT = "mlflow.source.git.commit"
+#: MLflow 3's UI reads it to choose the experiment view
+EXPERIMENT_KIND = "mlflow.experimentKind"
+#: MLflow 3's value for the classic (non-GenAI) view: runs table, compare, models
+CLASSIC_EXPERIMENT_KIND = "custom_model_development"
+
+# every btcrl run
+STAGE = "btcrl.stage"  # ingest | train | tune | backtest
+END_REASON = "btcrl.end_reason"  # "<ExceptionType>: <first line>" or a lost-process note
+HOST = "btcrl.host"
+PID = "btcrl.pid"
+PID_START = "btcrl.pid_start"  # process start, seconds since the epoch
+
+# market and data
+DATA_HASH = "btcrl.data_hash"
+SPEC_HASH = "btcrl.spec_hash"
+FEATURE_SPEC_HASH = "btcrl.feature_spec_hash"
+ALGO = "btcrl.algo"
+SOURCE = "btcrl.source"
+SYMBOL = "btcrl.symbol"
+EXCHANGE = "btcrl.exchange"
+TIMEFRAME = "btcrl.timeframe"
+
+# train runs (the spans later backtests check for overlap)
+TRAIN_START = "btcrl.train_start"
+TRAIN_END = "btcrl.train_end"
+VAL_START = "btcrl.val_start"
+VAL_END = "btcrl.val_end"
+RESUMED_FROM = "btcrl.resumed_from"
+VAL_SHARPE = "btcrl.val_sharpe"  # on registry versions
+SOURCE_RUN_ID = "btcrl.source_run_id"
+
+# tune parent runs and trials
+STUDY = "btcrl.study"
+STORAGE = "btcrl.storage"  # password hidden
+SPACE = "btcrl.space"
+METRICS = "btcrl.metrics"
+DIRECTIONS = "btcrl.directions"
+WORKERS = "btcrl.workers"
+TRIAL_NUMBER = "btcrl.trial_number"
+TRIAL_KEY = "btcrl.trial_key"  # "<study>#<number>", unique within a storage
+TRIAL_PARAMS = "btcrl.trial_params"
+TUNE_PARENT = "btcrl.tune_parent"
+OBJECTIVE_METRICS = "btcrl.objective_metrics"
+BEST_TRIAL = "btcrl.best_trial"
+BEST_RUN_ID = "btcrl.best_run_id"
+REGISTERED_VERSION = "btcrl.registered_version"
+
+# backtest runs
+POLICY = "btcrl.policy"
+RULE = "btcrl.rule"
+MODEL_URI = "btcrl.model_uri"
+MODEL_NAME = "btcrl.model_name"
+MODEL_VERSION = "btcrl.model_version"
+MODEL_ALIAS = "btcrl.model_alias"
+BACKTEST_START = "btcrl.backtest_start"
+BACKTEST_END = "btcrl.backtest_end"
+OVERLAPS_TRAINING = "btcrl.overlaps_training"

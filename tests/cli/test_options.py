@@ -1,0 +1,49 @@
+"""Numeric options are typed (and accept MLproject's '' for "keep the config's value");
+tune's summary names the trials this invocation ran; training prints progress lines."""
+
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from btcrl.agents.callbacks import ProgressLineCallback
+from btcrl.cli import main
+from btcrl.cli.common import BLANK_INT
+from btcrl.cli.tune import _numbers
+
+
+@pytest.mark.parametrize(("command", "option"), [("train", "--n-envs"), ("tune", "--trials")])
+def test_numeric_options_reject_text(command: str, option: str) -> None:
+    result = CliRunner().invoke(main, [command, option, "many"])
+    assert result.exit_code == 2 and "'many' is not a valid integer" in result.output
+
+
+def test_blank_means_unset_and_help_shows_defaults() -> None:
+    assert BLANK_INT.convert("", None, None) is None
+    assert BLANK_INT.convert("12", None, None) == 12
+    help_text = CliRunner().invoke(main, ["train", "--help"]).output
+    assert "--total-timesteps INTEGER" in help_text and "[default: config, 200000]" in help_text
+
+
+def test_tune_summary_names_the_trials_it_ran() -> None:
+    assert _numbers([]) == "none"
+    assert _numbers([4]) == "trial 4"
+    assert _numbers([9, 10, 11]) == "trials 9..11"
+    assert _numbers([3, 5]) == "trials 3, 5"
+
+
+def test_progress_line_counts_steps_rate_and_sharpe() -> None:
+    lines: list[str] = []
+    validation = SimpleNamespace(last_metrics={"val/sharpe": 0.4149})
+    callback = ProgressLineCallback(200_000, lines.append, validation, every_s=30.0)  # type: ignore[arg-type]
+    callback.num_timesteps = 0
+    callback._on_training_start()
+    start = callback._start
+    callback.num_timesteps = 12_288
+    callback._last = start - 31.0  # 31 s since the last line: one is due
+    callback._on_step()
+    callback._on_step()  # the next line only 30 s later
+    assert len(lines) == 1 and lines[0].startswith("train: 12,288/200,000 steps (6%), ")
+    assert callback.line(start + 10.0) == (
+        "train: 12,288/200,000 steps (6%), 1,229 steps/s, val/sharpe 0.41"
+    )

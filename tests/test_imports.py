@@ -1,0 +1,130 @@
+"""Imports run one way (docs/internals.md): a package imports only packages below it.
+
+Every ``import`` and ``from ... import`` in ``btcrl/`` counts, lazy ones inside functions too.
+No exceptions are listed: an edge against the order is a bug to fix, not to allow.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "btcrl"
+
+#: higher imports lower; equal levels never import each other (agents and backtest, ...)
+LEVELS: dict[str, int] = {
+    "cli": 100,
+    "tune": 90,
+    "promote": 85,
+    "walkforward": 80,
+    "jobs": 70,
+    "agents": 60,
+    "backtest": 60,
+    "policy": 50,
+    "tracking": 40,
+    "env": 30,
+    "features": 25,
+    "strategies": 20,
+    "indicators": 15,
+    "metrics": 15,
+    "data": 10,
+    "config": 5,
+}
+#: importable by every package: the exception hierarchy and the package root (__version__)
+SHARED = {"errors", ""}
+
+
+def package_of(module: str) -> str:
+    """``btcrl.agents.training`` -> ``agents``; ``btcrl`` -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute btcrl module) of every import in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = module_name(path)
+    is_package = path.name == "__init__.py"
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            found.append((node.lineno, target))
+    return [(line, name) for line, name in found if name.split(".")[0] == "btcrl"]
+
+
+def edges() -> list[tuple[str, int, str, str]]:
+    """(file, line, importer package, imported package) for imports across packages."""
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        source = package_of(module_name(path))
+        for line, target in imported_modules(path):
+            dest = package_of(target)
+            if dest != source:
+                out.append((str(path.relative_to(ROOT.parent)), line, source, dest))
+    return out
+
+
+def allowed(source: str, dest: str) -> bool:
+    if dest in SHARED:
+        return True
+    return LEVELS[source] > LEVELS[dest]
+
+
+def test_every_package_has_a_level() -> None:
+    packages = {package_of(module_name(p)) for p in ROOT.rglob("*.py")} - SHARED
+    assert packages <= set(LEVELS), f"give these packages a level: {packages - set(LEVELS)}"
+
+
+def test_imports_run_one_way() -> None:
+    bad = [
+        f"{file}:{line}: {source} imports {dest}"
+        for file, line, source, dest in edges()
+        if not allowed(source, dest)
+    ]
+    assert not bad, "imports against the order:\n" + "\n".join(bad)
+
+
+def test_only_tracking_imports_mlflow() -> None:
+    users = []
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(name.split(".")[0] == "mlflow" for name in names):
+                users.append(str(path.relative_to(ROOT.parent)))
+    assert {u for u in users if not u.startswith("btcrl/tracking/")} == set()
+
+
+@pytest.mark.parametrize(
+    ("source", "dest", "ok"),
+    [
+        ("cli", "tune", True),
+        ("agents", "backtest", False),
+        ("features", "strategies", True),
+        ("strategies", "features", False),
+        ("config", "errors", True),
+        ("data", "config", True),
+    ],
+)
+def test_the_rule_itself(source: str, dest: str, ok: bool) -> None:
+    assert allowed(source, dest) is ok
