@@ -18,7 +18,7 @@ from btcrl.env.engine import reset_envs, step_envs, step_envs_parallel
 from btcrl.env.episodes import (
     action_space,
     check_feature_set,
-    engine_params,
+    feature_params,
     episode_bounds,
     observation_space,
     resolve_mode,
@@ -79,7 +79,7 @@ class BatchTradingEnv(VecEnv):
         self.full_info = full_info
         self._prices, self._values = check_feature_set(features)
         self.bounds = episode_bounds(features, config, self.mode)
-        self._params = engine_params(config, self.bounds.steps, auto_reset=True)
+        self._params = feature_params(config, features, self.bounds.steps, auto_reset=True)
         super().__init__(n_envs, observation_space(features), action_space())
         self.parallel = parallel
         self._kernel = step_envs_parallel if parallel else step_envs
