@@ -65,7 +65,10 @@ class EnvConfig(Section):
         "long, fraction; charged per bar as rate / bars per year",
     )
     hysteresis_bars: int = Field(
-        1, ge=1, le=1000, description="trade only after the wanted change kept its sign this many bars"
+        1,
+        ge=1,
+        le=1000,
+        description="trade only once the wanted change kept its sign this many bars (1 = off)",
     )
     decision_interval: int = Field(
         1, ge=1, le=1000, description="the agent's order is placed every this many bars"

@@ -11,8 +11,8 @@ from btcrl.env.engine import reset_envs, step_envs
 from btcrl.env.episodes import (
     action_space,
     check_feature_set,
-    feature_params,
     episode_bounds,
+    feature_params,
     observation_space,
     resolve_mode,
 )

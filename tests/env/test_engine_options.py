@@ -3,7 +3,6 @@ costs, hysteresis, decision interval, scale-free account observation, shaping te
 
 import math
 
-import numpy as np
 import pytest
 
 from .test_engine import BAL, FEE, FLAT, SLIP, act, make_env
