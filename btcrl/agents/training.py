@@ -20,6 +20,7 @@ from btcrl.agents.callbacks import (
     TrainingDivergedError,
     ValidationCallback,
 )
+from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import (
     log_policy_model,
     register_model,
@@ -231,6 +232,9 @@ def _train(
         on_validation=on_validation,
     )
     callbacks: list[BaseCallback] = [DivergenceCallback(), validation]
+    curriculum = curriculum_callback(config.train.curriculum_phases())
+    if curriculum is not None:
+        callbacks.insert(0, curriculum)
     if progress:
         callbacks.append(ProgressBarCallback(config.train.total_timesteps, validation))
     try:
