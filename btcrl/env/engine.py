@@ -15,28 +15,38 @@ prices, ``s`` the slippage fraction):
    the open (long: ``O <= stop``, short: ``O >= stop``) it fills at ``O`` (with slippage);
    the agent's order for this bar is then dropped (it was sized for a book that no longer
    exists; the agent decides again at the next bar).
-2. **The agent's order at the open.** Equity at the open ``E = cash + position x O``; target
-   ``a_pos x leverage_limit x E / O`` BTC (``a_pos`` clipped to [-1, 1], to [0, 1] without
-   shorts), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
-   exposure_deadzone x leverage_limit x E`` or when ``E <= 0``. The fill price is
-   ``O x (1 + s)`` buying, ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``.
-   Opening or flipping sets the entry to the fill price and the stop at ``pct`` below
-   (long) / above (short) it, ``pct = min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct -
-   min_stop_pct)``. Adding to a position averages the entry and keeps the stop; reducing
-   keeps both; closing clears both (0).
+2. **The agent's order at the open** (on decision steps only: the episode's steps 0, k, 2k,
+   ... for ``decision_interval`` k; in between no order is placed). Equity at the open
+   ``E = cash + position x O``; target ``a_pos x m x leverage_limit x E / O`` BTC (``a_pos``
+   clipped to [-1, 1], to [0, 1] without shorts; ``m`` the vol-targeting multiplier
+   ``min(max_leverage, target_volatility / realised vol)`` from closes up to row t, 1 when
+   off), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
+   exposure_deadzone x leverage_limit x E``, when ``E <= 0``, or until the wanted change has
+   kept its sign for ``hysteresis_bars`` bars. The fill price is ``O x (1 + s)`` buying,
+   ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``. Opening or flipping sets the
+   entry to the fill price and the stop at ``pct`` below (long) / above (short) it, ``pct =
+   min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct - min_stop_pct)``. Adding to a position
+   averages the entry and keeps the stop; reducing keeps both; closing clears both (0).
 3. **Intra-bar stop.** Long: ``L <= stop``; short: ``H >= stop``: fills at the stop (at the
    open if the open was already through it, which only a just-opened position with a stop
    inside the slippage can see), with slippage and fee. At most one stop fill per bar.
-4. **Mark** ``equity = cash + position x C``.
+4. **Carry and mark.** The book held to the close pays ``borrow_rate_annual /
+   bars_per_year`` on what it borrows (a short's value ``|position| x C``, a leveraged
+   long's negative cash); then ``equity = cash + position x C``.
 5. **End.** Bankruptcy (equity <= 0) terminates; reaching the episode's last bar truncates.
 6. **Forced close** (``force_close_at_end``): on the bar that ends the episode, an open
    position is closed at ``C`` with slippage and fee; equity is then the cash.
-7. **Reward** from the equity before and after the step (``btcrl.env.rewards``), times
-   ``reward_scale``.
+7. **Reward** from the equity before and after the step (``btcrl.env.rewards``) minus the
+   shaping terms (churn, smoothness, drawdown; 0 by default), times ``reward_scale``.
 
 The next observation is row ``b``: ``[cash / initial_balance, *features[b], position /
-max_position_btc]`` (float32). There is no funding, borrow interest or margin call beyond
-bankruptcy.
+max_position_btc]`` (float32), or with ``observation_account: scale_free`` ``[cash /
+equity, *features[b], position x C / equity]``. There is no margin call beyond bankruptcy.
+
+The kernel is split into small ``inline="always"`` functions (``_open_bar``, ``_close_bar``,
+``_reward`` here; fills, stops, sizing, carry and the ledger row in ``btcrl.env.orders``), which
+numba fuses back into one loop body; ``tests/env/test_engine_bitidentical.py`` keeps it
+bit-identical to the pre-split kernel with the newer options off.
 """
 
 import math
@@ -52,31 +62,15 @@ from btcrl.env.layout import (
     ENTRY,
     EP_RETURN,
     EQUITY,
-    L_BANKRUPT,
     L_BAR,
-    L_BORROW,
-    L_CASH,
     L_CLOSE_FEE,
     L_CLOSE_PRICE,
     L_CLOSE_QTY,
-    L_ENTRY,
-    L_EP_RETURN,
-    L_EP_STEPS,
-    L_EQUITY,
-    L_FEE,
     L_FORCED,
-    L_POSITION,
-    L_REWARD,
-    L_SLIPPAGE,
-    L_STOP,
     L_STOP_FEE,
     L_STOP_HIT,
     L_STOP_PRICE,
     L_STOP_QTY,
-    L_TARGET,
-    L_TERMINATED,
-    L_TRUNCATED,
-    L_VOL_SCALE,
     N_LEDGER,
     P_AUTO_RESET,
     P_EPISODE_STEPS,
@@ -98,6 +92,7 @@ from btcrl.env.orders import (
     agent_target,
     borrow_cost,
     close_out,
+    record_step,
     stop_through,
     vol_scale,
 )
@@ -271,31 +266,6 @@ def _reward(
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _record(
-    i: int, ledger: np.ndarray, cash: float, pos: float, entry: float, stop: float,
-    equity: float, fees: float, slippage: float, borrow: float, bankrupt: bool, done: bool,
-    reward: float, ep_return: float, steps: int, target: float, scale_vol: float,
-) -> None:  # fmt: skip
-    """Write the step's totals and the book after it into ``ledger[i]``."""
-    ledger[i, L_FEE] = fees
-    ledger[i, L_SLIPPAGE] = slippage
-    ledger[i, L_BORROW] = borrow
-    ledger[i, L_CASH] = cash
-    ledger[i, L_POSITION] = pos
-    ledger[i, L_ENTRY] = entry
-    ledger[i, L_STOP] = stop
-    ledger[i, L_EQUITY] = equity
-    ledger[i, L_BANKRUPT] = 1.0 if bankrupt else 0.0
-    ledger[i, L_REWARD] = reward
-    ledger[i, L_TERMINATED] = 1.0 if bankrupt else 0.0
-    ledger[i, L_TRUNCATED] = 1.0 if (done and not bankrupt) else 0.0
-    ledger[i, L_EP_RETURN] = ep_return
-    ledger[i, L_EP_STEPS] = steps
-    ledger[i, L_TARGET] = target
-    ledger[i, L_VOL_SCALE] = scale_vol
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def _step_env(
     i: int, prices: np.ndarray, features: np.ndarray, actions: np.ndarray,
     params: np.ndarray, next_start: np.ndarray, state: np.ndarray, istate: np.ndarray,
@@ -317,7 +287,7 @@ def _step_env(
     reward, dsr_a, dsr_b, peak = _reward(i, state, params, equity, notional, target)
     ep_return = state[i, EP_RETURN] + reward
     steps = istate[i, STEPS] + 1
-    _record(
+    record_step(
         i, ledger, cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done,
         reward, ep_return, steps, target, scale_vol,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The pieces of one bar of the trade engine: fills, stops, sizing, the agent's order, carry.
+"""The pieces of one bar of the trade engine: fills, stops, sizing, the order, carry, ledger.
 
 Small numba functions inlined into ``btcrl.env.engine.step_range`` (``inline="always"``, so
 the compiled kernel is one loop body as before). Scalars in, scalars out: the book (cash USD,
@@ -12,9 +12,25 @@ import numpy as np
 from numba import njit
 
 from btcrl.env.layout import (
+    L_BANKRUPT,
+    L_BORROW,
+    L_CASH,
+    L_ENTRY,
+    L_EP_RETURN,
+    L_EP_STEPS,
+    L_EQUITY,
+    L_FEE,
     L_FILL_FEE,
     L_FILL_PRICE,
     L_FILL_QTY,
+    L_POSITION,
+    L_REWARD,
+    L_SLIPPAGE,
+    L_STOP,
+    L_TARGET,
+    L_TERMINATED,
+    L_TRUNCATED,
+    L_VOL_SCALE,
     P_ALLOW_SHORT,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
@@ -224,3 +240,28 @@ def borrow_cost(cash: float, pos: float, price: float, params: np.ndarray) -> fl
     if cash < 0.0:
         borrowed -= cash
     return borrowed * rate / params[P_BARS_PER_YEAR]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def record_step(
+    i: int, ledger: np.ndarray, cash: float, pos: float, entry: float, stop: float,
+    equity: float, fees: float, slippage: float, borrow: float, bankrupt: bool, done: bool,
+    reward: float, ep_return: float, steps: int, target: float, scale_vol: float,
+) -> None:  # fmt: skip
+    """Write the step's totals and the book after it into ``ledger[i]``."""
+    ledger[i, L_FEE] = fees
+    ledger[i, L_SLIPPAGE] = slippage
+    ledger[i, L_BORROW] = borrow
+    ledger[i, L_CASH] = cash
+    ledger[i, L_POSITION] = pos
+    ledger[i, L_ENTRY] = entry
+    ledger[i, L_STOP] = stop
+    ledger[i, L_EQUITY] = equity
+    ledger[i, L_BANKRUPT] = 1.0 if bankrupt else 0.0
+    ledger[i, L_REWARD] = reward
+    ledger[i, L_TERMINATED] = 1.0 if bankrupt else 0.0
+    ledger[i, L_TRUNCATED] = 1.0 if (done and not bankrupt) else 0.0
+    ledger[i, L_EP_RETURN] = ep_return
+    ledger[i, L_EP_STEPS] = steps
+    ledger[i, L_TARGET] = target
+    ledger[i, L_VOL_SCALE] = scale_vol
