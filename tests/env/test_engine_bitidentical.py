@@ -76,9 +76,9 @@ class _Kernel:
         self.dones = np.zeros(N_ENVS, dtype=np.bool_)
 
 
-def _run(name: str, overrides: dict, parallel: bool) -> dict[str, float]:
+def _run(name: str, overrides: dict, parallel: bool, n_steps: int = N_STEPS) -> dict[str, float]:
     config = EnvConfig(**overrides)
-    features = price_feature_set(_synthetic_prices(N_STEPS + 400, seed=len(name)))
+    features = price_feature_set(_synthetic_prices(n_steps + 400, seed=len(name)))
     prices = features.prices
     values = np.random.default_rng(1).normal(size=(len(features), 3)).astype(np.float32)
     rng = np.random.default_rng(2)
@@ -92,7 +92,7 @@ def _run(name: str, overrides: dict, parallel: bool) -> dict[str, float]:
     legacy_engine.reset_envs(mask, starts, values, params, old.state, old.istate, old.obs)
     step = engine.step_envs_parallel if parallel else engine.step_envs
     counts = {"fills": 0.0, "stops": 0.0, "forced": 0.0, "bankrupt": 0.0, "dones": 0.0}
-    for _ in range(N_STEPS):
+    for _ in range(n_steps):
         actions = rng.uniform(-1.3, 1.3, (N_ENVS, 2)).astype(np.float32)
         actions[rng.random(N_ENVS) < 0.3, 0] = 0.0  # flat often, so positions open again
         actions[rng.random(N_ENVS) < 0.01, 0] = np.nan
@@ -132,3 +132,9 @@ def test_live_engine_is_bit_identical_to_the_pre_split_kernel(name: str) -> None
         assert counts["forced"] > 100
     if name == "bankrupt_lev10":
         assert counts["bankrupt"] > 10
+
+
+def test_live_engine_is_bit_identical_quick() -> None:
+    """The default run's share of the comparison (the slow test above runs all of it)."""
+    counts = _run("short_lev3_tight_stops", CONFIGS["short_lev3_tight_stops"], False, 600)
+    assert counts["fills"] > 1000 and counts["stops"] > 20 and counts["forced"] > 20
