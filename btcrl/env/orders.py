@@ -139,14 +139,13 @@ def realised_vol(prices: np.ndarray, t: int, params: np.ndarray) -> float:
     n = t - lo + 1
     if n < 2:
         return floor
-    total = 0.0
+    mean = 0.0
+    squares = 0.0  # Welford: one log per return, no cancellation
     for j in range(lo, t + 1):
-        total += math.log(prices[j, 3] / prices[j - 1, 3])
-    mean = total / n
-    squares = 0.0
-    for j in range(lo, t + 1):
-        dev = math.log(prices[j, 3] / prices[j - 1, 3]) - mean
-        squares += dev * dev
+        r = math.log(prices[j, 3] / prices[j - 1, 3])
+        delta = r - mean
+        mean += delta / (j - lo + 1)
+        squares += delta * (r - mean)
     return max(math.sqrt(squares / n), floor)
 
 
