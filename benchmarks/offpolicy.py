@@ -20,7 +20,7 @@ included), steadier than wall time when other work shares the cores.
 ``--profile`` prints cProfile's top functions for today's SAC. Ends with one RESULT line.
 
 Where the time goes (2 shared cores, Nov 2026): 86-97 % of wall time is in ``model.train``;
-an SAC update costs ~6-7 ms of CPU at batch 256 (torch per-op overhead of small MLPs:
+an SAC update costs ~5.5-7 ms of CPU at batch 256 (torch per-op overhead of small MLPs:
 backward ~20 %, the per-tensor Adam ~13 %, forward, and SB3's train-mode switch once per
 ``train`` call), a TQC update ~15-18 ms (its quantile Huber loss, which grows with the
 batch). Env stepping and replay sampling are a few %. Env-steps/s = updates/s x transitions
