@@ -316,7 +316,7 @@ def _step_env(
 # _nrt=False: the kernel allocates nothing, so numba's reference counting is switched off.
 # With it on, every array handed to the inlined helpers gets atomic incref/decref pairs that
 # numba's pruning cannot remove across their branches: 5x slower than the pre-split kernel.
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
 def step_range(
     lo: int,
     hi: int,
