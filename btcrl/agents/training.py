@@ -20,6 +20,7 @@ from btcrl.agents.callbacks import (
     TrainingDivergedError,
     ValidationCallback,
 )
+from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
 from btcrl.agents.resume import fetch_checkpoint
 from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
@@ -226,6 +227,9 @@ def _train(
         on_validation=job.on_validation,
     )
     callbacks: list[BaseCallback] = [DivergenceCallback(), validation]
+    curriculum = curriculum_callback(config.train.curriculum_phases())
+    if curriculum is not None:
+        callbacks.insert(0, curriculum)
     if lines is not None:
         callbacks.append(ProgressLineCallback(config.train.total_timesteps, lines, validation))
     try:

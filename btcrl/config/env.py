@@ -32,6 +32,52 @@ class EnvConfig(Section):
     dsr_eta: float = Field(0.01, gt=0, lt=1, description="differential Sharpe: EMA rate")
     reward_scale: float = Field(1.0, gt=0, description="multiplier on the reward")
     allow_short: bool = Field(True, description="negative a_pos opens shorts")
+    churn_penalty: float = Field(
+        0.0, ge=0, le=100, description="reward minus this x agent order notional / equity, per step"
+    )
+    smooth_penalty: float = Field(
+        0.0, ge=0, le=100, description="reward minus this x (change of target exposure)^2"
+    )
+    drawdown_penalty: float = Field(
+        0.0, ge=0, le=100, description="reward minus this x (1 - equity / episode peak), per step"
+    )
+    target_volatility: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="annualised vol target (per-bar std x sqrt(bars per year)); null = off. "
+        "Scales the target by min(max_leverage, target / realised vol)",
+    )
+    vol_window: int = Field(
+        24, ge=2, le=10_000, description="bars of close-to-close log returns in realised vol"
+    )
+    max_leverage: float = Field(
+        2.0, gt=0, le=10, description="cap on the vol-targeting multiplier (x leverage_limit)"
+    )
+    vol_floor: float = Field(
+        0.05, gt=0, le=10, description="floor on the realised vol, annualised like the target"
+    )
+    borrow_rate_annual: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="annual borrow / funding rate on shorts and on borrowed cash of a leveraged "
+        "long, fraction; charged per bar as rate / bars per year",
+    )
+    hysteresis_bars: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="trade only once the wanted change kept its sign this many bars (1 = off)",
+    )
+    decision_interval: int = Field(
+        1, ge=1, le=1000, description="the agent's order is placed every this many bars"
+    )
+    observation_account: Literal["legacy", "scale_free"] = Field(
+        "legacy",
+        description="legacy: cash / initial_balance and position / max_position_btc; "
+        "scale_free: cash / equity and position x close / equity",
+    )
     mode: Literal["train", "eval", "backtest"] = "train"
 
     @field_validator("reward")

@@ -3,9 +3,71 @@
 from datetime import date
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from btcrl.config.base import Section
+
+#: reward weights a curriculum may drive (EnvConfig fields, reward units)
+CURRICULUM_WEIGHTS = ("churn_penalty", "smooth_penalty", "drawdown_penalty")
+
+
+class CurriculumPhase(Section):
+    """One phase of the reward-weight curriculum: from ``start`` to ``end`` (fractions of
+    the training run's env-steps, 0..1) each given weight moves linearly from its first to
+    its second value. A weight left out (null) keeps the env config's value."""
+
+    name: str = Field(description="label, for logs")
+    start: float = Field(ge=0, le=1, description="progress where the phase starts, fraction")
+    end: float = Field(gt=0, le=1, description="progress where the phase ends, fraction")
+    churn_penalty: tuple[float, float] | None = Field(None, description="(at start, at end)")
+    smooth_penalty: tuple[float, float] | None = Field(None, description="(at start, at end)")
+    drawdown_penalty: tuple[float, float] | None = Field(None, description="(at start, at end)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CurriculumPhase":
+        if self.end <= self.start:
+            raise ValueError(f"phase {self.name!r}: end {self.end} is not after start {self.start}")
+        for key in CURRICULUM_WEIGHTS:
+            pair = getattr(self, key)
+            if pair is not None and min(pair) < 0:
+                raise ValueError(f"phase {self.name!r}: {key} {pair} is negative")
+        return self
+
+
+#: the preset: Discovery (0-20 %: churn 0 -> 0.10), Discipline (20-60 %: churn 0.10 -> 0.50,
+#: smoothness 0 -> 0.02), Consolidation (60-100 %: fixed at churn 0.50, smoothness 0.02)
+THREE_PHASE = (
+    CurriculumPhase(
+        name="discovery", start=0.0, end=0.2, churn_penalty=(0.0, 0.10), smooth_penalty=(0.0, 0.0)
+    ),
+    CurriculumPhase(
+        name="discipline",
+        start=0.2,
+        end=0.6,
+        churn_penalty=(0.10, 0.50),
+        smooth_penalty=(0.0, 0.02),
+    ),
+    CurriculumPhase(
+        name="consolidation",
+        start=0.6,
+        end=1.0,
+        churn_penalty=(0.50, 0.50),
+        smooth_penalty=(0.02, 0.02),
+    ),
+)
+
+
+def check_phases(phases: tuple[CurriculumPhase, ...]) -> None:
+    """Phases must follow each other without gaps from progress 0 to 1."""
+    if not phases:
+        raise ValueError("a curriculum needs at least one phase (or 'off')")
+    edge = 0.0
+    for phase in phases:
+        if phase.start != edge:
+            raise ValueError(f"phase {phase.name!r} starts at {phase.start}, expected {edge}")
+        edge = phase.end
+    if edge != 1.0:
+        raise ValueError(f"the last phase ends at {edge}, expected 1.0")
 
 
 class TrainConfig(Section):
@@ -33,3 +95,29 @@ class TrainConfig(Section):
         "best", description="checkpoint that becomes the model: best by best_metric, or last"
     )
     system_metrics: bool = Field(True, description="log CPU/memory as MLflow system metrics")
+    curriculum: Literal["off", "three_phase"] | tuple[CurriculumPhase, ...] = Field(
+        "off",
+        description="reward-weight curriculum over training progress: off, the three_phase "
+        "preset (THREE_PHASE), or a list of phases {name, start, end, churn_penalty, "
+        "smooth_penalty, drawdown_penalty} covering progress 0..1",
+    )
+
+    @field_validator("curriculum", mode="before")
+    @classmethod
+    def _off_is_false(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+    @field_validator("curriculum")
+    @classmethod
+    def _check_phases(cls, value: object) -> object:
+        if isinstance(value, tuple):
+            check_phases(value)
+        return value
+
+    def curriculum_phases(self) -> tuple[CurriculumPhase, ...]:
+        """The curriculum's phases; empty when off."""
+        if self.curriculum == "off":
+            return ()
+        if self.curriculum == "three_phase":
+            return THREE_PHASE
+        return self.curriculum

@@ -18,8 +18,8 @@ from btcrl.env.engine import reset_envs, step_envs, step_envs_parallel
 from btcrl.env.episodes import (
     action_space,
     check_feature_set,
-    engine_params,
     episode_bounds,
+    feature_params,
     observation_space,
     resolve_mode,
 )
@@ -33,6 +33,9 @@ from btcrl.env.layout import (
     N_ISTATE,
     N_LEDGER,
     N_STATE,
+    P_CHURN_PENALTY,
+    P_DRAWDOWN_PENALTY,
+    P_SMOOTH_PENALTY,
 )
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
@@ -79,7 +82,7 @@ class BatchTradingEnv(VecEnv):
         self.full_info = full_info
         self._prices, self._values = check_feature_set(features)
         self.bounds = episode_bounds(features, config, self.mode)
-        self._params = engine_params(config, self.bounds.steps, auto_reset=True)
+        self._params = feature_params(config, features, self.bounds.steps, auto_reset=True)
         super().__init__(n_envs, observation_space(features), action_space())
         self.parallel = parallel
         self._kernel = step_envs_parallel if parallel else step_envs
@@ -108,6 +111,30 @@ class BatchTradingEnv(VecEnv):
             raise ConfigError(
                 f"ledger field {name!r} is unknown; fields: {', '.join(LEDGER_FIELDS)}"
             ) from None
+
+    # -- reward weights (set between steps, e.g. by btcrl.agents.curriculum) --------------
+    _WEIGHTS = (  # noqa: RUF012
+        ("churn_penalty", P_CHURN_PENALTY),
+        ("smooth_penalty", P_SMOOTH_PENALTY),
+        ("drawdown_penalty", P_DRAWDOWN_PENALTY),
+    )
+
+    def reward_weights(self) -> dict[str, float]:
+        """The shaping weights every env steps with now (see ``btcrl.env.rewards``)."""
+        return {name: float(self._params[k]) for name, k in self._WEIGHTS}
+
+    def set_reward_weights(self, **weights: float) -> None:
+        """Change shaping weights (``churn_penalty``, ``smooth_penalty``,
+        ``drawdown_penalty``; reward units, >= 0) for every env from the next step on.
+        Equity, fills and the ledger do not depend on them, only the reward."""
+        index = dict(self._WEIGHTS)
+        for name, value in weights.items():
+            if name not in index:
+                known = ", ".join(index)
+                raise ConfigError(f"reward weight {name!r} is unknown; choose from {known}")
+            if not value >= 0.0:
+                raise ConfigError(f"reward weight {name}={value} must be >= 0")
+            self._params[index[name]] = value
 
     def _draw(self, i: int) -> int:
         bounds = self.bounds

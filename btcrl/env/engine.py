@@ -15,29 +15,41 @@ prices, ``s`` the slippage fraction):
    the open (long: ``O <= stop``, short: ``O >= stop``) it fills at ``O`` (with slippage);
    the agent's order for this bar is then dropped (it was sized for a book that no longer
    exists; the agent decides again at the next bar).
-2. **The agent's order at the open.** Equity at the open ``E = cash + position x O``; target
-   ``a_pos x leverage_limit x E / O`` BTC (``a_pos`` clipped to [-1, 1], to [0, 1] without
-   shorts), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
-   exposure_deadzone x leverage_limit x E`` or when ``E <= 0``. The fill price is
-   ``O x (1 + s)`` buying, ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``.
-   Opening or flipping sets the entry to the fill price and the stop at ``pct`` below
-   (long) / above (short) it, ``pct = min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct -
-   min_stop_pct)``. Adding to a position averages the entry and keeps the stop; reducing
-   keeps both; closing clears both (0).
+2. **The agent's order at the open** (on decision steps only: the episode's steps 0, k, 2k,
+   ... for ``decision_interval`` k; in between no order is placed). Equity at the open
+   ``E = cash + position x O``; target ``a_pos x m x leverage_limit x E / O`` BTC (``a_pos``
+   clipped to [-1, 1], to [0, 1] without shorts; ``m`` the vol-targeting multiplier
+   ``min(max_leverage, target_volatility / realised vol)`` from closes up to row t, 1 when
+   off), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
+   exposure_deadzone x leverage_limit x E``, when ``E <= 0``, or until the wanted change has
+   kept its sign for ``hysteresis_bars`` bars. The fill price is ``O x (1 + s)`` buying,
+   ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``. Opening or flipping sets the
+   entry to the fill price and the stop at ``pct`` below (long) / above (short) it, ``pct =
+   min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct - min_stop_pct)``. Adding to a position
+   averages the entry and keeps the stop; reducing keeps both; closing clears both (0).
 3. **Intra-bar stop.** Long: ``L <= stop``; short: ``H >= stop``: fills at the stop (at the
    open if the open was already through it, which only a just-opened position with a stop
    inside the slippage can see), with slippage and fee. At most one stop fill per bar.
-4. **Mark** ``equity = cash + position x C``.
+4. **Carry and mark.** The book held to the close pays ``borrow_rate_annual /
+   bars_per_year`` on what it borrows (a short's value ``|position| x C``, a leveraged
+   long's negative cash); then ``equity = cash + position x C``.
 5. **End.** Bankruptcy (equity <= 0) terminates; reaching the episode's last bar truncates.
 6. **Forced close** (``force_close_at_end``): on the bar that ends the episode, an open
    position is closed at ``C`` with slippage and fee; equity is then the cash.
-7. **Reward** from the equity before and after the step (``btcrl.env.rewards``), times
-   ``reward_scale``.
+7. **Reward** from the equity before and after the step (``btcrl.env.rewards``) minus the
+   shaping terms (churn, smoothness, drawdown; 0 by default), times ``reward_scale``.
 
 The next observation is row ``b``: ``[cash / initial_balance, *features[b], position /
-max_position_btc]`` (float32). There is no funding, borrow interest or margin call beyond
-bankruptcy.
+max_position_btc]`` (float32), or with ``observation_account: scale_free`` ``[cash /
+equity, *features[b], position x C / equity]``. There is no margin call beyond bankruptcy.
+
+The kernel is split into small ``inline="always"`` functions (``_open_bar``, ``_close_bar``,
+``_reward`` here; fills, stops, sizing, carry and the ledger row in ``btcrl.env.orders``), which
+numba fuses back into one loop body; ``tests/env/test_engine_bitidentical.py`` keeps it
+bit-identical to the pre-split kernel with the newer options off.
 """
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -50,54 +62,43 @@ from btcrl.env.layout import (
     ENTRY,
     EP_RETURN,
     EQUITY,
-    L_BANKRUPT,
     L_BAR,
-    L_CASH,
     L_CLOSE_FEE,
     L_CLOSE_PRICE,
     L_CLOSE_QTY,
     L_CLOSE_REF,
-    L_ENTRY,
-    L_EP_RETURN,
-    L_EP_STEPS,
-    L_EQUITY,
-    L_FEE,
-    L_FILL_FEE,
-    L_FILL_PRICE,
-    L_FILL_QTY,
-    L_FILL_REF,
     L_FORCED,
-    L_POSITION,
-    L_REWARD,
-    L_SLIPPAGE,
-    L_STOP,
     L_STOP_FEE,
     L_STOP_HIT,
     L_STOP_PRICE,
     L_STOP_QTY,
     L_STOP_REF,
-    L_TERMINATED,
-    L_TRUNCATED,
     N_LEDGER,
-    P_ALLOW_SHORT,
     P_AUTO_RESET,
-    P_DEADZONE,
     P_EPISODE_STEPS,
-    P_FEE_RATE,
     P_FORCE_CLOSE,
     P_INITIAL_BALANCE,
-    P_LEVERAGE,
     P_MAX_POSITION,
-    P_MAX_STOP,
-    P_MIN_STOP,
+    P_OBS_ACCOUNT,
     P_REWARD_SCALE,
-    P_SLIPPAGE,
+    PEAK,
     POSITION,
+    PREV_TARGET,
     ROW,
     STEPS,
     STOP,
+    STREAK,
 )
-from btcrl.env.rewards import compute_reward
+from btcrl.env.orders import (
+    agent_order,
+    agent_target,
+    borrow_cost,
+    close_out,
+    record_step,
+    stop_through,
+    vol_scale,
+)
+from btcrl.env.rewards import compute_reward, shaping
 
 PARALLEL_CHUNKS = 64  # env blocks handed to numba's threads (each steps its block serially)
 
@@ -111,14 +112,24 @@ def write_observation(
     cash: float,
     position: float,
     params: np.ndarray,
+    price: float = math.nan,
 ) -> None:
-    """Write ``[cash / initial_balance, *features[row], position / max_position_btc]``
-    into ``out[i]``."""
+    """Write the observation of ``row`` into ``out[i]``: ``[account_0, *features[row],
+    account_1]``. Legacy: ``cash / initial_balance`` and ``position / max_position_btc``;
+    scale-free (``observation_account``): ``cash / equity`` and ``position x price /
+    equity`` with ``equity = cash + position x price`` (``price`` the row's close, needed
+    when the position is open; both 0 when equity <= 0)."""
     n_features = features.shape[1]
-    out[i, 0] = cash / params[P_INITIAL_BALANCE]
     for k in range(n_features):
         out[i, 1 + k] = features[row, k]
-    out[i, 1 + n_features] = position / params[P_MAX_POSITION]
+    if params[P_OBS_ACCOUNT] == 0.0:
+        out[i, 0] = cash / params[P_INITIAL_BALANCE]
+        out[i, 1 + n_features] = position / params[P_MAX_POSITION]
+        return
+    value = position * price if position != 0.0 else 0.0
+    equity = cash + value
+    out[i, 0] = cash / equity if equity > 0.0 else 0.0
+    out[i, 1 + n_features] = value / equity if equity > 0.0 else 0.0
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -133,14 +144,11 @@ def reset_env(
 ) -> None:
     """Start env ``i``'s episode at row ``start``: flat book, initial cash; write its obs."""
     balance = params[P_INITIAL_BALANCE]
+    for k in range(state.shape[1]):
+        state[i, k] = 0.0
     state[i, CASH] = balance
-    state[i, POSITION] = 0.0
-    state[i, ENTRY] = 0.0
-    state[i, STOP] = 0.0
     state[i, EQUITY] = balance
-    state[i, DSR_A] = 0.0
-    state[i, DSR_B] = 0.0
-    state[i, EP_RETURN] = 0.0
+    state[i, PEAK] = balance
     istate[i, ROW] = start
     istate[i, END] = start + int(params[P_EPISODE_STEPS])
     istate[i, STEPS] = 0
@@ -164,42 +172,156 @@ def reset_envs(
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fill(
-    qty: float,
-    reference: float,
+def _open_bar(
+    i: int, bar: int, prices: np.ndarray, actions: np.ndarray, params: np.ndarray,
+    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray,
+) -> tuple[float, float, float, float, float, float, float, float, float, float]:  # fmt: skip
+    """Events 1-2 at the open of ``bar``: a gapped carried stop, else the agent's order.
+    Returns (cash, position, entry, stop, streak, target, fees, slippage, notional,
+    vol scale)."""
+    p_open = prices[bar, 0]
+    cash = state[i, CASH]
+    pos = state[i, POSITION]
+    entry = state[i, ENTRY]
+    stop = state[i, STOP]
+    streak = state[i, STREAK]
+    decides, a_pos, a_sl = agent_target(actions, i, istate[i, STEPS], state[i, PREV_TARGET], params)
+    scale_vol = vol_scale(prices, bar - 1, params) if decides else 1.0
+    if stop_through(pos, stop, p_open, p_open):  # the order is dropped
+        d_cash, fee, slip_usd = close_out(
+            pos, p_open, params, ledger, i, L_STOP_PRICE, L_STOP_QTY, L_STOP_FEE
+        )
+        ledger[i, L_STOP_HIT] = 1.0
+        ledger[i, L_STOP_REF] = p_open
+        return cash + d_cash, 0.0, 0.0, 0.0, 0.0, a_pos, fee, slip_usd, 0.0, scale_vol
+    fees = 0.0
+    slippage = 0.0
+    notional = 0.0
+    if decides and cash + pos * p_open > 0.0:
+        cash, pos, entry, stop, streak, fees, slippage, notional = agent_order(
+            a_pos, a_sl, scale_vol, p_open, cash, pos, entry, stop, streak, params, ledger, i
+        )
+    return cash, pos, entry, stop, streak, a_pos, fees, slippage, notional, scale_vol
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _close_bar(
+    i: int, bar: int, prices: np.ndarray, params: np.ndarray, istate: np.ndarray,
+    ledger: np.ndarray, cash: float, pos: float, entry: float, stop: float, fees: float,
     slippage: float,
-    fee_rate: float,
-    ledger: np.ndarray,
-    i: int,
-    col_price: int,
-    col_qty: int,
-    col_fee: int,
-) -> tuple[float, float, float, float]:
-    """Fill ``qty`` BTC (signed) at ``reference`` with slippage against the trader and
-    ``fee_rate x notional``; record price, qty and fee in ``ledger[i]`` at the given columns.
-    Returns (fill price, cash change, fee, slippage cost in USD)."""
-    price = reference * (1.0 + slippage) if qty > 0.0 else reference * (1.0 - slippage)
-    fee = fee_rate * abs(qty) * price
-    ledger[i, col_price] = price
-    ledger[i, col_qty] = qty
-    ledger[i, col_fee] = fee
-    return price, -(qty * price + fee), fee, abs(qty) * reference * slippage
+) -> tuple[float, float, float, float, float, float, float, float, bool, bool]:  # fmt: skip
+    """Events 3-6 of ``bar`` after the open: the intra-bar stop, the bar's carry, the mark,
+    the end of the episode and the forced close. ``fees`` / ``slippage`` (USD) run on from
+    the open. Returns (cash, position, entry, stop, equity, fees, slippage, borrow,
+    bankrupt, done)."""
+    p_open = prices[bar, 0]
+    p_close = prices[bar, 3]
+    if stop_through(pos, stop, prices[bar, 2], prices[bar, 1]):
+        reference = p_open if stop_through(pos, stop, p_open, p_open) else stop
+        d_cash, fee, slip_usd = close_out(
+            pos, reference, params, ledger, i, L_STOP_PRICE, L_STOP_QTY, L_STOP_FEE
+        )
+        ledger[i, L_STOP_REF] = reference
+        cash += d_cash
+        fees += fee
+        slippage += slip_usd
+        ledger[i, L_STOP_HIT] = 1.0
+        pos = 0.0
+        entry = 0.0
+        stop = 0.0
+    borrow = borrow_cost(cash, pos, p_close, params)
+    if borrow != 0.0:
+        cash -= borrow
+    equity = cash + pos * p_close
+    bankrupt = equity <= 0.0
+    done = bankrupt or bar >= istate[i, END]
+    if done and pos != 0.0 and params[P_FORCE_CLOSE] != 0.0:
+        d_cash, fee, slip_usd = close_out(
+            pos, p_close, params, ledger, i, L_CLOSE_PRICE, L_CLOSE_QTY, L_CLOSE_FEE
+        )
+        ledger[i, L_CLOSE_REF] = p_close
+        cash += d_cash
+        fees += fee
+        slippage += slip_usd
+        ledger[i, L_FORCED] = 1.0
+        pos = 0.0
+        entry = 0.0
+        stop = 0.0
+        equity = cash
+        bankrupt = equity <= 0.0
+    return cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _stop_pct(a_sl: float, params: np.ndarray) -> float:
-    lo = params[P_MIN_STOP]
-    return lo + (a_sl + 1.0) * 0.5 * (params[P_MAX_STOP] - lo)
+def _reward(
+    i: int, state: np.ndarray, params: np.ndarray, equity: float, notional: float,
+    target: float,
+) -> tuple[float, float, float, float]:  # fmt: skip
+    """Event 7: the registered reward minus the shaping terms, times ``reward_scale``.
+    Returns (reward, dsr_a, dsr_b, peak)."""
+    equity_prev = state[i, EQUITY]
+    reward, dsr_a, dsr_b = compute_reward(
+        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
+    )
+    peak = max(state[i, PEAK], equity)
+    penalty = shaping(notional, equity_prev, target, state[i, PREV_TARGET], equity, peak, params)
+    if penalty != 0.0:
+        reward -= penalty
+    return reward * params[P_REWARD_SCALE], dsr_a, dsr_b, peak
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _clip_action(value: float) -> float:
-    if value != value:  # NaN -> no exposure / tightest stop
-        return 0.0
-    return min(1.0, max(-1.0, value))
+def _step_env(
+    i: int, prices: np.ndarray, features: np.ndarray, actions: np.ndarray,
+    params: np.ndarray, next_start: np.ndarray, state: np.ndarray, istate: np.ndarray,
+    ledger: np.ndarray, obs: np.ndarray, term_obs: np.ndarray, rewards: np.ndarray,
+    dones: np.ndarray,
+) -> None:  # fmt: skip
+    """Step env ``i`` by one bar (events 1-7 of the module docstring), then write its
+    observation, or its final observation and reset when the episode ended (auto-reset)."""
+    bar = istate[i, ROW] + 1
+    for k in range(N_LEDGER):
+        ledger[i, k] = 0.0
+    ledger[i, L_BAR] = bar
+    cash, pos, entry, stop, streak, target, fees, slippage, notional, scale_vol = _open_bar(
+        i, bar, prices, actions, params, state, istate, ledger
+    )
+    cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done = _close_bar(
+        i, bar, prices, params, istate, ledger, cash, pos, entry, stop, fees, slippage
+    )
+    reward, dsr_a, dsr_b, peak = _reward(i, state, params, equity, notional, target)
+    ep_return = state[i, EP_RETURN] + reward
+    steps = istate[i, STEPS] + 1
+    record_step(
+        i, ledger, cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done,
+        reward, ep_return, steps, target, scale_vol,
+    )  # fmt: skip
+    rewards[i] = reward
+    dones[i] = done
+    state[i, CASH] = cash
+    state[i, POSITION] = pos
+    state[i, ENTRY] = entry
+    state[i, STOP] = stop
+    state[i, EQUITY] = equity
+    state[i, DSR_A] = dsr_a
+    state[i, DSR_B] = dsr_b
+    state[i, EP_RETURN] = ep_return
+    state[i, PEAK] = peak
+    state[i, PREV_TARGET] = target
+    state[i, STREAK] = streak
+    istate[i, ROW] = bar
+    istate[i, STEPS] = steps
+    if done and params[P_AUTO_RESET] != 0.0:
+        write_observation(term_obs, i, features, bar, cash, pos, params, prices[bar, 3])
+        reset_env(i, next_start[i], features, params, state, istate, obs)
+    else:
+        write_observation(obs, i, features, bar, cash, pos, params, prices[bar, 3])
 
 
-@njit(cache=True, error_model="numpy")
+# _nrt=False: the kernel allocates nothing, so numba's reference counting is switched off.
+# With it on, every array handed to the inlined helpers gets atomic incref/decref pairs that
+# numba's pruning cannot remove across their branches: 5x slower than the pre-split kernel.
+@njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
 def step_range(
     lo: int,
     hi: int,
@@ -222,157 +344,11 @@ def step_range(
     observation ``obs[i]``, and the new state. When the episode ends and auto-reset is on,
     the final observation goes to ``term_obs[i]`` and the env restarts at ``next_start[i]``.
     """
-    slip = params[P_SLIPPAGE]
-    fee_rate = params[P_FEE_RATE]
     for i in range(lo, hi):
-        t = istate[i, ROW]
-        bar = t + 1
-        p_open = prices[bar, 0]
-        p_high = prices[bar, 1]
-        p_low = prices[bar, 2]
-        p_close = prices[bar, 3]
-        cash = state[i, CASH]
-        pos = state[i, POSITION]
-        entry = state[i, ENTRY]
-        stop = state[i, STOP]
-        equity_prev = state[i, EQUITY]
-        for k in range(N_LEDGER):
-            ledger[i, k] = 0.0
-        ledger[i, L_BAR] = bar
-        fees = 0.0
-        slippage_cost = 0.0
-
-        # 1. a carried stop already through at the open fills there; the order is dropped
-        gapped = (
-            pos != 0.0
-            and stop > 0.0
-            and ((pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop))
-        )
-        if gapped:
-            _, d_cash, fee, slip_usd = _fill(
-                -pos, p_open, slip, fee_rate, ledger, i, L_STOP_PRICE, L_STOP_QTY, L_STOP_FEE
-            )
-            cash += d_cash
-            fees += fee
-            slippage_cost += slip_usd
-            ledger[i, L_STOP_HIT] = 1.0
-            ledger[i, L_STOP_REF] = p_open
-            pos = 0.0
-            entry = 0.0
-            stop = 0.0
-
-        # 2. the agent's order at the open
-        equity_open = cash + pos * p_open
-        if not gapped and equity_open > 0.0:
-            a_pos = _clip_action(actions[i, 0])
-            a_sl = _clip_action(actions[i, 1])
-            if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
-                a_pos = 0.0
-            scale = params[P_LEVERAGE] * equity_open
-            cap = params[P_MAX_POSITION]
-            target = min(cap, max(-cap, a_pos * scale / p_open))
-            qty = target - pos
-            if qty != 0.0 and abs(qty) * p_open >= params[P_DEADZONE] * scale:
-                price, d_cash, fee, slip_usd = _fill(
-                    qty, p_open, slip, fee_rate, ledger, i, L_FILL_PRICE, L_FILL_QTY, L_FILL_FEE
-                )
-                ledger[i, L_FILL_REF] = p_open
-                cash += d_cash
-                fees += fee
-                slippage_cost += slip_usd
-                new_pos = pos + qty
-                if new_pos == 0.0:
-                    entry = 0.0
-                    stop = 0.0
-                elif pos == 0.0 or (pos > 0.0) != (new_pos > 0.0):
-                    entry = price
-                    pct = _stop_pct(a_sl, params)
-                    stop = price * (1.0 - pct) if new_pos > 0.0 else price * (1.0 + pct)
-                elif abs(new_pos) > abs(pos):
-                    entry = (entry * abs(pos) + price * abs(qty)) / abs(new_pos)
-                pos = new_pos
-
-        # 3. the stop inside the bar
-        hit = (
-            pos != 0.0
-            and stop > 0.0
-            and ((pos > 0.0 and p_low <= stop) or (pos < 0.0 and p_high >= stop))
-        )
-        if hit:
-            through = (pos > 0.0 and p_open <= stop) or (pos < 0.0 and p_open >= stop)
-            reference = p_open if through else stop
-            _, d_cash, fee, slip_usd = _fill(
-                -pos, reference, slip, fee_rate, ledger, i, L_STOP_PRICE, L_STOP_QTY, L_STOP_FEE
-            )
-            cash += d_cash
-            fees += fee
-            slippage_cost += slip_usd
-            ledger[i, L_STOP_HIT] = 1.0
-            ledger[i, L_STOP_REF] = reference
-            pos = 0.0
-            entry = 0.0
-            stop = 0.0
-
-        # 4. mark; 5. end of episode
-        equity = cash + pos * p_close
-        bankrupt = equity <= 0.0
-        done = bankrupt or bar >= istate[i, END]
-
-        # 6. forced close at the episode's last close
-        if done and pos != 0.0 and params[P_FORCE_CLOSE] != 0.0:
-            _, d_cash, fee, slip_usd = _fill(
-                -pos, p_close, slip, fee_rate, ledger, i, L_CLOSE_PRICE, L_CLOSE_QTY, L_CLOSE_FEE
-            )
-            cash += d_cash
-            fees += fee
-            slippage_cost += slip_usd
-            ledger[i, L_FORCED] = 1.0
-            ledger[i, L_CLOSE_REF] = p_close
-            pos = 0.0
-            entry = 0.0
-            stop = 0.0
-            equity = cash
-            bankrupt = equity <= 0.0
-
-        # 7. reward
-        reward, dsr_a, dsr_b = compute_reward(
-            equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
-        )
-        reward *= params[P_REWARD_SCALE]
-        ep_return = state[i, EP_RETURN] + reward
-        steps = istate[i, STEPS] + 1
-
-        ledger[i, L_FEE] = fees
-        ledger[i, L_SLIPPAGE] = slippage_cost
-        ledger[i, L_CASH] = cash
-        ledger[i, L_POSITION] = pos
-        ledger[i, L_ENTRY] = entry
-        ledger[i, L_STOP] = stop
-        ledger[i, L_EQUITY] = equity
-        ledger[i, L_BANKRUPT] = 1.0 if bankrupt else 0.0
-        ledger[i, L_REWARD] = reward
-        ledger[i, L_TERMINATED] = 1.0 if bankrupt else 0.0
-        ledger[i, L_TRUNCATED] = 1.0 if (done and not bankrupt) else 0.0
-        ledger[i, L_EP_RETURN] = ep_return
-        ledger[i, L_EP_STEPS] = steps
-        rewards[i] = reward
-        dones[i] = done
-
-        state[i, CASH] = cash
-        state[i, POSITION] = pos
-        state[i, ENTRY] = entry
-        state[i, STOP] = stop
-        state[i, EQUITY] = equity
-        state[i, DSR_A] = dsr_a
-        state[i, DSR_B] = dsr_b
-        state[i, EP_RETURN] = ep_return
-        istate[i, ROW] = bar
-        istate[i, STEPS] = steps
-        if done and params[P_AUTO_RESET] != 0.0:
-            write_observation(term_obs, i, features, bar, cash, pos, params)
-            reset_env(i, next_start[i], features, params, state, istate, obs)
-        else:
-            write_observation(obs, i, features, bar, cash, pos, params)
+        _step_env(
+            i, prices, features, actions, params, next_start, state, istate, ledger, obs,
+            term_obs, rewards, dones,
+        )  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")

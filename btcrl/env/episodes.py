@@ -6,24 +6,38 @@ import numpy as np
 from gymnasium import spaces
 
 from btcrl.config.env import EnvConfig
+from btcrl.data.timeframes import periods_per_year
 from btcrl.env.layout import (
     N_PARAMS,
     P_ALLOW_SHORT,
     P_AUTO_RESET,
+    P_BARS_PER_YEAR,
+    P_BORROW_RATE,
+    P_CHURN_PENALTY,
     P_DEADZONE,
+    P_DECISION_INTERVAL,
     P_DOWNSIDE_WEIGHT,
+    P_DRAWDOWN_PENALTY,
     P_DSR_ETA,
     P_EPISODE_STEPS,
     P_FEE_RATE,
+    P_FIRST_ROW,
     P_FORCE_CLOSE,
+    P_HYSTERESIS,
     P_INITIAL_BALANCE,
     P_LEVERAGE,
+    P_MAX_LEVERAGE,
     P_MAX_POSITION,
     P_MAX_STOP,
     P_MIN_STOP,
+    P_OBS_ACCOUNT,
     P_REWARD_ID,
     P_REWARD_SCALE,
     P_SLIPPAGE,
+    P_SMOOTH_PENALTY,
+    P_TARGET_VOL,
+    P_VOL_FLOOR,
+    P_VOL_WINDOW,
 )
 from btcrl.env.rewards import get_reward
 from btcrl.errors import ConfigError, DataError
@@ -108,8 +122,21 @@ def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     return prices, values
 
 
-def engine_params(config: EnvConfig, steps: int, auto_reset: bool) -> np.ndarray:
-    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*)."""
+def engine_params(
+    config: EnvConfig,
+    steps: int,
+    auto_reset: bool,
+    *,
+    timeframe: str = "1h",
+    first_row: int = 0,
+) -> np.ndarray:
+    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*).
+
+    ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
+    vol target and the borrow rate; ``first_row`` is the feature set's ``first_valid`` (the
+    realised volatility reads no row before it). ``feature_params`` fills both from a
+    FeatureSet.
+    """
     params = np.zeros(N_PARAMS, dtype=np.float64)
     params[P_INITIAL_BALANCE] = config.initial_balance
     params[P_LEVERAGE] = config.leverage_limit
@@ -127,7 +154,33 @@ def engine_params(config: EnvConfig, steps: int, auto_reset: bool) -> np.ndarray
     params[P_FORCE_CLOSE] = float(config.force_close_at_end)
     params[P_EPISODE_STEPS] = steps
     params[P_AUTO_RESET] = float(auto_reset)
+    params[P_CHURN_PENALTY] = config.churn_penalty
+    params[P_SMOOTH_PENALTY] = config.smooth_penalty
+    params[P_DRAWDOWN_PENALTY] = config.drawdown_penalty
+    params[P_TARGET_VOL] = config.target_volatility or 0.0
+    params[P_VOL_WINDOW] = config.vol_window
+    params[P_MAX_LEVERAGE] = config.max_leverage
+    params[P_VOL_FLOOR] = config.vol_floor
+    params[P_BARS_PER_YEAR] = periods_per_year(timeframe)
+    params[P_BORROW_RATE] = config.borrow_rate_annual
+    params[P_HYSTERESIS] = config.hysteresis_bars
+    params[P_DECISION_INTERVAL] = config.decision_interval
+    params[P_OBS_ACCOUNT] = 1.0 if config.observation_account == "scale_free" else 0.0
+    params[P_FIRST_ROW] = first_row
     return params
+
+
+def feature_params(
+    config: EnvConfig, features: FeatureSet, steps: int, auto_reset: bool
+) -> np.ndarray:
+    """``engine_params`` with the bars per year and first valid row of ``features``."""
+    return engine_params(
+        config,
+        steps,
+        auto_reset,
+        timeframe=features.spec.timeframe,
+        first_row=features.first_valid,
+    )
 
 
 def observation_space(features: FeatureSet) -> spaces.Box:

@@ -14,7 +14,10 @@ EQUITY = 4  # cash + position x close of the current row, USD
 DSR_A = 5  # differential Sharpe: EMA of returns
 DSR_B = 6  # differential Sharpe: EMA of squared returns
 EP_RETURN = 7  # sum of rewards in the current episode
-N_STATE = 8
+PEAK = 8  # running peak of the episode's equity (incl. initial_balance), USD
+PREV_TARGET = 9  # target exposure of the previous step, fraction in [-1, 1]
+STREAK = 10  # hysteresis: signed count of consecutive bars the wanted change kept its sign
+N_STATE = 11
 
 # --- int64 episode counters, shape (N, N_ISTATE) ---------------------------------------
 ROW = 0  # current row t (the observation is built from it)
@@ -39,7 +42,20 @@ P_REWARD_SCALE = 12
 P_FORCE_CLOSE = 13  # 0 or 1
 P_EPISODE_STEPS = 14  # steps per episode (END = start + this)
 P_AUTO_RESET = 15  # 0 or 1: a finished env starts its next episode inside the step
-N_PARAMS = 16
+P_CHURN_PENALTY = 16  # reward weight on traded notional / equity
+P_SMOOTH_PENALTY = 17  # reward weight on (change of target exposure)^2
+P_DRAWDOWN_PENALTY = 18  # reward weight on the drawdown from the episode's peak
+P_TARGET_VOL = 19  # annualised volatility target; 0 = vol targeting off
+P_VOL_WINDOW = 20  # bars of close-to-close log returns in the realised volatility
+P_MAX_LEVERAGE = 21  # cap on the vol-targeting multiplier
+P_VOL_FLOOR = 22  # annualised floor on the realised volatility
+P_BARS_PER_YEAR = 23  # bars per year of the feature set's timeframe (8760 for 1h)
+P_BORROW_RATE = 24  # annual borrow / funding rate on shorts and borrowed cash, fraction
+P_HYSTERESIS = 25  # bars the sign of the wanted change must hold before a trade (1 = off)
+P_DECISION_INTERVAL = 26  # the agent's order is placed every this many bars (1 = every bar)
+P_OBS_ACCOUNT = 27  # 0 = legacy account observation, 1 = scale-free
+P_FIRST_ROW = 28  # first valid row of the feature set (realised vol reads no row before it)
+N_PARAMS = 29
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold
@@ -70,6 +86,9 @@ LEDGER_FIELDS = (
     "truncated",  # 1 when the episode ran out of bars
     "episode_return",  # sum of rewards of the episode so far (incl. this step)
     "episode_steps",  # steps of the episode so far (incl. this step)
+    "borrow_cost",  # USD, borrow / funding charged on the book held to this bar's close
+    "target_exposure",  # the agent's target, fraction of leverage x equity in [-1, 1]
+    "vol_scale",  # vol-targeting multiplier on the target (1 when off)
     "fill_ref",  # reference price of the agent order (the open, before slippage); 0 if none
     "stop_fill_ref",  # the stop's reference (stop level, or the open when gapped); 0 if none
     "close_fill_ref",  # the forced close's reference (the last close); 0 if none
@@ -100,6 +119,9 @@ LEDGER_FIELDS = (
     L_TRUNCATED,
     L_EP_RETURN,
     L_EP_STEPS,
+    L_BORROW,
+    L_TARGET,
+    L_VOL_SCALE,
     L_FILL_REF,
     L_STOP_REF,
     L_CLOSE_REF,

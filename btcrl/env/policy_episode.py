@@ -22,7 +22,7 @@ from numba import njit
 
 from btcrl.config.env import EnvConfig
 from btcrl.env.engine import reset_env, step_range
-from btcrl.env.episodes import check_feature_set, engine_params, episode_bounds, resolve_mode
+from btcrl.env.episodes import check_feature_set, episode_bounds, feature_params, resolve_mode
 from btcrl.env.layout import N_ISTATE, N_LEDGER, N_STATE
 from btcrl.env.mlp import RELU, TANH, MlpActor
 from btcrl.errors import CompatibilityError, ConfigError
@@ -232,7 +232,7 @@ def _run(
         raise ConfigError("a deterministic episode runs in mode eval or backtest, not train")
     prices, values = check_feature_set(features)
     bounds = episode_bounds(features, env_config, chosen)
-    params = engine_params(env_config, bounds.steps, auto_reset=False)
+    params = feature_params(env_config, features, bounds.steps, auto_reset=False)
     observations = np.zeros((bounds.steps, features.spec.observation_size), dtype=np.float32)
     actions = np.zeros((bounds.steps, 2), dtype=np.float32)
     ledger = np.zeros((bounds.steps, N_LEDGER), dtype=np.float64)

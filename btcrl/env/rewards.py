@@ -14,6 +14,11 @@ A step's return is the log return ``r = log(equity_new / equity_prev)``; when th
 bankrupt (equity_new <= 0) the new equity is floored at ``BANKRUPTCY_FLOOR x initial_balance``
 so the reward stays finite (about -13.8 for a book at its initial balance).
 
+On top of the chosen reward the engine subtracts the shaping terms below (``shaping``), each
+a pure function times its weight from the config (0 = off, the default). They shape training
+only: validation, backtests and walk-forward score the equity curve (plain log return at full
+costs), never the reward.
+
 Adding a reward: write the function here, add it to ``REWARDS`` with the next id and add
 one branch to ``compute_reward`` (numba needs the dispatch spelled out).
 """
@@ -25,7 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from btcrl.env.layout import P_DOWNSIDE_WEIGHT, P_DSR_ETA, P_INITIAL_BALANCE, P_REWARD_ID
+from btcrl.env.layout import (
+    P_CHURN_PENALTY,
+    P_DOWNSIDE_WEIGHT,
+    P_DRAWDOWN_PENALTY,
+    P_DSR_ETA,
+    P_INITIAL_BALANCE,
+    P_REWARD_ID,
+    P_SMOOTH_PENALTY,
+)
 from btcrl.errors import ConfigError
 
 BANKRUPTCY_FLOOR = 1e-6  # fraction of initial_balance used in place of equity <= 0
@@ -132,3 +145,49 @@ def compute_reward(
     if rid == 2:
         return differential_sharpe(equity_prev, equity_new, dsr_a, dsr_b, params)
     return log_return(equity_prev, equity_new, dsr_a, dsr_b, params)
+
+
+# --- shaping terms (subtracted from the reward, before reward_scale) --------------------
+@njit(cache=True, error_model="numpy", inline="always")
+def churn_term(traded_notional: float, equity_prev: float) -> float:
+    """Turnover of the step: the agent order's notional (USD, ``|qty| x fill price``) over
+    the equity before the step (USD); 1.0 = the whole book traded once. >= 0."""
+    return traded_notional / equity_prev
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def smooth_term(target: float, prev_target: float) -> float:
+    """Squared change of the target exposure (fractions of leverage x equity, in [-1, 1]):
+    0 for a held target, 4 for a flip from full short to full long."""
+    change = target - prev_target
+    return change * change
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def drawdown_term(equity_new: float, peak: float) -> float:
+    """Drawdown of the book below the episode's running peak (incl. this step), as a
+    fraction of the peak: 0 at a new high, 0.2 at 20 % under it. Paid every bar spent
+    under water, so long drawdowns cost more than short ones."""
+    return 1.0 - equity_new / peak
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def shaping(
+    traded_notional: float,
+    equity_prev: float,
+    target: float,
+    prev_target: float,
+    equity_new: float,
+    peak: float,
+    params: np.ndarray,
+) -> float:
+    """Weighted sum of the shaping terms (``churn_penalty``, ``smooth_penalty``,
+    ``drawdown_penalty``); a term with weight 0 is not evaluated. Reward units."""
+    total = 0.0
+    if params[P_CHURN_PENALTY] != 0.0:
+        total += params[P_CHURN_PENALTY] * churn_term(traded_notional, equity_prev)
+    if params[P_SMOOTH_PENALTY] != 0.0:
+        total += params[P_SMOOTH_PENALTY] * smooth_term(target, prev_target)
+    if params[P_DRAWDOWN_PENALTY] != 0.0:
+        total += params[P_DRAWDOWN_PENALTY] * drawdown_term(equity_new, peak)
+    return total

@@ -11,8 +11,8 @@ from btcrl.env.engine import reset_envs, step_envs
 from btcrl.env.episodes import (
     action_space,
     check_feature_set,
-    engine_params,
     episode_bounds,
+    feature_params,
     observation_space,
     resolve_mode,
 )
@@ -64,7 +64,7 @@ class TradingEnv(gym.Env[np.ndarray, np.ndarray]):
         self.mode = resolve_mode(mode, config)
         self._prices, self._values = check_feature_set(features)
         self.bounds = episode_bounds(features, config, self.mode)
-        self._params = engine_params(config, self.bounds.steps, auto_reset=False)
+        self._params = feature_params(config, features, self.bounds.steps, auto_reset=False)
         self.observation_space = observation_space(features)
         self.action_space = action_space()
         size = features.spec.observation_size

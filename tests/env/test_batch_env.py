@@ -11,9 +11,28 @@ N_ENVS = 8
 STEPS = 10_000
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_batch_matches_single_envs_step_for_step(short_real_features, parallel: bool) -> None:  # noqa: ANN001
-    config = EnvConfig(episode_length=300, leverage_limit=3.0, reward="differential_sharpe")
+ALL_OPTIONS = {  # every issue-17 engine option on
+    "churn_penalty": 0.3,
+    "smooth_penalty": 0.02,
+    "drawdown_penalty": 0.1,
+    "target_volatility": 0.8,
+    "vol_window": 24,
+    "borrow_rate_annual": 0.1,
+    "hysteresis_bars": 2,
+    "decision_interval": 3,
+    "observation_account": "scale_free",
+}
+
+
+@pytest.mark.parametrize(("parallel", "options"), [(False, {}), (True, {}), (False, ALL_OPTIONS)])
+def test_batch_matches_single_envs_step_for_step(
+    short_real_features,  # noqa: ANN001
+    parallel: bool,
+    options: dict,
+) -> None:
+    config = EnvConfig(
+        episode_length=300, leverage_limit=3.0, reward="differential_sharpe", **options
+    )
     seed = 7
     batch = BatchTradingEnv(short_real_features, config, N_ENVS, seed=seed, parallel=parallel)
     singles = [TradingEnv(short_real_features, config, seed=seed + i) for i in range(N_ENVS)]

@@ -10,9 +10,13 @@ from btcrl.env.episodes import engine_params
 from btcrl.env.rewards import (
     BANKRUPTCY_FLOOR,
     REWARDS,
+    churn_term,
     compute_reward,
+    drawdown_term,
     get_reward,
     reward_names,
+    shaping,
+    smooth_term,
 )
 from btcrl.errors import ConfigError
 
@@ -58,3 +62,17 @@ def test_differential_sharpe_follows_moody_saffell() -> None:
         a, b = a + eta * (r - a), b + eta * (r * r - b)
         assert (a_new, b_new) == pytest.approx((a, b), rel=1e-12)
     assert compute_reward(100.0, 100.0, 0.0, 0.0, p)[0] == 0.0
+
+
+def test_shaping_terms_by_hand() -> None:
+    assert churn_term(5005.0, 10_000.0) == pytest.approx(0.5005)  # half the book traded
+    assert smooth_term(1.0, -1.0) == 4.0 and smooth_term(0.25, 0.25) == 0.0
+    assert drawdown_term(80.0, 100.0) == pytest.approx(0.2) and drawdown_term(5.0, 5.0) == 0.0
+    p = params(churn_penalty=0.5, smooth_penalty=0.02, drawdown_penalty=0.1)
+    total = shaping(5005.0, 10_000.0, 1.0, 0.5, 9_000.0, 10_000.0, p)
+    assert total == pytest.approx(0.5 * 0.5005 + 0.02 * 0.25 + 0.1 * 0.1)
+
+
+def test_shaping_is_zero_with_zero_weights_whatever_the_inputs() -> None:
+    nan = float("nan")
+    assert shaping(nan, 0.0, nan, nan, nan, 0.0, params()) == 0.0

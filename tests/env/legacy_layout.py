@@ -1,0 +1,108 @@
+# FROZEN test fixture: btcrl/env/layout.py as of commit eb7106f (before the engine split),
+# kept verbatim except for the imports of its sibling frozen copies. Do not edit: the
+# bit-identical test (test_engine_bitidentical.py) compares the live engine against it.
+"""Column layout of the engine's packed arrays (state, episode counters, params, ledger).
+
+The engine keeps everything per env in a few packed 2-D arrays with the env on the leading
+axis, so that one compiled call steps N envs with a handful of arguments. These constants
+name the columns; they are compile-time constants inside the numba kernels.
+"""
+
+# --- float64 state, shape (N, N_STATE) -------------------------------------------------
+CASH = 0  # quote currency (USD); negative when leveraged long
+POSITION = 1  # BTC, signed (negative = short)
+ENTRY = 2  # average entry price of the open position, USD; 0 when flat
+STOP = 3  # resting stop price, USD; 0 when flat
+EQUITY = 4  # cash + position x close of the current row, USD
+DSR_A = 5  # differential Sharpe: EMA of returns
+DSR_B = 6  # differential Sharpe: EMA of squared returns
+EP_RETURN = 7  # sum of rewards in the current episode
+N_STATE = 8
+
+# --- int64 episode counters, shape (N, N_ISTATE) ---------------------------------------
+ROW = 0  # current row t (the observation is built from it)
+END = 1  # last bar of the episode (the row the last step marks at)
+STEPS = 2  # steps taken in the current episode
+N_ISTATE = 3
+
+# --- float64 parameters, shape (N_PARAMS,) ---------------------------------------------
+P_INITIAL_BALANCE = 0
+P_LEVERAGE = 1
+P_MAX_POSITION = 2
+P_DEADZONE = 3
+P_FEE_RATE = 4
+P_SLIPPAGE = 5  # fraction (bps / 1e4)
+P_MIN_STOP = 6
+P_MAX_STOP = 7
+P_ALLOW_SHORT = 8  # 0 or 1
+P_REWARD_ID = 9
+P_DOWNSIDE_WEIGHT = 10
+P_DSR_ETA = 11
+P_REWARD_SCALE = 12
+P_FORCE_CLOSE = 13  # 0 or 1
+P_EPISODE_STEPS = 14  # steps per episode (END = start + this)
+P_AUTO_RESET = 15  # 0 or 1: a finished env starts its next episode inside the step
+N_PARAMS = 16
+
+# --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
+# Every fill of a bar is here with its price, signed quantity and fee; state columns hold
+# the book after the step (before any auto-reset).
+LEDGER_FIELDS = (
+    "bar",  # row t+1, the bar the step filled and marked at
+    "fill_price",  # agent order at the open, incl. slippage; 0 if no order filled
+    "fill_qty",  # signed BTC bought (+) / sold (-) by the agent order
+    "fill_fee",  # USD fee of the agent order
+    "stop_hit",  # 1 if the stop filled in this bar
+    "stop_fill_price",  # incl. slippage; 0 if no stop fill
+    "stop_fill_qty",  # signed BTC of the stop fill
+    "stop_fee",  # USD
+    "forced_close",  # 1 if the position was closed at the episode's last close
+    "close_fill_price",  # forced close price incl. slippage; 0 if none
+    "close_fill_qty",  # signed BTC of the forced close
+    "close_fee",  # USD
+    "fee",  # USD, all fees paid in this bar
+    "slippage_cost",  # USD, all slippage paid in this bar (vs. the unslipped reference)
+    "cash",
+    "position",
+    "entry_price",
+    "stop_price",
+    "equity",
+    "bankrupt",  # 1 if equity <= 0 at the close
+    "reward",
+    "terminated",  # 1 on bankruptcy
+    "truncated",  # 1 when the episode ran out of bars
+    "episode_return",  # sum of rewards of the episode so far (incl. this step)
+    "episode_steps",  # steps of the episode so far (incl. this step)
+)
+(
+    L_BAR,
+    L_FILL_PRICE,
+    L_FILL_QTY,
+    L_FILL_FEE,
+    L_STOP_HIT,
+    L_STOP_PRICE,
+    L_STOP_QTY,
+    L_STOP_FEE,
+    L_FORCED,
+    L_CLOSE_PRICE,
+    L_CLOSE_QTY,
+    L_CLOSE_FEE,
+    L_FEE,
+    L_SLIPPAGE,
+    L_CASH,
+    L_POSITION,
+    L_ENTRY,
+    L_STOP,
+    L_EQUITY,
+    L_BANKRUPT,
+    L_REWARD,
+    L_TERMINATED,
+    L_TRUNCATED,
+    L_EP_RETURN,
+    L_EP_STEPS,
+) = range(len(LEDGER_FIELDS))
+N_LEDGER = len(LEDGER_FIELDS)
+
+# ledger fields reported as int / bool in info dicts
+INT_FIELDS = frozenset({"bar", "episode_steps"})
+BOOL_FIELDS = frozenset({"stop_hit", "forced_close", "bankrupt", "terminated", "truncated"})

@@ -1,0 +1,138 @@
+# FROZEN test fixture: btcrl/env/rewards.py as of commit eb7106f (before the engine split),
+# kept verbatim except for the imports of its sibling frozen copies. Do not edit: the
+# bit-identical test (test_engine_bitidentical.py) compares the live engine against it.
+"""Reward registry: named, pure per-step reward functions, chosen by ``EnvConfig.reward``.
+
+Every reward has the same signature so that the compiled engine can call it per env::
+
+    fn(equity_prev, equity_new, dsr_a, dsr_b, params) -> (reward, dsr_a, dsr_b)
+
+``equity_prev`` is the equity marked at the close of row t, ``equity_new`` at the close of
+row t+1 (USD, after every fill of the bar). ``dsr_a`` / ``dsr_b`` are the per-env running
+moments of the differential Sharpe ratio (0 at reset); rewards that do not use them pass
+them through. ``params`` is the engine's parameter vector (see ``btcrl.env.layout``). The
+engine multiplies the result by ``reward_scale``.
+
+A step's return is the log return ``r = log(equity_new / equity_prev)``; when the book goes
+bankrupt (equity_new <= 0) the new equity is floored at ``BANKRUPTCY_FLOOR x initial_balance``
+so the reward stays finite (about -13.8 for a book at its initial balance).
+
+Adding a reward: write the function here, add it to ``REWARDS`` with the next id and add
+one branch to ``compute_reward`` (numba needs the dispatch spelled out).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from btcrl.errors import ConfigError
+
+from .legacy_layout import P_DOWNSIDE_WEIGHT, P_DSR_ETA, P_INITIAL_BALANCE, P_REWARD_ID
+
+BANKRUPTCY_FLOOR = 1e-6  # fraction of initial_balance used in place of equity <= 0
+_MIN_VARIANCE = 1e-12  # DSR is 0 while the running variance is below this
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def step_log_return(equity_prev: float, equity_new: float, params: np.ndarray) -> float:
+    """log(equity_new / equity_prev), with the bankruptcy floor on equity_new."""
+    floor = BANKRUPTCY_FLOOR * params[P_INITIAL_BALANCE]
+    return math.log(max(equity_new, floor) / equity_prev)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def log_return(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+) -> tuple[float, float, float]:
+    """The step's log return: sums to the episode's log growth of equity."""
+    return step_log_return(equity_prev, equity_new, params), dsr_a, dsr_b
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def asymmetric_drawdown(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+) -> tuple[float, float, float]:
+    """Log return, with losses multiplied by ``downside_weight``.
+
+    A losing step always deepens the drawdown from the running peak by exactly its log
+    loss, so this equals ``r - (w - 1) x (increase of the log drawdown)``: steps into a
+    drawdown cost ``w`` times, recoveries and new highs count once. ``w = 1`` is log_return.
+    """
+    r = step_log_return(equity_prev, equity_new, params)
+    if r < 0.0:
+        r = r * params[P_DOWNSIDE_WEIGHT]
+    return r, dsr_a, dsr_b
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def differential_sharpe(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+) -> tuple[float, float, float]:
+    """Differential Sharpe ratio (Moody & Saffell, 1998) of the step's log return ``R``.
+
+    With ``A``, ``B`` the exponential moving averages (rate ``eta = dsr_eta``) of ``R`` and
+    ``R^2`` before the step: ``D = (B dA - A dB / 2) / (B - A^2)^(3/2)`` with
+    ``dA = R - A`` and ``dB = R^2 - B``; then ``A += eta dA``, ``B += eta dB``.
+    ``D`` is 0 while ``B - A^2`` is below 1e-12 (at reset, and for a flat book).
+    """
+    r = step_log_return(equity_prev, equity_new, params)
+    eta = params[P_DSR_ETA]
+    delta_a = r - dsr_a
+    delta_b = r * r - dsr_b
+    variance = dsr_b - dsr_a * dsr_a
+    reward = 0.0
+    if variance > _MIN_VARIANCE:
+        reward = (dsr_b * delta_a - 0.5 * dsr_a * delta_b) / (variance * math.sqrt(variance))
+    return reward, dsr_a + eta * delta_a, dsr_b + eta * delta_b
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """A registered reward: its id inside the engine, the function and one line on it."""
+
+    id: int
+    fn: Callable[..., tuple[float, float, float]]
+    summary: str
+
+
+REWARDS: dict[str, RewardSpec] = {
+    "log_return": RewardSpec(0, log_return, "log growth of equity per step"),
+    "asymmetric_drawdown": RewardSpec(
+        1, asymmetric_drawdown, "log return, losses x downside_weight"
+    ),
+    "differential_sharpe": RewardSpec(
+        2, differential_sharpe, "differential Sharpe ratio (Moody & Saffell), EMA rate dsr_eta"
+    ),
+}
+
+
+def reward_names() -> tuple[str, ...]:
+    """Registered reward names, in id order."""
+    return tuple(REWARDS)
+
+
+def get_reward(name: str) -> RewardSpec:
+    """The registered reward ``name``; ConfigError listing the names when unknown."""
+    try:
+        return REWARDS[name]
+    except KeyError:
+        raise ConfigError(
+            f"env.reward={name!r} is not a registered reward; choose one of "
+            f"{', '.join(reward_names())}"
+        ) from None
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def compute_reward(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+) -> tuple[float, float, float]:
+    """Dispatch on ``params[P_REWARD_ID]`` to the registered reward (unscaled)."""
+    rid = int(params[P_REWARD_ID])
+    if rid == 1:
+        return asymmetric_drawdown(equity_prev, equity_new, dsr_a, dsr_b, params)
+    if rid == 2:
+        return differential_sharpe(equity_prev, equity_new, dsr_a, dsr_b, params)
+    return log_return(equity_prev, equity_new, dsr_a, dsr_b, params)
