@@ -22,6 +22,7 @@ LEVELS: dict[str, int] = {
     "backtest": 60,
     "policy": 50,
     "tracking": 40,
+    "encoder": 35,
     "env": 30,
     "features": 25,
     "strategies": 20,

@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = yaml.safe_load((ROOT / "MLproject").read_text())
 
 
-@pytest.mark.parametrize("entry", ["ingest", "train", "backtest", "tune", "promote", "walkforward"])
+ENTRY_POINTS = ("ingest", "train", "backtest", "tune", "promote", "walkforward", "pretrain")
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_entry_point_defaults_parse(entry: str) -> None:
     point = SPEC["entry_points"][entry]
     defaults = {name: str(p.get("default", "")) for name, p in point["parameters"].items()}
@@ -25,9 +28,7 @@ def test_entry_point_defaults_parse(entry: str) -> None:
 
 
 def test_entry_points_cover_the_commands() -> None:
-    assert set(SPEC["entry_points"]) == {
-        "ingest", "train", "backtest", "tune", "promote", "walkforward",
-    }
+    assert set(SPEC["entry_points"]) == set(ENTRY_POINTS)
 
 
 @pytest.mark.slow  # four `mlflow run` subprocesses with tiny budgets

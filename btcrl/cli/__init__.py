@@ -7,6 +7,7 @@ from btcrl.cli.backtest import backtest
 from btcrl.cli.common import setup_logging
 from btcrl.cli.features import features
 from btcrl.cli.ingest import ingest
+from btcrl.cli.pretrain import pretrain
 from btcrl.cli.promote import promote
 from btcrl.cli.train import train
 from btcrl.cli.tune import tune
@@ -28,3 +29,4 @@ main.add_command(backtest)
 main.add_command(tune)
 main.add_command(promote)
 main.add_command(walkforward)
+main.add_command(pretrain)

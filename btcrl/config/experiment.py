@@ -8,6 +8,7 @@ from btcrl.config.base import Section
 from btcrl.config.data import DataConfig
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
+from btcrl.config.pretrain import PretrainConfig
 from btcrl.config.promote import PromoteConfig
 from btcrl.config.tracking import TrackingConfig
 from btcrl.config.train import TrainConfig
@@ -27,5 +28,6 @@ class ExperimentConfig(Section):
     tune: TuneConfig = TuneConfig()
     promote: PromoteConfig = PromoteConfig()
     walkforward: WalkforwardConfig = WalkforwardConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = Field(42, ge=0, lt=2**31)

@@ -1,0 +1,58 @@
+"""Log, register and load the pre-trained market encoder (the only MLflow code it needs)."""
+
+import logging
+from typing import Any
+
+import mlflow
+import mlflow.pytorch
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+from btcrl.errors import BtcrlError, CompatibilityError
+
+log = logging.getLogger(__name__)
+
+ENCODER_ARTIFACT = "encoder"
+
+
+def log_encoder(
+    model: nn.Module,
+    metadata: dict[str, Any],
+    pip_requirements: list[str],
+    name: str | None,
+    alias: str = "candidate",
+) -> tuple[str, int | None]:
+    """Log ``model`` (a torch module) as the active run's ``encoder`` with ``metadata`` (the
+    FeatureSpec and the encoder's shape); register it as ``name`` with ``alias`` when ``name``
+    is given. Returns (model URI, version or None)."""
+    info = mlflow.pytorch.log_model(
+        model,
+        name=ENCODER_ARTIFACT,
+        metadata=metadata,
+        pip_requirements=pip_requirements,
+        serialization_format="pickle",  # the module class is importable from btcrl
+    )
+    if not name:
+        return info.model_uri, None
+    try:
+        version = int(mlflow.register_model(info.model_uri, name).version)
+    except mlflow.exceptions.MlflowException as exc:
+        raise BtcrlError(f"cannot register the encoder as {name!r}: {exc.message}") from None
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+    log.info("registered encoder %s version %d (alias %s)", name, version, alias)
+    return f"models:/{name}/{version}", version
+
+
+def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
+    """(the encoder module on CPU, its metadata) from a model URI; CompatibilityError when the
+    URI names no btcrl encoder."""
+    try:
+        info = mlflow.models.get_model_info(uri)
+        model = mlflow.pytorch.load_model(uri, map_location="cpu")
+    except mlflow.exceptions.MlflowException as exc:
+        raise CompatibilityError(f"cannot load encoder {uri}: {exc.message}") from None
+    metadata = info.metadata or {}
+    if "feature_spec" not in metadata or "shape" not in metadata:
+        raise CompatibilityError(f"{uri} is not a btcrl encoder (no feature_spec/shape metadata)")
+    model.eval()
+    return model, metadata
