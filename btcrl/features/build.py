@@ -25,7 +25,7 @@ no column is ever NaN.
 
 import hashlib
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,10 @@ PRICE_COLUMNS = (
     ColumnSpec("close_ret", "price", "return", PCT),
 )
 TURBULENCE_WIDTH = 4.0
+
+
+Externals = list[tuple[ExternalSeriesConfig, pd.Series]]
+Contexts = list[tuple[ContextAssetConfig, pd.DataFrame]]
 
 
 def check_candles(candles: pd.DataFrame, timeframe: str) -> None:
@@ -124,32 +128,10 @@ def build_feature_set(
     """
     check_candles(candles, timeframe)
     candles = candles[list(OHLCV)].astype(np.float64)
-    first_bar, last_bar = candles.index[0], candles.index[-1]
-    wanted = list(config.external) + [
-        ExternalSeriesConfig(name=c.external, source=c.external_source)
-        for c in config.context
-        if c.external is not None
-    ]
-    externals = [
-        (ext, load_external(ext, first_bar, last_bar, data_dir)) for ext in wanted if ext.enabled
-    ]
-    contexts = [
-        (ctx, _load_context(ctx, candles.index, exchange, timeframe, data_dir))
-        for ctx in candle_contexts(config.context)
-    ]
+    externals, contexts = _inputs(candles.index, config, exchange, timeframe, data_dir)
     key = None
     if data_dir is not None and config.cache:
-        key = feature_cache.cache_key(
-            {
-                "data_hash": frame_hash(candles),
-                "config": config.model_dump(
-                    mode="json", exclude={"cache", "hmm", "fracdiff", "fit_end"}
-                ),
-                "market": [exchange, symbol, timeframe],
-                "external": [_series_hash(series) for _, series in externals],
-                "context": [frame_hash(frame) for _, frame in contexts],
-            }
-        )
+        key = _cache_key(candles, config, [exchange, symbol, timeframe], externals, contexts)
     fs = feature_cache.read_cached(Path(data_dir), key) if key is not None else None  # type: ignore[arg-type]
     if fs is not None:
         logger.info("feature cache hit %s", key)
@@ -168,6 +150,50 @@ def build_feature_set(
     if fitted is None and not enabled_fitted(config):
         return fs
     return _add_fitted(fs, config, fit_end, fitted)
+
+
+def _inputs(
+    index: pd.DatetimeIndex,
+    config: FeaturesConfig,
+    exchange: str,
+    timeframe: str,
+    data_dir: Path | None,
+) -> tuple[Externals, Contexts]:
+    """The enabled daily external series and the context markets' candles over ``index``."""
+    wanted = list(config.external) + [
+        ExternalSeriesConfig(name=c.external, source=c.external_source)
+        for c in config.context
+        if c.external is not None
+    ]
+    externals = [
+        (ext, load_external(ext, index[0], index[-1], data_dir)) for ext in wanted if ext.enabled
+    ]
+    contexts = [
+        (ctx, _load_context(ctx, index, exchange, timeframe, data_dir))
+        for ctx in candle_contexts(config.context)
+    ]
+    return externals, contexts
+
+
+def _cache_key(
+    candles: pd.DataFrame,
+    config: FeaturesConfig,
+    market: list[str],
+    externals: Externals,
+    contexts: Contexts,
+) -> str:
+    """The feature cache key: candles, config (fitted parts excluded), market and inputs."""
+    return feature_cache.cache_key(
+        {
+            "data_hash": frame_hash(candles),
+            "config": config.model_dump(
+                mode="json", exclude={"cache", "hmm", "fracdiff", "fit_end"}
+            ),
+            "market": market,
+            "external": [_series_hash(series) for _, series in externals],
+            "context": [frame_hash(frame) for _, frame in contexts],
+        }
+    )
 
 
 def _add_fitted(
@@ -223,96 +249,57 @@ def _load_context(
     return frame[list(OHLCV)].astype(np.float64)
 
 
+@dataclass
+class _Columns:
+    """The columns of a feature set as they are added: spec, normalised values, raw values."""
+
+    close: np.ndarray
+    specs: list[ColumnSpec] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, spec: ColumnSpec, source: np.ndarray, raw_name: str | None = None) -> None:
+        """Add ``source`` normalised by ``spec`` (kept raw as ``raw_name`` when given)."""
+        if raw_name is not None:
+            self.raw[raw_name] = source
+        self.specs.append(spec)
+        self.values.append(
+            apply_normalisation(source, self.close, spec.normalisation, spec.params)
+        )
+
+
 def _compute(
     candles: pd.DataFrame,
     config: FeaturesConfig,
-    externals: list[tuple[ExternalSeriesConfig, pd.Series]],
-    contexts: list[tuple[ContextAssetConfig, pd.DataFrame]],
+    externals: Externals,
+    contexts: Contexts,
     *,
     exchange: str,
     symbol: str,
     timeframe: str,
 ) -> FeatureSet:
-    close = candles[CLOSE].to_numpy(np.float64)
-    columns: list[ColumnSpec] = []
-    values: list[np.ndarray] = []
-    raw: dict[str, np.ndarray] = {}
-
-    def add(spec: ColumnSpec, source: np.ndarray) -> None:
-        columns.append(spec)
-        values.append(apply_normalisation(source, close, spec.normalisation, spec.params))
-
-    for column, col in zip(PRICE_COLUMNS, (OPEN, HIGH, LOW, CLOSE), strict=True):
-        add(column, candles[col].to_numpy(np.float64))
-    volume_params = {"window": float(config.volume_window), "width": 1.0}
-    add(
-        ColumnSpec("volume_log", "volume", "log1p_trailing", volume_params),
-        candles[VOLUME].to_numpy(np.float64),
-    )
-    for name in config.indicators:
-        ind = get_indicator(name)
-        raw[f"raw_{name}"] = ind.compute(candles)
-        add(ColumnSpec(name, "indicator", ind.normalisation, dict(ind.params)), raw[f"raw_{name}"])
+    out = _Columns(candles[CLOSE].to_numpy(np.float64))
     seconds = timeframe_seconds(timeframe)
     series = [
         ContextSeries(ctx.name, *align_by_close(frame, candles.index, seconds, seconds))
         for ctx, frame in contexts
     ]
+    _add_market(out, candles, config)
     if config.turbulence.enabled:
-        turb = config.turbulence
-        closes = np.column_stack([close] + [s.close for s in series])
-        raw["raw_turbulence"] = turbulence(closes if series else close, turb.window, turb.horizons)
-        params = {
-            "width": TURBULENCE_WIDTH,
-            "window": float(turb.window),
-            **{f"horizon_{i}": float(h) for i, h in enumerate(turb.horizons)},
-            **({"assets": float(1 + len(series))} if series else {}),
-        }
-        add(ColumnSpec("turbulence", "turbulence", "log1p", params), raw["raw_turbulence"])
-    for ext, daily in externals:
-        name = column_name(ext.name)
-        raw[f"raw_{name}"] = align_daily(daily_values(ext.name, daily), candles.index, seconds)
-        normalisation, params = (
-            ("log_ratio", {"ref": 20.0})
-            if ext.name == "vix"
-            else ("scale", {"center": 0.0, "width": 1.0})
-        )
-        add(ColumnSpec(name, "external", normalisation, params), raw[f"raw_{name}"])
+        _add_turbulence(out, config, series)
+    _add_externals(out, externals, candles.index, seconds)
     extra = [
-        pair for one in series for pair in context_columns(close, one, config.context_features)
+        pair for one in series for pair in context_columns(out.close, one, config.context_features)
     ]
     for new_column, source in extra + range_and_return_columns(candles, config):
-        raw[f"raw_{new_column.name}"] = source
-        add(new_column, source)
-    for name in config.strategies:
-        strategy = get_strategy(name)
-        codes = raw_signals(strategy, candles, timeframe)
-        raw[f"signal_{name}"] = codes.astype(np.float64)
-        onehot = signal_onehot(codes)
-        for j, label in enumerate(SIGNAL_NAMES):
-            columns.append(
-                ColumnSpec(
-                    f"{name}_{label}",
-                    "signal",
-                    "onehot",
-                    {
-                        "timeframe_seconds": float(
-                            seconds
-                            if strategy.timeframe is None
-                            else timeframe_seconds(strategy.timeframe)
-                        )
-                    },
-                )
-            )
-            values.append(onehot[:, j])
-
-    features = np.column_stack(values).astype(np.float32)
-    first_valid = _first_valid(features, [c.name for c in columns])
+        out.add(new_column, source, f"raw_{new_column.name}")
+    _add_strategies(out, config, candles, timeframe)
+    features = np.column_stack(out.values).astype(np.float32)
     spec = FeatureSpec(
         exchange=exchange,
         symbol=symbol,
         timeframe=timeframe,
-        columns=tuple(columns),
+        columns=tuple(out.specs),
         indicators=tuple(config.indicators),
         external=tuple(column_name(ext.name) for ext, _ in externals),
         context=tuple(ctx.name for ctx, _ in contexts),
@@ -327,10 +314,73 @@ def _compute(
         prices=candles[[OPEN, HIGH, LOW, CLOSE]].to_numpy(np.float64).copy(),
         volume=candles[VOLUME].to_numpy(np.float64).copy(),
         features=features,
-        first_valid=first_valid,
-        raw=np.column_stack(list(raw.values())) if raw else np.empty((len(candles), 0)),
-        raw_names=tuple(raw),
+        first_valid=_first_valid(features, [c.name for c in out.specs]),
+        raw=np.column_stack(list(out.raw.values())) if out.raw else np.empty((len(candles), 0)),
+        raw_names=tuple(out.raw),
     )
+
+
+def _add_market(out: _Columns, candles: pd.DataFrame, config: FeaturesConfig) -> None:
+    """OHLC over close, log volume, and the configured indicators."""
+    for column, col in zip(PRICE_COLUMNS, (OPEN, HIGH, LOW, CLOSE), strict=True):
+        out.add(column, candles[col].to_numpy(np.float64))
+    volume_params = {"window": float(config.volume_window), "width": 1.0}
+    out.add(
+        ColumnSpec("volume_log", "volume", "log1p_trailing", volume_params),
+        candles[VOLUME].to_numpy(np.float64),
+    )
+    for name in config.indicators:
+        ind = get_indicator(name)
+        spec = ColumnSpec(name, "indicator", ind.normalisation, dict(ind.params))
+        out.add(spec, ind.compute(candles), f"raw_{name}")
+
+
+def _add_turbulence(out: _Columns, config: FeaturesConfig, series: list[ContextSeries]) -> None:
+    """Turbulence of the base asset, or of all assets when context candles are present."""
+    turb = config.turbulence
+    closes = np.column_stack([out.close] + [s.close for s in series])
+    params = {
+        "width": TURBULENCE_WIDTH,
+        "window": float(turb.window),
+        **{f"horizon_{i}": float(h) for i, h in enumerate(turb.horizons)},
+        **({"assets": float(1 + len(series))} if series else {}),
+    }
+    source = turbulence(closes if series else out.close, turb.window, turb.horizons)
+    out.add(ColumnSpec("turbulence", "turbulence", "log1p", params), source, "raw_turbulence")
+
+
+def _add_externals(
+    out: _Columns,
+    externals: Externals,
+    index: pd.DatetimeIndex,
+    seconds: int,
+) -> None:
+    """Daily external series, visible only after their day closed."""
+    for ext, daily in externals:
+        name = column_name(ext.name)
+        source = align_daily(daily_values(ext.name, daily), index, seconds)
+        normalisation, params = (
+            ("log_ratio", {"ref": 20.0})
+            if ext.name == "vix"
+            else ("scale", {"center": 0.0, "width": 1.0})
+        )
+        out.add(ColumnSpec(name, "external", normalisation, params), source, f"raw_{name}")
+
+
+def _add_strategies(
+    out: _Columns, config: FeaturesConfig, candles: pd.DataFrame, timeframe: str
+) -> None:
+    """Four one-hot columns per strategy; its raw codes kept as ``signal_<name>``."""
+    for name in config.strategies:
+        strategy = get_strategy(name)
+        codes = raw_signals(strategy, candles, timeframe)
+        out.raw[f"signal_{name}"] = codes.astype(np.float64)
+        onehot = signal_onehot(codes)
+        tf = timeframe if strategy.timeframe is None else strategy.timeframe
+        params = {"timeframe_seconds": float(timeframe_seconds(tf))}
+        for j, label in enumerate(SIGNAL_NAMES):
+            out.specs.append(ColumnSpec(f"{name}_{label}", "signal", "onehot", params))
+            out.values.append(onehot[:, j])
 
 
 def _first_valid(features: np.ndarray, names: list[str]) -> int:

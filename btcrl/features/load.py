@@ -12,7 +12,7 @@ from btcrl.data.timeframes import timeframe_seconds
 from btcrl.features.build import build_feature_set
 from btcrl.features.fitted import FitEnd, enabled_fitted
 from btcrl.features.indicators import get_indicator
-from btcrl.features.spec import FeatureSet, FittedParams
+from btcrl.features.spec import FeatureSet, FeatureSpec, FittedParams
 from btcrl.strategies.base import get_strategy
 
 WARMUP_FACTOR = 3  # recursive (EMA-like) indicators need several windows to forget their seed
@@ -68,20 +68,9 @@ def load_feature_set(
     ``first_bar``/``last_bar`` name that period (``data_hash`` hashes the candles built
     from, warm-up history included).
     """
-    from btcrl.data import MissingCandlesError, describe_missing, load_candles, store_key
+    from btcrl.data import MissingCandlesError, describe_missing, store_key
 
-    history = data
-    if data.start is not None:
-        days = math.ceil(
-            warmup_bars(features, data.timeframe) * timeframe_seconds(data.timeframe) / 86_400
-        ) + (1 if features.external else 0)
-        history = data.model_copy(update={"start": data.start - pd.Timedelta(days=days)})
-    try:
-        candles = load_candles(history)
-    except MissingCandlesError:  # name the asked period, and the span to ingest (with warm-up)
-        raise MissingCandlesError(
-            describe_missing(data, store_key(data), fetch_start=history.start)
-        ) from None
+    candles, history = _load_with_warmup(data, features)
     start = None if data.start is None else pd.Timestamp(data.start, tz="UTC")
     end = (
         None
@@ -107,8 +96,36 @@ def load_feature_set(
     spec = replace(
         part.spec, first_bar=part.index[0].isoformat(), last_bar=part.index[-1].isoformat()
     )
-    for params in fitted or ():
-        if part.index[0] <= pd.Timestamp(params.fit_end):
+    _warn_in_sample(spec, fitted or ())
+    return replace(part, spec=spec)
+
+
+def _load_with_warmup(
+    data: DataConfig, features: FeaturesConfig
+) -> tuple[pd.DataFrame, DataConfig]:
+    """(candles from ``warmup_bars`` before ``data.start``, plus a day for daily external
+    series; the DataConfig they were loaded with). MissingCandlesError names the asked
+    period and the span to ingest, warm-up included."""
+    from btcrl.data import MissingCandlesError, describe_missing, load_candles, store_key
+
+    history = data
+    if data.start is not None:
+        days = math.ceil(
+            warmup_bars(features, data.timeframe) * timeframe_seconds(data.timeframe) / 86_400
+        ) + (1 if features.external else 0)
+        history = data.model_copy(update={"start": data.start - pd.Timedelta(days=days)})
+    try:
+        return load_candles(history), history
+    except MissingCandlesError:
+        raise MissingCandlesError(
+            describe_missing(data, store_key(data), fetch_start=history.start)
+        ) from None
+
+
+def _warn_in_sample(spec: FeatureSpec, fitted: tuple[FittedParams, ...]) -> None:
+    """Warn when the period starts inside a fitted feature's train span (in-sample rows)."""
+    for params in fitted:
+        if pd.Timestamp(spec.first_bar) <= pd.Timestamp(params.fit_end):
             logger.warning(
                 "period %s .. %s overlaps the train span of fitted feature %s (%s .. %s): "
                 "its values there are in-sample",
@@ -118,4 +135,3 @@ def load_feature_set(
                 params.fit_start,
                 params.fit_end,
             )
-    return replace(part, spec=spec)
