@@ -123,3 +123,32 @@ def test_a_train_run_logs_no_planted_password(
     assert found == []
     out, err = capfd.readouterr()
     assert PLANTED not in caplog.text + out + err
+
+
+@pytest.mark.slow
+def test_a_tune_run_logs_no_planted_password(
+    tracking_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Two real trials (tiny budget) with the password in ``data.api_url``: nothing in the
+    parent run, the trial runs, their models, the logs or the terminal carries it."""
+    from btcrl.tune import run_study
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.chdir(tmp_path)
+    config = _planted(**{
+        "tracking.uri": tracking_uri, "data.data_dir": str(tmp_path / "data"),
+        "data.start": "2025-01-01", "tune.storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "tune.trials": 2, "tune.budget_timesteps": 256, "tune.budget_eval_every": 128,
+        "tune.budget_n_envs": 2, "train.system_metrics": False, "env.episode_length": 64,
+        "agent.n_steps": 32, "agent.batch_size": 64, "agent.n_epochs": 1,
+        "agent.net_arch": [16, 16], "agent.device": "cpu",
+    })  # fmt: skip
+    run_study(config)
+    found = _grep_store(tracking_uri, tmp_path)
+    assert found == []
+    out, err = capfd.readouterr()
+    assert PLANTED not in caplog.text + out + err
