@@ -132,6 +132,8 @@ def is_up_to_date(config: DataConfig, store: CandleStore) -> bool:
     manifest = store.read_manifest()
     if manifest is None:
         return False
+    if config.repair and not manifest.repair:
+        return False
     if config.source == "ccxt":
         from btcrl.data.ccxt_source import requested_range
 
@@ -139,8 +141,6 @@ def is_up_to_date(config: DataConfig, store: CandleStore) -> bool:
         wanted = requested_range(config, have)
         step = timeframe_ms(config.timeframe)
         return wanted[0] > wanted[1] or not subtract_ranges(wanted, have, step)
-    if config.repair and not manifest.repair:
-        return False
     return manifest.source_fingerprint == _source_fingerprint(config)[1]
 
 
@@ -241,6 +241,11 @@ def _ingest_ccxt(
     if not missing:
         if previous is None:
             raise DataError(f"nothing to fetch for {store.key}: the requested range is empty")
+        if config.repair and not previous.repair:  # nothing new: repair what is stored
+            label = f"{store.key} (stored)"
+            stored = store.read()
+            clean, report = validate_candles(stored, config.timeframe, repair=True, label=label)
+            return _commit(config, store, previous, clean, report, have, "ccxt", None)
         return _unchanged(store, previous)
     fetched = fetch_ranges(config, missing, progress=progress)
     label = f"{config.exchange} {config.symbol} {config.timeframe}"

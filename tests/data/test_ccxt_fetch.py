@@ -232,3 +232,30 @@ def test_two_processes_ingesting_one_key(
     assert len(fake_binance.klines_requests()) == int(outputs[1][1]) - 1
     expected = binance_1h.loc["2023-01-01":"2023-06-30"]
     pd.testing.assert_frame_equal(load_candles(config), expected, check_freq=False)
+
+
+def test_repair_on_a_complete_ccxt_store_repairs_what_is_stored(
+    binance_1h: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Nothing left to fetch, repair requested: the stored bars are repaired, not ignored."""
+    broken = binance_1h.copy()
+    bar = broken.index[10]
+    broken.loc[bar, "high"] = broken.loc[bar, "close"] - 1.0  # high below the close
+    with FakeBinance(broken, lifetime_s=120) as fake:
+        plain = DataConfig(
+            source="ccxt", exchange="binance", symbol="BTC/USDT", timeframe="1h",
+            data_dir=tmp_path / "data", api_url=fake.url, rate_limit_ms=1,
+            retry_backoff_s=0.01, max_retries=3, timeout_ms=2000,
+            start=date(2023, 1, 1), end=date(2023, 1, 31),
+        )  # fmt: skip
+        ingest_candles(plain)
+        requests = len(fake.klines_requests())
+        assert load_candles(plain).loc[bar, "high"] < broken.loc[bar, "close"]  # kept as is
+        repair = plain.model_copy(update={"repair": True})
+        result = ingest_candles(repair)
+        assert len(fake.klines_requests()) == requests  # nothing fetched again
+        assert result.written and result.report is not None and result.report.repaired == 1
+        assert load_candles(repair).loc[bar, "high"] == broken.loc[bar, "close"]
+        assert result.manifest.repair
+        again = ingest_candles(repair)
+        assert not again.written  # already repaired: a no-op
