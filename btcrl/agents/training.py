@@ -105,14 +105,7 @@ def run_training(
     _check(config)
     configure_tracking(config.tracking)
     if features is None:
-        from btcrl.features import load_feature_set
-
-        train = config.train  # fitted features fit on the train split only
-        features = load_feature_set(
-            config.data,
-            config.features,
-            fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
-        )
+        features = _load_features(config)
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     device = resolve_device(config.agent.device)
     seed_training(config.seed, config.train.torch_threads, device)
@@ -137,6 +130,18 @@ def run_training(
             uri, version = _register(config, run_id)
     log.info("run %s finished: %s", run_id, uri)
     return TrainResult(run_id=run_id, model_uri=uri, model_version=version, metrics=metrics)
+
+
+def _load_features(config: ExperimentConfig) -> FeatureSet:
+    """The config's FeatureSet from the store; fitted features fit on the train split only."""
+    from btcrl.features import load_feature_set
+
+    train = config.train
+    return load_feature_set(
+        config.data,
+        config.features,
+        fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+    )
 
 
 def _check(config: ExperimentConfig) -> None:
