@@ -1,6 +1,8 @@
 """Fitted features in a walk-forward: each segment fits HMM and fracdiff on its own train split
 (the bars before its validation tail) and its test window applies those params, never a refit."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,8 @@ from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.data.sample import load_sample
 from btcrl.errors import CompatibilityError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy import load_policy
+from btcrl.walkforward import run_walkforward
 from btcrl.walkforward.split import Segment, make_segments
 from btcrl.walkforward.train import segment_config
 from btcrl.walkforward.windows import (
@@ -16,6 +20,7 @@ from btcrl.walkforward.windows import (
     train_window_features,
     window_features,
 )
+from tests.walkforward.test_resume import tiny_walkforward
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -122,3 +127,18 @@ def test_the_test_window_applies_the_segment_params_without_a_refit(
     assert np.isfinite(fs.features[fs.first_valid :]).all()
     with pytest.raises(CompatibilityError):  # a model without params cannot be tested here
         oos_window_features(candles, config, segment, ())
+
+
+@pytest.mark.slow
+def test_a_walkforward_carries_each_segment_params_to_its_test(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    config = tiny_walkforward(tmp_path, tracking_uri, **{"features.hmm.enabled": True})
+    result = run_walkforward(config)
+    assert result.metrics["segments/stitched"] == 2  # the test windows took the params
+    ends = []
+    for segment, uri in zip(result.segments, result.table["model_uri"], strict=False):
+        (hmm,) = load_policy(str(uri)).spec.fitted
+        assert pd.Timestamp(hmm.fit_end) == segment.val_start - HOUR
+        ends.append(hmm.values)
+    assert ends[0] != ends[1]
