@@ -17,7 +17,7 @@ import pandas as pd
 from btcrl.backtest import stats
 from btcrl.config import ExperimentConfig
 from btcrl.data.timeframes import periods_per_year
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import FeatureSet, FittedParams
 from btcrl.walkforward.jobs import Job
 from btcrl.walkforward.oos import (
     BUY_AND_HOLD,
@@ -28,7 +28,7 @@ from btcrl.walkforward.oos import (
 )
 from btcrl.walkforward.split import Segment
 from btcrl.walkforward.stitch import Window, alpha_table, share_beating, stitch, window_metrics
-from btcrl.walkforward.windows import window_features
+from btcrl.walkforward.windows import oos_window_features
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def aggregate(
     candles: pd.DataFrame,
 ) -> Aggregate | None:
     """Stitch the segments finished for every seed; None when none is."""
-    from btcrl.agents import load_policy
+    from btcrl.policy import load_policy
 
     seeds = config.walkforward.seeds
     done = [s for s in segments if all((s.index, seed) in finished for seed in seeds)]
@@ -114,36 +114,52 @@ def aggregate(
     ppy = periods_per_year(config.data.timeframe)
     rf = config.backtest.risk_free_rate
     initial = config.env.initial_balance
-    parts = [
-        (
-            s,
-            window_features(
-                candles, config.features, config.data, s.test_start, s.test_stop, lead_bars=1
-            ),
-        )
-        for s in done
-    ]
+    built: dict[int, list[tuple[tuple[FittedParams, ...], FeatureSet]]] = {}
     models: dict[int, Stitched] = {}
+    primary_parts: list[tuple[Segment, FeatureSet]] = []
     for seed in seeds:
-        policies = []
-        for segment, fs in parts:
+        policies, parts = [], []
+        for segment in done:  # test features take the segment model's fitted params
             uri = str(finished[(segment.index, seed)]["model_uri"])
             loaded = load_policy(uri)
+            fs = _test_features(
+                built.setdefault(segment.index, []), candles, config, segment, loaded.spec.fitted
+            )
             loaded.spec.check_compatible(fs.spec)
             policies.append(window_policy(loaded, uri))
+            parts.append((segment, fs))
+        if seed == seeds[0]:
+            primary_parts = parts
         models[seed] = _chain(
             f"seed {seed}", parts, policies, [config.env] * len(parts), initial, ppy, rf
         )
     baselines: dict[str, Stitched] = {}
     for name in baseline_names(config.features.strategies):
-        built = [baseline_policy(name, fs, config.env) for _, fs in parts]
+        rules = [baseline_policy(name, fs, config.env) for _, fs in primary_parts]
         baselines[name] = _chain(
-            name, parts, [b[0] for b in built], [b[1] for b in built], initial, ppy, rf
+            name, primary_parts, [b[0] for b in rules], [b[1] for b in rules], initial, ppy, rf
         )
     result = Aggregate(done, seeds, models, baselines)
     result.metrics = headline(result, config)
     result.table = segment_table(result, finished)
     return result
+
+
+def _test_features(
+    cache: list[tuple[tuple[FittedParams, ...], FeatureSet]],
+    candles: pd.DataFrame,
+    config: ExperimentConfig,
+    segment: Segment,
+    fitted: tuple[FittedParams, ...],
+) -> FeatureSet:
+    """The segment's test window with these fitted params, built once per distinct params
+    (the seeds of a segment fit the same train rows, so usually once)."""
+    for params, fs in cache:
+        if params == fitted:
+            return fs
+    fs = oos_window_features(candles, config, segment, fitted)
+    cache.append((fitted, fs))
+    return fs
 
 
 def headline(result: Aggregate, config: ExperimentConfig) -> dict[str, float]:

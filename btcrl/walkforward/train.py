@@ -97,18 +97,12 @@ class SegmentObjective:
 
     def _train(self, trial: optuna.Trial, segment: Segment, seed: int) -> float:
         from btcrl.agents import run_training
-        from btcrl.walkforward.windows import window_features
+        from btcrl.walkforward.windows import train_window_features
 
         config = segment_config(self.ctx.config, segment, seed)
         log.info("segment %d seed %d: training %s", segment.index, seed, segment.spans())
-        try:
-            features = window_features(
-                self.candles(),
-                config.features,
-                config.data,
-                segment.train_start,
-                segment.train_stop,
-            )
+        try:  # fitted features fit on this segment's train split only
+            features = train_window_features(self.candles(), config, segment)
             result = run_training(
                 config,
                 parent_run_id=self.ctx.parent_run_id,

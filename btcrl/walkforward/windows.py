@@ -1,9 +1,15 @@
 """The FeatureSets of a segment's windows, built from candles with warm-up before them only.
 
-Features are causal formulas today, so building them on ``candles[: stop]`` with
-``warmup_bars`` of history before the window and slicing the window gives exactly what the
-train and test windows may see: bars before the window warm the features up, nothing after
-the window is ever loaded (tests/walkforward/test_truncation.py).
+Building features on ``candles[: stop]`` with ``warmup_bars`` of history before the window
+and slicing the window gives exactly what the train and test windows may see: bars before
+the window warm the features up, nothing after the window is ever loaded
+(tests/walkforward/test_truncation.py).
+
+Fitted features (``features.hmm``, ``features.fracdiff``; ``btcrl.features.fitted``) are
+fitted per segment, on the same rows ``btcrl train`` fits on: the train window's train split,
+i.e. every loaded bar before the validation tail (``segment.val_start``), warm-up history
+included; never a validation or test bar. The test window applies the segment model's
+``spec.fitted`` and never refits (tests/walkforward/test_fitted_per_segment.py).
 """
 
 from dataclasses import replace
@@ -11,11 +17,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from btcrl.config import DataConfig, FeaturesConfig
+from btcrl.config import DataConfig, ExperimentConfig, FeaturesConfig
 from btcrl.errors import DataError
 from btcrl.features.build import build_feature_set
+from btcrl.features.fitted import FitEnd, enabled_fitted
 from btcrl.features.load import warmup_bars
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import FeatureSet, FittedParams
+from btcrl.walkforward.split import Segment
 
 
 def window_features(
@@ -26,10 +34,14 @@ def window_features(
     stop: pd.Timestamp,
     *,
     lead_bars: int = 0,
+    fit_end: FitEnd | None = None,
+    fitted: tuple[FittedParams, ...] | None = None,
 ) -> FeatureSet:
     """FeatureSet of the bars ``[start, stop)`` plus ``lead_bars`` bars before ``start``
     (a test window's starting point), built on candles from ``warmup_bars`` earlier.
 
+    ``fit_end`` / ``fitted`` go to ``build_feature_set`` (fit on the loaded bars up to
+    ``fit_end``, or apply given params); one of them is needed when fitted features are on.
     Raises DataError when the window holds fewer than 3 bars.
     """
     index = candles.index
@@ -48,9 +60,52 @@ def window_features(
         symbol=data.symbol,
         timeframe=data.timeframe,
         data_dir=data.data_dir,
+        fit_end=fit_end,
+        fitted=fitted,
     )
     part = fs.rows(first - history, len(fs))
     spec = replace(
         part.spec, first_bar=part.index[0].isoformat(), last_bar=part.index[-1].isoformat()
     )
     return replace(part, spec=spec)
+
+
+def train_window_features(
+    candles: pd.DataFrame, config: ExperimentConfig, segment: Segment
+) -> FeatureSet:
+    """The train window ``[train_start, train_stop)`` of a job's config (``segment_config``:
+    its ``train.train_end`` is the day before ``segment.val_start``). Fitted features fit up
+    to the last bar of the train split, found by ``last_train_time`` exactly as
+    ``btcrl train`` finds it, so validation and test bars are never fitted on."""
+    from btcrl.agents.split import last_train_time  # agents pulls in torch: only when used
+
+    train = config.train
+    return window_features(
+        candles,
+        config.features,
+        config.data,
+        segment.train_start,
+        segment.train_stop,
+        fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+    )
+
+
+def oos_window_features(
+    candles: pd.DataFrame,
+    config: ExperimentConfig,
+    segment: Segment,
+    fitted: tuple[FittedParams, ...],
+) -> FeatureSet:
+    """The test window ``[test_start, test_stop)`` plus the bar before it, with the fitted
+    params of the segment's model (``spec.fitted``): transform only, never a refit. Raises
+    CompatibilityError when the params do not match the enabled fitted features."""
+    given = fitted if fitted or enabled_fitted(config.features) else None
+    return window_features(
+        candles,
+        config.features,
+        config.data,
+        segment.test_start,
+        segment.test_stop,
+        lead_bars=1,
+        fitted=given,
+    )
