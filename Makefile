@@ -30,7 +30,6 @@ setup: $(STAMP)
 quickstart: setup
 	$(BIN)/btcrl ingest --source sample
 	$(BIN)/btcrl train --algo ppo --source sample --total-timesteps 50000
-	@echo "open the UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 
 test: setup
 	$(BIN)/python -m pytest -q -rs

@@ -1,7 +1,9 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
 import contextlib
+import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +82,7 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: objec
             if key in metrics:
                 click.echo(f"backtest/{key}: {metrics[key]:.4f}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
-    click.echo(f"see it:    mlflow ui --backend-store-uri {_store_uri(uri)}")
+    click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
 
 
 @contextlib.contextmanager
@@ -98,6 +100,16 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _mlflow_command() -> str:
+    """``mlflow`` when the one on PATH is this environment's, else the full path of the one
+    beside this Python (``make quickstart`` runs .venv/bin/btcrl without activating .venv)."""
+    beside = Path(sys.executable).parent / "mlflow"
+    on_path = shutil.which("mlflow")
+    if not beside.exists() or (on_path and Path(on_path) == beside):
+        return "mlflow"
+    return str(beside)
 
 
 def _store_uri(uri: str) -> str:
