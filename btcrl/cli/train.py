@@ -83,6 +83,7 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: objec
                 click.echo(f"backtest/{key}: {metrics[key]:.4f}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
+    click.echo(f"then open: {_runs_page(result.run_id)}")
 
 
 @contextlib.contextmanager
@@ -110,6 +111,16 @@ def _mlflow_command() -> str:
     if not beside.exists() or (on_path and Path(on_path) == beside):
         return "mlflow"
     return str(beside)
+
+
+def _runs_page(run_id: str) -> str:
+    """The run's experiment in ``mlflow ui``'s default address, in the classic view: MLflow
+    3.17's UI opens on its GenAI view whatever the ``mlflow.experimentKind`` tag says, unless
+    the URL (or the toggle it remembers) asks for ``machine_learning``."""
+    from btcrl.tracking.lookup import get_run
+
+    experiment_id = get_run(run_id).experiment_id
+    return f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def _store_uri(uri: str) -> str:
