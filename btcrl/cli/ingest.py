@@ -159,7 +159,5 @@ def _gap_lines(gaps: list[dict[str, Any]], manifest: Path) -> list[str]:
         for gap in gaps[:GAPS_SHOWN]
     ]
     if len(gaps) > GAPS_SHOWN:
-        lines.append(
-            f"... and {len(gaps) - GAPS_SHOWN} more gaps (all {len(gaps)} in {manifest})"
-        )
+        lines.append(f"... and {len(gaps) - GAPS_SHOWN} more gaps (all {len(gaps)} in {manifest})")
     return lines
