@@ -13,7 +13,7 @@ import pandas as pd
 from btcrl.backtest.model_source import attach_model, model_inputs
 from btcrl.backtest.overlap import Overlap
 from btcrl.backtest.period import load_period_features, resolve_period
-from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.config import ExperimentConfig, flatten_config, with_overrides
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
@@ -25,6 +25,41 @@ from btcrl.policy.rules import RulePolicy, parse_rule, rule_env, rule_policy
 log = logging.getLogger(__name__)
 
 IN_SAMPLE_TAG = "btcrl.in_sample"
+ALGO_TAG = "btcrl.algo"
+#: ``algo`` of a rule baseline's backtest (its rule is in tag ``btcrl.rule``)
+RULE_ALGO = "rule"
+#: the config keys a backtest logs as params (config.yaml keeps the whole config): its market
+#: and period, the backtest options that change results, and the trading rules in ``env``
+BACKTEST_PARAM_KEYS = (
+    "seed",
+    "data.source",
+    "data.exchange",
+    "data.symbol",
+    "data.timeframe",
+    "backtest.model",
+    "backtest.policy",
+    "backtest.start",
+    "backtest.end",
+    "backtest.risk_free_rate",
+    "backtest.force_close",
+    "backtest.strict",
+    "backtest.use_model_config",
+)
+#: ``env`` keys that only shape training (rewards, episodes): not logged by a backtest
+TRAINING_ONLY_ENV_KEYS = frozenset(
+    {
+        "env.episode_length",
+        "env.force_close_at_end",  # a backtest uses backtest.force_close
+        "env.reward",
+        "env.downside_weight",
+        "env.dsr_eta",
+        "env.reward_scale",
+        "env.churn_penalty",
+        "env.smooth_penalty",
+        "env.drawdown_penalty",
+        "env.mode",
+    }
+)
 _ALIAS = re.compile(r"^models:/[^/@]+@(?P<alias>[^/]+)$")
 
 
@@ -32,6 +67,7 @@ _ALIAS = re.compile(r"^models:/[^/@]+@(?P<alias>[^/]+)$")
 class BacktestPlan:
     """Everything resolved before the episode runs.
 
+    ``algo``: the model's algorithm (``ppo``, ``sac``, ``tqc``), ``rule`` for a rule baseline.
     ``overlaps``: the stretches of the model's training / validation spans the period shares
     (empty for rules and out-of-sample periods); any overlap makes the backtest in-sample.
     """
@@ -47,6 +83,7 @@ class BacktestPlan:
     end: date | None
     model_uri: str | None = None
     policy_name: str | None = None
+    algo: str | None = None
     model_name: str | None = None
     model_version: int | None = None
     model_alias: str | None = None
@@ -83,7 +120,7 @@ class BacktestPlan:
         return span // (timeframe_seconds(self.features.spec.timeframe) * 1_000_000_000)
 
     def tags(self) -> dict[str, str]:
-        """MLflow tags: model URI, name, version, alias, source run, data, in-sample."""
+        """MLflow tags: algo, model URI, name, version, alias, source run, data, in-sample."""
         spec = self.features.spec
         tags = {
             "btcrl.policy": self.label,
@@ -97,6 +134,7 @@ class BacktestPlan:
             IN_SAMPLE_TAG: "true" if self.in_sample else "false",
         }
         optional = {
+            ALGO_TAG: self.algo,
             "btcrl.model_uri": self.model_uri,
             "btcrl.model_name": self.model_name,
             "btcrl.model_version": self.model_version,
@@ -144,6 +182,18 @@ class BacktestPlan:
             values["features"] = self.features_config.model_dump(mode="json")
             values["env"] = self.env.model_dump(mode="json")
         return with_overrides(config, values)
+
+    def logged_params(self, config: ExperimentConfig) -> dict[str, str]:
+        """The params that apply to this backtest (:data:`BACKTEST_PARAM_KEYS` and the
+        trading rules of ``env``), flattened from :meth:`logged_config`; the whole config
+        goes to ``config.yaml``."""
+        flat = flatten_config(self.logged_config(config))
+        return {
+            key: value
+            for key, value in flat.items()
+            if key in BACKTEST_PARAM_KEYS
+            or (key.startswith("env.") and key not in TRAINING_ONLY_ENV_KEYS)
+        }
 
 
 def _blank(value: str | None) -> str | None:
@@ -204,6 +254,7 @@ def prepare(
         match = _ALIAS.match(model_uri or "")
         plan.model_alias = match["alias"] if match else None
         attach_model(plan, loaded, model_uri or "", config.backtest.strict)
+        plan.algo = loaded.config.agent.algo
     else:
         _attach_rule(plan, policy or "")
     for message in plan.warnings:
@@ -216,4 +267,5 @@ def _attach_rule(plan: BacktestPlan, policy: str) -> None:
     plan.policy = rule_policy(policy, plan.features, plan.env)
     plan.rule = parse_rule(policy)[0]
     plan.policy_name = policy
+    plan.algo = RULE_ALGO
     plan.env = plan.rule_env

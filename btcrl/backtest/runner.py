@@ -33,7 +33,7 @@ from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
 from btcrl.backtest.plan import BacktestPlan, choose_policy, prepare
 from btcrl.backtest.plots import equity_frame, figures, write_report
 from btcrl.backtest.report import build_metrics, equity_curve, headline_metrics
-from btcrl.config import ExperimentConfig, dump_config, flatten_config
+from btcrl.config import ExperimentConfig, dump_config
 from btcrl.config.env import EnvConfig
 from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env import LEDGER_FIELDS
@@ -247,8 +247,8 @@ def log_backtest(
     parent_run_id: str | None,
 ) -> str:
     """Stage 5: one MLflow run holding ``out``'s files, the headline metrics, the plan's tags
-    (``btcrl.in_sample`` among them), the candles as a dataset input and the logged config's
-    params; returns its id."""
+    (``btcrl.algo`` and ``btcrl.in_sample`` among them), the candles as a dataset input and
+    the params that apply to a backtest (:meth:`BacktestPlan.logged_params`); returns its id."""
     from btcrl.tracking import (
         configure_tracking,
         log_artifacts,
@@ -266,7 +266,7 @@ def log_backtest(
         tags=plan.tags(),
         parent_run_id=parent_run_id,
     ) as run:
-        log_params(flatten_config(plan.logged_config(config)))
+        log_params(plan.logged_params(config))
         log_candles(plan.features, config.data.source, "backtest")
         log_metrics(headline)
         log_artifacts(out)

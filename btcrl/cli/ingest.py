@@ -2,6 +2,7 @@
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +15,8 @@ from btcrl.features import FeatureSet, feature_stats, load_feature_set
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "btcrl-ingest"
+#: gap ranges the summary lists; the rest are counted (all are in the store's manifest)
+GAPS_SHOWN = 5
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -136,6 +139,7 @@ def _summary(data: DataConfig, result: IngestResult, run_id: str | None) -> str:
         f"{result.seconds:.2f}s",
         f"store: {result.path} ({state})",
     ]
+    lines += _gap_lines(manifest.gaps, result.path.with_suffix(".manifest.json"))
     if result.report is not None:
         lines.append(f"validation: {result.report.findings()}")
         if result.report.time_column:
@@ -143,3 +147,17 @@ def _summary(data: DataConfig, result: IngestResult, run_id: str | None) -> str:
     if run_id:
         lines.append(f"mlflow run: {run_id} (experiment {EXPERIMENT})")
     return "\n".join(lines)
+
+
+def _gap_lines(gaps: list[dict[str, Any]], manifest: Path) -> list[str]:
+    """The first :data:`GAPS_SHOWN` gap ranges (first and last missing bar open, bars), then
+    how many more there are and the ``manifest`` file that lists all of them."""
+    if not gaps:
+        return []
+    lines = [
+        f"gap: {gap['start']} .. {gap['end']} ({gap['bars']} bar{'s' if gap['bars'] != 1 else ''})"
+        for gap in gaps[:GAPS_SHOWN]
+    ]
+    if len(gaps) > GAPS_SHOWN:
+        lines.append(f"... and {len(gaps) - GAPS_SHOWN} more gaps (all {len(gaps)} in {manifest})")
+    return lines

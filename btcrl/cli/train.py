@@ -1,7 +1,9 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
 import contextlib
+import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +82,8 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: objec
             if key in metrics:
                 click.echo(f"backtest/{key}: {metrics[key]:.4f}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
-    click.echo(f"see it:    mlflow ui --backend-store-uri {_store_uri(uri)}")
+    click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
+    click.echo(f"then open: {_runs_page(result.run_id)}")
 
 
 @contextlib.contextmanager
@@ -98,6 +101,26 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _mlflow_command() -> str:
+    """``mlflow`` when the one on PATH is this environment's, else the full path of the one
+    beside this Python (``make quickstart`` runs .venv/bin/btcrl without activating .venv)."""
+    beside = Path(sys.executable).parent / "mlflow"
+    on_path = shutil.which("mlflow")
+    if not beside.exists() or (on_path and Path(on_path) == beside):
+        return "mlflow"
+    return str(beside)
+
+
+def _runs_page(run_id: str) -> str:
+    """The run's experiment in ``mlflow ui``'s default address, in the classic view: MLflow
+    3.17's UI opens on its GenAI view whatever the ``mlflow.experimentKind`` tag says, unless
+    the URL (or the toggle it remembers) asks for ``machine_learning``."""
+    from btcrl.tracking.lookup import get_run
+
+    experiment_id = get_run(run_id).experiment_id
+    return f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def _store_uri(uri: str) -> str:

@@ -41,7 +41,10 @@ def test_buy_and_hold_run_logs_everything(bt_home: Path) -> None:
     assert tags["btcrl.stage"] == "backtest"
     assert tags["btcrl.policy"] == "buy_and_hold"
     assert tags["btcrl.in_sample"] == "false"
+    assert tags["btcrl.algo"] == "rule" and tags["btcrl.rule"] == "buy_and_hold"
     assert len(tags["btcrl.data_hash"]) == 16
+    params = run.data.params
+    assert "agent.algo" not in params and params["backtest.policy"] == "buy_and_hold"
     local = Path(mlflow.artifacts.download_artifacts(run_id=run_id))
     names = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
     expected = {

@@ -40,6 +40,25 @@ def _ingest(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def test_gap_ranges_first_five_then_a_count(tmp_path: Path, btc_1h, tracking: str) -> None:
+    """Seven holes cut into real candles: the first five ranges printed, then the count."""
+    holes = [(100, 3), (200, 1), (300, 10), (400, 2), (500, 1), (600, 5), (700, 1)]
+    drop = [btc_1h.index[i] for start, bars in holes for i in range(start, start + bars)]
+    csv = tmp_path / "holes.csv"
+    btc_1h.drop(index=drop).rename_axis("datetime").to_csv(csv)
+    code, out, err = _ingest(
+        "--source", f"csv:{csv}", "--data-dir", str(tmp_path / "data"), "--no-features"
+    )
+    assert code == 0, err
+    # with the extract's own outage (2023-03-24 13:00, after the holes): 8 gaps, 24 bars
+    assert "8 gaps / 24 missing bars" in out
+    first = btc_1h.index[300]
+    assert f"gap: {first:%Y-%m-%dT%H}:00:00Z .. " in out and "(10 bars)" in out
+    assert out.count("\ngap: ") == 5 and "(1 bar)\n" in out
+    manifest = tmp_path / "data" / "candles" / "csv-holes" / "BTC-USDT" / "1h.manifest.json"
+    assert f"... and 3 more gaps (all 8 in {manifest})" in out
+
+
 def test_csv_acceptance_run_logs_to_mlflow(
     tmp_path: Path, shared_data: Path, tracking: str
 ) -> None:
@@ -50,6 +69,8 @@ def test_csv_acceptance_run_logs_to_mlflow(
     assert "4,343 rows (4,343 new), 1 gap / 1 missing bar" in out
     store = tmp_path / "data" / "candles" / "csv-BTCUSDT_1h_binance" / "BTC-USDT" / "1h.parquet"
     assert f"store: {store} (written)" in out
+    assert "gap: 2023-03-24T13:00:00Z .. 2023-03-24T13:00:00Z (1 bar)\n" in out  # Binance outage
+    assert "more gaps" not in out
     run_id = out.split("mlflow run: ")[1].split()[0]
     run = mlflow.get_run(run_id)
     assert run.data.tags["btcrl.stage"] == "ingest" and run.info.status == "FINISHED"
