@@ -68,7 +68,7 @@ def log_aggregate(config: ExperimentConfig, agg: Aggregate, parent: str, tmp: Pa
 
 
 def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
-    from btcrl.agents import register_model
+    from btcrl.tracking.models import register_model
     from btcrl.tracking.walkforward import log_results, run_tags, tag_model_version
 
     latest = max(w.segment for w in agg.primary.windows)
