@@ -53,6 +53,7 @@ class JobContext:
     step_progress: bool = False  # a bar over env-steps (one in-process worker, a terminal)
     index: int = 0
     log_level: int = logging.WARNING
+    keep_models: bool = True  # keep trained models for a stitch in this process (not spawned)
 
 
 def grid_sampler(segments: int, seeds: tuple[int, ...]) -> optuna.samplers.GridSampler:
@@ -197,7 +198,7 @@ def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]
     spawn = mp.get_context("spawn")
     procs: list[mp.process.BaseProcess] = []
     for index in range(workers):
-        job = JobContext(**{**ctx.__dict__, "config": config, "index": index})
+        job = JobContext(**{**ctx.__dict__, "config": config, "index": index, "keep_models": False})
         proc = spawn.Process(target=_process_main, args=(job,), name=f"walkforward-w{index}")
         proc.start()
         procs.append(proc)

@@ -119,7 +119,7 @@ class SegmentObjective:
             )
         except BtcrlError as exc:
             raise JobFailedError(f"segment {segment.index} seed {seed}: {exc}") from exc
-        if result.model is not None:  # the parent, if it is this process, need not reload it
+        if self.ctx.keep_models and result.model is not None:  # the stitch in this process
             remember_policy(result.model_uri, result.model, features.spec, config)
         attrs: dict[str, Any] = {"run_id": result.run_id, "model_uri": result.model_uri}
         attrs.update({k: float(v) for k, v in result.metrics.items()})
