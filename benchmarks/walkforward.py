@@ -6,12 +6,18 @@ in-process worker, a throw-away MLflow store and Optuna study. Timers wrap (with
 SB3's ``learn``, ``ValidationCallback.validate`` and the out-of-sample windows
 (``btcrl.walkforward.aggregate.run_window``); learning is ``learn`` minus the validations run
 inside it; set-up + logging is the rest of the wall time (data, features, study, MLflow
-runs, model files, model loading, report). Imports and the one-off migration of a fresh
-MLflow store are paid before the clock starts. The baseline of the ratio is the whole wall
-time.
-Goal: learning share >= 0.6. Usage::
+runs, model files, model loading, report). Imports (torch's optimiser pulls in
+``torch._dynamo`` on first use, seconds) and the one-off migration of a fresh MLflow store
+are paid before the clock starts. The baseline of the ratio is the whole wall time.
+Goal: learning share >= 0.6.
+
+After the walk-forward, in the same process, the compiled episode is timed against SB3
+``predict`` stepping ``TradingEnv`` on ``--episode-bars`` bars of the sample (the pieces of
+``benchmarks/episode.py``: an untrained default PPO policy; weights do not change the cost).
+Usage::
 
     .venv/bin/python benchmarks/walkforward.py [--segments 10] [--timesteps 50000]
+        [--episode-bars 5000]
 """
 
 import argparse
@@ -24,6 +30,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from btcrl.config import ExperimentConfig, with_overrides
 
@@ -70,10 +78,34 @@ def config(root: Path, segments: int, timesteps: int) -> ExperimentConfig:
     )
 
 
+def episode_speedup(bars: int, repeat: int = 3) -> tuple[float, float, int, float]:
+    """(compiled seconds (best of ``repeat``), predict seconds, bars, max |action gap|) of
+    one deterministic episode over ``bars`` bars (``benchmarks/episode.py``'s set-up)."""
+    import episode  # benchmarks/episode.py, beside this file
+
+    from btcrl.config.env import EnvConfig
+    from btcrl.policy.act import deterministic_act
+    from btcrl.policy.episode import backtest_env_config, model_policy, run_episode
+
+    fs, model = episode.build("ppo", bars)
+    config = backtest_env_config(EnvConfig(), True)
+    policy = model_policy(model.policy, deterministic_act(model), name="ppo")
+    run_episode(fs, config, policy)  # numba's first call (compile or cache load)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        compiled = run_episode(fs, config, policy)
+        times.append(time.perf_counter() - start)
+    predict_s, actions = episode.predict_episode(fs, config, model)
+    gap = float(np.abs(actions - compiled.actions).max())
+    return min(times), predict_s, compiled.ledger.shape[0], gap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segments", type=int, default=10)
     parser.add_argument("--timesteps", type=int, default=50_000)
+    parser.add_argument("--episode-bars", type=int, default=5_000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
@@ -88,7 +120,9 @@ def main() -> None:
     timed(OffPolicyAlgorithm, "learn", "learn")
     timed(ValidationCallback, "validate", "validation")
     timed(aggregate, "run_window", "backtest")
-    import btcrl.agents.training  # noqa: F401  (imports are paid once per process)
+    import torch._dynamo  # noqa: F401  (imports are paid once per process)
+
+    import btcrl.agents.training  # noqa: F401
     from btcrl.tracking import configure_tracking, ensure_experiment
 
     with tempfile.TemporaryDirectory(prefix="bench-walkforward-") as tmp:
@@ -98,6 +132,7 @@ def main() -> None:
         start = time.perf_counter()
         result = run_walkforward(cfg)
         wall = time.perf_counter() - start
+    compiled_s, predict_s, bars, gap = episode_speedup(args.episode_bars)
     learning = TIMES["learn"] - TIMES["validation in learn"]
     evaluation = TIMES["validation"] + TIMES["backtest"]
     other = wall - learning - evaluation
@@ -116,9 +151,16 @@ def main() -> None:
     steps_per_s = result.finished * args.timesteps / max(learning, 1e-9)
     print(f"learning speed: {steps_per_s:,.0f} env-steps/s; goal: learning share >= 0.6")
     print(
+        f"episode of {bars} bars: compiled {compiled_s * 1e3:.1f} ms, SB3 predict stepping "
+        f"{predict_s * 1e3:.0f} ms (baseline): {predict_s / compiled_s:.0f}x faster; "
+        f"max |action gap| {gap:.1e}"
+    )
+    print(
         f"RESULT segments={result.finished} timesteps_per_segment={args.timesteps} "
         f"wall_s={wall:.1f} learning_s={learning:.1f} validation_backtest_s={evaluation:.1f} "
-        f"setup_logging_s={other:.1f} learning_share={learning / wall:.3f}"
+        f"setup_logging_s={other:.1f} learning_share={learning / wall:.3f} "
+        f"episode_bars={bars} compiled_ms={compiled_s * 1e3:.1f} predict_ms={predict_s * 1e3:.0f} "
+        f"episode_speedup={predict_s / compiled_s:.0f}"
     )
 
 

@@ -52,12 +52,15 @@ ValidationHook = Callable[[int, dict[str, float]], None]
 class TrainResult:
     """A finished train run: its id, the model URI to load (``models:/NAME/V`` when registered,
     else ``runs:/ID/model``), the registered version (None if not registered) and the
-    validation metrics of the chosen checkpoint (``val/sharpe``, ...)."""
+    validation metrics of the chosen checkpoint (``val/sharpe``, ...). ``model`` is that
+    checkpoint's SB3 model, in memory, for a caller that trades it next in this process
+    (the walk-forward's stitch) instead of loading ``model_uri`` again."""
 
     run_id: str
     model_uri: str
     model_version: int | None
     metrics: dict[str, float] = field(default_factory=dict)
+    model: BaseAlgorithm | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,12 @@ def run_training(
         ) as run:
             run_id = str(run.info.run_id)
             _log_inputs(config, features, split)
-            metrics = _train_and_log(job, run_id, progress, progress_lines)
+            metrics, model = _train_and_log(job, run_id, progress, progress_lines)
             uri, version = _register(config, run_id)
     log.info("run %s finished: %s", run_id, uri)
-    return TrainResult(run_id=run_id, model_uri=uri, model_version=version, metrics=metrics)
+    return TrainResult(
+        run_id=run_id, model_uri=uri, model_version=version, metrics=metrics, model=model
+    )
 
 
 def _load_features(config: ExperimentConfig) -> FeatureSet:
@@ -184,8 +189,9 @@ def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:
 
 def _train_and_log(
     job: _Job, run_id: str, progress: bool, progress_lines: Callable[[str], None] | None
-) -> dict[str, float]:
-    """Build (or load) the model, train, log the outputs (the env lives only this long)."""
+) -> tuple[dict[str, float], BaseAlgorithm]:
+    """Build (or load) the model, train, log the outputs (the env lives only this long);
+    returns the chosen checkpoint's validation metrics and model."""
     from btcrl.env import BatchTradingEnv
 
     config = job.config
@@ -194,7 +200,7 @@ def _train_and_log(
         model = _model(job, env)
         validation = _train(model, job, run_id, progress, progress_lines)
         chosen = _chosen_model(model, validation, config, job.device)
-        return _log_outputs(chosen, validation, job)
+        return _log_outputs(chosen, validation, job), chosen
     finally:
         env.close()
 

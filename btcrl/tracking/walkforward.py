@@ -2,7 +2,6 @@
 and tags on the registered model version (DESIGN.md, "MLflow layout")."""
 
 import logging
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,8 +28,11 @@ def create_parent_run(
         return str(run.info.run_id)
 
 
-def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+def _values(metrics: Mapping[str, float]) -> dict[str, float]:
+    """Every metric with a value, NaN and +-inf included (MLflow stores NaN as NaN and +-inf
+    as +-max float): a re-aggregation must overwrite an earlier finite value, e.g. a minimum
+    track record that became infinite."""
+    return {k: float(v) for k, v in metrics.items() if v is not None}
 
 
 def log_results(
@@ -39,11 +41,11 @@ def log_results(
     tags: Mapping[str, str] | None = None,
     artifacts: Path | None = None,
 ) -> None:
-    """Log metrics (non-finite ones skipped), tags and the files under ``artifacts`` to an
+    """Log metrics (NaN and +-inf included), tags and the files under ``artifacts`` to an
     existing run, finished or not (a segment's train run, the walk-forward's parent)."""
     client = MlflowClient()
     stamp = int(mlflow.utils.time.get_current_time_millis())
-    metric_list = [Metric(k, v, stamp, 0) for k, v in _finite(metrics).items()]
+    metric_list = [Metric(k, v, stamp, 0) for k, v in _values(metrics).items()]
     tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
     for i in range(0, max(len(metric_list), len(tag_list)), BATCH):
         client.log_batch(run_id, metrics=metric_list[i : i + BATCH], tags=tag_list[i : i + BATCH])

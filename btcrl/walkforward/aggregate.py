@@ -26,6 +26,7 @@ from btcrl.walkforward.oos import (
     run_window,
     window_policy,
 )
+from btcrl.walkforward.policies import take_policy
 from btcrl.walkforward.split import Segment
 from btcrl.walkforward.stitch import Window, alpha_table, share_beating, stitch, window_metrics
 from btcrl.walkforward.windows import oos_window_features
@@ -105,8 +106,6 @@ def aggregate(
     candles: pd.DataFrame,
 ) -> Aggregate | None:
     """Stitch the segments finished for every seed; None when none is."""
-    from btcrl.policy import load_policy
-
     seeds = config.walkforward.seeds
     done = [s for s in segments if all((s.index, seed) in finished for seed in seeds)]
     if not done:
@@ -121,7 +120,7 @@ def aggregate(
         policies, parts = [], []
         for segment in done:  # test features take the segment model's fitted params
             uri = str(finished[(segment.index, seed)]["model_uri"])
-            loaded = load_policy(uri)
+            loaded = take_policy(uri)
             fs = _test_features(
                 built.setdefault(segment.index, []), candles, config, segment, loaded.spec.fitted
             )

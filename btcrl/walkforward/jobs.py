@@ -12,6 +12,7 @@ A finished (COMPLETE) job is never trained again.
 import logging
 import multiprocessing as mp
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 Job = tuple[int, int]  # (segment index, seed)
 SEED_HIGH = 2**31 - 1
 POLL_S = 5.0  # seconds between looks at jobs running elsewhere
+EXIT_ORPHANED = 3  # a worker's exit code when its parent process died
+RESULT_ATTR = "result"  # a finished trial's user attribute: run_id, model_uri, val/* metrics
 _ACTIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -50,6 +53,7 @@ class JobContext:
     step_progress: bool = False  # a bar over env-steps (one in-process worker, a terminal)
     index: int = 0
     log_level: int = logging.WARNING
+    keep_models: bool = True  # keep trained models for a stitch in this process (not spawned)
 
 
 def grid_sampler(segments: int, seeds: tuple[int, ...]) -> optuna.samplers.GridSampler:
@@ -76,13 +80,16 @@ def jobs_in(study: optuna.Study, states: tuple[TrialState, ...]) -> dict[Job, li
 
 
 def finished_jobs(study: optuna.Study) -> dict[Job, dict[str, object]]:
-    """Per finished job: the user attributes of its first COMPLETE trial (run_id, model_uri,
-    validation metrics)."""
+    """Per finished job: what its first COMPLETE trial recorded (run_id, model_uri,
+    validation metrics): the ``RESULT_ATTR`` user attribute, or (older studies) one user
+    attribute per item."""
     out: dict[Job, dict[str, object]] = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         job = trial_job(trial)
         if job is not None and job not in out:
-            out[job] = dict(trial.user_attrs)
+            attrs = dict(trial.user_attrs)
+            attrs.update(attrs.pop(RESULT_ATTR, None) or {})
+            out[job] = attrs
     return out
 
 
@@ -137,7 +144,7 @@ def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> i
     ran = 0
     while True:
         if has_waiting(study):
-            study.optimize(objective, n_trials=1, catch=(JobFailedError,), gc_after_trial=True)
+            study.optimize(objective, n_trials=1, catch=(JobFailedError,))
             ran += 1
             if on_trial is not None:
                 on_trial()
@@ -147,8 +154,26 @@ def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> i
             return ran
 
 
+def _exit_with_parent() -> None:
+    """In a spawned worker: end this process as soon as the process that spawned it ends
+    (killed, even by SIGKILL), so that a killed walk-forward leaves no orphan training. The
+    job it was running stops sending heartbeats and is retried by the next run."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        logging.getLogger(__name__).error("walk-forward main process ended: worker exits")
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="walkforward-parent-watch", daemon=True).start()
+
+
 def _process_main(ctx: JobContext) -> None:
-    """Entry point of a spawned worker: logging, thread limits, then ``run_worker``."""
+    """Entry point of a spawned worker: a watch on the parent, logging, thread limits, then
+    ``run_worker``."""
+    _exit_with_parent()
     logging.basicConfig(
         level=ctx.log_level, format=f"%(asctime)s %(levelname)s wf{ctx.index} %(name)s: %(message)s"
     )
@@ -173,7 +198,7 @@ def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]
     spawn = mp.get_context("spawn")
     procs: list[mp.process.BaseProcess] = []
     for index in range(workers):
-        job = JobContext(**{**ctx.__dict__, "config": config, "index": index})
+        job = JobContext(**{**ctx.__dict__, "config": config, "index": index, "keep_models": False})
         proc = spawn.Process(target=_process_main, args=(job,), name=f"walkforward-w{index}")
         proc.start()
         procs.append(proc)

@@ -15,28 +15,38 @@ from btcrl.backtest.plots import drawdown_figure, equity_figure, equity_frame
 from btcrl.walkforward.aggregate import Aggregate
 from btcrl.walkforward.oos import BUY_AND_HOLD
 
+#: (metric, label, format): "%" shows a fraction as a signed percentage, "%u" unsigned
 HEADLINE = (
-    "stitched/total_return",
-    "stitched/cagr",
-    "stitched/sharpe",
-    "stitched/sortino",
-    "stitched/max_drawdown",
-    "stitched/calmar",
-    "stitched/turnover",
-    "stitched/fees_fraction",
-    "stitched/avg_exposure",
-    "buy_and_hold/total_return",
-    "buy_and_hold/sharpe",
-    "alpha/mean",
-    "alpha/share_beating_bh",
-    "stats/psr",
-    "stats/dsr",
-    "stats/n_trials",
-    "stats/min_track_record_bars",
-    "stats/track_record_bars",
-    "seeds/sharpe_mean",
-    "seeds/sharpe_std",
+    ("stitched/total_return", "stitched total return", "%"),
+    ("stitched/cagr", "stitched CAGR", "%"),
+    ("stitched/sharpe", "stitched Sharpe (annualised)", ".2f"),
+    ("stitched/sortino", "stitched Sortino (annualised)", ".2f"),
+    ("stitched/max_drawdown", "stitched max drawdown", "%"),
+    ("stitched/calmar", "stitched Calmar", ".2f"),
+    ("stitched/turnover", "stitched turnover (x mean equity)", ",.0f"),
+    ("stitched/fees_fraction", "fees (of starting capital)", "%"),
+    ("stitched/avg_exposure", "average exposure", "%u"),
+    ("buy_and_hold/total_return", "buy-and-hold total return", "%"),
+    ("buy_and_hold/sharpe", "buy-and-hold Sharpe", ".2f"),
+    ("alpha/mean", "mean alpha per segment", "%"),
+    ("alpha/share_beating_bh", "segments beating buy-and-hold", "%u"),
+    ("stats/psr", "PSR (SR* = 0)", ".3f"),
+    ("stats/dsr", "DSR", ".3f"),
+    ("stats/n_trials", "configurations counted (DSR N)", ".0f"),
+    ("stats/min_track_record_bars", "minimum track record (bars)", ",.0f"),
+    ("stats/track_record_bars", "track record (bars)", ",.0f"),
+    ("seeds/sharpe_mean", "Sharpe, mean over seeds", ".2f"),
+    ("seeds/sharpe_std", "Sharpe, std over seeds", ".2f"),
 )
+
+
+def _cell(value: float, fmt: str) -> str:
+    """``value`` as the table shows it (``%`` / ``%u``: a fraction as a percentage)."""
+    if not np.isfinite(value):
+        return "n/a" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
+    if fmt.startswith("%"):
+        return f"{100.0 * value:{'+' if fmt == '%' else ''}.2f} %"
+    return format(value, fmt)
 
 
 def segment_figure(result: Aggregate) -> go.Figure:
@@ -68,23 +78,26 @@ def write_report(result: Aggregate, title: str, path: Path) -> None:
     frame = equity_frame(
         primary.times[:n], primary.equity[:n], bench.equity[:n], np.zeros(n), np.zeros(n)
     )
-    figures = [
-        equity_figure(frame, f"{title}: stitched out-of-sample equity vs buy and hold"),
-        segment_figure(result),
-        drawdown_figure(frame, f"{title}: stitched drawdown"),
-    ]
+    equity = equity_figure(frame, f"{title}: stitched out-of-sample equity vs buy and hold")
+    drawdown = drawdown_figure(frame, f"{title}: stitched drawdown")
+    for fig in (equity, drawdown):  # x holds epoch milliseconds (btcrl.backtest.plots)
+        fig.update_xaxes(type="date")
+    figures = [equity, segment_figure(result), drawdown]
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{result.metrics[k]:.6g}</td></tr>"
-        for k in HEADLINE
-        if k in result.metrics
+        f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>"
+        f"{_cell(result.metrics[key], fmt)}</td><td><code>{html.escape(key)}</code></td></tr>"
+        for key, label, fmt in HEADLINE
+        if key in result.metrics
     )
+    first, last = primary.times[0], primary.times[-1]
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>",
         f"<h1>{html.escape(title)}</h1>",
-        "<p>Each test window starts flat with the previous window's final equity; positions "
-        "are closed (with costs) at each window's end. Statistics use the primary seed's "
-        "per-bar stitched returns.</p>",
+        f"<p>Out of sample {first:%Y-%m-%d} .. {last:%Y-%m-%d} UTC, "
+        f"{len(primary.windows)} segments. Each test window starts flat with the previous "
+        "window's final equity; positions are closed (with costs) at each window's end. "
+        "Statistics use the primary seed's per-bar stitched returns.</p>",
         f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{rows}</table>",
     ]
     for i, fig in enumerate(figures):

@@ -215,10 +215,14 @@ def _aggregate(
 ) -> None:
     """Stitch what is finished and log it (nothing when no segment is finished)."""
     from btcrl.walkforward.aggregate import aggregate
+    from btcrl.walkforward.policies import forget_policies
     from btcrl.walkforward.publish import log_aggregate
 
     finished = jobs.finished_jobs(study)
-    agg = aggregate(config, segments, finished, candles)
+    try:
+        agg = aggregate(config, segments, finished, candles)
+    finally:
+        forget_policies()  # models kept for a stitch that did not need them
     if agg is None:
         log.warning("walk-forward %s: no segment is finished for every seed yet", result.name)
         return

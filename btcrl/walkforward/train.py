@@ -16,7 +16,8 @@ import pandas as pd
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
-from btcrl.walkforward.jobs import SEED_HIGH, JobContext, JobFailedError, jobs_in
+from btcrl.walkforward.jobs import RESULT_ATTR, SEED_HIGH, JobContext, JobFailedError, jobs_in
+from btcrl.walkforward.policies import remember_policy
 from btcrl.walkforward.split import Segment
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,10 @@ class SegmentObjective:
             )
         except BtcrlError as exc:
             raise JobFailedError(f"segment {segment.index} seed {seed}: {exc}") from exc
+        if self.ctx.keep_models and result.model is not None:  # the stitch in this process
+            remember_policy(result.model_uri, result.model, features.spec, config)
         attrs: dict[str, Any] = {"run_id": result.run_id, "model_uri": result.model_uri}
         attrs.update({k: float(v) for k, v in result.metrics.items()})
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        trial.set_user_attr(RESULT_ATTR, attrs)  # one storage write, not one per metric
         value = float(result.metrics.get(config.train.best_metric, math.nan))
         return value if math.isfinite(value) else 0.0  # Optuna fails a NaN; attrs keep it

@@ -92,3 +92,21 @@ class _FixedTrial:
 
     def suggest_int(self, name: str, low: int, high: int) -> int:
         return self._values[name]
+
+
+def test_finished_jobs_read_one_result_attribute_and_the_older_form(tmp_path: Path) -> None:
+    study, _ = study_with_one_done(tmp_path)  # (0, 0): one user attribute per item (older)
+    result = {"run_id": "r20", "model_uri": "runs:/r20/model", "val/sharpe": float("nan")}
+    study.add_trial(
+        create_trial(
+            params={"segment": 2, "seed": 1},
+            distributions=DISTS,
+            value=0.0,
+            user_attrs={jobs.RESULT_ATTR: result},
+        )
+    )
+    finished = jobs.finished_jobs(study)
+    assert finished[(0, 0)] == {"run_id": "r00", "model_uri": "runs:/r00/model"}
+    assert finished[(2, 1)]["model_uri"] == "runs:/r20/model"
+    assert finished[(2, 1)]["val/sharpe"] != finished[(2, 1)]["val/sharpe"]  # NaN survives
+    assert jobs.RESULT_ATTR not in finished[(2, 1)]

@@ -75,9 +75,11 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     assert (again.trained, again.finished) == (0, 2)
     assert again.parent_run_id == first.parent_run_id
     assert again.registered_version is None  # the latest segment's model is registered already
-    assert again.metrics["stitched/total_return"] == pytest.approx(
-        first.metrics["stitched/total_return"]
-    )
+    # the first stitch traded the models this process trained (kept in memory), this one the
+    # logged models loaded from the store: the same checkpoints, so the same trades
+    for column in ("oos_total_return", "oos_trade_count", "oos_turnover", "alpha"):
+        assert list(again.table[column]) == list(first.table[column])
+    assert again.metrics["stitched/total_return"] == first.metrics["stitched/total_return"]
     assert _train_runs("btcrl-walkforward") == 2
 
     more = run_walkforward(with_overrides(config, {"walkforward.segments": [0, 1, 2]}))
