@@ -64,6 +64,7 @@ def real_config(
             "tune.budget_eval_every=128",
             "tune.budget_n_envs=2",
             "tune.pruner_startup_trials=2",
+            "tune.holdout_months=0",
             "train.system_metrics=false",
             *overrides,
         ],
