@@ -9,7 +9,7 @@ buy-and-hold through the same windows (docs/walkforward.md, "Stitching conventio
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from btcrl.walkforward.windows import window_features
 
 log = logging.getLogger(__name__)
 
-ValidationHook = Callable[[int, Mapping[str, float]], None]
+FOLD_TAG = "btcrl.tune.fold"
 
 
 @dataclass
@@ -78,10 +78,10 @@ def train_fold(
     parent_run_id: str | None,
     tags: Mapping[str, str],
     name_prefix: str,
-    on_validation: ValidationHook | None = None,
-    stop_exceptions: tuple[type[BaseException], ...] = (),
+    fold: int | None = None,
 ) -> "object":
-    """``run_training`` on the fold's train window; its ``TrainResult``."""
+    """``run_training`` on the fold's train window; its ``TrainResult``. ``fold``: the
+    fold's position among the trial's folds (tag ``btcrl.tune.fold``)."""
     from btcrl.agents import run_training
 
     train_config = fold_config(config, segment)
@@ -91,11 +91,9 @@ def train_fold(
     return run_training(
         train_config,
         parent_run_id=parent_run_id,
-        extra_tags={**tags, "btcrl.tune.fold": str(segment.index)},
+        extra_tags={**tags, **({FOLD_TAG: str(fold)} if fold is not None else {})},
         features=features,
         name_prefix=name_prefix,
-        on_validation=on_validation,
-        stop_exceptions=stop_exceptions,
     )
 
 

@@ -92,6 +92,7 @@ class WalkforwardObjective(Objective):
                 parent_run_id=run_id,
                 tags=tags,
                 name_prefix=f"t{trial.number}f{k}",
+                fold=k,
             )
             trade_fold(config, segment, candles, result.model_uri, stitched)  # type: ignore[attr-defined]
             metrics = stitched.metrics(config)
