@@ -107,8 +107,12 @@ def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> i
         for w in agg.primary.windows
     ]
     tag_challenger(  # the tags btcrl promote reads (docs/selection.md)
-        name, version, dsr=agg.metrics["stats/dsr"],
-        oos_sharpe=agg.metrics["stitched/sharpe_per_bar"], parent_run_id=parent, windows=windows,
+        name,
+        version,
+        dsr=agg.metrics["stats/dsr"],
+        oos_sharpe=agg.metrics["stitched/sharpe_per_bar"],
+        parent_run_id=parent,
+        windows=windows,
     )
     log_results(parent, {}, {REGISTERED_RUN_TAG: run_id, "btcrl.registered_version": str(version)})
     log.info("registered %s version %d (alias %s)", name, version, CHALLENGER)
