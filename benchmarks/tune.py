@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
@@ -77,6 +78,7 @@ def case_config(
             f"tune.pruner={pruner}",
             "tune.pruner_startup_trials=2",
             "tune.holdout_months=0",
+            "tune.objective=holdout",
             f"tune.budget_timesteps={args.timesteps}",
             f"tune.budget_eval_every={args.timesteps // 6}",
             "tune.budget_n_envs=2",
@@ -86,35 +88,38 @@ def case_config(
 
 
 class Timers:
-    """Seconds spent in SB3's ``learn`` and in the validations it runs (benchmark probes)."""
+    """Seconds spent in SB3's ``learn`` and in the validations run inside it (probes)."""
 
     def __init__(self) -> None:
         self.learn = 0.0
         self.validate = 0.0
+        self.inside = False
 
     def install(self) -> None:
-        from stable_baselines3.common.base_class import BaseAlgorithm
+        from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+        from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
         from btcrl.agents.callbacks import ValidationCallback
 
-        for owner, name, attr in (
-            (BaseAlgorithm, "learn", "learn"),
-            (ValidationCallback, "validate", "validate"),
-        ):
-            original = getattr(owner, name)
+        for owner in (OnPolicyAlgorithm, OffPolicyAlgorithm):
+            owner.learn = self._timed(owner.learn, "learn")  # type: ignore[method-assign]
+        ValidationCallback.validate = self._timed(  # type: ignore[method-assign]
+            ValidationCallback.validate, "validate"
+        )
 
-            def timed(*a: object, _f: object = original, _k: str = attr, **kw: object) -> object:
-                start = time.perf_counter()
-                try:
-                    return _f(*a, **kw)  # type: ignore[operator]
-                finally:
-                    setattr(self, _k, getattr(self, _k) + time.perf_counter() - start)
+    def _timed(self, original: Any, key: str) -> Any:
+        def timed(*a: Any, **kw: Any) -> Any:
+            if key == "validate" and not self.inside:
+                return original(*a, **kw)  # the final validation after learn is not learning
+            nested, start = self.inside, time.perf_counter()
+            self.inside = True
+            try:
+                return original(*a, **kw)
+            finally:
+                self.inside = nested if key == "validate" else False
+                setattr(self, key, getattr(self, key) + time.perf_counter() - start)
 
-            setattr(owner, name, timed)
-
-    @property
-    def learning(self) -> float:
-        return self.learn - self.validate
+        return timed
 
 
 def objective_config(root: Path, objective: str, trials: int) -> ExperimentConfig:
@@ -141,6 +146,11 @@ def run_objectives(root: Path, args: argparse.Namespace) -> None:
     import optuna
 
     (root / "objective_space.yaml").write_text(OBJECTIVE_SPACE)
+    warm = objective_config(root, "holdout", 1)
+    from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
+    from btcrl.features import load_feature_set
+
+    load_feature_set(warm.data, warm.features)  # the candle store and feature cache, once
     timers = Timers()
     timers.install()
     rows = []

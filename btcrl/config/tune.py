@@ -25,7 +25,7 @@ class TuneConfig(Section):
     workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
     timeout: float | None = Field(None, gt=0, description="seconds for the whole invocation")
     objective: Literal["walkforward", "holdout"] = Field(
-        "holdout",
+        "walkforward",
         description="walkforward: stitched out-of-sample over inner folds; holdout: one "
         "validation span",
     )
@@ -70,7 +70,7 @@ class TuneConfig(Section):
     def _default_metrics(cls, data: Any) -> Any:
         """Empty ``metrics``: the objective's default (``DEFAULT_METRICS``)."""
         if isinstance(data, dict) and not data.get("metrics"):
-            objective = data.get("objective", "holdout")
+            objective = data.get("objective", "walkforward")
             data = {**data, "metrics": DEFAULT_METRICS.get(objective, ("val/sharpe",))}
         return data
 
