@@ -65,13 +65,13 @@ def retrain_and_test(
         name_prefix="heldback",
     )
     stitched = Stitched()
-    trade_fold(final, segment, candles, result.model_uri, stitched)  # type: ignore[attr-defined]
+    trade_fold(final, segment, candles, result.model_uri, stitched)
     oos = stitched.metrics(final)
     metrics = {f"heldback/{k.removeprefix('oos/')}": v for k, v in oos.items()}
     times, returns = stitched.series()
-    log_returns(result.run_id, times, returns)  # type: ignore[attr-defined]
+    log_returns(result.run_id, times, returns)
     window = (segment.test_start.date(), (segment.test_stop - pd.Timedelta(1, "ns")).date())
-    return Heldback(result.run_id, result.model_uri, metrics, window)  # type: ignore[attr-defined]
+    return Heldback(result.run_id, result.model_uri, metrics, window)
 
 
 def side_by_side(

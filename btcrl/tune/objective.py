@@ -157,10 +157,10 @@ class Objective:
         self._finish(trial, result.run_id, values, metrics)
         return values[0] if len(values) == 1 else values
 
-    def _features(self, config: ExperimentConfig) -> "FeatureSet | None":
-        """The FeatureSet ``run_training`` would load (cached per features config), so the
-        validation span can be replayed for the trial's return series; None when the
-        training is replaced (tests)."""
+    def _features(self, config: ExperimentConfig) -> "FeatureSet":
+        """The FeatureSet ``run_training`` would load (cached per data and features config),
+        passed to it so that the validation span can be replayed for the trial's return
+        series without loading the features twice."""
         from btcrl.agents.split import last_train_time
         from btcrl.features import load_feature_set
 

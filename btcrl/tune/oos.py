@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from btcrl.walkforward.split import Segment
 from btcrl.walkforward.stitch import Window, chain
 from btcrl.walkforward.train import segment_config
 from btcrl.walkforward.windows import window_features
+
+if TYPE_CHECKING:
+    from btcrl.agents.training import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ def train_fold(
     tags: Mapping[str, str],
     name_prefix: str,
     fold: int | None = None,
-) -> "object":
+) -> "TrainResult":
     """``run_training`` on the fold's train window; its ``TrainResult``. ``fold``: the
     fold's position among the trial's folds (tag ``btcrl.tune.fold``)."""
     from btcrl.agents import run_training

@@ -27,7 +27,7 @@ from btcrl.tracking import (
 )
 from btcrl.tracking.models import register_model
 from btcrl.tune.conclude import Conclusion, conclude
-from btcrl.tune.folds import inner_split
+from btcrl.tune.folds import InnerSplit, inner_split
 from btcrl.tune.metrics import check_metrics
 from btcrl.tune.objective import trial_base_config
 from btcrl.tune.progress import trial_progress
@@ -162,21 +162,14 @@ def run_study(
     """Run ``config.tune.trials`` trials of the study (created or resumed) and log them.
 
     Everything that can be checked is checked before the study is opened and the first trial
-    runs: the metrics, the search space file, the storage URL (and that it can be reached).
+    runs: the metrics, the search space file, the storage URL (and that it can be reached),
+    an existing study's metrics and objective, the data and the inner folds.
     MLflow gets one parent run (experiment ``tune.experiment``, stage ``tune``) with one nested
     run per trial. ``progress``: a bar of finished trials on stderr (the CLI turns it on in a
     terminal); ``progress_lines``: called with one progress line every 30 s otherwise.
     """
     tune = config.tune
-    check_objectives(config)
-    check_metrics(config)
-    space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
-    url = resolve_storage_url(tune)
-    check_existing(config, url)
-    candles = load_candles(config.data)
-    split = inner_split(candles.index, config, folds=tune.objective == "walkforward")
-    last_day = (split.tuning_stop - pd.Timedelta(1, "ns")).date()
-    base = trial_base_config(config, space, last_day if split.heldback else None)
+    space, url, candles, split, base = _prepare(config)
     study = open_study(config, url)
     tracking = configure_tracking(config.tracking, project_dir)
     experiment_id = ensure_experiment(tune.experiment)
@@ -218,6 +211,24 @@ def run_study(
         codes,
     )
     return result
+
+
+def _prepare(
+    config: ExperimentConfig,
+) -> tuple[SearchSpace, str, pd.DataFrame, InnerSplit, ExperimentConfig]:
+    """The checks before any study exists: (space, storage URL, candles, split, the trials'
+    base config); one-line ConfigErrors otherwise."""
+    tune = config.tune
+    check_objectives(config)
+    check_metrics(config)
+    space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
+    url = resolve_storage_url(tune)
+    check_existing(config, url)
+    candles = load_candles(config.data)
+    split = inner_split(candles.index, config, folds=tune.objective == "walkforward")
+    last_day = (split.tuning_stop - pd.Timedelta(1, "ns")).date()
+    base = trial_base_config(config, space, last_day if split.heldback else None)
+    return space, url, candles, split, base
 
 
 def _recover(study: optuna.Study, experiment_id: str) -> None:

@@ -94,7 +94,7 @@ class WalkforwardObjective(Objective):
                 name_prefix=f"t{trial.number}f{k}",
                 fold=k,
             )
-            trade_fold(config, segment, candles, result.model_uri, stitched)  # type: ignore[attr-defined]
+            trade_fold(config, segment, candles, result.model_uri, stitched)
             metrics = stitched.metrics(config)
             log_metrics(metrics, step=k, run_id=run_id)
             value = metric_value(metrics, tune.metrics[0])

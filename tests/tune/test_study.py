@@ -194,7 +194,9 @@ def test_mlproject_tune_entry_point_runs(study_dir: Path, fake_training: FakeTra
     entry = load_project(str(repo)).get_entry_point("tune")
     argv = shlex.split(entry.compute_command({"trials": "2", "study": "mlp"}, storage_dir=None))
     assert argv[:2] == ["btcrl", "tune"]
-    result = CliRunner().invoke(main, [*argv[1:], "--set", "tune.holdout_months=0", "--objective", "holdout"])
+    result = CliRunner().invoke(
+        main, [*argv[1:], "--set", "tune.holdout_months=0", "--objective", "holdout"]
+    )
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{study_dir}/studies/mlp.db")
     assert len(study.trials) == 2
