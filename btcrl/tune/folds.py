@@ -4,8 +4,11 @@ With ``E`` the first month start after the last bar (whole months only), the hel
 window is ``[E - holdout_months, E)`` months; tuning never loads a bar of it. The inner
 folds are the last ``tune.inner_folds`` segments of :func:`btcrl.walkforward.make_segments`
 (the ``walkforward`` section's train/validation/test months, embargo, anchoring) over the
-bars before the held-back window. The final model is retrained on every bar before the
-window (its last ``val_months`` as the validation tail) and tested once on it.
+bars before the held-back window, with the split's first month moved forward so that the
+last fold's test window ends exactly where the held-back window starts (the months that do
+not fill a whole test window are dropped at the old end, not the recent one). The final
+model is retrained on every bar before the window (its last ``val_months`` as the
+validation tail) and tested once on it.
 """
 
 from dataclasses import dataclass
@@ -30,6 +33,17 @@ class InnerSplit:
 
 def _month_floor(ts: pd.Timestamp) -> pd.Timestamp:
     return ts.normalize().replace(day=1)
+
+
+def _aligned_start(
+    first: pd.Timestamp, stop: pd.Timestamp, config: ExperimentConfig
+) -> pd.Timestamp:
+    """The first bar time to split from, so whole test windows tile up to ``stop``."""
+    origin = _month_floor(first)
+    origin = origin if origin == first else origin + pd.DateOffset(months=1)
+    months = (stop.year - origin.year) * 12 + stop.month - origin.month
+    spare = (months - config.walkforward.train_months) % config.walkforward.test_months
+    return first if spare == 0 else origin + pd.DateOffset(months=spare)
 
 
 def heldback_start(index: pd.DatetimeIndex, config: ExperimentConfig) -> pd.Timestamp:
@@ -58,7 +72,7 @@ def inner_split(index: pd.DatetimeIndex, config: ExperimentConfig, folds: bool) 
     inner: tuple[Segment, ...] = ()
     if folds:
         try:
-            segments = make_segments(index[0], stop, wf, bar)
+            segments = make_segments(_aligned_start(index[0], stop, config), stop, wf, bar)
         except ConfigError as exc:
             raise ConfigError(f"tune inner folds before {stop:%Y-%m-%d}: {exc}") from None
         if len(segments) < tune.inner_folds:

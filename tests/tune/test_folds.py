@@ -45,3 +45,13 @@ def test_holding_back_everything_is_a_config_error() -> None:
     config = load_config(None, ["tune.holdout_months=40"])
     with pytest.raises(ConfigError, match="holds back all the data"):
         inner_split(INDEX, config, folds=False)
+
+
+def test_folds_end_at_the_heldback_window_when_months_do_not_divide() -> None:
+    # 34 months before 2024-11-01: 18 train + 16, not a multiple of 3 test months
+    config = load_config(None, ["tune.objective=walkforward", "tune.holdout_months=2"])
+    split = inner_split(INDEX, config, folds=True)
+    stop = pd.Timestamp("2024-11-01", tz="UTC")
+    assert split.tuning_stop == stop and split.folds[-1].test_stop == stop
+    assert split.folds[0].test_start == pd.Timestamp("2023-11-01", tz="UTC")
+    assert split.folds[0].train_start == pd.Timestamp("2022-05-01", tz="UTC")  # 18 months
