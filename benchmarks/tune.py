@@ -1,11 +1,18 @@
-"""Trials per hour of `btcrl tune`: 1 vs 2 workers, with and without pruning, in one run.
+"""Trials per hour of `btcrl tune`.
 
-Each case is a fresh study (sqlite) over the same tiny budget on three months of the bundled
-sample, logged to a throw-away MLflow store; wall time covers everything `btcrl tune` does
-(worker start-up, trials, the parent run's tables and plots). The baseline is 1 worker
-without pruning. Usage::
+Default (``--mode objectives``): the walkforward objective (4 inner folds) against the
+single-span holdout objective (the baseline), both at the default trial budget
+(``tune.budget_timesteps`` 20 000 env-steps on 16 envs; the walkforward objective splits it
+over its folds), one worker, no pruning, on the whole bundled sample. Per trial it reports
+the wall time (Optuna's trial timings), the time in SB3's ``learn`` minus the validations
+inside it (the learning share; goal >= 0.6) and trials per hour.
 
-    .venv/bin/python benchmarks/tune.py [--trials 8] [--timesteps 768]
+``--mode workers``: 1 vs 2 workers, with and without pruning, tiny budget on three months
+(baseline: 1 worker without pruning). Wall time covers everything `btcrl tune` does.
+Usage::
+
+    .venv/bin/python benchmarks/tune.py [--mode objectives] [--trials 2]
+    .venv/bin/python benchmarks/tune.py --mode workers [--trials 8] [--timesteps 768]
 """
 
 import argparse
@@ -15,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import mlflow
 
@@ -34,6 +42,13 @@ fixed:
   agent.batch_size: 64
   agent.n_epochs: 2
   agent.net_arch: [32, 32]
+"""
+
+OBJECTIVE_SPACE = """\
+algo: ppo
+params:
+  agent.learning_rate: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}
+  agent.gamma: {type: categorical, choices: [0.95, 0.99]}
 """
 
 CASES = (  # name, workers, pruner
@@ -62,6 +77,8 @@ def case_config(
             f"tune.workers={workers}",
             f"tune.pruner={pruner}",
             "tune.pruner_startup_trials=2",
+            "tune.holdout_months=0",
+            "tune.objective=holdout",
             f"tune.budget_timesteps={args.timesteps}",
             f"tune.budget_eval_every={args.timesteps // 6}",
             "tune.budget_n_envs=2",
@@ -70,46 +87,125 @@ def case_config(
     )
 
 
-def main() -> None:
-    """Run the four cases and print the table and the RESULT line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8, help="trials per case")
-    parser.add_argument("--timesteps", type=int, default=768, help="env-steps per trial")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+class Timers:
+    """Seconds spent in SB3's ``learn`` and in the validations run inside it (probes)."""
+
+    def __init__(self) -> None:
+        self.learn = 0.0
+        self.validate = 0.0
+        self.inside = False
+
+    def install(self) -> None:
+        from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+        from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+        from btcrl.agents.callbacks import ValidationCallback
+
+        for owner in (OnPolicyAlgorithm, OffPolicyAlgorithm):
+            owner.learn = self._timed(owner.learn, "learn")  # type: ignore[method-assign]
+        ValidationCallback.validate = self._timed(  # type: ignore[method-assign]
+            ValidationCallback.validate, "validate"
+        )
+
+    def _timed(self, original: Any, key: str) -> Any:
+        def timed(*a: Any, **kw: Any) -> Any:
+            if key == "validate" and not self.inside:
+                return original(*a, **kw)  # the final validation after learn is not learning
+            nested, start = self.inside, time.perf_counter()
+            self.inside = True
+            try:
+                return original(*a, **kw)
+            finally:
+                self.inside = nested if key == "validate" else False
+                setattr(self, key, getattr(self, key) + time.perf_counter() - start)
+
+        return timed
+
+
+def objective_config(root: Path, objective: str, trials: int) -> ExperimentConfig:
+    """One objective's study at the default trial budget, no pruning, one worker."""
+    return load_config(
+        None,
+        [
+            f"data.data_dir={root / 'data'}",
+            f"tune.storage=sqlite:///{root / 'studies' / f'{objective}.db'}",
+            f"tune.study={objective}",
+            f"tune.space={root / 'objective_space.yaml'}",
+            f"tune.objective={objective}",
+            f"tune.trials={trials}",
+            "tune.pruner=none",
+            "tune.holdout_months=0",  # the study only: no held-back retrain in the timing
+            "tune.inner_folds=4",
+            "train.system_metrics=false",
+        ],
+    )
+
+
+def run_objectives(root: Path, args: argparse.Namespace) -> None:
+    """holdout vs walkforward: table and RESULT line."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="btcrl-bench-tune-") as tmp:
-        root = Path(tmp)
-        (root / "space.yaml").write_text(SPACE)
-        (root / "mlruns").mkdir()
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-        os.environ.pop("MLFLOW_RUN_ID", None)
-        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-        os.chdir(root)
-        warm = case_config(root, "warm", 1, "none", args)
-        from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
-        from btcrl.features import load_feature_set
+    (root / "objective_space.yaml").write_text(OBJECTIVE_SPACE)
+    warm = objective_config(root, "holdout", 1)
+    from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
+    from btcrl.features import load_feature_set
 
-        load_feature_set(warm.data, warm.features)  # build the feature cache once
-        rows = []
-        for name, workers, pruner in CASES:
-            config = case_config(root, name, workers, pruner, args)
-            start = time.perf_counter()
-            result = run_study(config)
-            wall = time.perf_counter() - start
-            s = result.summary
-            rows.append(
-                (
-                    name,
-                    s["n_complete"],
-                    s["n_pruned"],
-                    s["n_fail"],
-                    wall,
-                    3600.0 * result.n_trials / wall,
-                )
+    load_feature_set(warm.data, warm.features)  # the candle store and feature cache, once
+    timers = Timers()
+    timers.install()
+    rows = []
+    for objective in ("holdout", "walkforward"):
+        config = objective_config(root, objective, args.trials)
+        before = (timers.learn, timers.validate)
+        run_study(config)
+        study = optuna.load_study(study_name=objective, storage=config.tune.storage)
+        done = [t for t in study.trials if t.datetime_complete and t.datetime_start]
+        wall = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+        learning = (timers.learn - before[0]) - (timers.validate - before[1])
+        rows.append((objective, len(done), wall / max(len(done), 1), learning / wall))
+    base = 3600.0 / rows[0][2]
+    print(f"tune objectives: {args.trials} trial(s) each, default budget, {os.cpu_count()} CPUs")
+    print(
+        f"{'objective':<22} {'trials':>6} {'s/trial':>8} {'trials/h':>9} {'learn':>6} {'ratio':>6}"
+    )
+    for name, n, per, share in rows:
+        print(
+            f"{name:<22} {n:>6} {per:>8.1f} {3600 / per:>9.1f} {share:>6.2f} "
+            f"{3600 / per / base:>6.2f}"
+        )
+    (_, _, h_per, h_share), (_, _, w_per, w_share) = rows
+    print(
+        f"RESULT trials_per_hour_holdout={3600 / h_per:.1f} "
+        f"trials_per_hour_walkforward={3600 / w_per:.1f} cost_ratio={w_per / h_per:.2f} "
+        f"learning_share_holdout={h_share:.2f} learning_share_walkforward={w_share:.2f}"
+    )
+
+
+def run_workers_cases(root: Path, args: argparse.Namespace) -> None:
+    """The four worker/pruning cases: table and RESULT line."""
+    (root / "space.yaml").write_text(SPACE)
+    warm = case_config(root, "warm", 1, "none", args)
+    from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
+    from btcrl.features import load_feature_set
+
+    load_feature_set(warm.data, warm.features)  # build the feature cache once
+    rows = []
+    for name, workers, pruner in CASES:
+        config = case_config(root, name, workers, pruner, args)
+        start = time.perf_counter()
+        result = run_study(config)
+        wall = time.perf_counter() - start
+        s = result.summary
+        rows.append(
+            (
+                name,
+                s["n_complete"],
+                s["n_pruned"],
+                s["n_fail"],
+                wall,
+                3600.0 * result.n_trials / wall,
             )
+        )
     base = rows[0][5]
     print(
         f"tune throughput: {args.trials} trials per case, {args.timesteps} env-steps per trial, "
@@ -133,6 +229,31 @@ def main() -> None:
         + f" speedup_2_workers={tph['w2'] / tph['w1']:.2f}"
         + f" speedup_pruning={tph['w1_pruned'] / tph['w1']:.2f}"
     )
+
+
+def main() -> None:
+    """Run the chosen mode and print its table and the RESULT line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("objectives", "workers"), default="objectives")
+    parser.add_argument("--trials", type=int, default=None, help="trials per case (2 / 8)")
+    parser.add_argument("--timesteps", type=int, default=768, help="workers mode: per trial")
+    args = parser.parse_args()
+    args.trials = args.trials or (2 if args.mode == "objectives" else 8)
+    logging.basicConfig(level=logging.WARNING)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="btcrl-bench-tune-") as tmp:
+        root = Path(tmp)
+        (root / "mlruns").mkdir()
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+        os.environ.pop("MLFLOW_RUN_ID", None)
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        os.chdir(root)
+        if args.mode == "objectives":
+            run_objectives(root, args)
+        else:
+            run_workers_cases(root, args)
     sys.stdout.flush()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
-from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics
+from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics, sharpe_ratio
 from btcrl.policy.act import ActFn, DeterministicAct
 from btcrl.policy.episode import model_policy
 from btcrl.policy.episode import run_episode as run_policy_episode
@@ -24,6 +24,8 @@ VALIDATION_METRICS = tuple(
         "time_in_market",
         "turnover",
         "stop_loss_count",
+        "bh_sharpe",
+        "excess_sharpe",
     )
 )
 
@@ -38,8 +40,9 @@ def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str
     Returns per-bar arrays: ``equity`` (quote currency, starting with the initial balance,
     so one longer than the others), ``position`` (BTC after the bar), ``close`` (the bar's
     close), ``notional`` (|USD| filled in the bar), ``stop_hits``, ``fills`` (orders, stop
-    exits and the final forced close filled in the bar) and ``trades`` (round trips closed
-    in the bar, as the backtest's ``trade_count`` counts them).
+    exits and the final forced close filled in the bar), ``trades`` (round trips closed
+    in the bar, as the backtest's ``trade_count`` counts them) and ``prev_close`` (one value:
+    the close before the first bar, its open for the span's first bar; buy-and-hold's start).
     """
     if isinstance(act, DeterministicAct):
         policy = model_policy(act.policy, act, name="validation")
@@ -47,10 +50,14 @@ def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str
         policy = ModelPolicy(act, name="validation")
     episode = run_policy_episode(features, config, policy, mode="eval")
     kinds = [(episode.field(f"{k}_price"), episode.field(f"{k}_qty")) for k in _FILL_KINDS]
+    bars = episode.field("bar").astype(np.int64)
+    first = int(bars[0]) if len(bars) else features.first_valid
+    prev = features.prices[first - 1, 3] if first > 0 else features.prices[first, 0]
     return {
+        "prev_close": np.array([prev], np.float64),
         "equity": episode.equity,
         "position": episode.field("position"),
-        "close": features.prices[episode.field("bar").astype(np.int64), 3],
+        "close": features.prices[bars, 3],
         "notional": np.asarray(sum(np.abs(price * qty) for price, qty in kinds), np.float64),
         "stop_hits": episode.field("stop_hit"),
         "fills": np.asarray(sum((qty != 0).astype(np.int64) for _, qty in kinds), np.int64),
@@ -63,7 +70,9 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
     <= 0 as a fraction, ...), ``trades`` (closed round trips, the backtest's ``trade_count``),
     ``exposure`` (mean |position x close| / equity, fraction), ``time_in_market`` (fraction
     of bars holding a position), ``turnover`` and ``stop_loss_count``
-    (btcrl.metrics, so validation and backtests agree)."""
+    (btcrl.metrics, so validation and backtests agree), ``bh_sharpe`` (buy-and-hold's
+    annualised Sharpe over the same bars, close to close, no costs) and ``excess_sharpe``
+    (annualised Sharpe of the per-bar returns minus buy-and-hold's)."""
     equity = episode["equity"]
     metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
     metrics["trades"] = float(episode["trades"].sum())
@@ -79,7 +88,24 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
         metrics["exposure"] = behaviour["avg_exposure"]
         for key in ("time_in_market", "turnover", "stop_loss_count"):
             metrics[key] = behaviour[key]
+    metrics.update(_against_buy_and_hold(episode, periods_per_year))
     return metrics
+
+
+def _against_buy_and_hold(
+    episode: dict[str, np.ndarray], periods_per_year: float
+) -> dict[str, float]:
+    """``bh_sharpe`` and ``excess_sharpe`` (annualised; NaN with fewer than 2 bars)."""
+    close = episode["close"]
+    equity = episode["equity"]
+    if len(close) < 2 or len(equity) != len(close) + 1:
+        return {"bh_sharpe": float("nan"), "excess_sharpe": float("nan")}
+    bh = close / np.concatenate((episode["prev_close"], close[:-1])) - 1.0
+    ours = equity[1:] / equity[:-1] - 1.0
+    return {
+        "bh_sharpe": sharpe_ratio(bh, periods_per_year),
+        "excess_sharpe": sharpe_ratio(ours - bh, periods_per_year),
+    }
 
 
 def evaluate_policy(

@@ -53,10 +53,30 @@ _TRAIN_KEYS = {
 @click.option("--resume", default=None, metavar="RUN_ID", help="Continue that run's checkpoint.")
 @click.option("--backtest-start", default=None, metavar="YYYY-MM-DD", help="Backtest afterwards.")
 @click.option("--backtest-end", default=None, metavar="YYYY-MM-DD", help="Backtest period end.")
+@click.option(
+    "--from-study",
+    default=None,
+    metavar="NAME",
+    help="Train the best (or --trial N) configuration of this tune study.",
+)
+@click.option("--trial", type=BLANK_INT, default=None, help="With --from-study: this trial.")
+@click.option(
+    "--storage",
+    default=None,
+    envvar="BTCRL_TUNE_STORAGE",
+    help="With --from-study: the study's Optuna storage (default sqlite:///studies/NAME.db).",
+)
 @config_options
 @data_options
 @handle_errors
-def train(config_path: Path | None, overrides: tuple[str, ...], **options: object) -> None:
+def train(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    from_study: str | None,
+    trial: int | None,
+    storage: str | None,
+    **options: object,
+) -> None:
     """Train an agent on the train span, validate on the rest, register the model.
 
     Prints the run id, the model URI and how to open the MLflow UI.
@@ -64,6 +84,10 @@ def train(config_path: Path | None, overrides: tuple[str, ...], **options: objec
     from btcrl.agents import run_training
     from btcrl.tracking import configure_tracking
 
+    if from_study:
+        overrides = _study_overrides(config_path, overrides, from_study, trial, storage)
+    elif trial is not None:
+        raise ConfigError("--trial needs --from-study")
     config = _load(config_path, overrides, options)
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
@@ -129,6 +153,23 @@ def _store_uri(uri: str) -> str:
     if uri.startswith(prefix):
         return prefix + str(Path(uri.removeprefix(prefix)).resolve())
     return uri
+
+
+def _study_overrides(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    name: str,
+    trial: int | None,
+    storage: str | None,
+) -> tuple[str, ...]:
+    """The study trial's config values first, then the command's own ``--set`` values; the
+    budget stays the config's (``train.total_timesteps``), not the study's quick one."""
+    from btcrl.tune.from_study import study_overrides
+
+    tune = build_experiment_config(config_path, overrides, {}, {}).tune
+    number, found = study_overrides(tune, name, storage, trial)
+    click.echo(f"from study {name}, trial {number}: {' '.join(found)}")
+    return (*found, *overrides)
 
 
 def _load(

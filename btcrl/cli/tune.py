@@ -2,6 +2,7 @@
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,10 @@ from btcrl.cli.common import (
     progress_modes,
 )
 
+if TYPE_CHECKING:
+    from btcrl.config import ExperimentConfig
+    from btcrl.tune import StudyResult
+
 # Command options -> config keys (None and "" mean "keep the config's value").
 _TUNE_KEYS = {
     "trials": "tune.trials",
@@ -26,6 +31,7 @@ _TUNE_KEYS = {
     "space": "tune.space",
     "pruner": "tune.pruner",
     "budget_timesteps": "tune.budget_timesteps",
+    "objective": "tune.objective",
 }
 
 
@@ -61,6 +67,12 @@ _TUNE_KEYS = {
     multiple=True,
     help="maximize | minimize, one per --metric (default maximize).",
 )
+@click.option(
+    "--objective",
+    default=None,
+    help="walkforward (stitched out-of-sample over tune.inner_folds folds) | holdout (one "
+    "validation span).  [default: config]",
+)
 @click.option("--space", default=None, help="Search space YAML, or a name in configs/spaces.")
 @click.option("--pruner", default=None, help="median | hyperband | none (default median).")
 @click.option(
@@ -75,6 +87,12 @@ _TUNE_KEYS = {
     default=False,
     help="Register the best trial's model with alias 'tuned'.",
 )
+@click.option(
+    "--promote",
+    is_flag=True,
+    default=False,
+    help="Then run the promotion gate on the challenger (btcrl promote); exit 1 if refused.",
+)
 @handle_errors
 def tune(
     config_path: Path | None,
@@ -82,6 +100,7 @@ def tune(
     metrics: tuple[str, ...],
     directions: tuple[str, ...],
     register_best: bool,
+    promote: bool,
     **options: object,
 ) -> None:
     """Tune hyperparameters and trading/reward parameters with an Optuna study.
@@ -124,8 +143,55 @@ def tune(
         click.echo(f"Pareto set: {len(s['pareto'])} trial(s) (pareto.json in the parent run)")
     if result.registered_version:
         click.echo(f"registered version {result.registered_version} with alias tuned")
-    if any(code != 0 for code in result.worker_exit_codes):
+    _conclusion(result)
+    refused = promote and not _promote(config, result)
+    if refused or any(code != 0 for code in result.worker_exit_codes):
         raise SystemExit(1)
+
+
+def _conclusion(result: "StudyResult") -> None:
+    """N, DSR, PBO, the held-back result, the challenger and the retrain command."""
+    c = result.conclusion
+    if c is None:
+        return
+    sel = c.selection
+    click.echo(
+        f"selection: N={sel.n_trials} trials tried, best DSR {sel.dsr:.3f} (per-bar Sharpe "
+        f"{sel.best_sharpe_per_bar:.4f}, variance across trials {sel.sharpe_variance:.3g}), "
+        f"PBO {sel.pbo:.3f} (S={sel.pbo_partitions}, {sel.n_series} series)"
+    )
+    if c.heldback is not None:
+        rows = c.summary.get("metrics", {})
+        pairs = ", ".join(
+            f"{k} {_num(v['in_sample_best'])} -> {_num(v['heldback'])}" for k, v in rows.items()
+        )
+        window = f"{c.heldback.window[0]}..{c.heldback.window[1]}"
+        click.echo(f"in-sample best -> held-back window {window}: {pairs}")
+    if c.challenger_version is not None:
+        click.echo(f"registered {c.model_name} version {c.challenger_version} as challenger")
+    best = result.summary.get("best_trial")
+    if best is not None:
+        click.echo(
+            f"retrain it at the full budget: btcrl train --from-study {result.study_name} "
+            f"--trial {best} --storage '{result.storage}'"
+        )
+
+
+def _promote(config: "ExperimentConfig", result: "StudyResult") -> bool:
+    """Run the promotion gate on the challenger; True when promoted."""
+    from btcrl.promote.challenge import promote_model
+
+    c = result.conclusion
+    if c is None or c.challenger_version is None:
+        click.echo("not promoted: the tune made no challenger (no held-back window or DSR)")
+        return False
+    outcome = promote_model(config, f"models:/{c.model_name}/{c.challenger_version}")
+    click.echo(outcome.decision.reason)
+    return outcome.decision.promote
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _numbers(numbers: list[int]) -> str:

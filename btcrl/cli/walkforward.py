@@ -90,11 +90,13 @@ class SegmentProgress:
     envvar="BTCRL_WALKFORWARD_STORAGE",
     help="Optuna RDB URL shared by all machines (default sqlite:///studies/<name>.db).",
 )
+@click.option("--promote", is_flag=True, default=False, help="Then btcrl promote the challenger.")
 @handle_errors
 def walkforward(
     config_path: Path | None,
     overrides: tuple[str, ...],
     anchored: bool,
+    promote: bool,
     seeds: str | None,
     segments: str | None,
     **options: object,
@@ -126,8 +128,22 @@ def walkforward(
     finally:
         progress.close()
     _summary(result)
-    if any(code != 0 for code in result.worker_exit_codes):
+    refused = promote and not _promote(config, result.registered_version)
+    if refused or any(code != 0 for code in result.worker_exit_codes):
         raise SystemExit(1)
+
+
+def _promote(config: Any, version: int | None) -> bool:
+    """The promotion gate on this walk-forward's challenger; True when promoted."""
+    from btcrl.promote.challenge import promote_model
+    from btcrl.walkforward.publish import model_name
+
+    if version is None:
+        click.echo("not promoted: this invocation registered no new challenger")
+        return False
+    outcome = promote_model(config, f"models:/{model_name(config)}/{version}")
+    click.echo(outcome.decision.reason)
+    return outcome.decision.promote
 
 
 def _summary(r: "WalkforwardResult") -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 
 from btcrl.config import ExperimentConfig
+from btcrl.data import load_candles
 from btcrl.errors import ConfigError
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import (
@@ -24,6 +26,9 @@ from btcrl.tracking import (
     tags,
 )
 from btcrl.tracking.models import register_model
+from btcrl.tune.conclude import Conclusion, conclude
+from btcrl.tune.folds import InnerSplit, inner_split
+from btcrl.tune.metrics import check_metrics
 from btcrl.tune.objective import trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ALGO_ATTR = tags.ALGO  # study user attrs that must match on resume
 METRICS_ATTR = tags.METRICS
+OBJECTIVE_ATTR = "btcrl.objective"
 
 
 @dataclass
@@ -49,6 +55,7 @@ class StudyResult:
     registered_version: str | None = None
     worker_exit_codes: list[int] = field(default_factory=list)
     ran: list[int] = field(default_factory=list)  # numbers of the trials this invocation ran
+    conclusion: Conclusion | None = None  # DSR, PBO, the held-back result, the challenger
 
     @property
     def best_value(self) -> float | None:
@@ -92,7 +99,13 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
             f"study {tune.study!r} optimises {[d.name.lower() for d in study.directions]}, "
             f"not {list(tune.directions)}; use another --study"
         )
-    for attr, want in ((ALGO_ATTR, config.agent.algo), (METRICS_ATTR, ",".join(tune.metrics))):
+    _name_metrics(study, list(tune.metrics))
+    wanted = (
+        (ALGO_ATTR, config.agent.algo),
+        (METRICS_ATTR, ",".join(tune.metrics)),
+        (OBJECTIVE_ATTR, tune.objective),
+    )
+    for attr, want in wanted:
         have = study.user_attrs.get(attr)
         if have is None:
             study.set_user_attr(attr, want)
@@ -104,16 +117,40 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
     return study
 
 
-def check_metrics(config: ExperimentConfig) -> None:
-    """Every tuned metric is a validation metric: otherwise every trial would train and fail."""
-    from btcrl.agents.validation import VALIDATION_METRICS
+def _name_metrics(study: optuna.Study, metrics: list[str]) -> None:
+    """Name the objectives (optuna-dashboard shows ``val/sharpe``, not "Objective 0"); a
+    resumed study must already carry the same names."""
+    if study.metric_names is None:
+        with warnings.catch_warnings():  # experimental in older optuna releases
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metrics)
+    elif list(study.metric_names) != metrics:
+        raise ConfigError(
+            f"study {study.study_name!r} measures {list(study.metric_names)}, not {metrics}; "
+            "use another --study"
+        )
 
-    for metric in config.tune.metrics:
-        if metric not in VALIDATION_METRICS:
-            raise ConfigError(
-                f"tune.metrics: {metric!r} is not a validation metric "
-                f"(use one of {', '.join(VALIDATION_METRICS)})"
-            )
+
+def check_existing(config: ExperimentConfig, url: str) -> None:
+    """A study of this name that already exists must measure the same metrics with the same
+    objective: a one-line ConfigError otherwise, before anything is created or trained."""
+    tune = config.tune
+    try:
+        study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
+    except KeyError:
+        return  # a new study
+    have = study.metric_names or study.user_attrs.get(METRICS_ATTR, "").split(",")
+    if [m for m in have if m] and list(have) != list(tune.metrics):
+        raise ConfigError(
+            f"study {tune.study!r} is bound to metrics {list(have)}, not "
+            f"{list(tune.metrics)}; use another --study"
+        )
+    objective = study.user_attrs.get(OBJECTIVE_ATTR)
+    if objective is not None and objective != tune.objective:
+        raise ConfigError(
+            f"study {tune.study!r} was made with --objective {objective}, not "
+            f"{tune.objective}; use another --study"
+        )
 
 
 def run_study(
@@ -125,17 +162,14 @@ def run_study(
     """Run ``config.tune.trials`` trials of the study (created or resumed) and log them.
 
     Everything that can be checked is checked before the study is opened and the first trial
-    runs: the metrics, the search space file, the storage URL (and that it can be reached).
+    runs: the metrics, the search space file, the storage URL (and that it can be reached),
+    an existing study's metrics and objective, the data and the inner folds.
     MLflow gets one parent run (experiment ``tune.experiment``, stage ``tune``) with one nested
     run per trial. ``progress``: a bar of finished trials on stderr (the CLI turns it on in a
     terminal); ``progress_lines``: called with one progress line every 30 s otherwise.
     """
     tune = config.tune
-    check_objectives(config)
-    check_metrics(config)
-    space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
-    base = trial_base_config(config, space)
-    url = resolve_storage_url(tune)
+    space, url, candles, split, base = _prepare(config)
     study = open_study(config, url)
     tracking = configure_tracking(config.tracking, project_dir)
     experiment_id = ensure_experiment(tune.experiment)
@@ -170,12 +204,31 @@ def run_study(
         ):
             codes = run_workers(job, tune.workers, tune.trials)
         result = _finish(config, url, experiment_id, space, started)
+        result.conclusion = conclude(config, base, result.summary, split, candles, run.info.run_id)
     result.parent_run_id, result.first_trial, result.worker_exit_codes = (
         run.info.run_id,
         first,
         codes,
     )
     return result
+
+
+def _prepare(
+    config: ExperimentConfig,
+) -> tuple[SearchSpace, str, pd.DataFrame, InnerSplit, ExperimentConfig]:
+    """The checks before any study exists: (space, storage URL, candles, split, the trials'
+    base config); one-line ConfigErrors otherwise."""
+    tune = config.tune
+    check_objectives(config)
+    check_metrics(config)
+    space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
+    url = resolve_storage_url(tune)
+    check_existing(config, url)
+    candles = load_candles(config.data)
+    split = inner_split(candles.index, config, folds=tune.objective == "walkforward")
+    last_day = (split.tuning_stop - pd.Timedelta(1, "ns")).date()
+    base = trial_base_config(config, space, last_day if split.heldback else None)
+    return space, url, candles, split, base
 
 
 def _recover(study: optuna.Study, experiment_id: str) -> None:
@@ -226,7 +279,12 @@ def _finish(
         if t.datetime_start is not None and t.datetime_start >= started
     )
     version = None
-    if tune.register_best:
+    if tune.register_best and tune.objective == "walkforward":
+        log.warning(
+            "--register-best: a walkforward trial has no single model; the held-back "
+            "retrain is registered as challenger instead"
+        )
+    elif tune.register_best:
         version = _register_best(config, summary)
         if version is not None:
             set_tags({tags.REGISTERED_VERSION: version})

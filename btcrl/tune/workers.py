@@ -17,6 +17,7 @@ from btcrl.jobs.storage import make_storage
 from btcrl.tracking import set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
+from btcrl.tune.wf_objective import WalkforwardObjective
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
         sampler=make_sampler(job.base, seed),
         pruner=make_pruner(job.base),
     )
-    objective = Objective(job.base, job.space, job.parent_run_id, name)
+    kind = WalkforwardObjective if job.base.tune.objective == "walkforward" else Objective
+    objective = kind(job.base, job.space, job.parent_run_id, name)
     while take_one(budget):
         if job.deadline is not None and time.time() >= job.deadline:
             log.info("worker %d: timeout reached", job.index)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from btcrl.backtest.artifacts import write_tables
+from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.config import ExperimentConfig
 from btcrl.walkforward.aggregate import Aggregate
 from btcrl.walkforward.oos import BUY_AND_HOLD
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 REGISTERED_RUN_TAG = "btcrl.walkforward.registered_run"
 PARENT_TAG = "btcrl.walkforward.parent_run"
 CHALLENGER = "challenger"
+_NS = pd.Timedelta(1, "ns")
 
 
 def model_name(config: ExperimentConfig) -> str:
@@ -31,6 +33,8 @@ def write_files(agg: Aggregate, title: str, out: Path) -> None:
     agg.table.to_csv(out / "segments.csv", index=False)
     primary = agg.primary
     write_tables(out, primary.steps, primary.trades)
+    returns = primary.equity[1:] / primary.equity[:-1] - 1.0
+    write_oos_returns(out / OOS_RETURNS_ARTIFACT, primary.times[1:], returns)  # btcrl promote
     rows = [{"policy": f"model seed {seed}", **m.metrics} for seed, m in agg.models.items()]
     rows += [{"policy": name, **b.metrics} for name, b in agg.baselines.items()]
     pd.DataFrame(rows).to_csv(out / "baselines.csv", index=False)
@@ -68,6 +72,7 @@ def log_aggregate(config: ExperimentConfig, agg: Aggregate, parent: str, tmp: Pa
 
 
 def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
+    from btcrl.tracking.aliases import tag_challenger
     from btcrl.tracking.models import register_model
     from btcrl.tracking.walkforward import log_results, run_tags, tag_model_version
 
@@ -96,6 +101,19 @@ def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> i
         f"{agg.metrics['stats/dsr']:.3f}; parent run {parent}"
     )
     tag_model_version(name, version, tags, description)
+    spans = {s.index: s for s in agg.segments}
+    windows = [
+        (spans[w.segment].test_start.date(), (spans[w.segment].test_stop - _NS).date())
+        for w in agg.primary.windows
+    ]
+    tag_challenger(  # the tags btcrl promote reads (docs/selection.md)
+        name,
+        version,
+        dsr=agg.metrics["stats/dsr"],
+        oos_sharpe=agg.metrics["stitched/sharpe_per_bar"],
+        parent_run_id=parent,
+        windows=windows,
+    )
     log_results(parent, {}, {REGISTERED_RUN_TAG: run_id, "btcrl.registered_version": str(version)})
     log.info("registered %s version %d (alias %s)", name, version, CHALLENGER)
     return version

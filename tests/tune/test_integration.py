@@ -64,6 +64,8 @@ def real_config(
             "tune.budget_eval_every=128",
             "tune.budget_n_envs=2",
             "tune.pruner_startup_trials=2",
+            "tune.holdout_months=0",
+            "tune.objective=holdout",  # three months: no room for inner folds
             "train.system_metrics=false",
             *overrides,
         ],
@@ -109,6 +111,11 @@ def test_real_study_completes_and_resumes(study_dir: Path, shared_data_dir: Path
     for run in runs:
         if run.info.status == "KILLED":
             assert run.data.tags.get("btcrl.end_reason", "").startswith("TrialPruned")
+    # every trial counted; each complete trial's validation returns replayed for DSR/PBO
+    selection = mlflow.get_run(result.parent_run_id).data.metrics
+    assert selection["selection/n_trials"] == 4
+    assert selection["selection/n_series"] == result.summary["n_complete"]
+    assert "val/bh_sharpe" in best[0].data.metrics
 
     again = run_study(
         real_config(study_dir, shared_data_dir, "tune.trials=1", "tune.register_best=true")

@@ -89,7 +89,7 @@ def test_nan_objective_fails_the_trial(study_dir: Path, fake_training: FakeTrain
 
 def test_unknown_metric_stops_the_study(study_dir: Path, fake_training: FakeTraining) -> None:
     config = tune_config(study_dir, "tune.trials=3", "tune.metrics=[val/nope]")
-    with pytest.raises(ConfigError, match="'val/nope' is not a validation metric"):
+    with pytest.raises(ConfigError, match="'val/nope' is not a metric of --objective holdout"):
         run_study(config)
     assert fake_training.calls == []  # before any training
     assert not (study_dir / "studies" / "test.db").exists()  # no study bound to the bad metric
@@ -167,6 +167,10 @@ def test_cli_runs_a_study_and_registers_the_best(
         "",
         "--space",
         "",
+        "--set",
+        "tune.holdout_months=0",  # the fake training has no model to retrain and test
+        "--objective",
+        "holdout",
     ]
     result = CliRunner().invoke(main, [*args, "--register-best"])
     assert result.exit_code == 0, result.output
@@ -190,7 +194,9 @@ def test_mlproject_tune_entry_point_runs(study_dir: Path, fake_training: FakeTra
     entry = load_project(str(repo)).get_entry_point("tune")
     argv = shlex.split(entry.compute_command({"trials": "2", "study": "mlp"}, storage_dir=None))
     assert argv[:2] == ["btcrl", "tune"]
-    result = CliRunner().invoke(main, argv[1:])
+    result = CliRunner().invoke(
+        main, [*argv[1:], "--set", "tune.holdout_months=0", "--objective", "holdout"]
+    )
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{study_dir}/studies/mlp.db")
     assert len(study.trials) == 2

@@ -100,6 +100,8 @@ def tune_config(tmp: Path, *overrides: str) -> ExperimentConfig:
             "tune.budget_eval_every=100",
             "tune.budget_n_envs=2",
             "tune.pruner_startup_trials=2",
+            "tune.holdout_months=0",
+            "tune.objective=holdout",  # FakeTraining stands in for one training per trial
             *overrides,
         ],
     )

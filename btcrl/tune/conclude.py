@@ -1,0 +1,105 @@
+"""The end of a study: every trial counted (DSR, PBO), the held-back test, the challenger.
+
+Runs in the parent run after the trials (:func:`btcrl.tune.study.run_study`):
+
+1. :func:`btcrl.tune.selection.log_selection`: N, the best trial's DSR with that N and the
+   PBO by CSCV over the trials' return series, with its logit plot;
+2. :func:`btcrl.tune.heldback.retrain_and_test`: the best configuration retrained on every
+   bar before the held-back window and tested once on it (single objective only);
+3. the side-by-side summary, and the retrained model registered with alias ``challenger``
+   (:func:`btcrl.tune.heldback.register_challenger`).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.jobs.storage import make_storage
+from btcrl.tracking import ensure_experiment
+from btcrl.tune.folds import InnerSplit
+from btcrl.tune.heldback import (
+    Heldback,
+    log_side_by_side,
+    register_challenger,
+    retrain_and_test,
+    side_by_side,
+)
+from btcrl.tune.objective import METRICS_ATTR, OVERRIDES_ATTR
+from btcrl.tune.report import trial_run_ids
+from btcrl.tune.selection import SelectionStats, log_selection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Conclusion:
+    """What the parent run shows after the study."""
+
+    selection: SelectionStats
+    heldback: Heldback | None = None
+    challenger_version: int | None = None
+    model_name: str | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def oos_windows(
+    config: ExperimentConfig, split: InnerSplit, series: pd.Series | None
+) -> list[tuple[date, date]]:
+    """The out-of-sample windows of the best trial's series (inclusive UTC days): the inner
+    folds' test windows, or the validation span of the holdout objective."""
+    if config.tune.objective == "walkforward":
+        return [
+            (s.test_start.date(), (s.test_stop - pd.Timedelta(1, "ns")).date()) for s in split.folds
+        ]
+    if series is None or series.empty:
+        return []
+    return [(series.index[0].date(), series.index[-1].date())]
+
+
+def conclude(
+    config: ExperimentConfig,
+    base: ExperimentConfig,
+    summary: dict[str, Any],
+    split: InnerSplit,
+    candles: pd.DataFrame,
+    parent_run_id: str,
+) -> Conclusion:
+    """Steps 1-3 of the module docstring, logged into the active (parent) run."""
+    tune = config.tune
+    study = optuna.load_study(study_name=tune.study, storage=make_storage(resolve(config), tune))
+    trials = study.get_trials(deepcopy=False)
+    run_ids = trial_run_ids(study, ensure_experiment(tune.experiment))
+    best = summary.get("best_trial")
+    sel = log_selection(trials, run_ids, best, tune.pbo_partitions)
+    out = Conclusion(selection=sel)
+    if best is None:
+        return out
+    frozen = next(t for t in trials if t.number == best)
+    out.best_metrics = dict(frozen.user_attrs.get(METRICS_ATTR, {}))
+    overrides = dict(frozen.user_attrs.get(OVERRIDES_ATTR, {}))
+    budget = tune.budget_timesteps or config.train.total_timesteps
+    final = with_overrides(base, {"train.total_timesteps": budget})
+    out.heldback = retrain_and_test(final, overrides, split, candles, parent_run_id)
+    prefix = "oos/" if tune.objective == "walkforward" else "val/"
+    out.summary = side_by_side(out.best_metrics, prefix, out.heldback, sel)
+    log_side_by_side(out.summary, out.heldback)
+    if out.heldback is not None:
+        windows = oos_windows(config, split, sel.best_returns)
+        out.challenger_version = register_challenger(
+            with_overrides(config, overrides), out.heldback, sel, windows, parent_run_id
+        )
+        out.model_name = config.train.model_name or f"btcrl-{config.agent.algo}"
+    return out
+
+
+def resolve(config: ExperimentConfig) -> str:
+    """The study's storage URL."""
+    from btcrl.jobs.storage import resolve_storage_url
+
+    return resolve_storage_url(config.tune)

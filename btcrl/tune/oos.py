@@ -1,0 +1,132 @@
+"""Train a fold, trade its test window, stitch: the walk-forward's own pieces, in one process.
+
+A fold is trained by ``run_training`` on its train window's FeatureSet
+(:func:`btcrl.walkforward.train.segment_config`: the checkpoint is picked on its validation
+tail) and tested by the walk-forward's window runner (:func:`btcrl.walkforward.oos.run_window`,
+the ``btcrl backtest`` engine, forced close at the window's end), chained in time with
+buy-and-hold through the same windows (docs/walkforward.md, "Stitching convention").
+"""
+
+import logging
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
+from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.data.timeframes import periods_per_year
+from btcrl.tracking import log_artifact
+from btcrl.tune.metrics import oos_metrics
+from btcrl.walkforward.oos import BUY_AND_HOLD, baseline_policy, run_window, window_policy
+from btcrl.walkforward.split import Segment
+from btcrl.walkforward.stitch import Window, chain
+from btcrl.walkforward.train import segment_config
+from btcrl.walkforward.windows import window_features
+
+if TYPE_CHECKING:
+    from btcrl.agents.training import TrainResult
+
+log = logging.getLogger(__name__)
+
+FOLD_TAG = "btcrl.tune.fold"
+
+
+@dataclass
+class Stitched:
+    """A policy's and buy-and-hold's test windows so far, chained in time."""
+
+    windows: list[Window] = field(default_factory=list)
+    bh_windows: list[Window] = field(default_factory=list)
+
+    def balances(self, initial: float) -> tuple[float, float]:
+        """Equity (USD) each next window starts with: the model's and buy-and-hold's."""
+        if not self.windows:
+            return initial, initial
+        return float(self.windows[-1].equity[-1]), float(self.bh_windows[-1].equity[-1])
+
+    def series(self) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        """Stitched per-bar returns (fractions) and the open times of their bars."""
+        times, equity = chain(self.windows)
+        return times[1:], equity[1:] / equity[:-1] - 1.0
+
+    def metrics(self, config: ExperimentConfig) -> dict[str, float]:
+        """``oos/*`` of the stitched curve (:func:`btcrl.tune.metrics.oos_metrics`)."""
+        _, equity = chain(self.windows)
+        _, bh = chain(self.bh_windows)
+        steps = pd.concat([w.steps for w in self.windows])
+        value = np.abs(steps["position"].to_numpy() * steps["close"].to_numpy())
+        exposure = value / np.maximum(steps["equity"].to_numpy(), 1e-12)
+        ppy = periods_per_year(config.data.timeframe)
+        return oos_metrics(equity, bh, exposure, ppy, config.tune.min_exposure)
+
+
+def fold_config(config: ExperimentConfig, segment: Segment) -> ExperimentConfig:
+    """The training config of one fold: the segment's spans, the trial's seed, logged in
+    the tune experiment, not registered."""
+    return with_overrides(
+        segment_config(config, segment, config.seed),
+        {"train.experiment": config.tune.experiment},
+    )
+
+
+def train_fold(
+    config: ExperimentConfig,
+    segment: Segment,
+    candles: pd.DataFrame,
+    *,
+    parent_run_id: str | None,
+    tags: Mapping[str, str],
+    name_prefix: str,
+    fold: int | None = None,
+) -> "TrainResult":
+    """``run_training`` on the fold's train window; its ``TrainResult``. ``fold``: the
+    fold's position among the trial's folds (tag ``btcrl.tune.fold``)."""
+    from btcrl.agents import run_training
+
+    train_config = fold_config(config, segment)
+    features = window_features(
+        candles, train_config.features, train_config.data, segment.train_start, segment.train_stop
+    )
+    return run_training(
+        train_config,
+        parent_run_id=parent_run_id,
+        extra_tags={**tags, **({FOLD_TAG: str(fold)} if fold is not None else {})},
+        features=features,
+        name_prefix=name_prefix,
+    )
+
+
+def trade_fold(
+    config: ExperimentConfig,
+    segment: Segment,
+    candles: pd.DataFrame,
+    model_uri: str,
+    stitched: Stitched,
+) -> None:
+    """Trade the fold's test window with the model and with buy-and-hold, each starting
+    with its previous window's final equity; appends both windows to ``stitched``."""
+    from btcrl.policy import load_policy
+
+    fs = window_features(
+        candles, config.features, config.data, segment.test_start, segment.test_stop, lead_bars=1
+    )
+    loaded = load_policy(model_uri)
+    loaded.spec.check_compatible(fs.spec)
+    balance, bh_balance = stitched.balances(config.env.initial_balance)
+    policy = window_policy(loaded, model_uri)
+    stitched.windows.append(run_window(fs, config.env, policy, balance, segment.index))
+    bh_policy, bh_env = baseline_policy(BUY_AND_HOLD, fs, config.env)
+    stitched.bh_windows.append(run_window(fs, bh_env, bh_policy, bh_balance, segment.index))
+
+
+def log_returns(run_id: str, times: pd.DatetimeIndex, returns: np.ndarray) -> None:
+    """Write ``oos_returns.csv`` (:func:`btcrl.backtest.selection.write_oos_returns`) into
+    run ``run_id``'s artifacts."""
+    with tempfile.TemporaryDirectory(prefix="btcrl-tune-") as tmp:
+        path = write_oos_returns(Path(tmp) / OOS_RETURNS_ARTIFACT, times, returns)
+        log_artifact(path, run_id=run_id)

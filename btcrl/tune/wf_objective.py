@@ -1,0 +1,112 @@
+"""The walkforward objective: a trial's score is its stitched out-of-sample metric over the
+K inner folds (:mod:`btcrl.tune.folds`), each fold reported as an intermediate value.
+
+One trial = one MLflow run (stage ``tune_trial``, nested under the tune's parent run) with
+the K fold trainings nested under it. After fold k the metric of the folds stitched so far
+is reported at step k, so the median and Hyperband pruners compare trials fold by fold; a
+pruned trial's run ends KILLED. The trial's run holds ``oos_returns.csv`` (the stitched
+per-bar returns the study's DSR and PBO are computed from) and the ``oos/*`` metrics.
+"""
+
+import logging
+import math
+
+import optuna
+import pandas as pd
+
+from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.errors import BtcrlError, ConfigError
+from btcrl.tracking import log_metrics, start_run
+from btcrl.tune.folds import inner_split
+from btcrl.tune.objective import (
+    FAIL_REASON_ATTR,
+    OVERRIDES_ATTR,
+    RUN_ID_ATTR,
+    Objective,
+    TrialFailedError,
+    metric_value,
+)
+from btcrl.tune.oos import Stitched, log_returns, trade_fold, train_fold
+from btcrl.tune.space import sample_params
+
+log = logging.getLogger(__name__)
+
+TRIAL_STAGE = "tune_trial"
+
+
+class WalkforwardObjective(Objective):
+    """Callable objective over inner walk-forward folds (module docstring)."""
+
+    _candles: pd.DataFrame | None = None
+
+    def candles(self) -> pd.DataFrame:
+        """The candles of ``base.data``, loaded once per worker."""
+        if self._candles is None:
+            from btcrl.data import load_candles
+
+            self._candles = load_candles(self.base.data)
+        return self._candles
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        """Run one trial; BtcrlError (NaN, divergence, bad sampled config) fails only it."""
+        params = sample_params(trial, self.space)
+        try:
+            config = with_overrides(self.base, params)
+        except ConfigError as exc:
+            trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
+            raise TrialFailedError(str(exc)) from exc
+        trial.set_user_attr(OVERRIDES_ATTR, {**self.space.fixed, **params})
+        log.info("trial %d: %s", trial.number, params)
+        tags = self._tags(trial.number, params)
+        try:
+            with start_run(
+                config.tune.experiment,
+                TRIAL_STAGE,
+                run_name=f"t{trial.number}-walkforward",
+                tags=tags,
+                parent_run_id=self.parent_run_id,
+                killed_on=(optuna.TrialPruned,),
+            ) as run:
+                trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
+                values = self._folds(trial, config, run.info.run_id, tags)
+        except BtcrlError as exc:
+            trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
+            log.warning("trial %d failed: %s", trial.number, exc)
+            raise TrialFailedError(str(exc)) from exc
+        return values[0] if len(values) == 1 else values
+
+    def _folds(
+        self, trial: optuna.Trial, config: ExperimentConfig, run_id: str, tags: dict[str, str]
+    ) -> list[float]:
+        tune = config.tune
+        candles = self.candles()
+        folds = inner_split(candles.index, config, folds=True).folds
+        prune = len(tune.metrics) == 1 and tune.pruner != "none"
+        stitched = Stitched()
+        metrics: dict[str, float] = {}
+        for k, segment in enumerate(folds):
+            result = train_fold(
+                config,
+                segment,
+                candles,
+                parent_run_id=run_id,
+                tags=tags,
+                name_prefix=f"t{trial.number}f{k}",
+                fold=k,
+            )
+            trade_fold(config, segment, candles, result.model_uri, stitched)
+            metrics = stitched.metrics(config)
+            log_metrics(metrics, step=k, run_id=run_id)
+            value = metric_value(metrics, tune.metrics[0])
+            if prune and not math.isnan(value):
+                trial.report(value, step=k)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(
+                        f"trial {trial.number} pruned after fold {k} ({tune.metrics[0]}="
+                        f"{value:.4g})"
+                    )
+        times, returns = stitched.series()
+        log_returns(run_id, times, returns)
+        values = [metric_value(metrics, name) for name in tune.metrics]
+        self._finish(trial, run_id, values, metrics)
+        return values
