@@ -29,7 +29,7 @@ from btcrl.agents.validation import VALIDATION_METRICS
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.data.timeframes import periods_per_year
 from btcrl.errors import ConfigError
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.policy.algos import load_model
 from btcrl.tracking import (
     configure_tracking,
@@ -61,6 +61,7 @@ class TrainResult:
     model_version: int | None
     metrics: dict[str, float] = field(default_factory=dict)
     model: BaseAlgorithm | None = field(default=None, repr=False, compare=False)
+    spec: FeatureSpec | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def run_training(
             uri, version = _register(config, run_id)
     log.info("run %s finished: %s", run_id, uri)
     return TrainResult(
-        run_id=run_id, model_uri=uri, model_version=version, metrics=metrics, model=model
+        run_id=run_id, model_uri=uri, model_version=version, metrics=metrics, model=model,
+        spec=features.spec,
     )
 
 
@@ -154,6 +156,11 @@ def _check(config: ExperimentConfig) -> None:
         raise ConfigError(
             "tracking.enabled=false: training always records an MLflow run (point tracking.uri "
             "at a scratch store instead)"
+        )
+    if config.train.register_model and not config.train.log_model:
+        raise ConfigError(
+            "train.register_model=true needs train.log_model=true (only a logged model can be "
+            "registered)"
         )
     if config.train.best_metric not in VALIDATION_METRICS:
         raise ConfigError(
@@ -286,8 +293,10 @@ def _log_outputs(
     step = validation.best_step if best else validation.last_eval_step
     log_text(validation_report(validation.history, chosen, step), "metrics.json")
     log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in chosen.items()})
-    example = _example_observation(job.split, config)
-    log_policy_model(files, list(spec.observation_names), spec.action_size, spec.to_json(), example)
+    if config.train.log_model:
+        example = _example_observation(job.split, config)
+        names = list(spec.observation_names)
+        log_policy_model(files, names, spec.action_size, spec.to_json(), example)
     return dict(chosen)
 
 

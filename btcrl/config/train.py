@@ -88,6 +88,11 @@ class TrainConfig(Section):
         "mostly spin (benchmarks/train.py)",
     )
     register_model: bool = Field(True, description="register the model in the MLflow registry")
+    log_model: bool = Field(
+        True,
+        description="log the servable pyfunc model (false only for runs whose model is traded "
+        "in memory and never served: tune's inner walk-forward folds); needs register_model=false",
+    )
     model_name: str | None = Field(None, description="registry name; default btcrl-<algo>")
     experiment: str = "btcrl-train"
     resume: str | None = Field(None, description="run id to continue from")

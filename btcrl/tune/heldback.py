@@ -65,7 +65,7 @@ def retrain_and_test(
         name_prefix="heldback",
     )
     stitched = Stitched()
-    trade_fold(final, segment, candles, result.model_uri, stitched)
+    trade_fold(final, segment, candles, result, stitched)
     oos = stitched.metrics(final)
     metrics = {f"heldback/{k.removeprefix('oos/')}": v for k, v in oos.items()}
     times, returns = stitched.series()

@@ -30,6 +30,7 @@ from btcrl.walkforward.windows import window_features
 
 if TYPE_CHECKING:
     from btcrl.agents.training import TrainResult
+    from btcrl.policy.loader import LoadedPolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,15 @@ class Stitched:
         return oos_metrics(equity, bh, exposure, ppy, config.tune.min_exposure)
 
 
-def fold_config(config: ExperimentConfig, segment: Segment) -> ExperimentConfig:
+def fold_config(
+    config: ExperimentConfig, segment: Segment, log_model: bool = True
+) -> ExperimentConfig:
     """The training config of one fold: the segment's spans, the trial's seed, logged in
-    the tune experiment, not registered."""
+    the tune experiment, not registered; ``log_model`` False skips the servable model (the
+    fold's model is traded in memory, :func:`trade_fold`)."""
     return with_overrides(
         segment_config(config, segment, config.seed),
-        {"train.experiment": config.tune.experiment},
+        {"train.experiment": config.tune.experiment, "train.log_model": log_model},
     )
 
 
@@ -83,12 +87,14 @@ def train_fold(
     tags: Mapping[str, str],
     name_prefix: str,
     fold: int | None = None,
+    log_model: bool = True,
 ) -> "TrainResult":
     """``run_training`` on the fold's train window; its ``TrainResult``. ``fold``: the
-    fold's position among the trial's folds (tag ``btcrl.tune.fold``)."""
+    fold's position among the trial's folds (tag ``btcrl.tune.fold``); ``log_model``: see
+    :func:`fold_config`."""
     from btcrl.agents import run_training
 
-    train_config = fold_config(config, segment)
+    train_config = fold_config(config, segment, log_model)
     features = window_features(
         candles, train_config.features, train_config.data, segment.train_start, segment.train_stop
     )
@@ -105,23 +111,39 @@ def trade_fold(
     config: ExperimentConfig,
     segment: Segment,
     candles: pd.DataFrame,
-    model_uri: str,
+    result: "TrainResult",
     stitched: Stitched,
 ) -> None:
-    """Trade the fold's test window with the model and with buy-and-hold, each starting
-    with its previous window's final equity; appends both windows to ``stitched``."""
-    from btcrl.policy import load_policy
-
+    """Trade the fold's test window with the fold's model (the one in ``result``, in memory,
+    else loaded from its URI) and with buy-and-hold, each starting with its previous
+    window's final equity; appends both windows to ``stitched``."""
     fs = window_features(
         candles, config.features, config.data, segment.test_start, segment.test_stop, lead_bars=1
     )
-    loaded = load_policy(model_uri)
+    loaded = _fold_policy(result, config)
     loaded.spec.check_compatible(fs.spec)
     balance, bh_balance = stitched.balances(config.env.initial_balance)
-    policy = window_policy(loaded, model_uri)
+    policy = window_policy(loaded, result.model_uri)
     stitched.windows.append(run_window(fs, config.env, policy, balance, segment.index))
     bh_policy, bh_env = baseline_policy(BUY_AND_HOLD, fs, config.env)
     stitched.bh_windows.append(run_window(fs, bh_env, bh_policy, bh_balance, segment.index))
+
+
+def _fold_policy(result: "TrainResult", config: ExperimentConfig) -> "LoadedPolicy":
+    """The fold's trained model as a LoadedPolicy: from memory when the run handed it back,
+    else from the store."""
+    from btcrl.policy import load_policy
+    from btcrl.policy.loader import LoadedPolicy
+
+    if result.model is None or result.spec is None:
+        return load_policy(result.model_uri)
+    return LoadedPolicy(
+        model=result.model,
+        spec=result.spec,
+        config=config,
+        model_uri=result.model_uri,
+        source_run_id=result.run_id,
+    )
 
 
 def log_returns(run_id: str, times: pd.DatetimeIndex, returns: np.ndarray) -> None:

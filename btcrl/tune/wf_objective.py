@@ -93,8 +93,9 @@ class WalkforwardObjective(Objective):
                 tags=tags,
                 name_prefix=f"t{trial.number}f{k}",
                 fold=k,
+                log_model=False,  # traded in memory below, never served
             )
-            trade_fold(config, segment, candles, result.model_uri, stitched)
+            trade_fold(config, segment, candles, result, stitched)
             metrics = stitched.metrics(config)
             log_metrics(metrics, step=k, run_id=run_id)
             value = metric_value(metrics, tune.metrics[0])
