@@ -24,6 +24,7 @@ import pandas as pd
 
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS, TradingEnv
+from btcrl.env.episodes import first_row
 from btcrl.env.layout import L_CLOSE_QTY, L_FILL_QTY, L_POSITION, L_STOP_QTY
 from btcrl.env.mlp import MlpActor, mlp_from_policy
 from btcrl.env.policy_episode import mlp_forward, run_compiled_episode, run_planned_episode
@@ -141,12 +142,12 @@ def run_episode(
     *,
     mode: str = "backtest",
 ) -> Episode:
-    """Run ``policy`` from ``features.first_valid`` to the last row (or bankruptcy) under
+    """Run ``policy`` from ``first_valid + config.window - 1`` to the last row (or bankruptcy) under
     ``config`` in env mode ``mode`` (eval | backtest); compiled for ``MlpPolicy`` and
     ``RulePolicy``, through ``TradingEnv`` otherwise (``seed`` seeds that env)."""
     if mode not in EPISODE_MODES:
         raise ConfigError(f"episode mode {mode!r} is unknown; use one of {EPISODE_MODES}")
-    start = features.first_valid
+    start = first_row(features, config.window)
     if isinstance(policy, MlpPolicy):
         observations, actions, ledger = run_compiled_episode(features, config, policy.actor, mode)
     elif isinstance(policy, RulePolicy):
