@@ -13,6 +13,9 @@ from btcrl.errors import BtcrlError, CompatibilityError
 log = logging.getLogger(__name__)
 
 ENCODER_ARTIFACT = "encoder"
+#: tags of a train run whose policy reads through an encoder: its model URI and source run
+ENCODER_URI_TAG = "btcrl.encoder_uri"
+ENCODER_RUN_TAG = "btcrl.encoder_run_id"
 
 
 def log_encoder(
@@ -44,8 +47,8 @@ def log_encoder(
 
 
 def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
-    """(the encoder module on CPU, its metadata) from a model URI; CompatibilityError when the
-    URI names no btcrl encoder."""
+    """(the encoder module on CPU, its metadata plus ``run_id``, the run that logged it) from
+    a model URI; CompatibilityError when the URI names no btcrl encoder."""
     try:
         info = mlflow.models.get_model_info(uri)
         model = mlflow.pytorch.load_model(uri, map_location="cpu")
@@ -55,4 +58,4 @@ def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
     if "feature_spec" not in metadata or "shape" not in metadata:
         raise CompatibilityError(f"{uri} is not a btcrl encoder (no feature_spec/shape metadata)")
     model.eval()
-    return model, metadata
+    return model, {**metadata, "run_id": info.run_id or ""}
