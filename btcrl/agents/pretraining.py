@@ -44,6 +44,7 @@ def run_pretraining(
     parent_run_id: str | None = None,
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
     register: bool = True,
+    extra_tags: dict[str, str] | None = None,
 ) -> PretrainRunResult:
     """Pre-train on the train span of ``features`` (default: loaded from ``config.data``),
     log losses and the encoder to an MLflow run in ``pretrain.experiment``, register it as
@@ -63,7 +64,7 @@ def run_pretraining(
     device = resolve_device(pretrain.device)
     spec = features.spec
     tags = {**split.tags(), SYMBOL: spec.symbol, TIMEFRAME: spec.timeframe,
-            DATA_HASH: spec.data_hash}
+            DATA_HASH: spec.data_hash, **(extra_tags or {})}
     name = f"encoder-w{pretrain.window}-d{pretrain.d_model}-s{config.seed}-{spec.timeframe}"
     with start_run(pretrain.experiment, "pretrain", run_name=name, tags=tags,
                    parent_run_id=parent_run_id) as run:

@@ -31,6 +31,11 @@ class PretrainConfig(Section):
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch default")
     experiment: str = "btcrl-pretrain"
     model_name: str = Field("btcrl-encoder", description="registry name of the encoder")
+    per_segment: bool = Field(
+        False,
+        description="btcrl walkforward (--pretrain): pre-train one encoder per segment on its "
+        "train window and train the segment's agent through it",
+    )
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "PretrainConfig":

@@ -35,6 +35,7 @@ def log_encoder(
         pip_requirements=pip_requirements,
         serialization_format="pickle",  # the module class is importable from btcrl
     )
+    mlflow.set_tag(ENCODER_URI_TAG, info.model_uri)  # find_encoder reads it back
     if not name:
         return info.model_uri, None
     try:
@@ -59,3 +60,22 @@ def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
         raise CompatibilityError(f"{uri} is not a btcrl encoder (no feature_spec/shape metadata)")
     model.eval()
     return model, {**metadata, "run_id": info.run_id or ""}
+
+
+def find_encoder(experiment: str, tags: dict[str, str]) -> str | None:
+    """The model URI of the latest finished encoder run in ``experiment`` carrying every tag
+    of ``tags`` (a walk-forward segment's), or None."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    query = " and ".join(
+        [f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"]
+    )
+    runs = MlflowClient().search_runs(
+        [found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=20
+    )
+    for run in runs:
+        uri = run.data.tags.get(ENCODER_URI_TAG)
+        if uri:
+            return uri
+    return None

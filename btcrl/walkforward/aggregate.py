@@ -114,11 +114,18 @@ def aggregate(
     ppy = periods_per_year(config.data.timeframe)
     rf = config.backtest.risk_free_rate
     initial = config.env.initial_balance
+    loaded = {job: load_policy(str(finished[job]["model_uri"])) for job in finished
+              if job[0] in {s.index for s in done} and job[1] in seeds}
+    # windowed models (env.window W, e.g. an encoder's) start W - 1 bars into their feature
+    # set: W lead bars put their first step, like the baselines', at the test start
+    window = max((m.config.env.window for m in loaded.values()), default=1)
+    env = config.env.model_copy(update={"window": window})
     parts = [
         (
             s,
             window_features(
-                candles, config.features, config.data, s.test_start, s.test_stop, lead_bars=1
+                candles, config.features, config.data, s.test_start, s.test_stop,
+                lead_bars=window,
             ),
         )
         for s in done
@@ -127,16 +134,13 @@ def aggregate(
     for seed in seeds:
         policies = []
         for segment, fs in parts:
-            uri = str(finished[(segment.index, seed)]["model_uri"])
-            loaded = load_policy(uri)
-            loaded.spec.check_compatible(fs.spec)
-            policies.append(window_policy(loaded, uri))
-        models[seed] = _chain(
-            f"seed {seed}", parts, policies, [config.env] * len(parts), initial, ppy, rf
-        )
+            model = loaded[(segment.index, seed)]
+            model.spec.check_compatible(fs.spec)
+            policies.append(window_policy(model, model.model_uri))
+        models[seed] = _chain(f"seed {seed}", parts, policies, [env] * len(parts), initial, ppy, rf)
     baselines: dict[str, Stitched] = {}
     for name in baseline_names(config.features.strategies):
-        built = [baseline_policy(name, fs, config.env) for _, fs in parts]
+        built = [baseline_policy(name, fs, env) for _, fs in parts]
         baselines[name] = _chain(
             name, parts, [b[0] for b in built], [b[1] for b in built], initial, ppy, rf
         )
