@@ -15,7 +15,9 @@ from btcrl.agents.algos import resolve_device
 from btcrl.agents.split import last_train_time, split_feature_set
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.encoder.extractor import encoder_policy_kwargs
+from btcrl.encoder.plot import reconstruction_html
 from btcrl.encoder.pretrain import pretrain_encoder
+from btcrl.encoder.windows import gather_windows, window_ends
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.tracking import configure_tracking, log_metrics, log_params, log_text, start_run
@@ -81,6 +83,11 @@ def run_pretraining(
         result = pretrain_encoder(split.train, pretrain, seed=config.seed, device=device,
                                   on_eval=report)
         log_metrics({"samples_per_second": result.samples_per_second})
+        train = split.train
+        last = gather_windows(train.features, window_ends(train, pretrain.window)[-1:],
+                              pretrain.window)[0]  # the latest held-out window
+        log_text(reconstruction_html(result.model, last, spec.feature_names,
+                                     pretrain.mask_ratio, config.seed), "reconstruction.html")
         metadata = {"feature_spec": features.spec.to_dict(), "shape": result.shape.to_dict(),
                     "train_end": split.tags()["btcrl.train_end"]}
         uri, version = log_encoder(result.model.cpu(), metadata, pip_requirements(),

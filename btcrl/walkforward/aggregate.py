@@ -105,7 +105,7 @@ def aggregate(
     candles: pd.DataFrame,
 ) -> Aggregate | None:
     """Stitch the segments finished for every seed; None when none is."""
-    from btcrl.agents import load_policy
+    from btcrl.policy import load_policy
 
     seeds = config.walkforward.seeds
     done = [s for s in segments if all((s.index, seed) in finished for seed in seeds)]
