@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 
 from btcrl.errors import BtcrlError, CompatibilityError
+from btcrl.tracking.tags import STAGE
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,14 @@ def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def find_encoder(experiment: str, tags: dict[str, str]) -> str | None:
-    """The model URI of the latest finished encoder run in ``experiment`` carrying every tag
+    """The model URI of the latest finished pretrain run in ``experiment`` carrying every tag
     of ``tags`` (a walk-forward segment's), or None."""
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         return None
+    wanted = {**tags, STAGE: "pretrain"}
     query = " and ".join(
-        [f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"]
+        [f"tags.`{k}` = '{v}'" for k, v in wanted.items()] + ["attributes.status = 'FINISHED'"]
     )
     runs = MlflowClient().search_runs(
         [found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=20
