@@ -1,6 +1,7 @@
 """Does the pre-trained encoder help? A walk-forward ablation at equal learning wall time.
 
-Four variants run the same walk-forward on the bundled sample (data from ``--start``,
+Four variants run the same walk-forward on the bundled sample (or ``--source csv:PATH``;
+data from ``--start``,
 8-month train windows with a 2-month validation tail, 3-month test windows: 2 segments from
 2024-01), PPO, for every seed in ``--seeds``:
 
@@ -49,6 +50,7 @@ def base_config(root: Path, args: argparse.Namespace) -> ExperimentConfig:
             "tracking.uri": f"sqlite:///{root / 'mlflow.db'}",
             "data.data_dir": str(root / "data"),
             "data.start": args.start,
+            "data.source": args.source,
             "train.system_metrics": False,
             "train.torch_threads": args.threads,
             "train.n_envs": 16,
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=32, help="bars per window / encoder")
     parser.add_argument("--pretrain-steps", type=int, default=300, help="encoder steps")
     parser.add_argument("--start", default="2024-01-01", help="first day of data")
+    parser.add_argument("--source", default="sample", help="data.source (csv:PATH for more)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
