@@ -15,6 +15,7 @@ from btcrl.agents.algos import resolve_device
 from btcrl.agents.split import last_train_time, split_feature_set
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
 from btcrl.encoder.extractor import encoder_policy_kwargs
+from btcrl.encoder.model import MaskedEncoder
 from btcrl.encoder.plot import reconstruction_html
 from btcrl.encoder.pretrain import pretrain_encoder
 from btcrl.encoder.windows import gather_windows, window_ends
@@ -83,8 +84,8 @@ def run_pretraining(
         result = pretrain_encoder(split.train, pretrain, seed=config.seed, device=device,
                                   on_eval=report)
         log_metrics({"samples_per_second": result.samples_per_second})
-        train = split.train
-        last = gather_windows(train.features, window_ends(train, pretrain.window)[-1:],
+        span = split.train
+        last = gather_windows(span.features, window_ends(span, pretrain.window)[-1:],
                               pretrain.window)[0]  # the latest held-out window
         log_text(reconstruction_html(result.model, last, spec.feature_names,
                                      pretrain.mask_ratio, config.seed), "reconstruction.html")
@@ -115,6 +116,8 @@ def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderP
     if not uri:
         return EncoderPolicy(config, {}, {})
     module, metadata = load_encoder(uri)
+    if not isinstance(module, MaskedEncoder):
+        raise CompatibilityError(f"{uri} holds a {type(module).__name__}, not a MaskedEncoder")
     try:
         FeatureSpec.from_dict(metadata["feature_spec"]).check_compatible(data_spec)
     except CompatibilityError as exc:
