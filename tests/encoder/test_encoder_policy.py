@@ -45,6 +45,7 @@ def _pretrain(tmp_path: Path, tracking_uri: str) -> None:
 @pytest.mark.slow
 def test_pretrain_train_backtest_serve(tracking_uri: str, tmp_path: Path) -> None:
     from btcrl.policy import load_policy
+    from btcrl.policy.encoded import EncodedMlpPolicy
     from btcrl.policy.episode import ModelPolicy, model_policy, run_episode
 
     _pretrain(tmp_path, tracking_uri)
@@ -73,12 +74,17 @@ def test_pretrain_train_backtest_serve(tracking_uri: str, tmp_path: Path) -> Non
                                 "data.start=2024-10-01", "data.end=2024-10-20"])
     features = load_feature_set(config.data, loaded.config.features)
     policy = model_policy(loaded.model.policy, loaded.predict)
-    assert isinstance(policy, ModelPolicy)
+    assert isinstance(policy, EncodedMlpPolicy)  # embeddings batched, the head compiled
     episode = run_episode(features, loaded.config.env, policy)
     assert episode.start_row == features.first_valid + WINDOW - 1
     assert episode.observations.shape[1] == 2 + WINDOW * features.features.shape[1]
     expected, _ = loaded.model.predict(episode.observations, deterministic=True)
     np.testing.assert_allclose(episode.actions, expected, atol=1e-5)
+    # the torch-stepped episode sees the same windows and keeps the same books
+    stepped = run_episode(features, loaded.config.env, ModelPolicy(loaded.predict))
+    np.testing.assert_array_equal(stepped.observations[:, 1:-1], episode.observations[:, 1:-1])
+    np.testing.assert_allclose(stepped.actions, episode.actions, atol=1e-5)
+    np.testing.assert_allclose(stepped.equity, episode.equity, rtol=1e-4)
     backtest = ["backtest", "--model", uri, "--start", "2024-10-01", "--end", "2024-10-20",
                 *_sets(f"data.data_dir={tmp_path / 'data'}", f"tracking.uri={tracking_uri}",
                        "backtest.plots=false")]  # fmt: skip
