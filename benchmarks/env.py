@@ -1,7 +1,9 @@
 """Env throughput: TradingEnv (N = 1), the raw engine and BatchTradingEnv.step() at N = 64,
-512 and 4096, against gym-anytrading's StocksEnv on the same candles.
+512 and 4096, against gym-anytrading's StocksEnv on the same candles; then windowed
+observations (``env.window`` W = 1, 16, 64 at N = 512): env-steps/s and the observation
+bytes written per second (GB/s), against W = 1.
 
-    .venv/bin/python benchmarks/env.py [--seconds 1.0] [--repeats 3] [--parallel]
+    .venv/bin/python benchmarks/env.py [--seconds 1.0] [--repeats 3] [--parallel] [--windows-only]
 
 Actions are pre-generated (uniform in [-1, 1]); every figure is env-steps per second of wall
 time, the best of ``--repeats`` runs of about ``--seconds`` each. The FeatureSet comes from
@@ -24,6 +26,8 @@ from btcrl.env.engine import step_envs, step_envs_parallel
 from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec
 
 SIZES = (64, 512, 4096)
+WINDOWS = (1, 16, 64)
+WINDOW_ENVS = 512
 
 
 def make_features(candles: pd.DataFrame) -> tuple[FeatureSet, str]:
@@ -136,11 +140,36 @@ def bench_anytrading(candles: pd.DataFrame, seconds: float, repeats: int) -> flo
     return best_rate(run, seconds, repeats)
 
 
+def bench_windows(
+    fs: FeatureSet, parallel: bool, seconds: float, repeats: int
+) -> dict[str, float]:
+    """The raw engine and BatchTradingEnv.step() at N = ``WINDOW_ENVS`` for each window:
+    env-steps/s, observation GB/s (float32 bytes of the observations written per second) and
+    the ratio against W = 1. ``step()`` also copies the observations out (SB3 keeps them)."""
+    figures: dict[str, float] = {}
+    n_features = fs.features.shape[1]
+    print(f"{'window W':>8s} {'obs bytes':>10s} {'engine steps/s':>15s} {'GB/s':>6s} "
+          f"{'step() steps/s':>15s} {'GB/s':>6s} {'x W=1':>6s}")
+    for window in WINDOWS:
+        config = EnvConfig(window=window)
+        raw, vec = bench_batch(fs, config, WINDOW_ENVS, parallel, seconds, repeats)
+        obs_bytes = 4 * (2 + window * n_features)
+        figures[f"w{window}_raw"] = raw
+        figures[f"w{window}_raw_gbs"] = raw * obs_bytes / 1e9
+        figures[f"w{window}_steps"] = vec
+        figures[f"w{window}_gbs"] = vec * obs_bytes / 1e9
+        ratio = vec / figures["w1_steps"]
+        print(f"{window:8d} {obs_bytes:10,d} {raw:15,.0f} {raw * obs_bytes / 1e9:6.2f} "
+              f"{vec:15,.0f} {vec * obs_bytes / 1e9:6.2f} {ratio:6.2f}")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best kept)")
     parser.add_argument("--parallel", action="store_true", help="numba threads over envs")
+    parser.add_argument("--windows-only", action="store_true", help="only the window table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     candles = load_sample()
@@ -148,6 +177,10 @@ def main() -> None:
     config = EnvConfig()
     print(f"data: bundled sample, {len(fs)} bars x {fs.features.shape[1]} features ({source})")
     print(f"kernel: {'parallel' if args.parallel else 'serial'}; actions uniform in [-1, 1]")
+    windows = bench_windows(fs, args.parallel, args.seconds, args.repeats)
+    if args.windows_only:
+        print("RESULT " + " ".join(f"{k}={v:.3g}" for k, v in windows.items()))
+        return
     base = bench_anytrading(candles, args.seconds, args.repeats)
     rows: list[tuple[str, int, float]] = []
     single = bench_single(fs, config, args.seconds, args.repeats)
@@ -165,7 +198,8 @@ def main() -> None:
     for name, n, rate in rows:
         ratio = f"{rate / base:13.1f}" if base else f"{'n/a':>13s}"
         print(f"{name:32s} {n:5d} {rate:14,.0f} {ratio}")
-    print("RESULT " + " ".join(f"{k}={v:.0f}" for k, v in figures.items()))
+    figures.update(windows)
+    print("RESULT " + " ".join(f"{k}={v:.3g}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

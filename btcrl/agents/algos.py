@@ -1,6 +1,7 @@
 """SB3 PPO / SAC and sb3-contrib TQC models built from an AgentConfig (classes: btcrl.policy)."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -104,9 +105,17 @@ def algorithm_kwargs(config: AgentConfig, n_envs: int) -> dict[str, Any]:
     return off_policy
 
 
-def build_model(config: AgentConfig, env: VecEnv, seed: int, device: str) -> BaseAlgorithm:
-    """A fresh, seeded SB3 model for ``config.algo`` on ``env`` (an SB3 VecEnv)."""
+def build_model(
+    config: AgentConfig,
+    env: VecEnv,
+    seed: int,
+    device: str,
+    policy_kwargs: Mapping[str, Any] | None = None,
+) -> BaseAlgorithm:
+    """A fresh, seeded SB3 model for ``config.algo`` on ``env`` (an SB3 VecEnv);
+    ``policy_kwargs`` are added to the policy's (e.g. a features extractor)."""
     cls = algorithm_class(config.algo)
     kwargs = algorithm_kwargs(config, env.num_envs)
     log.info("building %s on %d envs, device %s: %s", config.algo, env.num_envs, device, kwargs)
+    kwargs["policy_kwargs"].update(policy_kwargs or {})  # after the log: it holds weights
     return cls("MlpPolicy", env, seed=seed, device=device, verbose=0, **kwargs)

@@ -1,4 +1,5 @@
-"""``btcrl pretrain``: pre-train the market encoder on the train span and register it.
+"""``btcrl pretrain``: pre-train the market encoder on the train span and register it; and
+``encoder_policy``: what ``agent.encoder`` changes in a training run.
 
 The train span is the one ``btcrl train`` would train on with the same config
 (``train.split_ratio`` / ``train.train_end``): windows end on train rows only, so the
@@ -8,14 +9,20 @@ validation span (and anything later) stays unseen by the encoder.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from btcrl.agents.algos import resolve_device
-from btcrl.agents.split import split_feature_set
+from btcrl.agents.split import last_train_time, split_feature_set
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
+from btcrl.encoder.extractor import encoder_policy_kwargs
+from btcrl.encoder.model import MaskedEncoder
+from btcrl.encoder.plot import reconstruction_html
 from btcrl.encoder.pretrain import pretrain_encoder
-from btcrl.features.spec import FeatureSet
+from btcrl.encoder.windows import gather_windows, window_ends
+from btcrl.errors import CompatibilityError, ConfigError
+from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.tracking import configure_tracking, log_metrics, log_params, log_text, start_run
-from btcrl.tracking.encoder import log_encoder
+from btcrl.tracking.encoder import ENCODER_RUN_TAG, ENCODER_URI_TAG, load_encoder, log_encoder
 from btcrl.tracking.models import pip_requirements
 from btcrl.tracking.tags import DATA_HASH, SYMBOL, TIMEFRAME
 
@@ -40,6 +47,7 @@ def run_pretraining(
     parent_run_id: str | None = None,
     on_eval: Callable[[int, dict[str, float]], None] | None = None,
     register: bool = True,
+    extra_tags: dict[str, str] | None = None,
 ) -> PretrainRunResult:
     """Pre-train on the train span of ``features`` (default: loaded from ``config.data``),
     log losses and the encoder to an MLflow run in ``pretrain.experiment``, register it as
@@ -48,13 +56,18 @@ def run_pretraining(
     if features is None:
         from btcrl.features import load_feature_set
 
-        features = load_feature_set(config.data, config.features)
+        train = config.train  # fitted features fit on the train split, as btcrl train's
+        features = load_feature_set(
+            config.data,
+            config.features,
+            fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+        )
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     pretrain = config.pretrain
     device = resolve_device(pretrain.device)
     spec = features.spec
     tags = {**split.tags(), SYMBOL: spec.symbol, TIMEFRAME: spec.timeframe,
-            DATA_HASH: spec.data_hash}
+            DATA_HASH: spec.data_hash, **(extra_tags or {})}
     name = f"encoder-w{pretrain.window}-d{pretrain.d_model}-s{config.seed}-{spec.timeframe}"
     with start_run(pretrain.experiment, "pretrain", run_name=name, tags=tags,
                    parent_run_id=parent_run_id) as run:
@@ -71,9 +84,55 @@ def run_pretraining(
         result = pretrain_encoder(split.train, pretrain, seed=config.seed, device=device,
                                   on_eval=report)
         log_metrics({"samples_per_second": result.samples_per_second})
+        span = split.train
+        last = gather_windows(span.features, window_ends(span, pretrain.window)[-1:],
+                              pretrain.window)[0]  # the latest held-out window
+        log_text(reconstruction_html(result.model, last, spec.feature_names,
+                                     pretrain.mask_ratio, config.seed), "reconstruction.html")
         metadata = {"feature_spec": features.spec.to_dict(), "shape": result.shape.to_dict(),
                     "train_end": split.tags()["btcrl.train_end"]}
         uri, version = log_encoder(result.model.cpu(), metadata, pip_requirements(),
                                    pretrain.model_name if register else None)
     return PretrainRunResult(run.info.run_id, uri, version, result.final,
                              result.samples_per_second)
+
+
+@dataclass(frozen=True)
+class EncoderPolicy:
+    """What training needs from ``agent.encoder``: the config with ``env.window`` set to the
+    encoder's window, the SB3 ``policy_kwargs`` that put the encoder in front of the policy,
+    and the tags linking the train run to the encoder."""
+
+    config: ExperimentConfig
+    policy_kwargs: dict[str, Any]
+    tags: dict[str, str]
+
+
+def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderPolicy:
+    """Load ``config.agent.encoder`` (none: the config unchanged, no kwargs), check its
+    FeatureSpec against the data's (one-line CompatibilityError at the first difference) and
+    set ``env.window`` to its window (ConfigError when env.window was set to another)."""
+    uri = config.agent.encoder
+    if not uri:
+        return EncoderPolicy(config, {}, {})
+    module, metadata = load_encoder(uri)
+    if not isinstance(module, MaskedEncoder):
+        raise CompatibilityError(f"{uri} holds a {type(module).__name__}, not a MaskedEncoder")
+    try:
+        FeatureSpec.from_dict(metadata["feature_spec"]).check_compatible(data_spec)
+    except CompatibilityError as exc:
+        raise CompatibilityError(f"encoder {uri} does not fit the data: {exc}") from None
+    window = int(metadata["shape"]["window"])
+    if config.env.window not in (1, window):
+        raise ConfigError(
+            f"env.window={config.env.window} but encoder {uri} reads windows of {window} bars "
+            "(leave env.window at 1: it follows the encoder)"
+        )
+    env = config.env.model_copy(update={"window": window})
+    log.info("policy reads through encoder %s (window %d, %s)", uri, window,
+             "fine-tuned" if config.agent.encoder_trainable else "frozen")
+    return EncoderPolicy(
+        config.model_copy(update={"env": env}),
+        encoder_policy_kwargs(module, config.agent.encoder_trainable),
+        {ENCODER_URI_TAG: uri, ENCODER_RUN_TAG: str(metadata.get("run_id", ""))},
+    )

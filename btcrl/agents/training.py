@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -22,12 +23,14 @@ from btcrl.agents.callbacks import (
 )
 from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
+from btcrl.agents.pretraining import encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
 from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.data.timeframes import periods_per_year
+from btcrl.env.episodes import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.policy.algos import load_model
@@ -75,6 +78,7 @@ class _Job:
     checkpoint: Path | None
     tmp: Path
     on_validation: ValidationHook | None
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. the encoder
 
 
 def run_training(
@@ -111,14 +115,17 @@ def run_training(
     if features is None:
         features = _load_features(config)
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
+    encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
+    config = encoder.config
     device = resolve_device(config.agent.device)
     seed_training(config.seed, config.train.torch_threads, device)
-    all_tags = {**run_tags(config, features, split), **(extra_tags or {})}
+    all_tags = {**run_tags(config, features, split), **encoder.tags, **(extra_tags or {})}
     if config.train.resume:
         all_tags[tags.RESUMED_FROM] = config.train.resume
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation)
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation,
+                   encoder.policy_kwargs)
         with start_run(
             config.train.experiment,
             "train",
@@ -215,7 +222,7 @@ def _train_and_log(
 def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
     config = job.config
     if job.checkpoint is None:
-        return build_model(config.agent, env, config.seed, job.device)
+        return build_model(config.agent, env, config.seed, job.device, job.policy_kwargs)
     model = load_model(config.agent.algo, job.checkpoint, env=env, device=job.device)
     model.set_random_seed(config.seed)
     return model
@@ -295,7 +302,7 @@ def _log_outputs(
     log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in chosen.items()})
     if config.train.log_model:
         example = _example_observation(job.split, config)
-        names = list(spec.observation_names)
+        names = list(observation_names(spec, config.env.window))
         log_policy_model(files, names, spec.action_size, spec.to_json(), example)
     return dict(chosen)
 

@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from btcrl.env.episodes import observation_size
 from btcrl.errors import CompatibilityError
 from btcrl.features.spec import ACTION_NAMES, FeatureSpec
 
@@ -18,8 +19,9 @@ def check_model_fits(loaded: Any, data_spec: FeatureSpec) -> list[str]:
     spec: FeatureSpec = loaded.spec
     warnings = spec.check_compatible(data_spec)
     model = getattr(loaded, "model", None)
+    window = loaded.config.env.window if hasattr(loaded, "config") else 1
     checks = (
-        ("observation size", "observation_space", data_spec.observation_size),
+        ("observation size", "observation_space", observation_size(data_spec, window)),
         ("action size", "action_space", len(ACTION_NAMES)),
     )
     for what, attr, expected in checks:

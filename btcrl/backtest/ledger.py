@@ -108,8 +108,10 @@ def collect_steps(
         "volume": np.asarray(features.volume[bars], dtype=np.float64),
     }
     obs = np.asarray(observations, dtype=np.float64)
+    # a windowed observation (env.window W) holds W feature rows: keep the newest (row t)
+    skip = obs.shape[1] - features.spec.observation_size if obs.ndim == 2 else 0
     for j, name in enumerate(features.spec.observation_names):
-        columns[f"obs_{name}"] = obs[:, j]
+        columns[f"obs_{name}"] = obs[:, j + skip if j > 0 else 0]
     act = np.asarray(actions, dtype=np.float64)
     columns["a_pos"] = act[:, 0]
     columns["a_sl"] = act[:, 1]

@@ -23,7 +23,8 @@ def model_inputs(config: ExperimentConfig, model_uri: str) -> tuple[Any, Feature
     loaded = load_policy(model_uri)
     if config.backtest.use_model_config:
         return loaded, loaded.config.features, loaded.config.env
-    return loaded, config.features, config.env
+    window = {"window": loaded.config.env.window}  # the model's input: not a trading rule
+    return loaded, config.features, config.env.model_copy(update=window)
 
 
 def attach_model(plan: "BacktestPlan", loaded: Any, model_uri: str, strict: bool) -> None:

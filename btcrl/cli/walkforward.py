@@ -77,6 +77,9 @@ class SegmentProgress:
 @click.option("--step-months", default=None, help="Shift between segments (= test months).")
 @click.option("--val-months", default=None, help="Validation tail of each train window (3).")
 @click.option("--anchored", is_flag=True, default=False, help="Expanding train windows.")
+@click.option(
+    "--pretrain", is_flag=True, default=False, help="Pre-train an encoder per segment first."
+)
 @click.option("--embargo", default=None, help="Bars left out between train and test (0).")
 @click.option("--seeds", default=None, help="Comma-separated seeds, one training each (0).")
 @click.option("--workers", default=None, help="Worker processes on this machine (1).")
@@ -97,6 +100,7 @@ def walkforward(
     overrides: tuple[str, ...],
     anchored: bool,
     promote: bool,
+    pretrain: bool,
     seeds: str | None,
     segments: str | None,
     **options: object,
@@ -121,6 +125,8 @@ def walkforward(
         extra.append(f"walkforward.segments={segment_list}")
     if anchored:
         extra.append("walkforward.anchored=true")
+    if pretrain:
+        extra.append("pretrain.per_segment=true")
     config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
     progress = SegmentProgress()
     try:

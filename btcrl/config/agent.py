@@ -33,3 +33,12 @@ class AgentConfig(Section):
     gradient_steps: int = Field(1, ge=-1)
     top_quantiles_to_drop_per_net: int = Field(2, ge=0, description="TQC only")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # pre-trained market encoder (btcrl pretrain)
+    encoder: str | None = Field(
+        None,
+        description="models:/btcrl-encoder@ALIAS (or any encoder model URI): the policy reads "
+        "its observation window through it; env.window follows the encoder's. null = plain MLP",
+    )
+    encoder_trainable: bool = Field(
+        False, description="fine-tune the encoder with the policy (false = frozen)"
+    )

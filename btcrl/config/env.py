@@ -79,6 +79,13 @@ class EnvConfig(Section):
         "scale_free: cash / equity and position x close / equity",
     )
     mode: Literal["train", "eval", "backtest"] = "train"
+    window: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="bars of features per observation: rows t-W+1..t (1 = the current row); "
+        "episodes start W-1 bars after the first valid row",
+    )
 
     @field_validator("reward")
     @classmethod

@@ -28,9 +28,19 @@ class PretrainConfig(Section):
     )
     eval_every: int = Field(250, ge=1, description="gradient steps between held-out losses")
     device: str = Field("auto", description="auto | cpu | cuda")
-    torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch default")
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch intra-op threads; 0 = torch's default (all cores). 1: on 2 shared "
+        "cores, 2 threads ran 7x slower than 1 (they spin waiting for each other)",
+    )
     experiment: str = "btcrl-pretrain"
     model_name: str = Field("btcrl-encoder", description="registry name of the encoder")
+    per_segment: bool = Field(
+        False,
+        description="btcrl walkforward (--pretrain): pre-train one encoder per segment on its "
+        "train window and train the segment's agent through it",
+    )
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "PretrainConfig":

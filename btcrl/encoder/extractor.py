@@ -59,6 +59,11 @@ class EncoderExtractor(BaseFeaturesExtractor):
         embedding = self.encoder.embed(windows)
         return torch.cat([observations[:, :1], embedding, observations[:, -1:]], dim=1)
 
+    def apply(self, fn: Any) -> "EncoderExtractor":
+        """No-op: SB3 re-initialises the features extractor through ``apply`` (PPO's
+        orthogonal init), which would overwrite the pre-trained weights."""
+        return self
+
     def train(self, mode: bool = True) -> "EncoderExtractor":
         """A frozen encoder stays in eval mode (no dropout today, but no surprises later)."""
         super().train(mode)

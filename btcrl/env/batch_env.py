@@ -20,6 +20,7 @@ from btcrl.env.episodes import (
     check_feature_set,
     episode_bounds,
     feature_params,
+    observation_size,
     observation_space,
     resolve_mode,
 )
@@ -83,10 +84,10 @@ class BatchTradingEnv(VecEnv):
         self._prices, self._values = check_feature_set(features)
         self.bounds = episode_bounds(features, config, self.mode)
         self._params = feature_params(config, features, self.bounds.steps, auto_reset=True)
-        super().__init__(n_envs, observation_space(features), action_space())
+        super().__init__(n_envs, observation_space(features, config.window), action_space())
         self.parallel = parallel
         self._kernel = step_envs_parallel if parallel else step_envs
-        size = features.spec.observation_size
+        size = observation_size(features.spec, config.window)
         self._state = np.zeros((n_envs, N_STATE), dtype=np.float64)
         self._istate = np.zeros((n_envs, N_ISTATE), dtype=np.int64)
         self.ledger = np.zeros((n_envs, N_LEDGER), dtype=np.float64)

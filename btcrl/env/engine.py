@@ -40,8 +40,9 @@ prices, ``s`` the slippage fraction):
    shaping terms (churn, smoothness, drawdown; 0 by default), times ``reward_scale``.
 
 The next observation is row ``b``: ``[cash / initial_balance, *features[b], position /
-max_position_btc]`` (float32), or with ``observation_account: scale_free`` ``[cash /
-equity, *features[b], position x C / equity]``. There is no margin call beyond bankruptcy.
+max_position_btc]`` (float32; ``env.window`` W > 1: rows ``b - W + 1 .. b``), or with
+``observation_account: scale_free`` ``[cash / equity, *features[b], position x C / equity]``.
+There is no margin call beyond bankruptcy.
 
 The kernel is split into small ``inline="always"`` functions (``_open_bar``, ``_close_bar``,
 ``_reward`` here; fills, stops, sizing, carry and the ledger row in ``btcrl.env.orders``), which
@@ -114,22 +115,28 @@ def write_observation(
     params: np.ndarray,
     price: float = math.nan,
 ) -> None:
-    """Write the observation of ``row`` into ``out[i]``: ``[account_0, *features[row],
-    account_1]``. Legacy: ``cash / initial_balance`` and ``position / max_position_btc``;
-    scale-free (``observation_account``): ``cash / equity`` and ``position x price /
-    equity`` with ``equity = cash + position x price`` (``price`` the row's close, needed
-    when the position is open; both 0 when equity <= 0)."""
+    """Write ``[account_0, *features[row - W + 1], ..., *features[row], account_1]`` into
+    ``out[i]``, rows copied straight from ``features``; the buffer's width sets the window
+    ``W = (out.shape[1] - 2) / F`` (``env.window``; episodes start at ``first_valid + W - 1``).
+    Legacy: ``cash / initial_balance`` and ``position / max_position_btc``; scale-free:
+    ``cash / equity`` and ``position x price / equity``, ``equity = cash + position x price``
+    (``price`` the row's close, needed when the position is open; both 0 when equity <= 0)."""
     n_features = features.shape[1]
-    for k in range(n_features):
-        out[i, 1 + k] = features[row, k]
+    window = (out.shape[1] - 2) // n_features
+    first = row + 1 - window
+    for j in range(window):
+        base = 1 + j * n_features
+        for k in range(n_features):
+            out[i, base + k] = features[first + j, k]
+    tail = 1 + window * n_features
     if params[P_OBS_ACCOUNT] == 0.0:
         out[i, 0] = cash / params[P_INITIAL_BALANCE]
-        out[i, 1 + n_features] = position / params[P_MAX_POSITION]
+        out[i, tail] = position / params[P_MAX_POSITION]
         return
     value = position * price if position != 0.0 else 0.0
     equity = cash + value
     out[i, 0] = cash / equity if equity > 0.0 else 0.0
-    out[i, 1 + n_features] = value / equity if equity > 0.0 else 0.0
+    out[i, tail] = value / equity if equity > 0.0 else 0.0
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -41,7 +41,7 @@ from btcrl.env.layout import (
 )
 from btcrl.env.rewards import get_reward
 from btcrl.errors import ConfigError, DataError
-from btcrl.features.spec import FeatureSet
+from btcrl.features.spec import ACCOUNT_HEAD, ACCOUNT_TAIL, FeatureSet, FeatureSpec
 
 MODES = ("train", "eval", "backtest")
 
@@ -73,23 +73,49 @@ def resolve_mode(mode: str | None, config: EnvConfig) -> str:
     return chosen
 
 
+def observation_size(spec: FeatureSpec, window: int = 1) -> int:
+    """Length of the observation: the account head and tail around ``window`` feature rows
+    (the one place the size depends on ``env.window``)."""
+    return len(ACCOUNT_HEAD) + window * len(spec.feature_names) + len(ACCOUNT_TAIL)
+
+
+def observation_names(spec: FeatureSpec, window: int = 1) -> tuple[str, ...]:
+    """Every observation entry in order; with ``window`` > 1 the feature names carry their
+    lag (``rsi_14[t-63]`` .. ``rsi_14[t]``). Window 1 gives ``spec.observation_names``."""
+    if window == 1:
+        return spec.observation_names
+    lagged = tuple(
+        f"{name}[t-{lag}]" if lag else f"{name}[t]"
+        for lag in range(window - 1, -1, -1)
+        for name in spec.feature_names
+    )
+    return ACCOUNT_HEAD + lagged + ACCOUNT_TAIL
+
+
+def first_row(features: FeatureSet, window: int = 1) -> int:
+    """The first row an episode can start on: ``first_valid + window - 1`` (its window of
+    ``window`` rows is then all valid)."""
+    return features.first_valid + window - 1
+
+
 def episode_bounds(features: FeatureSet, config: EnvConfig, mode: str) -> EpisodeBounds:
-    """train: ``episode_length`` bars from a random start in [first_valid, T-1-length];
-    eval / backtest: the whole span from ``first_valid`` to the last row."""
+    """train: ``episode_length`` bars from a random start in [first, T-1-length];
+    eval / backtest: the whole span from ``first`` to the last row, ``first = first_valid +
+    env.window - 1`` (see :func:`first_row`)."""
     n_rows = len(features)
-    first = features.first_valid
+    first = first_row(features, config.window)
     if mode == "train":
         last = n_rows - 1 - config.episode_length
         if last < first:
             raise DataError(
                 f"env.episode_length={config.episode_length} bars does not fit the "
-                f"{n_rows - first} valid rows of the feature set (first_valid={first})"
+                f"{n_rows - first} usable rows of the feature set (first row {first})"
             )
         return EpisodeBounds(mode, first, last, config.episode_length)
     steps = n_rows - 1 - first
     if steps < 1:
         raise DataError(
-            f"the feature set has {n_rows - first} valid rows (first_valid={first}); "
+            f"the feature set has {n_rows - first} usable rows (first row {first}); "
             "an episode needs at least 2"
         )
     return EpisodeBounds(mode, first, first, steps)
@@ -183,9 +209,9 @@ def feature_params(
     )
 
 
-def observation_space(features: FeatureSet) -> spaces.Box:
-    """Unbounded float32 box of ``spec.observation_size``."""
-    size = features.spec.observation_size
+def observation_space(features: FeatureSet, window: int = 1) -> spaces.Box:
+    """Unbounded float32 box of :func:`observation_size`."""
+    size = observation_size(features.spec, window)
     return spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
 
 

@@ -109,35 +109,37 @@ def _dense_stack(
     return weights, biases, activations
 
 
-def _flat_extractor(extractor: Any, obs_size: int) -> bool:
-    """True when the features extractor passes a flat observation through unchanged."""
-    return (
-        type(extractor).__name__ == "FlattenExtractor"
-        and getattr(extractor, "features_dim", None) == obs_size
-    )
+def _flat_extractor(extractor: Any, obs_size: int, kind: str) -> bool:
+    """True when the features extractor is of class ``kind`` and, for ``FlattenExtractor``,
+    passes a flat observation through unchanged."""
+    if type(extractor).__name__ != kind:
+        return False
+    return kind != "FlattenExtractor" or getattr(extractor, "features_dim", None) == obs_size
 
 
-def _ppo_parts(policy: Any, obs_size: int) -> tuple[list[Any], bool] | None:
+def _ppo_parts(policy: Any, obs_size: int, kind: str) -> tuple[list[Any], bool] | None:
     from stable_baselines3.common.distributions import DiagGaussianDistribution
 
     if not isinstance(policy.action_dist, DiagGaussianDistribution) or policy.squash_output:
         return None  # gSDE, or another distribution
-    if not _flat_extractor(policy.pi_features_extractor, obs_size):
+    if not _flat_extractor(policy.pi_features_extractor, obs_size, kind):
         return None
     return [*policy.mlp_extractor.policy_net, policy.action_net], False
 
 
-def _squashed_parts(actor: Any, obs_size: int) -> tuple[list[Any], bool] | None:
+def _squashed_parts(actor: Any, obs_size: int, kind: str) -> tuple[list[Any], bool] | None:
     if getattr(actor, "use_sde", True):
         return None  # gSDE: the deterministic action is not the plain mean
-    if not _flat_extractor(actor.features_extractor, obs_size):
+    if not _flat_extractor(actor.features_extractor, obs_size, kind):
         return None
     return [*actor.latent_pi, actor.mu], True
 
 
-def mlp_from_policy(policy: Any) -> MlpActor | None:
+def mlp_from_policy(policy: Any, extractor: str = "FlattenExtractor") -> MlpActor | None:
     """The deterministic actor of an SB3 policy as an ``MlpActor``, or None when it is not an
-    MLP over the flat, raw observation (see the module docstring)."""
+    MLP over the flat, raw observation (see the module docstring). ``extractor``: the
+    features extractor class the policy must have; another than ``FlattenExtractor`` (the
+    encoder's) gives the MLP head over the extractor's output (``features_dim`` inputs)."""
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     obs_space = getattr(policy, "observation_space", None)
@@ -146,16 +148,20 @@ def mlp_from_policy(policy: Any) -> MlpActor | None:
     if obs_shape is None or len(obs_shape) != 1 or getattr(act_space, "low", None) is None:
         return None
     obs_size = int(obs_shape[0])
+    head: Any
     if isinstance(policy, ActorCriticPolicy):
-        parts = _ppo_parts(policy, obs_size)
+        parts = _ppo_parts(policy, obs_size, extractor)
+        head = policy.pi_features_extractor
     else:
         actor = getattr(policy, "actor", None)
         has_parts = actor is not None and all(
             hasattr(actor, a) for a in ("latent_pi", "mu", "features_extractor")
         )
-        parts = _squashed_parts(actor, obs_size) if has_parts else None
+        parts = _squashed_parts(actor, obs_size, extractor) if has_parts else None
+        head = getattr(actor, "features_extractor", None)
     if parts is None:
         return None
+    obs_size = int(getattr(head, "features_dim", obs_size))  # the MLP's input
     modules, squashed = parts
     stack = _dense_stack(modules)
     if stack is None:

@@ -22,7 +22,13 @@ from numba import njit
 
 from btcrl.config.env import EnvConfig
 from btcrl.env.engine import reset_env, step_range
-from btcrl.env.episodes import check_feature_set, episode_bounds, feature_params, resolve_mode
+from btcrl.env.episodes import (
+    check_feature_set,
+    episode_bounds,
+    feature_params,
+    observation_size,
+    resolve_mode,
+)
 from btcrl.env.layout import N_ISTATE, N_LEDGER, N_STATE
 from btcrl.env.mlp import RELU, TANH, MlpActor
 from btcrl.errors import CompatibilityError, ConfigError
@@ -188,7 +194,7 @@ def run_compiled_episode(
     (steps, N_LEDGER)), one row per step taken. CompatibilityError when the actor's input
     or output size does not fit the feature set's observation or the env's action.
     """
-    size = features.spec.observation_size
+    size = observation_size(features.spec, env_config.window)
     if actor.obs_size != size or actor.action_size != 2:
         raise CompatibilityError(
             f"policy maps {actor.obs_size} inputs to {actor.action_size} actions; the feature "
@@ -233,7 +239,8 @@ def _run(
     prices, values = check_feature_set(features)
     bounds = episode_bounds(features, env_config, chosen)
     params = feature_params(env_config, features, bounds.steps, auto_reset=False)
-    observations = np.zeros((bounds.steps, features.spec.observation_size), dtype=np.float32)
+    size = observation_size(features.spec, env_config.window)
+    observations = np.zeros((bounds.steps, size), dtype=np.float32)
     actions = np.zeros((bounds.steps, 2), dtype=np.float32)
     ledger = np.zeros((bounds.steps, N_LEDGER), dtype=np.float64)
     taken = policy_episode(

@@ -13,6 +13,7 @@ from btcrl.env.episodes import (
     check_feature_set,
     episode_bounds,
     feature_params,
+    observation_size,
     observation_space,
     resolve_mode,
 )
@@ -65,9 +66,9 @@ class TradingEnv(gym.Env[np.ndarray, np.ndarray]):
         self._prices, self._values = check_feature_set(features)
         self.bounds = episode_bounds(features, config, self.mode)
         self._params = feature_params(config, features, self.bounds.steps, auto_reset=False)
-        self.observation_space = observation_space(features)
+        self.observation_space = observation_space(features, config.window)
         self.action_space = action_space()
-        size = features.spec.observation_size
+        size = observation_size(features.spec, config.window)
         self._state = np.zeros((1, N_STATE), dtype=np.float64)
         self._istate = np.zeros((1, N_ISTATE), dtype=np.int64)
         self._ledger = np.zeros((1, N_LEDGER), dtype=np.float64)

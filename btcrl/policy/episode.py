@@ -1,12 +1,14 @@
 """One deterministic episode of a policy over a feature set: the runner shared by validation
 (``btcrl.agents.validation``), backtests and walk-forward tests.
 
-The episode runs from the feature set's ``first_valid`` row to its last row (modes ``eval``
-and ``backtest`` of the env, which differ only in name) on the trade engine the training env
-uses. Two paths give the same ledger for the same actions:
+The episode runs from the feature set's ``first_valid + env.window - 1`` row to its last row
+(modes ``eval`` and ``backtest`` of the env, which differ only in name) on the trade engine the
+training env uses. Two paths give the same ledger for the same actions:
 
-- an ``MlpPolicy`` (an SB3 MLP actor read by ``btcrl.env.mlp.mlp_from_policy``) and a
-  ``RulePolicy`` (targets fixed per row) run whole inside one compiled call
+- an ``MlpPolicy`` (an SB3 MLP actor read by ``btcrl.env.mlp.mlp_from_policy``), an
+  ``EncodedMlpPolicy`` (a pre-trained encoder, its embeddings batched, then its MLP head:
+  ``btcrl.policy.encoded``) and a ``RulePolicy`` (targets fixed per row) run inside one
+  compiled call
   (``btcrl.env.policy_episode``): about 30 ms for 10,000 bars instead of about 4 s
   (``benchmarks/episode.py``);
 - any other ``StepPolicy`` steps ``TradingEnv`` bar by bar from Python.
@@ -24,11 +26,13 @@ import pandas as pd
 
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS, TradingEnv
+from btcrl.env.episodes import first_row
 from btcrl.env.layout import L_CLOSE_QTY, L_FILL_QTY, L_POSITION, L_STOP_QTY
 from btcrl.env.mlp import MlpActor, mlp_from_policy
 from btcrl.env.policy_episode import mlp_forward, run_compiled_episode, run_planned_episode
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy.encoded import EncodedMlpPolicy, encoded_policy, run_encoded_episode
 from btcrl.policy.rules import ModelPolicy, RulePolicy
 
 log = logging.getLogger(__name__)
@@ -119,6 +123,9 @@ def model_policy(
     is an MLP over the raw observation and agrees with ``predict`` (float32 (N, obs) ->
     (N, 2), the torch path) to ``CHECK_TOLERANCE`` on random observations, else
     ``ModelPolicy(predict)``."""
+    encoded = encoded_policy(sb3_policy, predict, name, CHECK_ROWS, CHECK_TOLERANCE)
+    if encoded is not None:  # an encoder: embeddings batched, the MLP head compiled
+        return encoded
     actor = mlp_from_policy(sb3_policy)
     if actor is None:
         log.info("policy %s is not a plain MLP actor: episodes step it through torch", name)
@@ -141,14 +148,17 @@ def run_episode(
     *,
     mode: str = "backtest",
 ) -> Episode:
-    """Run ``policy`` from ``features.first_valid`` to the last row (or bankruptcy) under
+    """Run ``policy`` from ``first_valid + config.window - 1`` to the last row (or bankruptcy) under
     ``config`` in env mode ``mode`` (eval | backtest); compiled for ``MlpPolicy`` and
     ``RulePolicy``, through ``TradingEnv`` otherwise (``seed`` seeds that env)."""
     if mode not in EPISODE_MODES:
         raise ConfigError(f"episode mode {mode!r} is unknown; use one of {EPISODE_MODES}")
-    start = features.first_valid
+    start = first_row(features, config.window)
     if isinstance(policy, MlpPolicy):
         observations, actions, ledger = run_compiled_episode(features, config, policy.actor, mode)
+    elif isinstance(policy, EncodedMlpPolicy) and config.target_volatility is None:
+        # (the vol target reads closes from first_valid: the embedded set starts later)
+        observations, actions, ledger = run_encoded_episode(features, config, policy, mode)
     elif isinstance(policy, RulePolicy):
         planned = np.ones((len(features), 2), dtype=np.float32)
         planned[:, 0] = policy.targets

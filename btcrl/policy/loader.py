@@ -8,6 +8,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from btcrl.config import ExperimentConfig, build_config
+from btcrl.env.episodes import observation_size
 from btcrl.errors import CompatibilityError
 from btcrl.features.spec import FeatureSpec
 from btcrl.policy.act import ActFn, deterministic_act
@@ -39,10 +40,11 @@ class LoadedPolicy:
         obs = np.asarray(obs, dtype=np.float32)
         if obs.ndim == 1:
             obs = obs[None, :]
-        if obs.ndim != 2 or obs.shape[1] != self.spec.observation_size:
+        size = observation_size(self.spec, self.config.env.window)
+        if obs.ndim != 2 or obs.shape[1] != size:
             raise CompatibilityError(
                 f"observation shape {obs.shape} does not fit model {self.model_uri}: "
-                f"expected (N, {self.spec.observation_size})"
+                f"expected (N, {size})"
             )
         if self._act is None:
             self._act = deterministic_act(self.model)

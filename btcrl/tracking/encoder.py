@@ -9,10 +9,14 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 
 from btcrl.errors import BtcrlError, CompatibilityError
+from btcrl.tracking.tags import STAGE
 
 log = logging.getLogger(__name__)
 
 ENCODER_ARTIFACT = "encoder"
+#: tags of a train run whose policy reads through an encoder: its model URI and source run
+ENCODER_URI_TAG = "btcrl.encoder_uri"
+ENCODER_RUN_TAG = "btcrl.encoder_run_id"
 
 
 def log_encoder(
@@ -32,6 +36,7 @@ def log_encoder(
         pip_requirements=pip_requirements,
         serialization_format="pickle",  # the module class is importable from btcrl
     )
+    mlflow.set_tag(ENCODER_URI_TAG, info.model_uri)  # find_encoder reads it back
     if not name:
         return info.model_uri, None
     try:
@@ -44,8 +49,8 @@ def log_encoder(
 
 
 def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
-    """(the encoder module on CPU, its metadata) from a model URI; CompatibilityError when the
-    URI names no btcrl encoder."""
+    """(the encoder module on CPU, its metadata plus ``run_id``, the run that logged it) from
+    a model URI; CompatibilityError when the URI names no btcrl encoder."""
     try:
         info = mlflow.models.get_model_info(uri)
         model = mlflow.pytorch.load_model(uri, map_location="cpu")
@@ -55,4 +60,24 @@ def load_encoder(uri: str) -> tuple[nn.Module, dict[str, Any]]:
     if "feature_spec" not in metadata or "shape" not in metadata:
         raise CompatibilityError(f"{uri} is not a btcrl encoder (no feature_spec/shape metadata)")
     model.eval()
-    return model, metadata
+    return model, {**metadata, "run_id": info.run_id or ""}
+
+
+def find_encoder(experiment: str, tags: dict[str, str]) -> str | None:
+    """The model URI of the latest finished pretrain run in ``experiment`` carrying every tag
+    of ``tags`` (a walk-forward segment's), or None."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    wanted = {**tags, STAGE: "pretrain"}
+    query = " and ".join(
+        [f"tags.`{k}` = '{v}'" for k, v in wanted.items()] + ["attributes.status = 'FINISHED'"]
+    )
+    runs = MlflowClient().search_runs(
+        [found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=20
+    )
+    for run in runs:
+        uri = run.data.tags.get(ENCODER_URI_TAG)
+        if uri:
+            return uri
+    return None

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest import stats
-from btcrl.config import ExperimentConfig
+from btcrl.config import EnvConfig, ExperimentConfig
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.spec import FeatureSet, FittedParams
 from btcrl.walkforward.jobs import Job
@@ -113,28 +113,35 @@ def aggregate(
     ppy = periods_per_year(config.data.timeframe)
     rf = config.backtest.risk_free_rate
     initial = config.env.initial_balance
-    built: dict[int, list[tuple[tuple[FittedParams, ...], FeatureSet]]] = {}
+    built: dict[int, list[tuple[tuple[tuple[FittedParams, ...], int], FeatureSet]]] = {}
     models: dict[int, Stitched] = {}
     primary_parts: list[tuple[Segment, FeatureSet]] = []
+    primary_envs: list[EnvConfig] = []
     for seed in seeds:
-        policies, parts = [], []
+        policies, parts, envs = [], [], []
         for segment in done:  # test features take the segment model's fitted params
             uri = str(finished[(segment.index, seed)]["model_uri"])
             loaded = take_policy(uri)
+            # a windowed model (env.window W, e.g. an encoder's) starts W - 1 bars into its
+            # feature set: W lead bars put its first step, like the baselines', at test start
+            window = loaded.config.env.window
             fs = _test_features(
-                built.setdefault(segment.index, []), candles, config, segment, loaded.spec.fitted
-            )
+                built.setdefault(segment.index, []), candles, config, segment,
+                loaded.spec.fitted, window,
+            )  # fmt: skip
             loaded.spec.check_compatible(fs.spec)
             policies.append(window_policy(loaded, uri))
             parts.append((segment, fs))
+            envs.append(config.env.model_copy(update={"window": window}))
         if seed == seeds[0]:
-            primary_parts = parts
-        models[seed] = _chain(
-            f"seed {seed}", parts, policies, [config.env] * len(parts), initial, ppy, rf
-        )
+            primary_parts, primary_envs = parts, envs
+        models[seed] = _chain(f"seed {seed}", parts, policies, envs, initial, ppy, rf)
     baselines: dict[str, Stitched] = {}
     for name in baseline_names(config.features.strategies):
-        rules = [baseline_policy(name, fs, config.env) for _, fs in primary_parts]
+        rules = [
+            baseline_policy(name, fs, env)
+            for (_, fs), env in zip(primary_parts, primary_envs, strict=True)
+        ]
         baselines[name] = _chain(
             name, primary_parts, [b[0] for b in rules], [b[1] for b in rules], initial, ppy, rf
         )
@@ -145,19 +152,21 @@ def aggregate(
 
 
 def _test_features(
-    cache: list[tuple[tuple[FittedParams, ...], FeatureSet]],
+    cache: list[tuple[tuple[tuple[FittedParams, ...], int], FeatureSet]],
     candles: pd.DataFrame,
     config: ExperimentConfig,
     segment: Segment,
     fitted: tuple[FittedParams, ...],
+    window: int = 1,
 ) -> FeatureSet:
-    """The segment's test window with these fitted params, built once per distinct params
-    (the seeds of a segment fit the same train rows, so usually once)."""
-    for params, fs in cache:
-        if params == fitted:
+    """The segment's test window with these fitted params and ``window`` lead bars, built
+    once per distinct (params, window) (the seeds of a segment fit the same train rows, so
+    usually once)."""
+    for key, fs in cache:
+        if key == (fitted, window):
             return fs
-    fs = oos_window_features(candles, config, segment, fitted)
-    cache.append((fitted, fs))
+    fs = oos_window_features(candles, config, segment, fitted, window)
+    cache.append(((fitted, window), fs))
     return fs
 
 

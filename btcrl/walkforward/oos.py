@@ -11,6 +11,7 @@ import numpy as np
 from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS
+from btcrl.env.episodes import first_row
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import (
     StepPolicy,
@@ -61,8 +62,9 @@ def run_window(
     trades = extract_trades(ledger, steps.index, steps["close"].to_numpy())
     times = bar_times(fs, episode)
     equity = episode.equity
-    if len(times) < len(fs) - fs.first_valid:  # bankrupt: flat (at zero) to the window's end
-        full = fs.index[fs.first_valid :]
+    first = first_row(fs, env.window)
+    if len(times) < len(fs) - first:  # bankrupt: flat (at zero) to the window's end
+        full = fs.index[first:]
         equity = np.pad(equity, (0, len(full) - len(equity)), mode="edge")
         times = full
     return Window(segment=segment, times=times, equity=equity, steps=steps, trades=trades)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
+from btcrl.features.spec import FeatureSet
 from btcrl.walkforward.jobs import RESULT_ATTR, SEED_HIGH, JobContext, JobFailedError, jobs_in
 from btcrl.walkforward.policies import remember_policy
 from btcrl.walkforward.split import Segment
@@ -57,6 +58,31 @@ def segment_tags(config: ExperimentConfig, segment: Segment, seed: int) -> dict[
     }
     tags.update({f"btcrl.walkforward.{k}": v for k, v in segment.spans().items()})
     return tags
+
+
+def segment_encoder(
+    config: ExperimentConfig,
+    features: FeatureSet,
+    segment: Segment,
+    seed: int,
+    parent_run_id: str | None,
+) -> ExperimentConfig:
+    """``config`` reading through this segment's encoder (``pretrain.per_segment``): the
+    one already logged for the walk-forward's segment, else one pre-trained now with
+    ``seed`` on ``features`` (the segment's train window; ``train.train_end`` keeps the
+    validation tail out too), so the encoder never sees a test bar."""
+    from btcrl.agents.pretraining import run_pretraining
+    from btcrl.tracking.encoder import find_encoder
+
+    tags = {NAME_TAG: config.walkforward.name, SEGMENT_TAG: str(segment.index)}
+    experiment = config.walkforward.experiment
+    uri = find_encoder(experiment, tags)
+    if uri is None:
+        log.info("segment %d: pre-training its encoder", segment.index)
+        base = with_overrides(config, {"seed": seed, "pretrain.experiment": experiment})
+        uri = run_pretraining(base, features=features, parent_run_id=parent_run_id,
+                              register=False, extra_tags=tags).model_uri
+    return with_overrides(config, {"agent.encoder": uri})
 
 
 def _grid_draw(study: optuna.Study, number: int) -> bool:
@@ -104,6 +130,9 @@ class SegmentObjective:
         log.info("segment %d seed %d: training %s", segment.index, seed, segment.spans())
         try:  # fitted features fit on this segment's train split only
             features = train_window_features(self.candles(), config, segment)
+            if config.pretrain.per_segment:
+                config = segment_encoder(config, features, segment, self.ctx.config.seed,
+                                         self.ctx.parent_run_id)
             result = run_training(
                 config,
                 parent_run_id=self.ctx.parent_run_id,

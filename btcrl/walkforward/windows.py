@@ -95,10 +95,13 @@ def oos_window_features(
     config: ExperimentConfig,
     segment: Segment,
     fitted: tuple[FittedParams, ...],
+    window: int = 1,
 ) -> FeatureSet:
-    """The test window ``[test_start, test_stop)`` plus the bar before it, with the fitted
-    params of the segment's model (``spec.fitted``): transform only, never a refit. Raises
-    CompatibilityError when the params do not match the enabled fitted features."""
+    """The test window ``[test_start, test_stop)`` plus the ``window`` bars before it (the
+    model's ``env.window``: its first observation ends at the bar before the test start),
+    with the fitted params of the segment's model (``spec.fitted``): transform only, never
+    a refit. Raises CompatibilityError when the params do not match the enabled fitted
+    features."""
     given = fitted if fitted or enabled_fitted(config.features) else None
     return window_features(
         candles,
@@ -106,6 +109,6 @@ def oos_window_features(
         config.data,
         segment.test_start,
         segment.test_stop,
-        lead_bars=1,
+        lead_bars=window,
         fitted=given,
     )

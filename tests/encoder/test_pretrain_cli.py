@@ -32,3 +32,5 @@ def test_pretrain_registers_a_loadable_encoder(tracking_uri: str, tmp_path) -> N
     run = mlflow.get_run(result.output.split("run id:")[1].split()[0])
     assert run.data.tags["btcrl.stage"] == "pretrain"
     assert "loss/holdout" in run.data.metrics
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"reconstruction.html", "config.yaml", "feature_spec.json"} <= logged

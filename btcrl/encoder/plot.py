@@ -1,0 +1,50 @@
+"""The reconstruction plot of a pre-training run: one held-out window, its masked tokens and
+what the encoder made of them (an HTML page, logged as ``reconstruction.html``)."""
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from btcrl.encoder.model import MaskedEncoder, random_mask, window_mean_baseline
+
+PLOTTED_FEATURES = 4  # the first columns of the feature table
+
+
+def reconstruction_html(
+    model: MaskedEncoder,
+    window: np.ndarray,
+    names: tuple[str, ...],
+    mask_ratio: float,
+    seed: int = 0,
+) -> str:
+    """HTML of ``window`` (float32 (W, F), one held-out window) against the model's and the
+    window-mean baseline's reconstruction of its masked tokens, for the first features."""
+    values = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32))[None]
+    mask = random_mask(1, values.shape[1], mask_ratio, torch.Generator().manual_seed(seed))
+    model.eval()
+    with torch.no_grad():
+        rebuilt = model(values.to(next(model.parameters()).device), mask.to(values.device))
+    rebuilt_np = rebuilt[0].cpu().numpy()
+    baseline = window_mean_baseline(values, mask)[0].numpy()
+    hidden = mask[0].numpy()
+    tokens = np.arange(values.shape[1]) - values.shape[1] + 1  # bars relative to t
+    count = min(PLOTTED_FEATURES, values.shape[2])
+    figure = make_subplots(rows=count, cols=1, shared_xaxes=True, subplot_titles=names[:count])
+    for k in range(count):
+        row = k + 1
+        figure.add_trace(go.Scatter(x=tokens, y=window[:, k], name="true", mode="lines",
+                                    line={"color": "black"}, showlegend=k == 0), row=row, col=1)
+        figure.add_trace(go.Scatter(x=tokens[hidden], y=rebuilt_np[hidden, k], mode="markers",
+                                    name="encoder (masked tokens)", marker={"color": "red"},
+                                    showlegend=k == 0), row=row, col=1)
+        figure.add_trace(go.Scatter(x=tokens[hidden], y=baseline[hidden, k], mode="markers",
+                                    name="window mean", marker={"color": "grey", "symbol": "x"},
+                                    showlegend=k == 0), row=row, col=1)
+    figure.update_layout(
+        title=f"Masked reconstruction of one held-out window ({int(hidden.sum())} of "
+        f"{hidden.size} bars masked)",
+        height=220 * count + 120,
+        xaxis_title="bar relative to the window's last (t)",
+    )
+    return figure.to_html(include_plotlyjs="cdn", full_html=True)

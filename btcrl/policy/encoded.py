@@ -1,0 +1,112 @@
+"""A policy that reads through a pre-trained encoder, run compiled.
+
+The encoder's embedding of row t depends on the feature rows ``t-W+1 .. t`` only, never on
+the account, so one batched torch pass embeds every row of the episode first; the MLP head
+then runs inside the compiled episode (``btcrl.env.policy_episode``) over an embedded
+FeatureSet whose row t is the embedding of row t's window: the head sees ``[account_0,
+embedding, account_1]``, exactly what ``EncoderExtractor`` hands it. The episode's
+observations are given back as the windowed ones the torch path records.
+"""
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from btcrl.config.env import EnvConfig
+from btcrl.encoder.extractor import EncoderExtractor
+from btcrl.encoder.windows import gather_windows
+from btcrl.env.episodes import first_row
+from btcrl.env.mlp import MlpActor, mlp_from_policy
+from btcrl.env.policy_episode import run_compiled_episode
+from btcrl.features.spec import ColumnSpec, FeatureSet
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 2048  # windows per torch pass (memory: EMBED_BATCH x W x F float32)
+
+
+@dataclass
+class EncodedMlpPolicy:
+    """An encoder (``extractor``, CPU, eval mode) and the compiled MLP head behind it."""
+
+    actor: MlpActor
+    extractor: EncoderExtractor
+    name: str = "model"
+
+    @property
+    def window(self) -> int:
+        return int(self.extractor.encoder.shape.window)
+
+    def embed(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """float32 (len(rows), d_model): embeddings of the windows ending on ``rows`` of the
+        (T, F) feature array ``values``, in batches of ``EMBED_BATCH``."""
+        parts = [np.zeros((0, self.extractor.encoder.shape.d_model), np.float32)]
+        with torch.no_grad():
+            for start in range(0, len(rows), EMBED_BATCH):
+                windows = gather_windows(values, rows[start : start + EMBED_BATCH], self.window)
+                parts.append(self.extractor.encoder.embed(torch.from_numpy(windows)).numpy())
+        return np.concatenate(parts)
+
+    def forward(self, obs: np.ndarray) -> np.ndarray:
+        """float32 (N, 2 + W x F) windowed observations -> (N, 2) deterministic actions."""
+        obs = np.asarray(obs, dtype=np.float32)
+        with torch.no_grad():
+            head = self.extractor(torch.from_numpy(obs)).numpy()
+        return self.actor.forward(head)
+
+    def act(self, row: int, obs: np.ndarray) -> np.ndarray:
+        return self.forward(np.asarray(obs, dtype=np.float32)[None, :])[0]
+
+
+def encoded_policy(
+    sb3_policy: Any, predict: Any, name: str, rows: int, tolerance: float
+) -> EncodedMlpPolicy | None:
+    """An ``EncodedMlpPolicy`` for an SB3 policy whose features extractor is an
+    ``EncoderExtractor`` and whose head is a plain MLP, when it matches ``predict`` to
+    ``tolerance`` on ``rows`` random windowed observations; else None."""
+    extractor = getattr(sb3_policy, "pi_features_extractor", None)
+    if extractor is None:
+        extractor = getattr(getattr(sb3_policy, "actor", None), "features_extractor", None)
+    if not isinstance(extractor, EncoderExtractor):
+        return None
+    actor = mlp_from_policy(sb3_policy, extractor="EncoderExtractor")
+    if actor is None:
+        return None
+    policy = EncodedMlpPolicy(actor, extractor, name)
+    size = int(sb3_policy.observation_space.shape[0])
+    sample = np.random.default_rng(0).normal(0.0, 1.0, (rows, size)).astype(np.float32)
+    gap = float(np.max(np.abs(policy.forward(sample) - np.asarray(predict(sample)))))
+    if not gap <= tolerance:
+        log.warning("compiled head of %s differs from torch by %g: stepping torch", name, gap)
+        return None
+    return policy
+
+
+def run_encoded_episode(
+    features: FeatureSet, config: EnvConfig, policy: EncodedMlpPolicy, mode: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(windowed observations, actions, ledger) of ``policy`` over ``features`` from
+    ``first_valid + W - 1``: embeddings for every row, then the compiled episode of the head."""
+    window = policy.window
+    start = first_row(features, window)
+    values = np.ascontiguousarray(features.features, dtype=np.float32)
+    rows = np.arange(start, len(features), dtype=np.int64)
+    embedded = np.zeros((len(features), policy.extractor.encoder.shape.d_model), np.float32)
+    embedded[rows] = policy.embed(values, rows)
+    columns = tuple(
+        ColumnSpec(f"embedding_{k}", "embedding", "encoder") for k in range(embedded.shape[1])
+    )
+    head_features = replace(
+        features, features=embedded, first_valid=start, spec=replace(features.spec, columns=columns)
+    )
+    head_config = config.model_copy(update={"window": 1})
+    head_obs, actions, ledger = run_compiled_episode(head_features, head_config, policy.actor, mode)
+    n = len(actions)
+    observations = np.empty((n, 2 + window * values.shape[1]), dtype=np.float32)
+    observations[:, 0] = head_obs[:, 0]
+    observations[:, -1] = head_obs[:, -1]
+    observations[:, 1:-1] = gather_windows(values, rows[:n], window).reshape(n, -1)
+    return observations, actions, ledger
