@@ -23,3 +23,18 @@ class ExchangeError(BtcrlError):
 
 class CompatibilityError(BtcrlError):
     """A model and the data it is asked to run on disagree (FeatureSpec mismatch)."""
+
+
+def interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) behind ``exc``: ``exc``
+    itself, or one in its cause/context chain. A signal that lands inside library code (a
+    checkpoint being written) can come out as that library's own error raised while it
+    unwinds; the run was still interrupted, not failed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from btcrl.config import ExperimentConfig, load_config
-from btcrl.errors import BtcrlError
+from btcrl.errors import BtcrlError, interruption
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -154,6 +154,11 @@ def handle_errors(func: F) -> F:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a signal that surfaced as a library's error on unwinding
+            if interruption(exc) is None:
+                raise
             click.echo("interrupted", err=True)
             sys.exit(130)
 

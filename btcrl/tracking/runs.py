@@ -11,6 +11,7 @@ import mlflow
 import mlflow.system_metrics
 from mlflow.entities import RunStatus
 
+from btcrl.errors import interruption
 from btcrl.tracking import tags as tag
 from btcrl.tracking.stale import mark_stale_runs, process_tags
 from btcrl.tracking.store import ensure_experiment, set_experiment_kind
@@ -83,8 +84,9 @@ def start_run(
     try:
         yield run
     except BaseException as exc:
-        killed = isinstance(exc, (KeyboardInterrupt, *killed_on))
-        _record_end_reason(run.info.run_id, exc)
+        interrupt = interruption(exc)
+        killed = interrupt is not None or isinstance(exc, killed_on)
+        _record_end_reason(run.info.run_id, interrupt or exc)
         status = RunStatus.KILLED if killed else RunStatus.FAILED
         mlflow.end_run(RunStatus.to_string(status))
         raise
