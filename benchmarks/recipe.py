@@ -162,7 +162,7 @@ def print_table(
     table: list[tuple[str, int, dict[str, float], float]], ref: dict[str, float]
 ) -> None:
     head = (
-        f"{'policy':<30}{'seeds':>6}{'sharpe':>8}{'min':>7}{'cagr':>8}{'maxdd':>8}"
+        f"{'policy':<36}{'seeds':>6}{'sharpe':>8}{'min':>7}{'cagr':>8}{'maxdd':>8}"
         f"{'turnover':>10}{'fees':>7}{'pnl_pre':>8}{'dsr':>6}{'turn/ref':>9}{'fees/ref':>9}"
     )
     print(head)
@@ -171,7 +171,7 @@ def print_table(
         fees = ratio(row["fees"], ref["fees"])
         low = row.get("sharpe_min", row["sharpe"])
         print(
-            f"{label:<30}{n_seeds:>6}{row['sharpe']:>8.2f}{low:>7.2f}"
+            f"{label:<36}{n_seeds:>6}{row['sharpe']:>8.2f}{low:>7.2f}"
             f"{row['cagr']:>8.3f}{row['max_drawdown']:>8.3f}{row['turnover']:>10.1f}"
             f"{row['fees']:>7.3f}{row['pnl_before_costs']:>8.3f}{dsr:>6.2f}{turn:>9.3f}{fees:>9.3f}"
         )
