@@ -31,7 +31,9 @@ class EnvConfig(Section):
     downside_weight: float = Field(2.0, ge=0, description="asymmetric_drawdown: loss multiplier")
     dsr_eta: float = Field(0.01, gt=0, lt=1, description="differential Sharpe: EMA rate")
     reward_scale: float = Field(1.0, gt=0, description="multiplier on the reward")
-    allow_short: bool = Field(True, description="negative a_pos opens shorts")
+    allow_short: bool = Field(
+        False, description="negative a_pos opens shorts (false: negative means flat)"
+    )
     churn_penalty: float = Field(
         0.0, ge=0, le=100, description="reward minus this x agent order notional / equity, per step"
     )
@@ -58,7 +60,7 @@ class EnvConfig(Section):
         0.05, gt=0, le=10, description="floor on the realised vol, annualised like the target"
     )
     borrow_rate_annual: float = Field(
-        0.0,
+        0.08,
         ge=0,
         le=1,
         description="annual borrow / funding rate on shorts and on borrowed cash of a leveraged "

@@ -101,7 +101,7 @@ class TrainConfig(Section):
     )
     system_metrics: bool = Field(True, description="log CPU/memory as MLflow system metrics")
     curriculum: Literal["off", "three_phase"] | tuple[CurriculumPhase, ...] = Field(
-        "off",
+        "three_phase",
         description="reward-weight curriculum over training progress: off, the three_phase "
         "preset (THREE_PHASE), or a list of phases {name, start, end, churn_penalty, "
         "smooth_penalty, drawdown_penalty} covering progress 0..1",

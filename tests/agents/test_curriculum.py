@@ -43,8 +43,9 @@ def test_three_phase_weights_by_hand(
 def test_left_out_weights_are_not_set_and_config_presets() -> None:
     phases = (CurriculumPhase(name="only", start=0.0, end=1.0, drawdown_penalty=(1.0, 0.0)),)
     assert weights_at(phases, 0.25) == {"drawdown_penalty": pytest.approx(0.75)}
-    assert TrainConfig().curriculum_phases() == ()
-    assert curriculum_callback(TrainConfig().curriculum_phases()) is None
+    assert TrainConfig(curriculum="off").curriculum_phases() == ()
+    assert curriculum_callback(TrainConfig(curriculum="off").curriculum_phases()) is None
+    assert TrainConfig().curriculum == "three_phase"  # the shipped default (docs/training.md)
     assert TrainConfig(curriculum="three_phase").curriculum_phases() == THREE_PHASE
     assert TrainConfig(curriculum=False).curriculum == "off"  # YAML's bare `off`
     with pytest.raises(ValueError, match="starts at 0.5, expected 0.2"):

@@ -41,10 +41,13 @@ def bt_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def bt_overrides(home: Path) -> list[str]:
-    """Config overrides that keep a test's data and runs under ``home``."""
+    """Config overrides that keep a test's data and runs under ``home``, with the engine's
+    rules the expected values assume (shorts, no carry), not the shipped long-only recipe."""
     return [
         f"data.data_dir={home / 'data'}",
         f"tracking.uri=sqlite:///{home / 'mlruns' / 'mlflow.db'}",
+        "env.allow_short=true",
+        "env.borrow_rate_annual=0",
     ]
 
 

@@ -33,6 +33,8 @@ def test_equity_matches_vectorbt_from_orders(
             slippage_bps=bps,
             exposure_deadzone=deadzone,
             max_position_btc=100.0,
+            allow_short=True,  # vectorbt models no carry
+            borrow_rate_annual=0.0,
             min_stop_pct=RULE_STOP_PCT,
             max_stop_pct=RULE_STOP_PCT,
         ),

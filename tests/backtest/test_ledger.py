@@ -29,7 +29,8 @@ class RandomPolicy:
 
 def _run(candles: pd.DataFrame, policy, force_close: bool, **env: float):
     fs = bare_feature_set(candles)
-    config = backtest_env_config(EnvConfig(**env), force_close)
+    settings = {"allow_short": True, "borrow_rate_annual": 0.0, **env}  # engine rules, no carry
+    config = backtest_env_config(EnvConfig(**settings), force_close)
     episode = run_episode(fs, config, policy)
     ledger = ledger_columns(episode.ledger, LEDGER_FIELDS)
     steps = collect_steps(fs, episode.observations, episode.actions, ledger)

@@ -44,6 +44,8 @@ def _episode(candles: pd.DataFrame, stop_pct: float, seed: int):  # noqa: ANN202
             slippage_bps=BPS,
             exposure_deadzone=0.05,
             max_position_btc=100.0,
+            allow_short=True,  # vectorbt models no carry
+            borrow_rate_annual=0.0,
             min_stop_pct=stop_pct,
             max_stop_pct=stop_pct,
         ),

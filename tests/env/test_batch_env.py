@@ -72,7 +72,9 @@ def test_seed_applies_at_the_next_reset(short_real_features) -> None:  # noqa: A
 
 
 def test_full_info_carries_the_ledger(short_real_features) -> None:  # noqa: ANN001
-    env = BatchTradingEnv(short_real_features, EnvConfig(), 3, full_info=True, mode="eval")
+    env = BatchTradingEnv(
+        short_real_features, EnvConfig(allow_short=True), 3, full_info=True, mode="eval"
+    )
     env.reset()
     _, _, _, infos = env.step(np.array([[0.5, 0.0], [-0.5, 0.0], [0.0, 0.0]], np.float32))
     assert infos[0]["fill_qty"] > 0 and infos[1]["fill_qty"] < 0 and infos[2]["fill_qty"] == 0

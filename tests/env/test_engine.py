@@ -26,6 +26,8 @@ def make_env(rows: list[tuple[float, float, float, float]], **overrides: object)
         "min_stop_pct": 0.01,
         "max_stop_pct": 0.10,
         "force_close_at_end": False,
+        "allow_short": True,  # the engine's rules, not the shipped recipe's (long only, carry)
+        "borrow_rate_annual": 0.0,
     }
     settings.update(overrides)
     env = TradingEnv(price_feature_set(np.array(rows)), EnvConfig(**settings), mode="backtest")
