@@ -59,13 +59,8 @@ CAPTURED: list[Any] = []  # the Aggregate of the latest walk-forward
 def capture_aggregates() -> None:
     """Keep each walk-forward's ``Aggregate`` (stitched equity and steps of every seed and
     baseline) as ``run_walkforward`` computes it, without changing it."""
-    import btcrl.agents
     import btcrl.walkforward.aggregate as module
 
-    if not hasattr(btcrl.agents, "load_policy"):  # main at 87942ab: the loader moved to policy
-        from btcrl.policy import load_policy
-
-        btcrl.agents.load_policy = load_policy  # type: ignore[attr-defined]
     original: Callable[..., Any] = module.aggregate
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
