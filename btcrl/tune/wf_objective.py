@@ -17,6 +17,7 @@ import pandas as pd
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError, ConfigError
 from btcrl.tracking import log_metrics, start_run
+from btcrl.tracking.tags import ALGO
 from btcrl.tune.folds import inner_split
 from btcrl.tune.objective import (
     FAIL_REASON_ATTR,
@@ -63,7 +64,7 @@ class WalkforwardObjective(Objective):
                 config.tune.experiment,
                 TRIAL_STAGE,
                 run_name=f"t{trial.number}-walkforward",
-                tags=tags,
+                tags={**tags, ALGO: config.agent.algo},  # the compare view's algo column
                 parent_run_id=self.parent_run_id,
                 killed_on=(optuna.TrialPruned,),
             ) as run:
