@@ -48,7 +48,8 @@ def _mlflow_run(
         "PYTHONPATH": str(ROOT),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    env.pop("MLFLOW_RUN_ID", None)
+    for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(leaked, None)
     args = [str(Path(bin_dir) / "mlflow"), "run", str(ROOT), "-e", entry]
     args += ["--env-manager", "local", "--experiment-name", f"btcrl-{entry}"]
     for key, value in params.items():

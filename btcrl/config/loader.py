@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from btcrl.config.experiment import ExperimentConfig
 from btcrl.config.redact import redact_tree
+from btcrl.config.tune import DEFAULT_METRICS
 from btcrl.errors import ConfigError
 
 
@@ -55,7 +56,23 @@ def with_overrides(config: ExperimentConfig, values: Mapping[str, Any]) -> Exper
     tree = config.model_dump(mode="json")
     for key, value in values.items():
         _set_path(tree, key, value)
+    _refill_derived(config, tree, values)
     return build_config(tree)
+
+
+def _refill_derived(
+    config: ExperimentConfig, tree: dict[str, Any], values: Mapping[str, Any]
+) -> None:
+    """A value that was filled in from another one is filled in again when that one changes
+    (unless it is set too): ``tune.metrics`` left at the old objective's default follows a
+    new ``tune.objective``."""
+    tune = config.tune
+    if (
+        "tune.objective" in values
+        and "tune.metrics" not in values
+        and tuple(tune.metrics) == DEFAULT_METRICS[tune.objective]
+    ):
+        tree["tune"]["metrics"] = []
 
 
 def flatten_config(config: ExperimentConfig) -> dict[str, str]:

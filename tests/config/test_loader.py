@@ -58,3 +58,16 @@ def test_flatten_and_with_overrides() -> None:
     flat = flatten_config(config)
     assert flat["env.leverage_limit"] == "2.0"
     assert flat["agent.algo"] == "ppo"
+
+
+def test_metrics_left_at_the_default_follow_a_new_objective() -> None:
+    from btcrl.config import ExperimentConfig, with_overrides
+
+    base = ExperimentConfig()
+    assert base.tune.metrics == ("oos/sharpe",)
+    holdout = with_overrides(base, {"tune.objective": "holdout"})
+    assert holdout.tune.metrics == ("val/sharpe",)
+    chosen = with_overrides(base, {"tune.objective": "holdout", "tune.metrics": ["val/sortino"]})
+    assert chosen.tune.metrics == ("val/sortino",)
+    kept = with_overrides(base, {"tune.metrics": ["oos/sortino"]})
+    assert with_overrides(kept, {"tune.trials": 3}).tune.metrics == ("oos/sortino",)

@@ -142,6 +142,7 @@ def test_a_tune_run_logs_no_planted_password(
     config = _planted(**{
         "tracking.uri": tracking_uri, "data.data_dir": str(tmp_path / "data"),
         "data.start": "2025-01-01", "tune.storage": f"sqlite:///{tmp_path / 'study.db'}",
+        "tune.objective": "holdout", "tune.holdout_months": 0,
         "tune.trials": 2, "tune.budget_timesteps": 256, "tune.budget_eval_every": 128,
         "tune.budget_n_envs": 2, "train.system_metrics": False, "env.episode_length": 64,
         "agent.n_steps": 32, "agent.batch_size": 64, "agent.n_epochs": 1,

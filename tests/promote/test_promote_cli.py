@@ -101,8 +101,12 @@ def _simulate_walkforward(returns: pd.Series, dsr: float, tmp_path: Path) -> Non
     """What a walk-forward leaves behind for version 2: a parent run with oos_returns.csv
     and the version's tags."""
     path = write_oos_returns(tmp_path / OOS_RETURNS_ARTIFACT, returns.index, returns.to_numpy())
-    mlflow.set_experiment("btcrl-walkforward")
-    with mlflow.start_run() as run:
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name("btcrl-walkforward")
+    experiment = found.experiment_id if found else client.create_experiment("btcrl-walkforward")
+    # no mlflow.set_experiment: it leaves MLFLOW_EXPERIMENT_ID and the active experiment
+    # set for every later test of the session
+    with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifact(str(path))
     tags = {DSR_TAG: dsr, PARENT_RUN_TAG: run.info.run_id, OOS_WINDOWS_TAG: format_windows(WINDOWS)}
     describe_version(NAME, 2, tags, "walk-forward output (simulated)")
