@@ -29,14 +29,22 @@ def log_encoder(
     """Log ``model`` (a torch module) as the active run's ``encoder`` with ``metadata`` (the
     FeatureSpec and the encoder's shape); register it as ``name`` with ``alias`` when ``name``
     is given. Returns (model URI, version or None)."""
-    info = mlflow.pytorch.log_model(
-        model,
-        name=ENCODER_ARTIFACT,
-        metadata=metadata,
-        pip_requirements=pip_requirements,
-        serialization_format="pickle",  # the module class is importable from btcrl
-    )
-    mlflow.set_tag(ENCODER_URI_TAG, info.model_uri)  # find_encoder reads it back
+    # pickle on purpose: the module's class lives in btcrl, so loading needs btcrl installed
+    # (docs/encoder.md); MLflow's warning about pickles would otherwise print on every run
+    quiet = logging.getLogger("mlflow.pytorch")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        info = mlflow.pytorch.log_model(
+            model,
+            name=ENCODER_ARTIFACT,
+            metadata=metadata,
+            pip_requirements=pip_requirements,
+            serialization_format="pickle",  # the module class is importable from btcrl
+        )
+        mlflow.set_tag(ENCODER_URI_TAG, info.model_uri)  # find_encoder reads it back
+    finally:
+        quiet.setLevel(level)
     if not name:
         return info.model_uri, None
     try:
