@@ -65,6 +65,7 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     model: BaseAlgorithm | None = field(default=None, repr=False, compare=False)
     spec: FeatureSpec | None = field(default=None, repr=False, compare=False)
+    config: ExperimentConfig | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def run_training(
     return TrainResult(
         run_id=run_id, model_uri=uri, model_version=version, metrics=metrics, model=model,
         spec=features.spec,
+        config=config,  # as trained and logged (env.window follows an encoder's)
     )
 
 

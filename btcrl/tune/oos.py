@@ -140,7 +140,7 @@ def _fold_policy(result: "TrainResult", config: ExperimentConfig) -> "LoadedPoli
     return LoadedPolicy(
         model=result.model,
         spec=result.spec,
-        config=config,
+        config=result.config or config,
         model_uri=result.model_uri,
         source_run_id=result.run_id,
     )

@@ -143,7 +143,9 @@ class SegmentObjective:
         except BtcrlError as exc:
             raise JobFailedError(f"segment {segment.index} seed {seed}: {exc}") from exc
         if self.ctx.keep_models and result.model is not None:  # the stitch in this process
-            remember_policy(result.model_uri, result.model, features.spec, config)
+            remember_policy(
+                result.model_uri, result.model, features.spec, result.config or config
+            )
         attrs: dict[str, Any] = {"run_id": result.run_id, "model_uri": result.model_uri}
         attrs.update({k: float(v) for k, v in result.metrics.items()})
         trial.set_user_attr(RESULT_ATTR, attrs)  # one storage write, not one per metric
