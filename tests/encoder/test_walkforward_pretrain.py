@@ -64,3 +64,33 @@ def test_segment_encoder_never_sees_test_bars(tracking_uri: str, tmp_path: Path)
     run = mlflow.get_run(meta["run_id"])
     assert run.data.tags[ENCODER_URI_TAG] == uris[0]
     assert run.data.tags["btcrl.walkforward.segment"] == "0"
+
+
+@pytest.mark.slow
+def test_walkforward_with_pretrain_stitches_in_the_same_process(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    """End to end, one in-process worker: every segment pre-trains its encoder, trains
+    through it (env.window follows the encoder), and the stitch trades the in-memory models
+    under the window they were trained with."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "walkforward"))
+    from test_resume import tiny_walkforward
+
+    from btcrl.walkforward import run_walkforward
+
+    config = tiny_walkforward(tmp_path, tracking_uri, **{
+        "pretrain.per_segment": True, "pretrain.steps": 10, "pretrain.window": 8,
+        "pretrain.d_model": 16, "pretrain.n_heads": 2, "pretrain.n_layers": 1,
+        "pretrain.eval_every": 10, "pretrain.torch_threads": 1,
+    })  # fmt: skip
+    result = run_walkforward(config)
+    assert (result.trained, result.finished) == (2, 2)
+    assert result.metrics["segments/stitched"] == 2
+    client = mlflow.tracking.MlflowClient()
+    encoders = set()
+    for run_id in result.table["run_id"]:
+        tags = client.get_run(str(run_id)).data.tags
+        encoders.add(tags[ENCODER_URI_TAG])
+    assert len(encoders) == 2  # one encoder per segment, linked from its child run
