@@ -108,8 +108,7 @@ def run_training(
     - ``config.train.resume``: continue that run's last checkpoint for ``total_timesteps``
       more env-steps; the new run is tagged ``btcrl.resumed_from``.
 
-    Raises TrainingDivergedError (a BtcrlError) when weights become NaN/inf; the run ends
-    FAILED with the reason in ``btcrl.end_reason``.
+    TrainingDivergedError (a BtcrlError) when weights become NaN/inf: the run ends FAILED.
     """
     _check(config)
     configure_tracking(config.tracking)
@@ -120,9 +119,9 @@ def run_training(
     config = encoder.config
     device = resolve_device(config.agent.device)
     seed_training(config.seed, config.train.torch_threads, device)
-    all_tags = {**run_tags(config, features, split), **encoder.tags, **(extra_tags or {})}
-    if config.train.resume:
-        all_tags[tags.RESUMED_FROM] = config.train.resume
+    resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
+    all_tags = {**run_tags(config, features, split), **encoder.tags, **resumed}
+    all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
         job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation,
@@ -141,11 +140,8 @@ def run_training(
             metrics, model = _train_and_log(job, run_id, progress, progress_lines)
             uri, version = _register(config, run_id)
     log.info("run %s finished: %s", run_id, uri)
-    return TrainResult(
-        run_id=run_id, model_uri=uri, model_version=version, metrics=metrics, model=model,
-        spec=features.spec,
-        config=config,  # as trained and logged (env.window follows an encoder's)
-    )
+    # config as trained and logged (env.window follows an encoder's)
+    return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
 
 
 def _load_features(config: ExperimentConfig) -> FeatureSet:
