@@ -29,32 +29,16 @@ import numpy as np
 
 from btcrl.config.features import HMMConfig
 from btcrl.errors import DataError
-from btcrl.features.volatility import log_return
+from btcrl.features.volatility import log_return, rolling_mean_std
 
 logger = logging.getLogger(__name__)
 MIN_FIT_ROWS = 200
 
 
-@numba.njit(cache=True)
-def _rolling_std(x: np.ndarray, window: int) -> np.ndarray:
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for t in range(window - 1, n):
-        acc = 0.0
-        for i in range(t - window + 1, t + 1):
-            acc += x[i]
-        mean = acc / window
-        var = 0.0
-        for i in range(t - window + 1, t + 1):
-            var += (x[i] - mean) ** 2
-        out[t] = math.sqrt(var / window)
-    return out
-
-
 def observations(close: np.ndarray, vol_window: int) -> np.ndarray:
     """(T, 2) ``[return %, log realised vol %]``; NaN rows during warm-up."""
     ret = 100.0 * log_return(close, 1)
-    vol = _rolling_std(ret, vol_window)
+    vol = rolling_mean_std(ret, vol_window)[1]
     with np.errstate(divide="ignore"):
         log_vol = np.log(vol)
     log_vol[~np.isfinite(log_vol)] = np.nan

@@ -39,20 +39,31 @@ def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
-    """``(x_t - mean) / std`` over the trailing window (population std); NaN if std is 0."""
+def rolling_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std of ``x[t - window + 1 .. t]`` per row (two passes); NaN while
+    fewer rows exist or any is NaN."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    mean = np.full(n, np.nan)
+    std = np.full(n, np.nan)
     for t in range(window - 1, n):
         acc = 0.0
         for i in range(t - window + 1, t + 1):
             acc += x[i]
-        mean = acc / window
+        m = acc / window
         var = 0.0
         for i in range(t - window + 1, t + 1):
-            var += (x[i] - mean) ** 2
-        if var > 0.0:
-            out[t] = (x[t] - mean) / math.sqrt(var / window)
+            var += (x[i] - m) ** 2
+        mean[t] = m
+        std[t] = math.sqrt(var / window)
+    return mean, std
+
+
+def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
+    """``(x_t - mean) / std`` over the trailing window (population std); NaN if std is 0."""
+    mean, std = rolling_mean_std(x, window)
+    out = np.full(x.shape[0], np.nan)
+    ok = std > 0.0
+    out[ok] = (x[ok] - mean[ok]) / std[ok]
     return out
 
 
