@@ -13,6 +13,7 @@ import optuna
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
+from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage
 from btcrl.tracking import set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
@@ -166,17 +167,4 @@ def run_workers(job: WorkerJob, workers: int, trials: int) -> list[int]:
         )
         proc.start()
         procs.append(proc)
-    try:
-        for proc in procs:
-            proc.join()
-    except KeyboardInterrupt:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.join()
-        raise
-    codes = [proc.exitcode if proc.exitcode is not None else -1 for proc in procs]
-    for index, code in enumerate(codes):
-        if code != 0:
-            log.warning("tune worker %d exited with code %s", index, code)
-    return codes
+    return wait_workers(procs, "tune")

@@ -27,6 +27,7 @@ import pandas as pd
 from btcrl.config import ExperimentConfig, flatten_config
 from btcrl.data.timeframes import timeframe_timedelta
 from btcrl.errors import ConfigError
+from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.walkforward import jobs
 from btcrl.walkforward.split import Segment, make_segments, select_segments
@@ -188,22 +189,7 @@ def _run_jobs(ctx: jobs.JobContext, workers: int, report: Callable[[], None]) ->
         jobs.run_worker(ctx, on_trial=report)
         return []
     procs = jobs.start_workers(ctx, workers)
-    try:
-        while any(p.is_alive() for p in procs):
-            for proc in procs:
-                proc.join(timeout=jobs.POLL_S / len(procs))
-            report()
-    except KeyboardInterrupt:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.join()
-        raise
-    codes = [p.exitcode if p.exitcode is not None else -1 for p in procs]
-    for index, code in enumerate(codes):
-        if code != 0:
-            log.warning("walk-forward worker %d exited with code %s", index, code)
-    return codes
+    return wait_workers(procs, "walk-forward", poll_s=jobs.POLL_S, on_poll=report)
 
 
 def _aggregate(
