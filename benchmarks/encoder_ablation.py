@@ -93,8 +93,14 @@ def learning_speed(config: ExperimentConfig) -> float:
     env_config = config.env
     if config.pretrain.per_segment:
         p = config.pretrain
-        shape = EncoderShape(features.features.shape[1], p.window, p.d_model, p.n_heads,
-                             p.n_layers, p.dim_feedforward)
+        shape = EncoderShape(
+            features.features.shape[1],
+            p.window,
+            p.d_model,
+            p.n_heads,
+            p.n_layers,
+            p.dim_feedforward,
+        )
         kwargs = encoder_policy_kwargs(MaskedEncoder(shape), config.agent.encoder_trainable)
         env_config = env_config.model_copy(update={"window": p.window})
     seed_training(0, config.train.torch_threads, "cpu")
@@ -134,9 +140,15 @@ def run_variant(config: ExperimentConfig, budget: float) -> dict[str, Any]:
     agg = captured["agg"]
     returns = {seed: s.equity[1:] / s.equity[:-1] - 1.0 for seed, s in agg.models.items()}
     sharpes = [s.metrics["sharpe"] for s in agg.models.values()]
-    return {"speed": speed, "steps": steps, "wall": wall, "returns": returns,
-            "sharpe": float(np.mean(sharpes)), "segments": result.finished,
-            "primary": agg.primary.metrics}
+    return {
+        "speed": speed,
+        "steps": steps,
+        "wall": wall,
+        "returns": returns,
+        "sharpe": float(np.mean(sharpes)),
+        "segments": result.finished,
+        "primary": agg.primary.metrics,
+    }
 
 
 def main() -> None:
@@ -166,22 +178,31 @@ def main() -> None:
     n_trials = len(per_bar)
     variance = float(np.var(per_bar, ddof=1)) if n_trials > 1 else 0.0
     first = next(iter(results.values()))
-    print(f"walk-forward ablation: {first['segments']} segments x {len(args.seeds)} seed(s), "
-          f"PPO, window {args.window}, {args.budget:.0f} s of learning per training, "
-          f"{n_trials} trials in the DSR")
-    print(f"{'variant':<19}{'steps/s':>9}{'env-steps':>11}{'OOS Sharpe':>12}{'x mlp_row':>10}"
-          f"{'DSR':>7}{'return':>9}{'wall s':>8}")
+    print(
+        f"walk-forward ablation: {first['segments']} segments x {len(args.seeds)} seed(s), "
+        f"PPO, window {args.window}, {args.budget:.0f} s of learning per training, "
+        f"{n_trials} trials in the DSR"
+    )
+    print(
+        f"{'variant':<19}{'steps/s':>9}{'env-steps':>11}{'OOS Sharpe':>12}{'x mlp_row':>10}"
+        f"{'DSR':>7}{'return':>9}{'wall s':>8}"
+    )
     line = []
     reference = results.get("mlp_row", first)["sharpe"]
     for name, res in results.items():
         primary = res["returns"][args.seeds[0]]
         dsr = stats.deflated_sharpe_ratio(primary, n_trials, variance)
         ratio = res["sharpe"] / reference if reference else float("nan")
-        print(f"{name:<19}{res['speed']:>9,.0f}{res['steps']:>11,d}{res['sharpe']:>12.2f}"
-              f"{ratio:>10.2f}{dsr:>7.2f}{res['primary']['total_return']:>9.3f}"
-              f"{res['wall']:>8.0f}")
-        line += [f"{name}_sharpe={res['sharpe']:.3f}", f"{name}_dsr={dsr:.3f}",
-                 f"{name}_wall_s={res['wall']:.0f}"]
+        print(
+            f"{name:<19}{res['speed']:>9,.0f}{res['steps']:>11,d}{res['sharpe']:>12.2f}"
+            f"{ratio:>10.2f}{dsr:>7.2f}{res['primary']['total_return']:>9.3f}"
+            f"{res['wall']:>8.0f}"
+        )
+        line += [
+            f"{name}_sharpe={res['sharpe']:.3f}",
+            f"{name}_dsr={dsr:.3f}",
+            f"{name}_wall_s={res['wall']:.0f}",
+        ]
     best = max(results, key=lambda k: results[k]["sharpe"])
     print(f"best stitched OOS Sharpe: {best}")
     print("RESULT " + " ".join(line) + f" best={best}")

@@ -140,16 +140,16 @@ def bench_anytrading(candles: pd.DataFrame, seconds: float, repeats: int) -> flo
     return best_rate(run, seconds, repeats)
 
 
-def bench_windows(
-    fs: FeatureSet, parallel: bool, seconds: float, repeats: int
-) -> dict[str, float]:
+def bench_windows(fs: FeatureSet, parallel: bool, seconds: float, repeats: int) -> dict[str, float]:
     """The raw engine and BatchTradingEnv.step() at N = ``WINDOW_ENVS`` for each window:
     env-steps/s, observation GB/s (float32 bytes of the observations written per second) and
     the ratio against W = 1. ``step()`` also copies the observations out (SB3 keeps them)."""
     figures: dict[str, float] = {}
     n_features = fs.features.shape[1]
-    print(f"{'window W':>8s} {'obs bytes':>10s} {'engine steps/s':>15s} {'GB/s':>6s} "
-          f"{'step() steps/s':>15s} {'GB/s':>6s} {'x W=1':>6s}")
+    print(
+        f"{'window W':>8s} {'obs bytes':>10s} {'engine steps/s':>15s} {'GB/s':>6s} "
+        f"{'step() steps/s':>15s} {'GB/s':>6s} {'x W=1':>6s}"
+    )
     for window in WINDOWS:
         config = EnvConfig(window=window)
         raw, vec = bench_batch(fs, config, WINDOW_ENVS, parallel, seconds, repeats)
@@ -159,8 +159,10 @@ def bench_windows(
         figures[f"w{window}_steps"] = vec
         figures[f"w{window}_gbs"] = vec * obs_bytes / 1e9
         ratio = vec / figures["w1_steps"]
-        print(f"{window:8d} {obs_bytes:10,d} {raw:15,.0f} {raw * obs_bytes / 1e9:6.2f} "
-              f"{vec:15,.0f} {vec * obs_bytes / 1e9:6.2f} {ratio:6.2f}")
+        print(
+            f"{window:8d} {obs_bytes:10,d} {raw:15,.0f} {raw * obs_bytes / 1e9:6.2f} "
+            f"{vec:15,.0f} {vec * obs_bytes / 1e9:6.2f} {ratio:6.2f}"
+        )
     return figures
 
 

@@ -105,8 +105,12 @@ def test_every_entry_point_runs_through_mlflow_run(tmp_path: Path) -> None:
         "backtest": {"model_uri": "models:/btcrl-ppo@candidate"},
         "pretrain": {"steps": "20", "window": "16", "device": "cpu"},
         "walkforward": {
-            "train_months": "8", "test_months": "3", "step_months": "3",
-            "total_timesteps": "512", "segments": "0,1", "name": "mlproject",
+            "train_months": "8",
+            "test_months": "3",
+            "step_months": "3",
+            "total_timesteps": "512",
+            "segments": "0,1",
+            "name": "mlproject",
         },  # fmt: skip
     }
     for entry, params in runs.items():

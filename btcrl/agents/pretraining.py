@@ -66,13 +66,24 @@ def run_pretraining(
     pretrain = config.pretrain
     device = resolve_device(pretrain.device)
     spec = features.spec
-    tags = {**split.tags(), SYMBOL: spec.symbol, TIMEFRAME: spec.timeframe,
-            DATA_HASH: spec.data_hash, **(extra_tags or {})}
+    tags = {
+        **split.tags(),
+        SYMBOL: spec.symbol,
+        TIMEFRAME: spec.timeframe,
+        DATA_HASH: spec.data_hash,
+        **(extra_tags or {}),
+    }
     name = f"encoder-w{pretrain.window}-d{pretrain.d_model}-s{config.seed}-{spec.timeframe}"
-    with start_run(pretrain.experiment, "pretrain", run_name=name, tags=tags,
-                   parent_run_id=parent_run_id) as run:
-        log_params({k: v for k, v in flatten_config(config).items()
-                    if k.split(".")[0] in ("data", "features", "pretrain", "seed")})
+    with start_run(
+        pretrain.experiment, "pretrain", run_name=name, tags=tags, parent_run_id=parent_run_id
+    ) as run:
+        log_params(
+            {
+                k: v
+                for k, v in flatten_config(config).items()
+                if k.split(".")[0] in ("data", "features", "pretrain", "seed")
+            }
+        )
         log_text(dump_config(config), "config.yaml")
         log_text(features.spec.to_json(), "feature_spec.json")
 
@@ -81,20 +92,32 @@ def run_pretraining(
             if on_eval is not None:
                 on_eval(step, metrics)
 
-        result = pretrain_encoder(split.train, pretrain, seed=config.seed, device=device,
-                                  on_eval=report)
+        result = pretrain_encoder(
+            split.train, pretrain, seed=config.seed, device=device, on_eval=report
+        )
         log_metrics({"samples_per_second": result.samples_per_second})
         span = split.train
-        last = gather_windows(span.features, window_ends(span, pretrain.window)[-1:],
-                              pretrain.window)[0]  # the latest held-out window
-        log_text(reconstruction_html(result.model, last, spec.feature_names,
-                                     pretrain.mask_ratio, config.seed), "reconstruction.html")
-        metadata = {"feature_spec": features.spec.to_dict(), "shape": result.shape.to_dict(),
-                    "train_end": split.tags()["btcrl.train_end"]}
-        uri, version = log_encoder(result.model.cpu(), metadata, pip_requirements(),
-                                   pretrain.model_name if register else None)
-    return PretrainRunResult(run.info.run_id, uri, version, result.final,
-                             result.samples_per_second)
+        last = gather_windows(
+            span.features, window_ends(span, pretrain.window)[-1:], pretrain.window
+        )[0]  # the latest held-out window
+        log_text(
+            reconstruction_html(
+                result.model, last, spec.feature_names, pretrain.mask_ratio, config.seed
+            ),
+            "reconstruction.html",
+        )
+        metadata = {
+            "feature_spec": features.spec.to_dict(),
+            "shape": result.shape.to_dict(),
+            "train_end": split.tags()["btcrl.train_end"],
+        }
+        uri, version = log_encoder(
+            result.model.cpu(),
+            metadata,
+            pip_requirements(),
+            pretrain.model_name if register else None,
+        )
+    return PretrainRunResult(run.info.run_id, uri, version, result.final, result.samples_per_second)
 
 
 @dataclass(frozen=True)
@@ -129,8 +152,12 @@ def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderP
             "(leave env.window at 1: it follows the encoder)"
         )
     env = config.env.model_copy(update={"window": window})
-    log.info("policy reads through encoder %s (window %d, %s)", uri, window,
-             "fine-tuned" if config.agent.encoder_trainable else "frozen")
+    log.info(
+        "policy reads through encoder %s (window %d, %s)",
+        uri,
+        window,
+        "fine-tuned" if config.agent.encoder_trainable else "frozen",
+    )
     return EncoderPolicy(
         config.model_copy(update={"env": env}),
         encoder_policy_kwargs(module, config.agent.encoder_trainable),

@@ -124,8 +124,16 @@ def run_training(
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation,
-                   encoder.policy_kwargs)
+        job = _Job(
+            config,
+            features,
+            split,
+            device,
+            checkpoint,
+            Path(tmp),
+            on_validation,
+            encoder.policy_kwargs,
+        )
         with start_run(
             config.train.experiment,
             "train",

@@ -36,13 +36,17 @@ def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: st
 
     config = build_experiment_config(config_path, overrides, options, _PRETRAIN_KEYS)
     quiet = not sys.stderr.isatty() or bool(os.environ.get("CI"))
-    with tqdm(total=config.pretrain.steps, desc="pretrain", unit="step", disable=quiet,
-              mininterval=1.0) as bar:
+    with tqdm(
+        total=config.pretrain.steps, desc="pretrain", unit="step", disable=quiet, mininterval=1.0
+    ) as bar:
+
         def on_eval(step: int, metrics: dict[str, float]) -> None:
             bar.update(step - bar.n)
             if "loss/holdout" in metrics:
-                bar.set_postfix(holdout=f"{metrics['loss/holdout']:.4f}",
-                                baseline=f"{metrics['loss/baseline']:.4f}")
+                bar.set_postfix(
+                    holdout=f"{metrics['loss/holdout']:.4f}",
+                    baseline=f"{metrics['loss/baseline']:.4f}",
+                )
 
         result = run_pretraining(config, on_eval=on_eval)
     click.echo(f"run id:      {result.run_id}")

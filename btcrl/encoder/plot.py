@@ -33,14 +33,42 @@ def reconstruction_html(
     figure = make_subplots(rows=count, cols=1, shared_xaxes=True, subplot_titles=names[:count])
     for k in range(count):
         row = k + 1
-        figure.add_trace(go.Scatter(x=tokens, y=window[:, k], name="true", mode="lines",
-                                    line={"color": "black"}, showlegend=k == 0), row=row, col=1)
-        figure.add_trace(go.Scatter(x=tokens[hidden], y=rebuilt_np[hidden, k], mode="markers",
-                                    name="encoder (masked tokens)", marker={"color": "red"},
-                                    showlegend=k == 0), row=row, col=1)
-        figure.add_trace(go.Scatter(x=tokens[hidden], y=baseline[hidden, k], mode="markers",
-                                    name="window mean", marker={"color": "grey", "symbol": "x"},
-                                    showlegend=k == 0), row=row, col=1)
+        figure.add_trace(
+            go.Scatter(
+                x=tokens,
+                y=window[:, k],
+                name="true",
+                mode="lines",
+                line={"color": "black"},
+                showlegend=k == 0,
+            ),
+            row=row,
+            col=1,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=tokens[hidden],
+                y=rebuilt_np[hidden, k],
+                mode="markers",
+                name="encoder (masked tokens)",
+                marker={"color": "red"},
+                showlegend=k == 0,
+            ),
+            row=row,
+            col=1,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=tokens[hidden],
+                y=baseline[hidden, k],
+                mode="markers",
+                name="window mean",
+                marker={"color": "grey", "symbol": "x"},
+                showlegend=k == 0,
+            ),
+            row=row,
+            col=1,
+        )
     figure.update_layout(
         title=f"Masked reconstruction of one held-out window ({int(hidden.sum())} of "
         f"{hidden.size} bars masked)",

@@ -93,7 +93,11 @@ def pretrain_encoder(
     ends = window_ends(features, config.window)
     train_ends, holdout_ends = split_ends(ends, config.holdout_fraction)
     shape = EncoderShape(
-        values.shape[1], config.window, config.d_model, config.n_heads, config.n_layers,
+        values.shape[1],
+        config.window,
+        config.d_model,
+        config.n_heads,
+        config.n_layers,
         config.dim_feedforward,
     )
     model = MaskedEncoder(shape).to(device)
@@ -102,8 +106,9 @@ def pretrain_encoder(
     holdout = torch.from_numpy(gather_windows(values, holdout_ends, config.window)).to(device)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    result = PretrainResult(model, shape, train_windows=len(train_ends),
-                            holdout_windows=len(holdout_ends))
+    result = PretrainResult(
+        model, shape, train_windows=len(train_ends), holdout_windows=len(holdout_ends)
+    )
     started, running = time.perf_counter(), 0.0
     for step in range(1, config.steps + 1):
         ends = train_ends[rng.integers(0, len(train_ends), config.batch_size)]

@@ -263,9 +263,7 @@ class _Columns:
         if raw_name is not None:
             self.raw[raw_name] = source
         self.specs.append(spec)
-        self.values.append(
-            apply_normalisation(source, self.close, spec.normalisation, spec.params)
-        )
+        self.values.append(apply_normalisation(source, self.close, spec.normalisation, spec.params))
 
 
 def _compute(

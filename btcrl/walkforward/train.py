@@ -80,8 +80,9 @@ def segment_encoder(
     if uri is None:
         log.info("segment %d: pre-training its encoder", segment.index)
         base = with_overrides(config, {"seed": seed, "pretrain.experiment": experiment})
-        uri = run_pretraining(base, features=features, parent_run_id=parent_run_id,
-                              register=False, extra_tags=tags).model_uri
+        uri = run_pretraining(
+            base, features=features, parent_run_id=parent_run_id, register=False, extra_tags=tags
+        ).model_uri
     return with_overrides(config, {"agent.encoder": uri})
 
 
@@ -131,8 +132,9 @@ class SegmentObjective:
         try:  # fitted features fit on this segment's train split only
             features = train_window_features(self.candles(), config, segment)
             if config.pretrain.per_segment:
-                config = segment_encoder(config, features, segment, self.ctx.config.seed,
-                                         self.ctx.parent_run_id)
+                config = segment_encoder(
+                    config, features, segment, self.ctx.config.seed, self.ctx.parent_run_id
+                )
             result = run_training(
                 config,
                 parent_run_id=self.ctx.parent_run_id,
@@ -143,9 +145,7 @@ class SegmentObjective:
         except BtcrlError as exc:
             raise JobFailedError(f"segment {segment.index} seed {seed}: {exc}") from exc
         if self.ctx.keep_models and result.model is not None:  # the stitch in this process
-            remember_policy(
-                result.model_uri, result.model, features.spec, result.config or config
-            )
+            remember_policy(result.model_uri, result.model, features.spec, result.config or config)
         attrs: dict[str, Any] = {"run_id": result.run_id, "model_uri": result.model_uri}
         attrs.update({k: float(v) for k, v in result.metrics.items()})
         trial.set_user_attr(RESULT_ATTR, attrs)  # one storage write, not one per metric

@@ -28,8 +28,7 @@ def _sets(*items: str) -> list[str]:
 
 
 def _data(tmp_path: Path) -> list[str]:
-    return [f"data.data_dir={tmp_path / 'data'}", "data.start=2024-07-01",
-            "data.end=2024-09-30"]
+    return [f"data.data_dir={tmp_path / 'data'}", "data.start=2024-07-01", "data.end=2024-09-30"]
 
 
 def _pretrain(tmp_path: Path, tracking_uri: str) -> None:
@@ -70,8 +69,9 @@ def test_pretrain_train_backtest_serve(tracking_uri: str, tmp_path: Path) -> Non
     for name, tensor in pretrained.state_dict().items():
         torch.testing.assert_close(extractor.encoder.state_dict()[name], tensor, rtol=0, atol=0)
     # backtest: a windowed episode (torch-stepped) whose actions are SB3's predict
-    config = load_config(None, [f"data.data_dir={tmp_path / 'data'}",
-                                "data.start=2024-10-01", "data.end=2024-10-20"])
+    config = load_config(
+        None, [f"data.data_dir={tmp_path / 'data'}", "data.start=2024-10-01", "data.end=2024-10-20"]
+    )
     features = load_feature_set(config.data, loaded.config.features)
     policy = model_policy(loaded.model.policy, loaded.predict)
     assert isinstance(policy, EncodedMlpPolicy)  # embeddings batched, the head compiled
@@ -101,8 +101,10 @@ def test_pretrain_train_backtest_serve(tracking_uri: str, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_feature_spec_mismatch_is_one_line(tracking_uri: str, tmp_path: Path) -> None:
     _pretrain(tmp_path, tracking_uri)
-    other = load_config(None, [*_data(tmp_path), f"agent.encoder={ENCODER}",
-                               "features.strategies=[ott, supertrend]"])
+    other = load_config(
+        None,
+        [*_data(tmp_path), f"agent.encoder={ENCODER}", "features.strategies=[ott, supertrend]"],
+    )
     features = load_feature_set(other.data, other.features)
     with pytest.raises(CompatibilityError, match="does not fit the data") as info:
         encoder_policy(other, features.spec)

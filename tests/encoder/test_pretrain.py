@@ -22,8 +22,16 @@ from btcrl.features import load_feature_set
 from btcrl.features.spec import FeatureSet
 
 SMALL = PretrainConfig(
-    window=16, d_model=32, n_heads=4, n_layers=1, dim_feedforward=64, steps=600,
-    batch_size=64, eval_every=200, learning_rate=3e-3, torch_threads=1,
+    window=16,
+    d_model=32,
+    n_heads=4,
+    n_layers=1,
+    dim_feedforward=64,
+    steps=600,
+    batch_size=64,
+    eval_every=200,
+    learning_rate=3e-3,
+    torch_threads=1,
 )
 
 

@@ -46,10 +46,14 @@ def test_segment_encoder_never_sees_test_bars(tracking_uri: str, tmp_path: Path)
     uris, tests = [], []
     for name, frame in (("clean", candles), ("poisoned", poisoned)):
         config = _config(tmp_path, tracking_uri, name)
-        tests.append(window_features(frame, config.features, config.data, SEGMENT.test_start,
-                                     SEGMENT.test_stop))
-        train = window_features(frame, config.features, config.data, SEGMENT.train_start,
-                                SEGMENT.train_stop)
+        tests.append(
+            window_features(
+                frame, config.features, config.data, SEGMENT.test_start, SEGMENT.test_stop
+            )
+        )
+        train = window_features(
+            frame, config.features, config.data, SEGMENT.train_start, SEGMENT.train_stop
+        )
         linked = segment_encoder(config, train, SEGMENT, 0, None)
         uris.append(linked.agent.encoder)
         # a second job of the segment (another seed) reuses it: once per segment

@@ -89,8 +89,9 @@ def test_batch_env_windows_equal_single_env(features: FeatureSet) -> None:
 def test_windowed_observation_is_causal(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The observations and rewards of a W=16 run ending on day D equal the first steps of
     the run on the whole span: a window never reads a row after its own."""
-    whole = DataConfig(data_dir=tmp_path_factory.mktemp("prefix"), start="2024-09-01",
-                       end="2024-11-30")
+    whole = DataConfig(
+        data_dir=tmp_path_factory.mktemp("prefix"), start="2024-09-01", end="2024-11-30"
+    )
     full = load_feature_set(whole, FeaturesConfig())
     actions = np.random.default_rng(41).uniform(-1, 1, (len(full), 2)).astype(np.float32)
     obs_full, rewards_full = _observe(full, W, actions)
