@@ -31,8 +31,9 @@ LEVELS: dict[str, int] = {
     "data": 10,
     "config": 5,
 }
-#: importable by every package: the exception hierarchy and the package root (__version__)
-SHARED = {"errors", ""}
+#: importable by every package: the exception hierarchy, the package root (__version__) and
+#: the numba cache guard the root runs on import
+SHARED = {"errors", "", "kernel_cache"}
 
 
 def package_of(module: str) -> str:
