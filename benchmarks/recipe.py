@@ -2,8 +2,8 @@
 candidate recipes against the previous default, buy-and-hold, flat and the best rule.
 
 Every candidate is a file ``configs/recipes/<name>.yaml`` that sets every recipe key (reward,
-shaping, curriculum, vol targeting, carry, hysteresis, decision interval, shorts, account
-observation), loaded over the code defaults and run through ``btcrl.walkforward`` (the code of
+shaping, curriculum, vol targeting, carry, hysteresis, decision interval, discrete action
+levels, shorts, account observation; SAC and TQC their off-policy settings), loaded over the code defaults and run through ``btcrl.walkforward`` (the code of
 ``btcrl walkforward``) on the same segments, with the same training budget, one walk-forward
 (Optuna study + MLflow parent run) per recipe under ``--root``. A rerun with the same root
 trains only what is missing.
@@ -52,6 +52,12 @@ SCREEN = (
     "ppo_curriculum_long_only",
     "ppo_curriculum_scale_free",
     "ppo_controls",
+    "ppo_curriculum_long_only_sizes",
+    "ppo_curriculum_flat_long",
+    "ppo_curriculum_short_flat_long",
+    "ppo_flat_long",
+    "sac",
+    "tqc",
 )
 CAPTURED: list[Any] = []  # the Aggregate of the latest walk-forward
 

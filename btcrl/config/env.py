@@ -8,6 +8,9 @@ from btcrl.config.base import Section
 
 # Names in the reward registry (btcrl.env.rewards.REWARDS; a test keeps the two equal).
 REWARD_NAMES = ("log_return", "asymmetric_drawdown", "differential_sharpe")
+# Most target levels of the discrete action mode (btcrl.env.layout.MAX_ACTION_LEVELS; a test
+# keeps the two equal: config sits below env in the import order).
+MAX_ACTION_LEVELS = 9
 
 
 class EnvConfig(Section):
@@ -75,6 +78,12 @@ class EnvConfig(Section):
     decision_interval: int = Field(
         1, ge=1, le=1000, description="the agent's order is placed every this many bars"
     )
+    action_levels: list[float] | None = Field(
+        None,
+        description="discrete action mode: the target exposures an order may aim at, ascending "
+        "in [-1, 1] (e.g. [0, 1] flat/long, [-1, 0, 1] short/flat/long, [0, 0.5, 1] with "
+        "sizes); a_pos snaps to the nearest (ties to the one nearer flat). null = continuous",
+    )
     observation_account: Literal["legacy", "scale_free"] = Field(
         "legacy",
         description="legacy: cash / initial_balance and position / max_position_btc; "
@@ -96,10 +105,27 @@ class EnvConfig(Section):
             raise ValueError(f"unknown reward; choose one of {', '.join(REWARD_NAMES)}")
         return value
 
+    @field_validator("action_levels")
+    @classmethod
+    def _check_levels(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return None
+        if not 2 <= len(value) <= MAX_ACTION_LEVELS:
+            raise ValueError(f"needs 2 to {MAX_ACTION_LEVELS} levels, got {len(value)}")
+        if any(not -1.0 <= v <= 1.0 for v in value):
+            raise ValueError(f"levels must lie in [-1, 1], got {value}")
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"levels must be strictly ascending, got {value}")
+        return value
+
     @model_validator(mode="after")
     def _check_stops(self) -> "EnvConfig":
         if self.max_stop_pct < self.min_stop_pct:
             raise ValueError(
                 f"max_stop_pct {self.max_stop_pct} is below min_stop_pct {self.min_stop_pct}"
+            )
+        if self.action_levels and not self.allow_short and self.action_levels[0] < 0:
+            raise ValueError(
+                f"action_levels {self.action_levels} include shorts but allow_short is false"
             )
         return self

@@ -25,11 +25,13 @@ from btcrl.env.layout import (
     P_FORCE_CLOSE,
     P_HYSTERESIS,
     P_INITIAL_BALANCE,
+    P_LEVELS,
     P_LEVERAGE,
     P_MAX_LEVERAGE,
     P_MAX_POSITION,
     P_MAX_STOP,
     P_MIN_STOP,
+    P_N_LEVELS,
     P_OBS_ACCOUNT,
     P_REWARD_ID,
     P_REWARD_SCALE,
@@ -193,6 +195,9 @@ def engine_params(
     params[P_DECISION_INTERVAL] = config.decision_interval
     params[P_OBS_ACCOUNT] = 1.0 if config.observation_account == "scale_free" else 0.0
     params[P_FIRST_ROW] = first_row
+    levels = config.action_levels or []
+    params[P_N_LEVELS] = len(levels)
+    params[P_LEVELS : P_LEVELS + len(levels)] = levels
     return params
 
 

@@ -55,7 +55,10 @@ P_HYSTERESIS = 25  # bars the sign of the wanted change must hold before a trade
 P_DECISION_INTERVAL = 26  # the agent's order is placed every this many bars (1 = every bar)
 P_OBS_ACCOUNT = 27  # 0 = legacy account observation, 1 = scale-free
 P_FIRST_ROW = 28  # first valid row of the feature set (realised vol reads no row before it)
-N_PARAMS = 29
+P_N_LEVELS = 29  # discrete action mode: number of target levels (0 = continuous targets)
+P_LEVELS = 30  # the levels, ascending, in P_LEVELS .. P_LEVELS + P_N_LEVELS - 1
+MAX_ACTION_LEVELS = 9
+N_PARAMS = P_LEVELS + MAX_ACTION_LEVELS
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold

@@ -40,11 +40,13 @@ from btcrl.env.layout import (
     P_FEE_RATE,
     P_FIRST_ROW,
     P_HYSTERESIS,
+    P_LEVELS,
     P_LEVERAGE,
     P_MAX_LEVERAGE,
     P_MAX_POSITION,
     P_MAX_STOP,
     P_MIN_STOP,
+    P_N_LEVELS,
     P_SLIPPAGE,
     P_TARGET_VOL,
     P_VOL_FLOOR,
@@ -115,19 +117,36 @@ def clip_action(value: float) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def snap_target(a_pos: float, params: np.ndarray) -> float:
+    """The discrete action mode: the level of ``env.action_levels`` nearest to ``a_pos`` (a
+    tie goes to the level nearer to flat); ``a_pos`` unchanged when the mode is off."""
+    n = int(params[P_N_LEVELS])
+    if n == 0:
+        return a_pos
+    best = params[P_LEVELS]
+    for k in range(1, n):
+        level = params[P_LEVELS + k]
+        gap, best_gap = abs(a_pos - level), abs(a_pos - best)
+        if gap < best_gap or (gap == best_gap and abs(level) < abs(best)):
+            best = level
+    return best
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def agent_target(
     actions: np.ndarray, i: int, steps: int, prev_target: float, params: np.ndarray
 ) -> tuple[bool, float, float]:
     """(decides, a_pos, a_sl) for this step. The agent decides on the episode's steps 0, k,
     2k, ... (``decision_interval`` k); in between no order is placed and the target stays
-    ``prev_target``. ``a_pos`` is clipped (to 0 when negative without shorts)."""
+    ``prev_target``. ``a_pos`` is clipped (to 0 when negative without shorts), then snapped to
+    the nearest action level in the discrete action mode."""
     interval = int(params[P_DECISION_INTERVAL])
     if interval > 1 and steps % interval != 0:
         return False, prev_target, 0.0
     a_pos = clip_action(actions[i, 0])
     if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
         a_pos = 0.0
-    return True, a_pos, clip_action(actions[i, 1])
+    return True, snap_target(a_pos, params), clip_action(actions[i, 1])
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -62,6 +62,8 @@ def signature(config: ExperimentConfig, first: Segment) -> dict[str, str]:
     wf = config.walkforward
     recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
     recipe["train"].pop("torch_threads", None)
+    if recipe["env"].get("action_levels") is None:  # off: studies made before it existed resume
+        recipe["env"].pop("action_levels", None)
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "split": f"train={wf.train_months} val={wf.val_months} test={wf.test_months} "

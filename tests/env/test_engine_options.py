@@ -1,5 +1,6 @@
 """Hand-computed scenarios for the engine options of issue 17: vol-targeted sizing, carrying
-costs, hysteresis, decision interval, scale-free account observation, shaping terms."""
+costs, hysteresis, decision interval, discrete action levels, scale-free account observation,
+shaping terms."""
 
 import math
 
@@ -116,6 +117,63 @@ def test_decision_interval_holds_the_order_between_decisions() -> None:
     ]  # fmt: skip
     assert [i["target_exposure"] for i in infos] == [0.5, 0.5, 0.5, -0.5, -0.5, -0.5]
     assert infos[3]["position"] < 0.0
+
+
+def test_discrete_levels_snap_the_target_to_the_nearest_level() -> None:
+    env = make_env([FLAT] * 8, action_levels=[0.0, 0.5, 1.0], allow_short=False)
+    infos = [act(env, a)[4] for a in (0.7, 0.8, 0.76, 0.74, -0.9, 0.25)]
+    assert [i["target_exposure"] for i in infos] == [0.5, 1.0, 1.0, 0.5, 0.0, 0.0]
+    # 0.7 -> 5 BTC; 0.8 -> 10 BTC (the 5 BTC at 1000 x 1.001 cost 1 % of equity in fees and
+    # slippage, so the target is a little under 10); 0.76 holds; 0.74 halves; -0.9 closes;
+    # 0.25 is a tie between flat and 0.5: flat
+    qty = [i["fill_qty"] for i in infos]
+    assert qty[0] == pytest.approx(5.0)
+    assert qty[1] == pytest.approx(infos[1]["position"] - 5.0)
+    assert infos[1]["position"] == pytest.approx(
+        (infos[0]["cash"] + 5.0 * 1000.0) / 1000.0, rel=1e-12
+    )
+    assert qty[2] == 0.0 and qty[3] < 0.0 and qty[5] == 0.0
+    assert infos[4]["position"] == 0.0
+
+
+def test_discrete_levels_stop_the_resizing_churn_of_a_continuous_target() -> None:
+    swings = [1.0, 0.7] * 4  # a continuous policy wobbling between 0.7 and 1.0
+    fills = {}
+    for levels in (None, [0.0, 1.0]):
+        env = make_env([FLAT] * 10, action_levels=levels, allow_short=False)
+        fills[str(levels)] = sum(act(env, a)[4]["fill_qty"] != 0.0 for a in swings)
+    assert fills == {"None": 8, "[0.0, 1.0]": 1}
+
+
+def test_discrete_levels_with_shorts() -> None:
+    env = make_env([FLAT] * 4, action_levels=[-1.0, 0.0, 1.0])
+    info = act(env, -0.6)[4]
+    assert info["target_exposure"] == -1.0
+    assert info["fill_qty"] == pytest.approx(-10.0)
+
+
+@pytest.mark.parametrize(
+    ("levels", "allow_short", "message"),
+    [
+        ([-1.0, 0.0, 1.0], False, "allow_short is false"),
+        ([0.0, 1.0, 0.5], False, "strictly ascending"),
+        ([0.0, 1.5], False, r"in \[-1, 1\]"),
+        ([1.0], False, "2 to 9 levels"),
+        ([i / 10 for i in range(10)], False, "2 to 9 levels"),
+    ],
+)
+def test_discrete_levels_config_errors(levels: list, allow_short: bool, message: str) -> None:
+    from btcrl.config.env import EnvConfig
+
+    with pytest.raises(ValueError, match=message):
+        EnvConfig(action_levels=levels, allow_short=allow_short)
+
+
+def test_discrete_level_count_matches_the_engine_layout() -> None:
+    from btcrl.config.env import MAX_ACTION_LEVELS
+    from btcrl.env.layout import MAX_ACTION_LEVELS as ENGINE_MAX
+
+    assert MAX_ACTION_LEVELS == ENGINE_MAX
 
 
 def test_scale_free_account_observation() -> None:
