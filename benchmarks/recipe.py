@@ -56,6 +56,7 @@ SCREEN = (
     "ppo_curriculum_flat_long",
     "ppo_curriculum_short_flat_long",
     "ppo_flat_long",
+    "ppo_curriculum_long_only_slow_context",
     "sac",
     "tqc",
 )
