@@ -27,12 +27,13 @@ from btcrl.agents.pretraining import encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
 from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
-from btcrl.agents.validation import VALIDATION_METRICS
+from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.data.timeframes import periods_per_year
 from btcrl.env.episodes import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
+from btcrl.policy.act import deterministic_act
 from btcrl.policy.algos import load_model
 from btcrl.tracking import (
     configure_tracking,
@@ -55,7 +56,8 @@ ValidationHook = Callable[[int, dict[str, float]], None]
 class TrainResult:
     """A finished train run: its id, the model URI to load (``models:/NAME/V`` when registered,
     else ``runs:/ID/model``), the registered version (None if not registered) and the
-    validation metrics of the chosen checkpoint (``val/sharpe``, ...). ``model`` is that
+    validation metrics of the chosen checkpoint (``val/sharpe``, ...) with its in-sample
+    ``train_span/*`` metrics (the same, traded over the train span). ``model`` is that
     checkpoint's SB3 model, in memory, for a caller that trades it next in this process
     (the walk-forward's stitch) instead of loading ``model_uri`` again."""
 
@@ -211,7 +213,7 @@ def _train_and_log(
     job: _Job, run_id: str, progress: bool, progress_lines: Callable[[str], None] | None
 ) -> tuple[dict[str, float], BaseAlgorithm]:
     """Build (or load) the model, train, log the outputs (the env lives only this long);
-    returns the chosen checkpoint's validation metrics and model."""
+    returns the chosen checkpoint's validation and train-span metrics and model."""
     from btcrl.env import BatchTradingEnv
 
     config = job.config
@@ -296,7 +298,8 @@ def _chosen_model(
 def _log_outputs(
     model: BaseAlgorithm, validation: ValidationCallback, job: _Job
 ) -> dict[str, float]:
-    """Artifacts at the run's root, ``metrics.json``, the pyfunc model and best/* metrics."""
+    """Artifacts at the run's root, ``metrics.json``, the pyfunc model, best/* metrics and the
+    chosen model's train-span metrics."""
     config, spec = job.config, job.features.spec
     files = write_policy_files(model, spec, config, job.tmp / "policy")
     log_artifact(files["sb3_model"])
@@ -306,11 +309,28 @@ def _log_outputs(
     step = validation.best_step if best else validation.last_eval_step
     log_text(validation_report(validation.history, chosen, step), "metrics.json")
     log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in chosen.items()})
+    in_sample = train_span_metrics(model, job)
+    log_metrics(in_sample)
     if config.train.log_model:
         example = _example_observation(job.split, config)
         names = list(observation_names(spec, config.env.window))
         log_policy_model(files, names, spec.action_size, spec.to_json(), example)
-    return dict(chosen)
+    return {**chosen, **in_sample}
+
+
+def train_span_metrics(model: BaseAlgorithm, job: _Job) -> dict[str, float]:
+    """The chosen model traded once over its own train span at full cost (``train_span/*``,
+    the validation metrics): an in-sample check that tells "no edge even where it learned"
+    (``return_before_costs`` near 0) from "an edge eaten by costs" (positive before costs,
+    negative after)."""
+    config = job.config
+    return evaluate_policy(
+        job.split.train,
+        config.env,
+        deterministic_act(model),
+        periods_per_year(config.data.timeframe),
+        prefix="train_span/",
+    )
 
 
 def _example_observation(split: TimeSplit, config: ExperimentConfig) -> np.ndarray:

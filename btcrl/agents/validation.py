@@ -26,8 +26,14 @@ VALIDATION_METRICS = tuple(
         "stop_loss_count",
         "bh_sharpe",
         "excess_sharpe",
+        "fees",
+        "slippage",
+        "carry",
+        "costs",
+        "return_before_costs",
     )
 )
+_COSTS = (("fees", "fee"), ("slippage", "slippage_cost"), ("carry", "borrow_cost"))
 
 _FILL_KINDS = ("fill", "stop_fill", "close_fill")  # ledger prefixes of a bar's fills
 
@@ -41,8 +47,9 @@ def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str
     so one longer than the others), ``position`` (BTC after the bar), ``close`` (the bar's
     close), ``notional`` (|USD| filled in the bar), ``stop_hits``, ``fills`` (orders, stop
     exits and the final forced close filled in the bar), ``trades`` (round trips closed
-    in the bar, as the backtest's ``trade_count`` counts them) and ``prev_close`` (one value:
-    the close before the first bar, its open for the span's first bar; buy-and-hold's start).
+    in the bar, as the backtest's ``trade_count`` counts them), ``prev_close`` (one value:
+    the close before the first bar, its open for the span's first bar; buy-and-hold's start)
+    and the bar's costs in USD: ``fees``, ``slippage``, ``carry`` (borrow / funding).
     """
     if isinstance(act, DeterministicAct):
         policy = model_policy(act.policy, act, name="validation")
@@ -62,6 +69,7 @@ def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str
         "stop_hits": episode.field("stop_hit"),
         "fills": np.asarray(sum((qty != 0).astype(np.int64) for _, qty in kinds), np.int64),
         "trades": episode.closed_trades(),
+        **{name: episode.field(column) for name, column in _COSTS},
     }
 
 
@@ -71,8 +79,12 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
     ``exposure`` (mean |position x close| / equity, fraction), ``time_in_market`` (fraction
     of bars holding a position), ``turnover`` and ``stop_loss_count``
     (btcrl.metrics, so validation and backtests agree), ``bh_sharpe`` (buy-and-hold's
-    annualised Sharpe over the same bars, close to close, no costs) and ``excess_sharpe``
-    (annualised Sharpe of the per-bar returns minus buy-and-hold's)."""
+    annualised Sharpe over the same bars, close to close, no costs), ``excess_sharpe``
+    (annualised Sharpe of the per-bar returns minus buy-and-hold's) and the costs as
+    fractions of the starting equity: ``fees``, ``slippage``, ``carry``, their sum ``costs``
+    and ``return_before_costs`` (``total_return + costs``: what the trades made before
+    paying for them; near ``total_return`` with a large ``costs`` means an edge eaten by
+    costs, near 0 means no edge)."""
     equity = episode["equity"]
     metrics = {k: float(v) for k, v in performance_metrics(equity, periods_per_year).items()}
     metrics["trades"] = float(episode["trades"].sum())
@@ -89,7 +101,17 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
         for key in ("time_in_market", "turnover", "stop_loss_count"):
             metrics[key] = behaviour[key]
     metrics.update(_against_buy_and_hold(episode, periods_per_year))
+    metrics.update(_costs(episode))
     return metrics
+
+
+def _costs(episode: dict[str, np.ndarray]) -> dict[str, float]:
+    """Fees, slippage, carry, their sum and the return before them, fractions of the start."""
+    start = float(episode["equity"][0])
+    out = {name: float(np.sum(episode[name])) / start for name, _ in _COSTS}
+    out["costs"] = sum(out.values())
+    out["return_before_costs"] = float(episode["equity"][-1]) / start - 1.0 + out["costs"]
+    return out
 
 
 def _against_buy_and_hold(

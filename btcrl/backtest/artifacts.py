@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 
 from btcrl.backtest.report import json_safe
 
-SUMMARY_VERSION = 2  # 2: in_sample, activity; no notes
+SUMMARY_VERSION = 3  # 2: in_sample, activity; no notes. 3: before_costs, carry
 REPORT = "report.html"
 FILES = (
     "steps.csv",
@@ -98,6 +98,12 @@ def summary(plan: Any, metrics: dict[str, Any], n_steps: int, config: Any) -> di
             "pnl": results["strategy"]["realised_pnl"],
             "fees": results["strategy"]["fees"],
             "slippage_cost": results["strategy"]["slippage_cost"],
+            "borrow_cost": results["strategy"]["borrow_cost"],
+        },
+        "before_costs": {
+            "pnl": results["strategy"]["pnl_before_costs"],
+            "total_return": results["strategy"]["return_before_costs"],
+            "costs": results["strategy"]["costs"],
         },
         "buy_and_hold": {
             "final_equity": results["buy_and_hold"]["final_equity"],
@@ -112,9 +118,10 @@ def summary(plan: Any, metrics: dict[str, Any], n_steps: int, config: Any) -> di
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The summary as the few lines a terminal (and the top of report.html) shows: period,
-    in-sample warning, returns against buy-and-hold, risk, and the trading activity."""
+    in-sample warning, returns against buy-and-hold, risk, the trading activity, and the
+    return before costs with the costs that separate it from the return."""
     period, mtm, act = summary["period"], summary["mark_to_market"], summary["activity"]
-    bh = summary["buy_and_hold"]
+    bh, pre, real = summary["buy_and_hold"], summary["before_costs"], summary["realised"]
     lines = [f"backtest {summary['label']}: {period['first_bar']} .. {period['last_bar']}"]
     alert = in_sample_line(summary)
     if alert:
@@ -127,6 +134,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  round trips {int(act['round_trips'])}{f' (+{opened} open)' if opened else ''}  "
         f"fills {int(act['fills'])}  turnover {act['turnover']:.1f}x  "
         f"fees {act['fees']:,.2f} USD ({act['fees_pct']:.2%} of capital)",
+        f"  return before costs {pre['total_return']:+.2%}  costs {pre['costs']:,.2f} USD = fees "
+        f"{real['fees']:,.2f} + slippage {real['slippage_cost']:,.2f} + carry "
+        f"{real['borrow_cost']:,.2f}",
     ]
     return lines
 

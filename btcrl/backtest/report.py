@@ -46,6 +46,9 @@ HEADLINE = (
     ("results", None, "final_equity"),
     ("results", None, "realised_pnl"),
     ("results", None, "fees"),
+    ("results", None, "borrow_cost"),
+    ("results", None, "costs"),
+    ("results", None, "return_before_costs"),
 )
 
 
@@ -91,9 +94,14 @@ def trades_group(trades: pd.DataFrame) -> dict[str, float]:
 
 def results_group(steps: pd.DataFrame, trades: pd.DataFrame, initial_balance: float) -> dict:
     """Mark-to-market and realised results in USD: final equity, realised PnL (closed trades,
-    net of fees), unrealised PnL (the open trade at the last close), fees and slippage."""
+    net of fees), unrealised PnL (the open trade at the last close), fees, slippage, carry
+    (``borrow_cost``), their sum ``costs``, and ``pnl_before_costs`` (``pnl + costs``) with
+    ``return_before_costs`` (the same over the initial balance, a fraction)."""
     is_open = trades["open"].astype(bool) if len(trades) else pd.Series([], dtype=bool)
     final = float(steps["equity"].iloc[-1])
+    fees, slippage = float(steps["fee"].sum()), float(steps["slippage_cost"].sum())
+    carry = float(steps["borrow_cost"].sum()) if "borrow_cost" in steps else 0.0
+    costs = fees + slippage + carry
     return {
         "initial_balance": initial_balance,
         "final_equity": final,
@@ -102,8 +110,12 @@ def results_group(steps: pd.DataFrame, trades: pd.DataFrame, initial_balance: fl
         "unrealised_pnl": float(trades.loc[is_open, "pnl_usd"].sum()) if len(trades) else 0.0,
         "final_position_btc": float(steps["position"].iloc[-1]),
         "final_cash": float(steps["cash"].iloc[-1]),
-        "fees": float(steps["fee"].sum()),
-        "slippage_cost": float(steps["slippage_cost"].sum()),
+        "fees": fees,
+        "slippage_cost": slippage,
+        "borrow_cost": carry,
+        "costs": costs,
+        "pnl_before_costs": final - initial_balance + costs,
+        "return_before_costs": (final - initial_balance + costs) / initial_balance,
     }
 
 

@@ -95,7 +95,8 @@ def train(
         result = run_training(config, progress=bar, progress_lines=lines)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
-    for key in ("val/total_return", "val/sharpe", "val/max_drawdown"):
+    shown = ("val/total_return", "val/sharpe", "val/max_drawdown", "val/return_before_costs")
+    for key in (*shown, "train_span/total_return", "train_span/return_before_costs"):
         if key in result.metrics:
             click.echo(f"{key}: {result.metrics[key]:.4f}")
     if config.backtest.start or config.backtest.end:

@@ -164,7 +164,8 @@ def _summary(r: "WalkforwardResult") -> None:
     click.echo(
         f"stitched out-of-sample ({int(m['segments/stitched'])} segments): total return "
         f"{m['stitched/total_return']:+.2%}, Sharpe {m['stitched/sharpe']:.2f}, max drawdown "
-        f"{m['stitched/max_drawdown']:.2%}, fees {m['stitched/fees_fraction']:.2%} of capital"
+        f"{m['stitched/max_drawdown']:.2%}, fees {m['stitched/fees_fraction']:.2%} of capital; "
+        f"before costs {m['stitched/return_before_costs']:+.2%}"
     )
     click.echo(
         f"buy and hold: total return {m['buy_and_hold/total_return']:+.2%}, Sharpe "

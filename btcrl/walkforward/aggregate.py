@@ -39,6 +39,7 @@ SEGMENT_METRICS = (
     "max_drawdown",
     "turnover",
     "fees_fraction",
+    "return_before_costs",
     "avg_exposure",
     "trade_count",
     "psr",

@@ -25,6 +25,8 @@ HEADLINE = (
     ("stitched/calmar", "stitched Calmar", ".2f"),
     ("stitched/turnover", "stitched turnover (x mean equity)", ",.0f"),
     ("stitched/fees_fraction", "fees (of starting capital)", "%"),
+    ("stitched/costs_fraction", "fees + slippage + carry (of starting capital)", "%"),
+    ("stitched/return_before_costs", "stitched return before costs", "%"),
     ("stitched/avg_exposure", "average exposure", "%u"),
     ("buy_and_hold/total_return", "buy-and-hold total return", "%"),
     ("buy_and_hold/sharpe", "buy-and-hold Sharpe", ".2f"),

@@ -61,6 +61,9 @@ def chain(windows: list[Window]) -> tuple[pd.DatetimeIndex, np.ndarray]:
     return times[0].append(times[1:]), np.concatenate(values)
 
 
+COST_COLUMNS = ("fee", "slippage_cost", "borrow_cost")  # USD per bar, in the ledger
+
+
 def window_metrics(
     equity: np.ndarray,
     steps: pd.DataFrame,
@@ -72,8 +75,9 @@ def window_metrics(
     ``btcrl.metrics`` (total_return, cagr fractions; sharpe, sortino annualised;
     max_drawdown <= 0; calmar), ``sharpe_per_bar`` (not annualised), the behaviour of
     ``btcrl.backtest.report.risk_group`` (turnover in times the mean equity, exposure
-    fractions), ``fees`` (USD), ``fees_fraction`` (fees / starting equity) and
-    ``trade_count`` (closed and open round trips)."""
+    fractions), ``fees`` (USD), ``fees_fraction`` (fees / starting equity),
+    ``costs_fraction`` (fees, slippage and carry / starting equity), ``return_before_costs``
+    (``total_return + costs_fraction``) and ``trade_count`` (closed and open round trips)."""
     out = performance_metrics(equity, periods_per_year, risk_free_rate)
     returns = equity[1:] / equity[:-1] - 1.0
     out["sharpe_per_bar"] = sharpe_ratio(returns)
@@ -84,6 +88,9 @@ def window_metrics(
     fees = float(steps["fee"].sum())
     out["fees"] = fees
     out["fees_fraction"] = fees / float(equity[0])
+    costs = sum(float(steps[c].sum()) for c in COST_COLUMNS if c in steps)
+    out["costs_fraction"] = costs / float(equity[0])
+    out["return_before_costs"] = out["total_return"] + out["costs_fraction"]
     out["trade_count"] = float(len(trades))
     return out
 

@@ -74,7 +74,14 @@ def test_smoke_run_is_fully_tracked_and_registered(
         "val/max_drawdown",
         "val/trades",
         "val/exposure",
+        "val/costs",
+        "val/return_before_costs",
+        "train_span/total_return",
+        "train_span/return_before_costs",
     }
+    logged = client.get_run(result.run_id).data.metrics
+    for key in ("train_span/total_return", "train_span/return_before_costs", "train_span/costs"):
+        assert logged[key] == pytest.approx(result.metrics[key]), key
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert artifacts >= {
         "config.yaml",
@@ -224,7 +231,7 @@ def test_early_stop_after_patience_validations_without_gain(
         config, features=sine_features, on_validation=lambda t, m: steps.append(t), progress=True
     )
     assert steps == [1024, 2048, 3072]  # the first sets the best, two more without gain
-    assert result.metrics == flat
+    assert {k: v for k, v in result.metrics.items() if k.startswith("val/")} == flat
     history = MlflowClient().get_metric_history(result.run_id, "val/sharpe")
     assert [m.step for m in history] == steps
 

@@ -86,6 +86,15 @@ def test_buy_and_hold_run_logs_everything(bt_home: Path) -> None:
     expected_return = c / o * (1 - s) * (1 - f) - (1 + s) * (1 + f)
     assert perf["strategy"]["total_return"] == pytest.approx(expected_return, rel=1e-9)
     assert run.data.metrics["total_return"] == pytest.approx(expected_return, rel=1e-9)
+    # before costs: the same BTC bought at O and sold at C without fee or slippage
+    results = metrics["results"]["strategy"]
+    assert results["return_before_costs"] == pytest.approx(c / o - 1, rel=1e-9)
+    assert results["costs"] == pytest.approx(
+        results["fees"] + results["slippage_cost"] + results["borrow_cost"]
+    )
+    assert run.data.metrics["return_before_costs"] == pytest.approx(c / o - 1, rel=1e-9)
+    assert {"borrow_cost", "target_exposure", "vol_scale"} <= set(steps.columns)
+    assert "return before costs" in result.output
     trades = pd.read_csv(local / "trades.csv")
     assert len(trades) == 1 and bool(trades["forced_close"].iloc[0])
     # reading the run back is enough to reproduce it

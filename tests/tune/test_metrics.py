@@ -44,6 +44,7 @@ def test_validation_logs_buy_and_hold_sharpe_and_excess() -> None:
         "notional": np.zeros(5),
         "stop_hits": np.zeros(5, bool),
         "trades": np.zeros(5, np.int64),
+        **{cost: np.zeros(5) for cost in ("fees", "slippage", "carry")},
     }
     metrics = score_episode(episode, 8760.0)
     bh = close / np.array([100.0, 101.0, 99.0, 102.0, 104.0]) - 1.0

@@ -78,6 +78,9 @@ def test_three_segment_metrics() -> None:
     assert whole["max_drawdown"] == pytest.approx(-0.1, abs=1e-12)
     assert whole["fees"] == pytest.approx(0.1 + 0.11 + 1.0 + 1.2)
     assert whole["fees_fraction"] == pytest.approx(2.41 / 100)
+    # no slippage or carry columns in these steps: the costs are the fees
+    assert whole["costs_fraction"] == pytest.approx(2.41 / 100)
+    assert whole["return_before_costs"] == pytest.approx(0.185921 + 0.0241, abs=1e-12)
     # traded notional 100 + 110 + 100 + 120 = 430 over the mean of the six marked equities
     mean_equity = np.mean([110, 121, 108.9, 119.79, 131.769, 118.5921])
     assert whole["turnover"] == pytest.approx(430 / mean_equity)
@@ -90,6 +93,10 @@ def test_three_segment_metrics() -> None:
     assert whole["sharpe_per_bar"] == pytest.approx(r.mean() / r.std(ddof=1))
     first = window_metrics(W0.equity, W0.steps, W0.trades, 365)
     assert first["total_return"] == pytest.approx(0.21)
+    carried = W0.steps.assign(slippage_cost=[0.05, 0.05], borrow_cost=[0.2, 0.3])
+    costly = window_metrics(W0.equity, carried, W0.trades, 365)
+    assert costly["costs_fraction"] == pytest.approx((0.21 + 0.1 + 0.5) / 100)
+    assert costly["return_before_costs"] == pytest.approx(0.21 + 0.0081)
 
 
 def test_alpha_and_share() -> None:
