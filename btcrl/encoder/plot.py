@@ -31,44 +31,25 @@ def reconstruction_html(
     tokens = np.arange(values.shape[1]) - values.shape[1] + 1  # bars relative to t
     count = min(PLOTTED_FEATURES, values.shape[2])
     figure = make_subplots(rows=count, cols=1, shared_xaxes=True, subplot_titles=names[:count])
+    series = (  # (name, x, y of feature k, trace style)
+        ("true", tokens, lambda k: window[:, k], {"mode": "lines", "line": {"color": "black"}}),
+        (
+            "encoder (masked tokens)",
+            tokens[hidden],
+            lambda k: rebuilt_np[hidden, k],
+            {"mode": "markers", "marker": {"color": "red"}},
+        ),
+        (
+            "window mean",
+            tokens[hidden],
+            lambda k: baseline[hidden, k],
+            {"mode": "markers", "marker": {"color": "grey", "symbol": "x"}},
+        ),
+    )
     for k in range(count):
-        row = k + 1
-        figure.add_trace(
-            go.Scatter(
-                x=tokens,
-                y=window[:, k],
-                name="true",
-                mode="lines",
-                line={"color": "black"},
-                showlegend=k == 0,
-            ),
-            row=row,
-            col=1,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=tokens[hidden],
-                y=rebuilt_np[hidden, k],
-                mode="markers",
-                name="encoder (masked tokens)",
-                marker={"color": "red"},
-                showlegend=k == 0,
-            ),
-            row=row,
-            col=1,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=tokens[hidden],
-                y=baseline[hidden, k],
-                mode="markers",
-                name="window mean",
-                marker={"color": "grey", "symbol": "x"},
-                showlegend=k == 0,
-            ),
-            row=row,
-            col=1,
-        )
+        for name, x, y, style in series:
+            trace = go.Scatter(x=x, y=y(k), name=name, showlegend=k == 0, **style)
+            figure.add_trace(trace, row=k + 1, col=1)
     figure.update_layout(
         title=f"Masked reconstruction of one held-out window ({int(hidden.sum())} of "
         f"{hidden.size} bars masked)",
