@@ -55,6 +55,15 @@ def _empty_is_unset(
     return value if value and str(value) not in ("", ".") else None
 
 
+def empty_uses_env(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """MLproject passes ``--storage ''`` for "not given"; click then skips the option's env
+    var, so read it here (None when neither is set)."""
+    if value == "":
+        envvar = param.envvar if isinstance(param.envvar, str) else None
+        return (os.environ.get(envvar) if envvar else None) or None
+    return value
+
+
 def data_options(func: F) -> F:
     """The data options of DESIGN.md; unset ones keep the config's values."""
     options = [

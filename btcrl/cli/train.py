@@ -15,6 +15,7 @@ from btcrl.cli.common import (
     build_experiment_config,
     config_options,
     data_options,
+    empty_uses_env,
     handle_errors,
     option_overrides,
     progress_modes,
@@ -64,6 +65,7 @@ _TRAIN_KEYS = {
     "--storage",
     default=None,
     envvar="BTCRL_TUNE_STORAGE",
+    callback=empty_uses_env,
     help="With --from-study: the study's Optuna storage (default sqlite:///studies/NAME.db).",
 )
 @config_options

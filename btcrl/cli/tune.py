@@ -12,6 +12,7 @@ from btcrl.cli.common import (
     build_experiment_config,
     config_options,
     data_options,
+    empty_uses_env,
     handle_errors,
     progress_modes,
 )
@@ -46,6 +47,7 @@ _TUNE_KEYS = {
     "--storage",
     default=None,
     envvar="BTCRL_TUNE_STORAGE",
+    callback=empty_uses_env,
     help="Optuna RDB URL (env BTCRL_TUNE_STORAGE; default sqlite:///studies/<study>.db).",
 )
 @click.option(

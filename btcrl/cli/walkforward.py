@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.cli.common import (
+    build_experiment_config,
+    config_options,
+    data_options,
+    empty_uses_env,
+    handle_errors,
+)
 from btcrl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,6 +97,7 @@ class SegmentProgress:
     "--storage",
     default=None,
     envvar="BTCRL_WALKFORWARD_STORAGE",
+    callback=empty_uses_env,
     help="Optuna RDB URL shared by all machines (default sqlite:///studies/<name>.db).",
 )
 @click.option("--promote", is_flag=True, default=False, help="Then btcrl promote the challenger.")

@@ -47,3 +47,24 @@ def test_progress_line_counts_steps_rate_and_sharpe() -> None:
     assert callback.line(start + 10.0) == (
         "train: 12,288/200,000 steps (6%), 1,229 steps/s, val/sharpe 0.41"
     )
+
+
+def test_blank_storage_falls_back_to_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLproject passes ``--storage ''``; the env var must still choose the storage (else a
+    walk-forward under `mlflow run` writes its study into the project folder)."""
+    import click
+
+    from btcrl.cli.common import empty_uses_env
+
+    @click.command()
+    @click.option("--storage", envvar="BTCRL_WALKFORWARD_STORAGE", callback=empty_uses_env)
+    def show(storage: str | None) -> None:
+        click.echo(repr(storage))
+
+    monkeypatch.setenv("BTCRL_WALKFORWARD_STORAGE", "sqlite:////tmp/x.db")
+    runner = CliRunner()
+    assert runner.invoke(show, ["--storage", ""]).output.strip() == "'sqlite:////tmp/x.db'"
+    assert runner.invoke(show, ["--storage", "sqlite:///y.db"]).output.strip() == "'sqlite:///y.db'"
+    assert runner.invoke(show, []).output.strip() == "'sqlite:////tmp/x.db'"
+    monkeypatch.delenv("BTCRL_WALKFORWARD_STORAGE")
+    assert runner.invoke(show, ["--storage", ""]).output.strip() == "None"
