@@ -103,6 +103,7 @@ def recipe_config(name: str, args: argparse.Namespace, seeds: tuple[int, ...]) -
         "walkforward.name": name,
         "walkforward.storage": f"sqlite:///{root / 'studies.db'}",
         "walkforward.register_model": False,
+        "walkforward.workers": args.workers,
     }
     return with_overrides(load_config(RECIPES / f"{name}.yaml"), values)
 
@@ -198,6 +199,7 @@ def parse_args() -> argparse.Namespace:
         "--final-seeds", type=lambda s: tuple(map(int, s.split(","))), default=(0, 1, 2)
     )
     parser.add_argument("--finalists", type=int, default=3, help="besides previous_default")
+    parser.add_argument("--workers", type=int, default=1, help="walk-forward worker processes")
     args = parser.parse_args()
     if args.end > "2025-03-31":
         parser.error("--end after 2025-03-31: that period is kept for honest checks")
