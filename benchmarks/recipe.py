@@ -3,8 +3,9 @@ candidate recipes against the previous default, buy-and-hold, flat and the best 
 
 Every candidate is a file ``configs/recipes/<name>.yaml`` that sets every recipe key (reward,
 shaping, curriculum, vol targeting, carry, hysteresis, decision interval, discrete action
-levels, shorts, account observation; SAC and TQC their off-policy settings), loaded over the code defaults and run through ``btcrl.walkforward`` (the code of
-``btcrl walkforward``) on the same segments, with the same training budget, one walk-forward
+levels, shorts, account observation; SAC and TQC their off-policy settings), loaded over the
+code defaults and run through ``btcrl.walkforward`` (the code of ``btcrl walkforward``) on the
+same segments, with the same training budget, one walk-forward
 (Optuna study + MLflow parent run) per recipe under ``--root``. A rerun with the same root
 trains only what is missing.
 
@@ -128,14 +129,9 @@ def run_recipe(name: str, args: argparse.Namespace, seeds: tuple[int, ...]) -> A
     return CAPTURED[-1]
 
 
-def series_row(stitched: Any, initial: float) -> dict[str, float]:
+def series_row(stitched: Any) -> dict[str, float]:
     """Headline numbers of one stitched series (fractions of the starting capital)."""
     m = stitched.metrics
-    steps = stitched.steps
-    costs = sum(
-        float(steps[c].sum()) for c in ("fee", "slippage_cost", "borrow_cost") if c in steps
-    )
-    after = float(stitched.equity[-1] - stitched.equity[0])
     return {
         "sharpe": m["sharpe"],
         "sharpe_per_bar": m["sharpe_per_bar"],
@@ -143,7 +139,7 @@ def series_row(stitched: Any, initial: float) -> dict[str, float]:
         "max_drawdown": m["max_drawdown"],
         "turnover": m["turnover"],
         "fees": m["fees_fraction"],
-        "pnl_before_costs": (after + costs) / initial,
+        "pnl_before_costs": m["return_before_costs"],
         "total_return": m["total_return"],
     }
 
@@ -208,12 +204,12 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def recipe_rows(agg: Any, initial: float, n_trials: int, variance: float) -> tuple[dict, float]:
+def recipe_rows(agg: Any, n_trials: int, variance: float) -> tuple[dict, float]:
     """Mean over seeds (worst max drawdown, lowest Sharpe as ``sharpe_min``) and the DSR of
     the primary seed counting ``n_trials`` configurations."""
     from btcrl.backtest import stats
 
-    rows = [series_row(agg.models[seed], initial) for seed in agg.seeds]
+    rows = [series_row(agg.models[seed]) for seed in agg.seeds]
     row = mean_row(rows)
     row["sharpe_min"] = min(r["sharpe"] for r in rows)
     row["max_drawdown"] = min(r["max_drawdown"] for r in rows)
@@ -259,7 +255,6 @@ def main() -> None:
         seeds = tuple(dict.fromkeys((*args.screen_seeds, *args.final_seeds)))
         for name in finals:
             results[name] = run_recipe(name, args, seeds)
-    initial = recipe_config(REFERENCE, args, (0,)).env.initial_balance
     per_bar = [m.metrics["sharpe_per_bar"] for a in results.values() for m in a.models.values()]
     n_trials = len(per_bar)
     variance = float(np.var(per_bar, ddof=1)) if n_trials > 1 else 0.0
@@ -267,7 +262,7 @@ def main() -> None:
     rows: dict[str, dict] = {}
     shipped = default_name(list(args.recipes))
     for name in [*finals, *ranked[args.finalists :]]:
-        row, dsr = recipe_rows(results[name], initial, n_trials, variance)
+        row, dsr = recipe_rows(results[name], n_trials, variance)
         rows[name] = row
         label = f"{name}{' (default)' if name == shipped else ''}"
         table.append((label, len(results[name].seeds), row, dsr))
@@ -275,7 +270,7 @@ def main() -> None:
     rules = [n for n in base if n.startswith("strategy:")]
     best_rule = max(rules, key=lambda n: base[n].metrics["sharpe"]) if rules else None
     for name in ("buy_and_hold", "flat", *([best_rule] if best_rule else [])):
-        table.append((name, 0, series_row(base[name], initial), psr(base[name])))
+        table.append((name, 0, series_row(base[name]), psr(base[name])))
     ref = rows[REFERENCE]
     segments = results[REFERENCE].segments
     print(
@@ -287,7 +282,7 @@ def main() -> None:
     print_table(table, ref)
     eligible = [n for n in finals[1:] if rows[n]["turnover"] <= 0.5 * ref["turnover"]]
     pick = max(eligible, key=lambda n: rows[n]["sharpe"]) if eligible else REFERENCE
-    bh = series_row(base["buy_and_hold"], initial)
+    bh = series_row(base["buy_and_hold"])
     seeds_ok = [
         r["sharpe"] > bh["sharpe"] and abs(r["max_drawdown"]) <= 0.5 * abs(bh["max_drawdown"])
         for r in rows[pick]["per_seed"]

@@ -92,6 +92,15 @@ def trades_group(trades: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def cost_totals(steps: pd.DataFrame) -> tuple[float, float, float]:
+    """(fees, slippage, carry) in USD summed over ``steps`` (the ledger's ``fee``,
+    ``slippage_cost`` and ``borrow_cost``; a missing column counts 0)."""
+    return tuple(  # type: ignore[return-value]
+        float(steps[c].sum()) if c in steps else 0.0
+        for c in ("fee", "slippage_cost", "borrow_cost")
+    )
+
+
 def results_group(steps: pd.DataFrame, trades: pd.DataFrame, initial_balance: float) -> dict:
     """Mark-to-market and realised results in USD: final equity, realised PnL (closed trades,
     net of fees), unrealised PnL (the open trade at the last close), fees, slippage, carry
@@ -99,8 +108,7 @@ def results_group(steps: pd.DataFrame, trades: pd.DataFrame, initial_balance: fl
     ``return_before_costs`` (the same over the initial balance, a fraction)."""
     is_open = trades["open"].astype(bool) if len(trades) else pd.Series([], dtype=bool)
     final = float(steps["equity"].iloc[-1])
-    fees, slippage = float(steps["fee"].sum()), float(steps["slippage_cost"].sum())
-    carry = float(steps["borrow_cost"].sum()) if "borrow_cost" in steps else 0.0
+    fees, slippage, carry = cost_totals(steps)
     costs = fees + slippage + carry
     return {
         "initial_balance": initial_balance,

@@ -33,6 +33,7 @@ from btcrl.walkforward.windows import oos_window_features
 
 log = logging.getLogger(__name__)
 
+TRAIN_RUN_KEYS = ("val/", "train_span/")  # a train run's metrics that segments.csv shows
 SEGMENT_METRICS = (
     "total_return",
     "sharpe",
@@ -212,8 +213,9 @@ def _alpha(model: Stitched, bench: Stitched) -> pd.DataFrame:
 
 
 def segment_table(result: Aggregate, finished: dict[Job, dict[str, object]]) -> pd.DataFrame:
-    """segments.csv: one row per (segment, seed) with spans, run, validation and
-    out-of-sample metrics, buy-and-hold's return, the alpha and every baseline's return."""
+    """segments.csv: one row per (segment, seed) with spans, run, validation metrics, the
+    model's in-sample metrics on its train span (``train_span/*``), out-of-sample metrics,
+    buy-and-hold's return, the alpha and every baseline's return."""
     rows = []
     bench = result.baselines[BUY_AND_HOLD]
     for segment in result.segments:
@@ -225,7 +227,7 @@ def segment_table(result: Aggregate, finished: dict[Job, dict[str, object]]) -> 
             row: dict[str, object] = {"segment": segment.index, "seed": seed, **segment.spans()}
             row["run_id"] = attrs.get("run_id")
             row["model_uri"] = attrs.get("model_uri")
-            row.update({k: v for k, v in attrs.items() if str(k).startswith("val/")})
+            row.update({k: v for k, v in attrs.items() if str(k).startswith(TRAIN_RUN_KEYS)})
             row.update({f"oos_{k}": metrics[k] for k in SEGMENT_METRICS})
             bh = bench.segment_metrics.get(segment.index, {}).get("total_return", math.nan)
             row["bh_return"] = bh

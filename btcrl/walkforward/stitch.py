@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.report import risk_group
+from btcrl.backtest.report import cost_totals, risk_group
 from btcrl.backtest.stats import probabilistic_sharpe_ratio, sharpe_ratio
 from btcrl.metrics import performance_metrics
 
@@ -61,9 +61,6 @@ def chain(windows: list[Window]) -> tuple[pd.DatetimeIndex, np.ndarray]:
     return times[0].append(times[1:]), np.concatenate(values)
 
 
-COST_COLUMNS = ("fee", "slippage_cost", "borrow_cost")  # USD per bar, in the ledger
-
-
 def window_metrics(
     equity: np.ndarray,
     steps: pd.DataFrame,
@@ -88,7 +85,7 @@ def window_metrics(
     fees = float(steps["fee"].sum())
     out["fees"] = fees
     out["fees_fraction"] = fees / float(equity[0])
-    costs = sum(float(steps[c].sum()) for c in COST_COLUMNS if c in steps)
+    costs = sum(cost_totals(steps))
     out["costs_fraction"] = costs / float(equity[0])
     out["return_before_costs"] = out["total_return"] + out["costs_fraction"]
     out["trade_count"] = float(len(trades))

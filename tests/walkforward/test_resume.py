@@ -60,6 +60,9 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     assert 0.0 <= first.metrics["stats/dsr"] <= 1.0
     assert first.registered_version == 1
     assert list(first.table["segment"]) == [0, 1]
+    # in sample (the train span) and out of sample, each before and after costs
+    in_and_out = {"train_span/total_return", "train_span/return_before_costs"}
+    assert in_and_out | {"oos_total_return", "oos_return_before_costs"} <= set(first.table)
     client = mlflow.tracking.MlflowClient()
     files = {f.path for f in client.list_artifacts(first.parent_run_id)}
     assert {"segments.csv", "steps.csv", "trades.csv", "report.html"} <= files
