@@ -20,7 +20,7 @@ from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import StepPolicy
-from btcrl.policy.rules import RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.policy.rules import PRIOR_RULE, RulePolicy, parse_rule, rule_env, rule_policy
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def choose_policy(
         )
     if not model_uri and not policy:
         raise ConfigError(
-            "nothing to backtest: give --model URI or --policy buy_and_hold|flat|strategy:NAME"
+            "nothing to backtest: give --model URI or --policy buy_and_hold|flat|trend_voltarget|strategy:NAME"
         )
     return model_uri, policy
 
@@ -233,6 +233,9 @@ def prepare(
     else:
         loaded, features_config, env = None, config.features, config.env
         rule, strategy = parse_rule(policy or "")
+        if rule == PRIOR_RULE and not features_config.prior.enabled:
+            prior = features_config.prior.model_copy(update={"enabled": True})
+            features_config = features_config.model_copy(update={"prior": prior})
         if strategy and strategy not in features_config.strategies:
             features_config = features_config.model_copy(
                 update={"strategies": (*features_config.strategies, strategy)}

@@ -139,7 +139,7 @@ def aggregate(
             primary_parts, primary_envs = parts, envs
         models[seed] = _chain(f"seed {seed}", parts, policies, envs, initial, ppy, rf)
     baselines: dict[str, Stitched] = {}
-    for name in baseline_names(config.features.strategies):
+    for name in baseline_names(config.features.strategies, config.features.prior.enabled):
         rules = [
             baseline_policy(name, fs, env)
             for (_, fs), env in zip(primary_parts, primary_envs, strict=True)
