@@ -215,7 +215,8 @@ def choose_policy(
         )
     if not model_uri and not policy:
         raise ConfigError(
-            "nothing to backtest: give --model URI or --policy buy_and_hold|flat|trend_voltarget|strategy:NAME"
+            "nothing to backtest: give --model URI or --policy "
+            "buy_and_hold|flat|trend_voltarget|strategy:NAME"
         )
     return model_uri, policy
 
