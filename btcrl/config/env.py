@@ -89,6 +89,19 @@ class EnvConfig(Section):
         description="legacy: cash / initial_balance and position / max_position_btc; "
         "scale_free: cash / equity and position x close / equity",
     )
+    # --- residual action mode (issue 21; docs/env.md "Residual action mode") -----------
+    action_mode: Literal["absolute", "residual"] = Field(
+        "absolute",
+        description="absolute: a_pos is the target exposure; residual: the target is "
+        "clip(prior + residual_limit x a_pos), so action 0 trades the prior exactly",
+    )
+    prior: Literal["trend_voltarget"] = Field(
+        "trend_voltarget",
+        description="the prior a residual agent acts around (its columns: features.prior)",
+    )
+    residual_limit: float = Field(
+        0.25, gt=0, le=2, description="residual mode: most the agent moves the target off the prior"
+    )
     mode: Literal["train", "eval", "backtest"] = "train"
     window: int = Field(
         1,
@@ -123,6 +136,10 @@ class EnvConfig(Section):
         if self.max_stop_pct < self.min_stop_pct:
             raise ValueError(
                 f"max_stop_pct {self.max_stop_pct} is below min_stop_pct {self.min_stop_pct}"
+            )
+        if self.action_mode == "residual" and self.action_levels:
+            raise ValueError(
+                f"action_levels {self.action_levels} and action_mode residual exclude each other"
             )
         if self.action_levels and not self.allow_short and self.action_levels[0] < 0:
             raise ValueError(

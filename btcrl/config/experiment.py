@@ -1,6 +1,6 @@
 """The root of the config tree."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from btcrl.config.agent import AgentConfig
 from btcrl.config.backtest import BacktestConfig
@@ -31,3 +31,12 @@ class ExperimentConfig(Section):
     pretrain: PretrainConfig = PretrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = Field(42, ge=0, lt=2**31)
+
+    @model_validator(mode="after")
+    def _check_prior(self) -> "ExperimentConfig":
+        if self.env.action_mode == "residual" and not self.features.prior.enabled:
+            raise ValueError(
+                f"env.action_mode residual trades around env.prior {self.env.prior!r}, whose "
+                "columns need features.prior.enabled: true"
+            )
+        return self

@@ -181,7 +181,7 @@ def reset_envs(
 @njit(cache=True, error_model="numpy", inline="always")
 def _open_bar(
     i: int, bar: int, prices: np.ndarray, actions: np.ndarray, params: np.ndarray,
-    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray,
+    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray, features: np.ndarray,
 ) -> tuple[float, float, float, float, float, float, float, float, float, float]:  # fmt: skip
     """Events 1-2 at the open of ``bar``: a gapped carried stop, else the agent's order.
     Returns (cash, position, entry, stop, streak, target, fees, slippage, notional,
@@ -192,7 +192,9 @@ def _open_bar(
     entry = state[i, ENTRY]
     stop = state[i, STOP]
     streak = state[i, STREAK]
-    decides, a_pos, a_sl = agent_target(actions, i, istate[i, STEPS], state[i, PREV_TARGET], params)
+    decides, a_pos, a_sl = agent_target(
+        actions, i, istate[i, STEPS], state[i, PREV_TARGET], params, features, bar - 1
+    )
     scale_vol = vol_scale(prices, bar - 1, params) if decides else 1.0
     if stop_through(pos, stop, p_open, p_open):  # the order is dropped
         d_cash, fee, slip_usd = close_out(
@@ -291,7 +293,7 @@ def _step_env(
         ledger[i, k] = 0.0
     ledger[i, L_BAR] = bar
     cash, pos, entry, stop, streak, target, fees, slippage, notional, scale_vol = _open_bar(
-        i, bar, prices, actions, params, state, istate, ledger
+        i, bar, prices, actions, params, state, istate, ledger, features
     )
     cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done = _close_bar(
         i, bar, prices, params, istate, ledger, cash, pos, entry, stop, fees, slippage

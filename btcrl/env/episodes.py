@@ -9,6 +9,7 @@ from btcrl.config.env import EnvConfig
 from btcrl.data.timeframes import periods_per_year
 from btcrl.env.layout import (
     N_PARAMS,
+    P_ACTION_MODE,
     P_ALLOW_SHORT,
     P_AUTO_RESET,
     P_BARS_PER_YEAR,
@@ -33,6 +34,9 @@ from btcrl.env.layout import (
     P_MIN_STOP,
     P_N_LEVELS,
     P_OBS_ACCOUNT,
+    P_PRIOR_COL,
+    P_PRIOR_SCALE,
+    P_RESIDUAL_LIMIT,
     P_REWARD_ID,
     P_REWARD_SCALE,
     P_SLIPPAGE,
@@ -43,9 +47,13 @@ from btcrl.env.layout import (
 )
 from btcrl.env.rewards import get_reward
 from btcrl.errors import ConfigError, DataError
+from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import ACCOUNT_HEAD, ACCOUNT_TAIL, FeatureSet, FeatureSpec
 
 MODES = ("train", "eval", "backtest")
+# The rules' stop (fraction below a long's entry; btcrl.policy.rules): never reached in
+# practice. The residual action mode trades with it too, so that action 0 is the prior's rule.
+RULE_STOP_PCT = 0.99
 
 
 @dataclass(frozen=True)
@@ -157,13 +165,15 @@ def engine_params(
     *,
     timeframe: str = "1h",
     first_row: int = 0,
+    prior_col: int = -1,
 ) -> np.ndarray:
     """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*).
 
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
     vol target and the borrow rate; ``first_row`` is the feature set's ``first_valid`` (the
-    realised volatility reads no row before it). ``feature_params`` fills both from a
-    FeatureSet.
+    realised volatility reads no row before it); ``prior_col`` the feature column of the
+    prior's exposure (residual action mode). ``feature_params`` fills them from a FeatureSet.
+    In residual mode the stops are the rules' (``RULE_STOP_PCT``), as the prior trades.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
     params[P_INITIAL_BALANCE] = config.initial_balance
@@ -198,19 +208,40 @@ def engine_params(
     levels = config.action_levels or []
     params[P_N_LEVELS] = len(levels)
     params[P_LEVELS : P_LEVELS + len(levels)] = levels
+    _residual_params(params, config, prior_col)
     return params
+
+
+def _residual_params(params: np.ndarray, config: EnvConfig, prior_col: int) -> None:
+    """The residual action mode's slots (``P_ACTION_MODE`` ..); ConfigError when the mode is
+    residual and the feature set has no prior exposure column."""
+    params[P_PRIOR_COL] = prior_col
+    params[P_RESIDUAL_LIMIT] = config.residual_limit
+    params[P_PRIOR_SCALE] = float(np.float32(min(1.0, 1.0 / config.leverage_limit)))
+    if config.action_mode != "residual":
+        return
+    if prior_col < 0:
+        raise ConfigError(
+            f"env.action_mode residual needs the prior's {EXPOSURE_COLUMN!r} column in the "
+            "feature set: set features.prior.enabled=true"
+        )
+    params[P_ACTION_MODE] = 1.0
+    params[P_MIN_STOP] = RULE_STOP_PCT
+    params[P_MAX_STOP] = RULE_STOP_PCT
 
 
 def feature_params(
     config: EnvConfig, features: FeatureSet, steps: int, auto_reset: bool
 ) -> np.ndarray:
     """``engine_params`` with the bars per year and first valid row of ``features``."""
+    names = features.spec.feature_names
     return engine_params(
         config,
         steps,
         auto_reset,
         timeframe=features.spec.timeframe,
         first_row=features.first_valid,
+        prior_col=names.index(EXPOSURE_COLUMN) if EXPOSURE_COLUMN in names else -1,
     )
 
 

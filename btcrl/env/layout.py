@@ -58,7 +58,12 @@ P_FIRST_ROW = 28  # first valid row of the feature set (realised vol reads no ro
 P_N_LEVELS = 29  # discrete action mode: number of target levels (0 = continuous targets)
 P_LEVELS = 30  # the levels, ascending, in P_LEVELS .. P_LEVELS + P_N_LEVELS - 1
 MAX_ACTION_LEVELS = 9
-N_PARAMS = P_LEVELS + MAX_ACTION_LEVELS
+# residual action mode (issue 21): target = clip(prior_t + residual_limit x a_pos, lo, 1)
+P_ACTION_MODE = P_LEVELS + MAX_ACTION_LEVELS  # 0 = absolute, 1 = residual
+P_RESIDUAL_LIMIT = P_ACTION_MODE + 1  # most the agent moves the target off the prior
+P_PRIOR_COL = P_ACTION_MODE + 2  # feature column of the prior's exposure (-1 = none)
+P_PRIOR_SCALE = P_ACTION_MODE + 3  # float32(min(1, 1 / leverage_limit)): prior -> a_pos
+N_PARAMS = P_PRIOR_SCALE + 1
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold

@@ -32,6 +32,7 @@ from btcrl.env.layout import (
     L_TERMINATED,
     L_TRUNCATED,
     L_VOL_SCALE,
+    P_ACTION_MODE,
     P_ALLOW_SHORT,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
@@ -47,6 +48,9 @@ from btcrl.env.layout import (
     P_MAX_STOP,
     P_MIN_STOP,
     P_N_LEVELS,
+    P_PRIOR_COL,
+    P_PRIOR_SCALE,
+    P_RESIDUAL_LIMIT,
     P_SLIPPAGE,
     P_TARGET_VOL,
     P_VOL_FLOOR,
@@ -133,17 +137,40 @@ def snap_target(a_pos: float, params: np.ndarray) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def residual_target(a_pos: float, features: np.ndarray, row: int, params: np.ndarray) -> float:
+    """The residual action mode's target: ``clip(prior + residual_limit x a_pos, lo, 1)``,
+    ``lo`` = -1 with shorts else 0. ``prior`` is the observed prior exposure of ``row``
+    (fraction of equity; 0 when undefined) times ``P_PRIOR_SCALE``, rounded to float32 as the
+    ``trend_voltarget`` rule's planned action is, so ``a_pos`` 0 gives that rule bit for bit."""
+    prior = features[row, int(params[P_PRIOR_COL])]
+    if prior != prior:
+        prior = 0.0
+    base = np.float32(prior * params[P_PRIOR_SCALE])
+    lo = -1.0 if params[P_ALLOW_SHORT] != 0.0 else 0.0
+    return min(1.0, max(lo, base + params[P_RESIDUAL_LIMIT] * a_pos))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def agent_target(
-    actions: np.ndarray, i: int, steps: int, prev_target: float, params: np.ndarray
+    actions: np.ndarray,
+    i: int,
+    steps: int,
+    prev_target: float,
+    params: np.ndarray,
+    features: np.ndarray,
+    row: int,
 ) -> tuple[bool, float, float]:
-    """(decides, a_pos, a_sl) for this step. The agent decides on the episode's steps 0, k,
-    2k, ... (``decision_interval`` k); in between no order is placed and the target stays
-    ``prev_target``. ``a_pos`` is clipped (to 0 when negative without shorts), then snapped to
-    the nearest action level in the discrete action mode."""
+    """(decides, a_pos, a_sl) for this step (observation row ``row``). The agent decides on
+    the episode's steps 0, k, 2k, ... (``decision_interval`` k); in between no order is placed
+    and the target stays ``prev_target``. ``a_pos`` is clipped (to 0 when negative without
+    shorts), then snapped to the nearest action level in the discrete action mode; in the
+    residual action mode it moves the prior's target instead (``residual_target``)."""
     interval = int(params[P_DECISION_INTERVAL])
     if interval > 1 and steps % interval != 0:
         return False, prev_target, 0.0
     a_pos = clip_action(actions[i, 0])
+    if params[P_ACTION_MODE] != 0.0:
+        return True, residual_target(a_pos, features, row, params), clip_action(actions[i, 1])
     if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
         a_pos = 0.0
     return True, snap_target(a_pos, params), clip_action(actions[i, 1])

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from btcrl.config.env import EnvConfig
+from btcrl.env.episodes import RULE_STOP_PCT  # a long's stop at 1 % of its entry
 from btcrl.errors import ConfigError
 from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import FeatureSet
 from btcrl.strategies.base import UNDEFINED
 
-RULE_STOP_PCT = 0.99  # a long's stop at 1 % of its entry: never reached in practice
 PRIOR_RULE = "trend_voltarget"
 RULE_POLICIES = ("buy_and_hold", "flat", PRIOR_RULE, "strategy:NAME")
 FLAT, LONG, SHORT, HOLD = 0, 1, 2, 3
