@@ -27,6 +27,10 @@ prices, ``s`` the slippage fraction):
    entry to the fill price and the stop at ``pct`` below (long) / above (short) it, ``pct =
    min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct - min_stop_pct)``. Adding to a position
    averages the entry and keeps the stop; reducing keeps both; closing clears both (0).
+   In the residual action mode (``env.action_mode: residual``) the clipped ``a_pos`` moves
+   the prior instead: target ``clip(prior_t + residual_limit x a_pos, lo, 1)`` with the
+   observed prior exposure of row t (``lo`` = -1 with shorts, else 0), and the stop is the
+   rules' (``RULE_STOP_PCT``), so ``a_pos`` 0 trades the ``trend_voltarget`` rule exactly.
 3. **Intra-bar stop.** Long: ``L <= stop``; short: ``H >= stop``: fills at the stop (at the
    open if the open was already through it, which only a just-opened position with a stop
    inside the slippage can see), with slippage and fee. At most one stop fill per bar.
