@@ -1,5 +1,7 @@
 """The root of the config tree."""
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from btcrl.config.agent import AgentConfig
@@ -17,7 +19,15 @@ from btcrl.config.walkforward import WalkforwardConfig
 
 
 class ExperimentConfig(Section):
-    """Everything a run needs; sub-configs are handed to the functions that use them."""
+    """Everything a run needs; sub-configs are handed to the functions that use them.
+
+    The shipped recipe (issue 21, docs/training.md) is a residual agent around the
+    ``trend_voltarget`` prior: ``features.prior.enabled`` defaults to true here, and
+    ``env.action_mode`` to ``residual`` when the prior is enabled (``absolute`` otherwise).
+    These two defaults live here, not in their sections, so that ``EnvConfig()`` and
+    ``FeaturesConfig()`` built in code keep the engine's plain meaning (absolute actions,
+    no prior columns); a YAML file or override that sets either key wins.
+    """
 
     data: DataConfig = DataConfig()
     features: FeaturesConfig = FeaturesConfig()
@@ -32,6 +42,16 @@ class ExperimentConfig(Section):
     tracking: TrackingConfig = TrackingConfig()
     seed: int = Field(42, ge=0, lt=2**31)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        prior = _fill(data, ("features", "prior", "enabled"), True)
+        _fill(data, ("env", "action_mode"), "residual" if prior else "absolute")
+        return data
+
     @model_validator(mode="after")
     def _check_prior(self) -> "ExperimentConfig":
         if self.env.action_mode == "residual" and not self.features.prior.enabled:
@@ -40,3 +60,22 @@ class ExperimentConfig(Section):
                 "columns need features.prior.enabled: true"
             )
         return self
+
+
+def _fill(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> Any:
+    """Set ``path`` in the raw ``tree`` to ``value`` unless given; returns the value in force.
+    A section given as a built model (not a mapping) is left as it is."""
+    node: Any = tree
+    for depth, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = {}
+        elif isinstance(child, dict):
+            child = dict(child)
+        else:  # a built section: its own value stands
+            for rest in path[depth + 1 :]:
+                child = getattr(child, rest)
+            return child
+        node[key] = child
+        node = child
+    return node.setdefault(path[-1], value)

@@ -17,7 +17,8 @@ Observed columns (``FeatureSpec.columns``):
   (``btcrl.features.volatility``) when enabled
 - four 0/1 columns per strategy, ``<name>_flat|_long|_short|_hold``
 - ``prior_trend``, ``prior_vol_scale``, ``prior_exposure`` when ``features.prior`` is enabled
-  (``btcrl.features.prior``; unchanged values, the exposure a fraction of equity)
+  (``btcrl.features.prior``; unchanged values, the exposure a fraction of equity; 0 before
+  the prior's warm-up is complete, which ``load_feature_set`` loads from before the period)
 - fitted features (``btcrl.features.fitted``): ``hmm_p<j>``, ``ffd_close``
 
 Every row t depends on candles <= t only (tests/features/test_feature_lookahead.py and
@@ -389,12 +390,15 @@ def _add_strategies(
 def _add_prior(
     out: _Columns, config: FeaturesConfig, candles: pd.DataFrame, timeframe: str
 ) -> None:
-    """The prior's trend, vol scale and exposure, unchanged (raw kept as ``raw_<name>``);
-    each ColumnSpec carries the prior's parameters."""
+    """The prior's trend, vol scale and exposure, unchanged, 0 (flat) before its warm-up is
+    complete as a strategy's undefined signal reads FLAT, so a short feature set keeps its
+    ``first_valid`` (raw kept as ``raw_<name>``, NaN there); each ColumnSpec carries the
+    prior's parameters."""
     params = prior_params(config.prior)
     columns = prior_columns(candles, config.prior, timeframe)
     for name in PRIOR_COLUMNS:
-        out.add(ColumnSpec(name, "prior", "identity", params), columns[name], f"raw_{name}")
+        out.raw[f"raw_{name}"] = columns[name]
+        out.add(ColumnSpec(name, "prior", "identity", params), np.nan_to_num(columns[name]))
 
 
 def _first_valid(features: np.ndarray, names: list[str]) -> int:

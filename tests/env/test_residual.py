@@ -75,6 +75,12 @@ def test_residual_mode_needs_the_prior_column(features: FeatureSet) -> None:
     with pytest.raises(ConfigError, match="features.prior.enabled"):
         feature_params(_residual(), replace(features, spec=spec), 10, False)
     with pytest.raises(ConfigError, match="features.prior.enabled"):
-        with_overrides(ExperimentConfig(), {"env.action_mode": "residual"})
+        with_overrides(
+            ExperimentConfig(), {"env.action_mode": "residual", "features.prior.enabled": False}
+        )
+    shipped = ExperimentConfig()  # the shipped default: residual around the prior
+    assert shipped.env.action_mode == "residual" and shipped.features.prior.enabled
+    assert ExperimentConfig(features=FeaturesConfig()).env.action_mode == "absolute"
+    assert EnvConfig().action_mode == "absolute"
     with pytest.raises(ValueError, match="exclude each other"):
         EnvConfig(action_mode="residual", action_levels=[0.0, 1.0])

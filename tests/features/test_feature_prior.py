@@ -73,7 +73,7 @@ def test_prior_columns_are_observed_and_warm_up_is_loaded(sample: pd.DataFrame) 
     assert fs.spec.columns[-1].kind == "prior"
     assert fs.spec.columns[-1].params["sma_days_2"] == 20.0
     raw = prior_columns(sample, SMALL, "1h")["prior_exposure"]
-    live = slice(fs.first_valid, None)
-    np.testing.assert_array_equal(fs.features[live, -1], raw[live].astype(np.float32))
+    np.testing.assert_array_equal(fs.raw[:, fs.raw_names.index("raw_prior_exposure")], raw)
+    np.testing.assert_array_equal(fs.features[:, -1], np.nan_to_num(raw).astype(np.float32))
+    assert np.isnan(raw[: 19 * 24]).all()  # flat (0) while warming up: first_valid unmoved
     assert warmup_bars(config, "1h") >= prior_warmup_bars(SMALL, "1h") == 21 * 24
-    assert fs.first_valid <= prior_warmup_bars(SMALL, "1h")
