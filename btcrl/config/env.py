@@ -7,7 +7,13 @@ from pydantic import Field, field_validator, model_validator
 from btcrl.config.base import Section
 
 # Names in the reward registry (btcrl.env.rewards.REWARDS; a test keeps the two equal).
-REWARD_NAMES = ("log_return", "asymmetric_drawdown", "differential_sharpe")
+REWARD_NAMES = (
+    "log_return",
+    "asymmetric_drawdown",
+    "differential_sharpe",
+    "excess_log_return",
+    "excess_differential_sharpe",
+)
 # Most target levels of the discrete action mode (btcrl.env.layout.MAX_ACTION_LEVELS; a test
 # keeps the two equal: config sits below env in the import order).
 MAX_ACTION_LEVELS = 9

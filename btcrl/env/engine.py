@@ -103,7 +103,7 @@ from btcrl.env.orders import (
     stop_through,
     vol_scale,
 )
-from btcrl.env.rewards import compute_reward, shaping
+from btcrl.env.rewards import compute_reward, prior_step_return, shaping, uses_prior
 
 PARALLEL_CHUNKS = 64  # env blocks handed to numba's threads (each steps its block serially)
 
@@ -268,13 +268,14 @@ def _close_bar(
 @njit(cache=True, error_model="numpy", inline="always")
 def _reward(
     i: int, state: np.ndarray, params: np.ndarray, equity: float, notional: float,
-    target: float,
+    target: float, prices: np.ndarray, features: np.ndarray, bar: int,
 ) -> tuple[float, float, float, float]:  # fmt: skip
     """Event 7: the registered reward minus the shaping terms, times ``reward_scale``.
     Returns (reward, dsr_a, dsr_b, peak)."""
     equity_prev = state[i, EQUITY]
+    prior_return = prior_step_return(prices, features, bar, params) if uses_prior(params) else 0.0
     reward, dsr_a, dsr_b = compute_reward(
-        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
+        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params, prior_return
     )
     peak = max(state[i, PEAK], equity)
     penalty = shaping(notional, equity_prev, target, state[i, PREV_TARGET], equity, peak, params)
@@ -302,7 +303,9 @@ def _step_env(
     cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done = _close_bar(
         i, bar, prices, params, istate, ledger, cash, pos, entry, stop, fees, slippage
     )
-    reward, dsr_a, dsr_b, peak = _reward(i, state, params, equity, notional, target)
+    reward, dsr_a, dsr_b, peak = _reward(
+        i, state, params, equity, notional, target, prices, features, bar
+    )
     ep_return = state[i, EP_RETURN] + reward
     steps = istate[i, STEPS] + 1
     record_step(

@@ -45,7 +45,7 @@ from btcrl.env.layout import (
     P_VOL_FLOOR,
     P_VOL_WINDOW,
 )
-from btcrl.env.rewards import get_reward
+from btcrl.env.rewards import RELATIVE_REWARDS, get_reward
 from btcrl.errors import ConfigError, DataError
 from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import ACCOUNT_HEAD, ACCOUNT_TAIL, FeatureSet, FeatureSpec
@@ -218,6 +218,11 @@ def _residual_params(params: np.ndarray, config: EnvConfig, prior_col: int) -> N
     params[P_PRIOR_COL] = prior_col
     params[P_RESIDUAL_LIMIT] = config.residual_limit
     params[P_PRIOR_SCALE] = float(np.float32(min(1.0, 1.0 / config.leverage_limit)))
+    if config.reward in RELATIVE_REWARDS and prior_col < 0:
+        raise ConfigError(
+            f"env.reward {config.reward} is relative to the prior: its {EXPOSURE_COLUMN!r} "
+            "column needs features.prior.enabled=true"
+        )
     if config.action_mode != "residual":
         return
     if prior_col < 0:

@@ -34,6 +34,10 @@ def tiny_config(tracking_uri: str, **values: Any) -> ExperimentConfig:
         "agent.learning_starts": 256,
         "agent.off_policy_batch_size": 64,
         "agent.device": "cpu",
+        # the fixtures' feature sets carry no prior: the plain action mode (the residual
+        # mode of the shipped default has its own tests: tests/env/test_residual.py)
+        "env.action_mode": "absolute",
+        "features.prior.enabled": False,
     }
     base.update(values)
     return with_overrides(ExperimentConfig(), base)

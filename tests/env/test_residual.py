@@ -2,6 +2,7 @@
 compiled runner and TradingEnv stepping alike); other actions move the target off it by at
 most ``residual_limit``; the mode needs the prior's column."""
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -18,6 +19,7 @@ from btcrl.policy.episode import backtest_env_config, run_episode
 from btcrl.policy.rules import ModelPolicy, rule_env, rule_policy
 
 TARGET = LEDGER_FIELDS.index("target_exposure")
+REWARD = LEDGER_FIELDS.index("reward")
 PRIOR = PriorConfig(enabled=True, sma_days=(5, 10, 20), vol_window_days=7)
 
 
@@ -84,3 +86,34 @@ def test_residual_mode_needs_the_prior_column(features: FeatureSet) -> None:
     assert EnvConfig().action_mode == "absolute"
     with pytest.raises(ValueError, match="exclude each other"):
         EnvConfig(action_mode="residual", action_levels=[0.0, 1.0])
+
+
+def _hand_prior_return(features: FeatureSet, bar: int, env: EnvConfig) -> float:
+    col = features.spec.feature_names.index("prior_exposure")
+    p1, p0 = float(features.features[bar - 1, col]), float(features.features[bar - 2, col])
+    o, c, c_prev = features.prices[bar, 0], features.prices[bar, 3], features.prices[bar - 1, 3]
+    cost = (env.fee_rate + env.slippage_bps / 1e4) * abs(p1 - p0)
+    return math.log((1 + p0 * (o / c_prev - 1) - cost) * (1 + p1 * (c / o - 1)))
+
+
+@pytest.mark.parametrize("action", [0.0, 0.8])
+def test_excess_reward_is_the_log_return_minus_the_priors(features: FeatureSet, action) -> None:
+    plain = run_episode(features, _residual(), _constant(action))
+    excess = run_episode(features, _residual(reward="excess_log_return"), _constant(action))
+    np.testing.assert_array_equal(excess.ledger[:, :REWARD], plain.ledger[:, :REWARD])
+    bars = plain.ledger[:, 0].astype(int)
+    prior = np.array([_hand_prior_return(features, b, _residual()) for b in bars])
+    np.testing.assert_allclose(
+        excess.ledger[:, REWARD], plain.ledger[:, REWARD] - prior, rtol=0, atol=1e-12
+    )
+    if action == 0.0:  # the agent is the prior: it adds about nothing over the episode
+        assert abs(excess.ledger[:, REWARD].sum()) < 0.02
+    sharpe = run_episode(
+        features, _residual(reward="excess_differential_sharpe"), _constant(action)
+    )
+    assert np.isfinite(sharpe.ledger[:, REWARD]).all()
+    with pytest.raises(ConfigError, match="relative to the prior"):
+        spec = replace(features.spec, columns=features.spec.columns[:-1])
+        feature_params(
+            EnvConfig(reward="excess_log_return"), replace(features, spec=spec), 9, False
+        )
