@@ -125,8 +125,10 @@ def rule_targets(
 
 
 def rule_env(env: EnvConfig) -> EnvConfig:
-    """``env`` with the rules' stops (``RULE_STOP_PCT``: effectively off)."""
-    return env.model_copy(update={"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT})
+    """``env`` with the rules' stops (``RULE_STOP_PCT``: effectively off) and absolute
+    actions (a rule's target is the exposure itself, also beside a residual model)."""
+    update = {"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT}
+    return env.model_copy(update={**update, "action_mode": "absolute"})
 
 
 def rule_policy(policy: str, features: FeatureSet, env: EnvConfig) -> RulePolicy:
