@@ -38,9 +38,10 @@ from btcrl.config.env import EnvConfig
 from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env import LEDGER_FIELDS
 from btcrl.errors import DataError
+from btcrl.features.prior import EXPOSURE_COLUMN as PRIOR_COLUMN
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import Episode, backtest_env_config, run_episode
-from btcrl.policy.rules import buy_and_hold_policy
+from btcrl.policy.rules import PRIOR_RULE, buy_and_hold_policy, rule_policy
 from btcrl.tracking.lookup import experiment_name_of
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Episodes:
     strategy: Episode
     benchmark: Episode
     env: EnvConfig
+    prior: Episode | None = None  # the trend_voltarget prior, when the features carry it
 
 
 @dataclass
@@ -103,11 +105,17 @@ def run_episodes(plan: BacktestPlan, config: ExperimentConfig) -> Episodes:
     fs = plan.features
     env = backtest_env_config(plan.env, config.backtest.force_close)
     episode = run_episode(fs, env, plan.policy, seed=config.seed)
-    if plan.rule == "buy_and_hold":
-        return Episodes(episode, episode, env)
     bench_env = backtest_env_config(plan.rule_env, config.backtest.force_close)
+    prior = None
+    if plan.rule == PRIOR_RULE:
+        prior = episode
+    elif PRIOR_COLUMN in fs.spec.feature_names:
+        prior_policy = rule_policy(PRIOR_RULE, fs, bench_env)
+        prior = run_episode(fs, bench_env, prior_policy, seed=config.seed)
+    if plan.rule == "buy_and_hold":
+        return Episodes(episode, episode, env, prior)
     policy = buy_and_hold_policy(len(fs), bench_env.leverage_limit)
-    return Episodes(episode, run_episode(fs, bench_env, policy, seed=config.seed), env)
+    return Episodes(episode, run_episode(fs, bench_env, policy, seed=config.seed), env, prior)
 
 
 def _tables(fs: FeatureSet, episode: Episode) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -139,6 +147,7 @@ def summarise(plan: BacktestPlan, config: ExperimentConfig, episodes: Episodes) 
             reward_name=episodes.env.reward,
             bar_seconds=timeframe_seconds(fs.spec.timeframe),
             n_expected=plan.bars_expected,
+            prior_steps=None if episodes.prior is None else _tables(fs, episodes.prior)[1],
         )
     except ValueError as exc:  # too few points for metrics
         raise DataError(f"cannot compute metrics for {plan.label}: {exc}") from None
