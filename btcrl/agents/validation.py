@@ -10,7 +10,7 @@ from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metri
 from btcrl.policy.act import ActFn, DeterministicAct
 from btcrl.policy.episode import model_policy
 from btcrl.policy.episode import run_episode as run_policy_episode
-from btcrl.policy.rules import ModelPolicy
+from btcrl.policy.policies import ModelPolicy
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import StepPolicy
-from btcrl.policy.rules import RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.policy.policies import RulePolicy, parse_rule, rule_env, rule_policy
 
 log = logging.getLogger(__name__)
 
