@@ -100,14 +100,16 @@ def train(
     shown = ("val/total_return", "val/sharpe", "val/max_drawdown", "val/return_before_costs")
     for key in (*shown, "train_span/total_return", "train_span/return_before_costs"):
         if key in result.metrics:
-            click.echo(f"{key}: {result.metrics[key]:.4f}")
+            unit = " (annualised)" if key.endswith("sharpe") else ""
+            click.echo(f"{key}: {result.metrics[key]:.4f}{unit}")
     if config.backtest.start or config.backtest.end:
         from btcrl.backtest import backtest_after_training
 
         metrics = backtest_after_training(config, result.model_uri, result.run_id)
         for key in ("total_return", "sharpe", "max_drawdown", "bh_total_return"):
             if key in metrics:
-                click.echo(f"backtest/{key}: {metrics[key]:.4f}")
+                unit = " (annualised)" if key == "sharpe" else ""
+                click.echo(f"backtest/{key}: {metrics[key]:.4f}{unit}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
     click.echo(f"then open: {_runs_page(result.run_id)}")
