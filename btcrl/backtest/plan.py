@@ -160,6 +160,7 @@ class BacktestPlan:
             "initial_balance": self.env.initial_balance,
             "fee_rate": self.env.fee_rate,
             "slippage_bps": self.env.slippage_bps,
+            "borrow_rate_annual": self.env.borrow_rate_annual,
             "force_close": config.backtest.force_close,
             "in_sample": self.in_sample,
             "overlaps": [o.describe() for o in self.overlaps],
