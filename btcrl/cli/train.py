@@ -17,10 +17,11 @@ from btcrl.cli.common import (
     data_options,
     empty_uses_env,
     handle_errors,
-    option_overrides,
+    option_values,
     progress_modes,
 )
 from btcrl.config import ExperimentConfig
+from btcrl.config.redact import redact
 from btcrl.errors import ConfigError
 
 # train options -> config keys (empty strings from MLproject mean "keep the config's value")
@@ -153,11 +154,12 @@ def _runs_page(run_id: str) -> str:
 
 
 def _store_uri(uri: str) -> str:
-    """The store URI with an absolute path, so the printed command works from anywhere."""
+    """The store URI with an absolute path, so the printed command works from anywhere;
+    credentials masked (the reader fills in their own)."""
     prefix = "sqlite:///"
     if uri.startswith(prefix):
         return prefix + str(Path(uri.removeprefix(prefix)).resolve())
-    return uri
+    return redact(uri)
 
 
 def _study_overrides(
@@ -187,7 +189,9 @@ def _load(
     if config_path is not None:
         raise ConfigError("--resume trains with the old run's config: use --set, not --config")
     from btcrl.agents.resume import resume_config
+    from btcrl.config import with_overrides
     from btcrl.tracking import configure_tracking
 
     configure_tracking(build_experiment_config(None, overrides, {}, {}).tracking)
-    return resume_config(str(resume), option_overrides(overrides, options, _TRAIN_KEYS))
+    config = resume_config(str(resume), overrides)
+    return with_overrides(config, option_values(options, _TRAIN_KEYS))
