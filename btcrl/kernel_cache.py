@@ -21,16 +21,17 @@ STAMP = PACKAGE / "__pycache__" / "numba-sources.sha256"
 #: every module (path under ``btcrl/``) that defines a compiled kernel or whose functions and
 #: constants a kernel inlines; tests/test_kernel_cache.py holds it against the imports
 KERNEL_MODULES = (
-    "indicators.py",
     "env/engine.py",
+    "env/episode_runner.py",
     "env/layout.py",
     "env/mlp.py",
     "env/orders.py",
-    "env/policy_episode.py",
+    "env/params.py",
     "env/rewards.py",
     "features/hmm.py",
     "features/kernels.py",
     "features/volatility.py",
+    "indicators.py",
     "strategies/kernels.py",
 )
 

@@ -18,7 +18,6 @@ NOT_COMPILED = (
     "config/",
     "data/",
     "features/spec.py",
-    "env/episodes.py",
 )
 
 
