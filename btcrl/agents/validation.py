@@ -6,11 +6,16 @@ import numpy as np
 
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
-from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics, sharpe_ratio
+from btcrl.metrics import (
+    PERFORMANCE_KEYS,
+    behaviour_metrics,
+    performance_metrics,
+    sharpe_annualised,
+)
 from btcrl.policy.act import ActFn, DeterministicAct
 from btcrl.policy.episode import StepPolicy, model_policy
 from btcrl.policy.episode import run_episode as run_policy_episode
-from btcrl.policy.rules import PRIOR_RULE, ModelPolicy, rule_env, rule_policy
+from btcrl.policy.policies import PRIOR_RULE, ModelPolicy, rule_env, rule_policy
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +150,8 @@ def _against_buy_and_hold(
     ours = equity[1:] / equity[:-1] - 1.0
     curve = np.concatenate(([1.0], np.cumprod(1.0 + bh)))
     return {
-        "bh_sharpe": sharpe_ratio(bh, periods_per_year),
-        "excess_sharpe": sharpe_ratio(ours - bh, periods_per_year),
+        "bh_sharpe": sharpe_annualised(bh, periods_per_year),
+        "excess_sharpe": sharpe_annualised(ours - bh, periods_per_year),
         "bh_total_return": float(curve[-1] - 1.0),
         "bh_max_drawdown": float((curve / np.maximum.accumulate(curve) - 1.0).min()),
     }
@@ -172,7 +177,7 @@ def _against_prior(
     ours = equity[1:n] / equity[: n - 1] - 1.0
     theirs = prior[1:n] / prior[: n - 1] - 1.0
     out["excess_prior_return"] = float(equity[-1] / equity[0] - prior[-1] / prior[0])
-    out["excess_prior_sharpe"] = sharpe_ratio(ours - theirs, periods_per_year)
+    out["excess_prior_sharpe"] = sharpe_annualised(ours - theirs, periods_per_year)
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest.stats import probabilistic_sharpe_ratio
-from btcrl.metrics import behaviour_metrics, performance_metrics, sharpe_ratio, trade_metrics
+from btcrl.metrics import behaviour_metrics, performance_metrics, sharpe_annualised, trade_metrics
 from btcrl.metrics.trades import trade_activity, traded_notional
 
 Ledger = Mapping[str, np.ndarray]
@@ -252,7 +252,7 @@ def excess_group(
     psr = probabilistic_sharpe_ratio(diff) if diff.size >= 3 else math.nan
     return {
         "excess_return": float(equity[-1] / equity[0] - other[-1] / other[0]),
-        "excess_sharpe": sharpe_ratio(diff, periods_per_year) if diff.size >= 2 else math.nan,
+        "excess_sharpe": sharpe_annualised(diff, periods_per_year) if diff.size >= 2 else math.nan,
         "excess_psr": psr,
     }
 

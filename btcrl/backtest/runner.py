@@ -41,7 +41,7 @@ from btcrl.errors import DataError
 from btcrl.features.prior import EXPOSURE_COLUMN as PRIOR_COLUMN
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import Episode, backtest_env_config, run_episode
-from btcrl.policy.rules import PRIOR_RULE, buy_and_hold_policy, rule_policy
+from btcrl.policy.policies import PRIOR_RULE, buy_and_hold_policy, rule_policy
 from btcrl.tracking.lookup import experiment_name_of
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,43 @@ REWARD_NAMES = (
 # Most target levels of the discrete action mode (btcrl.env.layout.MAX_ACTION_LEVELS; a test
 # keeps the two equal: config sits below env in the import order).
 MAX_ACTION_LEVELS = 9
+# Every EnvConfig field is a cost or a rule (a test checks each is in exactly one tuple):
+#: what trading costs on the venue: a backtest of a model may use other values than the
+#: model was trained with (btcrl.backtest.model_source), and logs the values it used
+COST_FIELDS = ("fee_rate", "slippage_bps", "borrow_rate_annual")
+#: the rules the policy was trained with (account, sizing, stops, action mode, observation,
+#: reward): a backtest trades the model under its own and refuses another value
+RULE_FIELDS = (
+    "initial_balance",
+    "leverage_limit",
+    "max_position_btc",
+    "exposure_deadzone",
+    "min_stop_pct",
+    "max_stop_pct",
+    "episode_length",
+    "force_close_at_end",
+    "reward",
+    "downside_weight",
+    "dsr_eta",
+    "reward_scale",
+    "allow_short",
+    "churn_penalty",
+    "smooth_penalty",
+    "drawdown_penalty",
+    "target_volatility",
+    "vol_window",
+    "max_leverage",
+    "vol_floor",
+    "hysteresis_bars",
+    "decision_interval",
+    "action_levels",
+    "observation_account",
+    "mode",
+    "window",
+    "action_mode",
+    "prior",
+    "residual_limit",
+)
 
 
 class EnvConfig(Section):
@@ -145,7 +182,8 @@ class EnvConfig(Section):
             )
         if self.action_mode == "residual" and self.action_levels:
             raise ValueError(
-                f"action_levels {self.action_levels} and action_mode residual exclude each other"
+                f"action_levels {self.action_levels} and action_mode residual exclude each other "
+                "(the discrete action mode needs env.action_mode=absolute)"
             )
         if self.action_levels and not self.allow_short and self.action_levels[0] < 0:
             raise ValueError(

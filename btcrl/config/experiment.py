@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from btcrl.config.agent import AgentConfig
 from btcrl.config.backtest import BacktestConfig
@@ -23,10 +23,12 @@ class ExperimentConfig(Section):
 
     The shipped recipe (issue 21, docs/training.md) is a residual agent around the
     ``trend_voltarget`` prior: ``features.prior.enabled`` defaults to true here, and
-    ``env.action_mode`` to ``residual`` when the prior is enabled (``absolute`` otherwise).
+    ``env.action_mode`` to ``residual`` when the prior is enabled and ``env.action_levels``
+    unset (``absolute`` otherwise).
     These two defaults live here, not in their sections, so that ``EnvConfig()`` and
     ``FeaturesConfig()`` built in code keep the engine's plain meaning (absolute actions,
-    no prior columns); a YAML file or override that sets either key wins.
+    no prior columns); a YAML file or override that sets either key wins. The shipped
+    default env is ``ExperimentConfig().env`` (what ``model_env`` compares against).
     """
 
     data: DataConfig = DataConfig()
@@ -48,8 +50,8 @@ class ExperimentConfig(Section):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        prior = _fill(data, ("features", "prior", "enabled"), True)
-        _fill(data, ("env", "action_mode"), "residual" if prior else "absolute")
+        if _fill(data, ("features", "prior", "enabled"), True):
+            data["env"] = _residual_env(data.get("env"))
         return data
 
     @model_validator(mode="after")
@@ -60,6 +62,26 @@ class ExperimentConfig(Section):
                 "columns need features.prior.enabled: true"
             )
         return self
+
+
+def _residual_env(env: Any) -> Any:
+    """``env`` (a mapping, None or a built EnvConfig) with ``action_mode`` residual unless it
+    names one or ``action_levels`` (the discrete action mode, absolute). The filled value is
+    a default, not a choice: it stays out of the section's ``model_fields_set``, so a
+    backtest of a model does not read it as an override
+    (``btcrl.backtest.model_source.model_env``). Invalid sections go on unchanged, for the
+    normal validation error."""
+    if env is not None and not isinstance(env, dict):
+        return env  # a built section: its own value stands
+    given = dict(env or {})
+    if "action_mode" in given or given.get("action_levels"):  # levels: the discrete mode
+        return given
+    try:
+        built = EnvConfig(**given, action_mode="residual")
+    except ValidationError:
+        return {**given, "action_mode": "residual"}
+    built.__pydantic_fields_set__.discard("action_mode")
+    return built
 
 
 def _fill(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> Any:

@@ -62,8 +62,10 @@ MAX_ACTION_LEVELS = 9
 P_ACTION_MODE = P_LEVELS + MAX_ACTION_LEVELS  # 0 = absolute, 1 = residual
 P_RESIDUAL_LIMIT = P_ACTION_MODE + 1  # most the agent moves the target off the prior
 P_PRIOR_COL = P_ACTION_MODE + 2  # feature column of the prior's exposure (-1 = none)
-P_PRIOR_SCALE = P_ACTION_MODE + 3  # float32(min(1, 1 / leverage_limit)): prior -> a_pos
-N_PARAMS = P_PRIOR_SCALE + 1
+N_PARAMS = P_PRIOR_COL + 1
+# The rules' stop (fraction below a long's entry; btcrl.policy.policies): never reached in
+# practice. The residual action mode trades with it too, so that action 0 is the prior's rule.
+RULE_STOP_PCT = 0.99
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold

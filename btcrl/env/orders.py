@@ -49,12 +49,12 @@ from btcrl.env.layout import (
     P_MIN_STOP,
     P_N_LEVELS,
     P_PRIOR_COL,
-    P_PRIOR_SCALE,
     P_RESIDUAL_LIMIT,
     P_SLIPPAGE,
     P_TARGET_VOL,
     P_VOL_FLOOR,
     P_VOL_WINDOW,
+    RULE_STOP_PCT,
 )
 
 
@@ -137,15 +137,27 @@ def snap_target(a_pos: float, params: np.ndarray) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def prior_target(features: np.ndarray, row: int, params: np.ndarray) -> float:
+    """The prior's target ``a_pos`` at ``row``: its observed exposure (fraction of equity; 0
+    when undefined or without a prior column) times ``min(1, 1 / leverage_limit)``, rounded
+    to float32 as the ``trend_voltarget`` rule's planned action is (so the two agree bit for
+    bit: the float64 product of two float32 values is exact before the rounding)."""
+    col = int(params[P_PRIOR_COL])
+    if col < 0:
+        return 0.0
+    prior = features[row, col]
+    if prior != prior:
+        return 0.0
+    scale = np.float32(min(1.0, 1.0 / params[P_LEVERAGE]))
+    return float(np.float32(prior * scale))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def residual_target(a_pos: float, features: np.ndarray, row: int, params: np.ndarray) -> float:
     """The residual action mode's target: ``clip(prior + residual_limit x a_pos, lo, 1)``,
-    ``lo`` = -1 with shorts else 0. ``prior`` is the observed prior exposure of ``row``
-    (fraction of equity; 0 when undefined) times ``P_PRIOR_SCALE``, rounded to float32 as the
-    ``trend_voltarget`` rule's planned action is, so ``a_pos`` 0 gives that rule bit for bit."""
-    prior = features[row, int(params[P_PRIOR_COL])]
-    if prior != prior:
-        prior = 0.0
-    base = np.float32(prior * params[P_PRIOR_SCALE])
+    ``lo`` = -1 with shorts else 0, ``prior`` = ``prior_target`` of ``row``; ``a_pos`` 0
+    gives the prior's target exactly."""
+    base = prior_target(features, row, params)
     lo = -1.0 if params[P_ALLOW_SHORT] != 0.0 else 0.0
     return min(1.0, max(lo, base + params[P_RESIDUAL_LIMIT] * a_pos))
 
@@ -222,7 +234,8 @@ def rebook(
     pos: float, qty: float, price: float, entry: float, stop: float, a_sl: float, params: np.ndarray
 ) -> tuple[float, float, float]:
     """The book after an order fill of ``qty`` at ``price``: (position, entry, stop).
-    Opening or flipping sets the entry and a new stop; adding averages the entry; reducing
+    Opening or flipping sets the entry and a new stop (the rules' ``RULE_STOP_PCT`` in the
+    residual action mode, whatever ``a_sl``); adding averages the entry; reducing
     keeps both; closing clears both."""
     new_pos = pos + qty
     if new_pos == 0.0:
@@ -230,6 +243,8 @@ def rebook(
     if pos == 0.0 or (pos > 0.0) != (new_pos > 0.0):
         lo = params[P_MIN_STOP]
         pct = lo + (a_sl + 1.0) * 0.5 * (params[P_MAX_STOP] - lo)
+        if params[P_ACTION_MODE] != 0.0:  # residual: the prior's (the rules') stop
+            pct = RULE_STOP_PCT
         return new_pos, price, price * (1.0 - pct) if new_pos > 0.0 else price * (1.0 + pct)
     if abs(new_pos) > abs(pos):
         entry = (entry * abs(pos) + price * abs(qty)) / abs(new_pos)

@@ -44,12 +44,11 @@ from btcrl.env.layout import (
     P_DSR_ETA,
     P_FEE_RATE,
     P_INITIAL_BALANCE,
-    P_PRIOR_COL,
-    P_PRIOR_SCALE,
     P_REWARD_ID,
     P_SLIPPAGE,
     P_SMOOTH_PENALTY,
 )
+from btcrl.env.orders import prior_target
 from btcrl.errors import ConfigError
 
 BANKRUPTCY_FLOOR = 1e-6  # fraction of initial_balance used in place of equity <= 0
@@ -123,14 +122,11 @@ def prior_step_return(
     """The prior's log return over ``bar`` (= t + 1) after costs, as if it held its target
     exposure: ``p0`` (row t - 1's prior) from the close of t to the open of ``bar``, then
     ``p1`` (row t's, filled at that open) to its close, paying ``fee_rate + slippage`` on
-    ``|p1 - p0|``. Exposures are fractions of equity (``P_PRIOR_SCALE`` applied); a
+    ``|p1 - p0|``. Exposures are the prior's targets (``orders.prior_target``); a
     shadow of the prior's own book, not the engine's (no deadzone, no drift between bars)."""
-    col = int(params[P_PRIOR_COL])
     t = bar - 1
-    p1 = features[t, col] * params[P_PRIOR_SCALE]
-    p0 = features[t - 1, col] * params[P_PRIOR_SCALE] if t > 0 else 0.0
-    p1 = 0.0 if p1 != p1 else p1
-    p0 = 0.0 if p0 != p0 else p0
+    p1 = prior_target(features, t, params)
+    p0 = prior_target(features, t - 1, params) if t > 0 else 0.0
     lo = -1.0 if params[P_ALLOW_SHORT] != 0.0 else 0.0
     p1 = min(1.0, max(lo, p1))
     p0 = min(1.0, max(lo, p0))

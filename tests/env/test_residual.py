@@ -12,11 +12,11 @@ from btcrl.config import EnvConfig, ExperimentConfig, FeaturesConfig, with_overr
 from btcrl.config.features import PriorConfig
 from btcrl.data.sample import load_sample
 from btcrl.env import LEDGER_FIELDS, TradingEnv
-from btcrl.env.episodes import feature_params
+from btcrl.env.params import feature_params
 from btcrl.errors import ConfigError
 from btcrl.features import FeatureSet, build_feature_set
 from btcrl.policy.episode import backtest_env_config, run_episode
-from btcrl.policy.rules import ModelPolicy, rule_env, rule_policy
+from btcrl.policy.policies import ModelPolicy, rule_env, rule_policy
 
 TARGET = LEDGER_FIELDS.index("target_exposure")
 REWARD = LEDGER_FIELDS.index("reward")

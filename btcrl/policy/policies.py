@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from btcrl.config.env import EnvConfig
-from btcrl.env.episodes import RULE_STOP_PCT  # a long's stop at 1 % of its entry
+from btcrl.env.params import RULE_STOP_PCT  # a long's stop at 1 % of its entry
 from btcrl.errors import ConfigError
 from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import FeatureSet
