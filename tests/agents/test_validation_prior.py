@@ -51,3 +51,40 @@ def test_without_prior_columns_the_prior_figures_are_nan() -> None:
     m = evaluate_policy(fs, EnvConfig(mode="eval"), _zeros, 8760.0)
     assert tuple(m) == VALIDATION_METRICS
     assert math.isnan(m["val/prior_sharpe"]) and math.isnan(m["val/excess_prior_return"])
+
+
+def test_a_model_that_never_traded_takes_no_candidate(tiny, sine_features) -> None:  # noqa: ANN001
+    from mlflow.tracking import MlflowClient
+
+    from btcrl.agents import run_training
+    from btcrl.cli.train import validation_table
+
+    # no target change reaches a 99 % dead zone: the policy never trades
+    result = run_training(tiny(**{"env.exposure_deadzone": 0.99}), features=sine_features)
+    assert result.metrics["val/fills"] == 0.0 and result.model_version == 1
+    client = MlflowClient()
+    with pytest.raises(Exception, match="alias candidate not found"):
+        client.get_model_version_by_alias("btcrl-ppo", "candidate")
+    version = client.get_model_version("btcrl-ppo", "1")
+    assert "the agent never traded on validation" in version.description
+    lines = validation_table(result.metrics)
+    assert lines[-1] == "the agent never traded on validation: it does not take @candidate"
+    assert lines[1].startswith("agent ") and "buy-and-hold" in lines[2]  # no prior: no row
+
+
+def test_the_validation_table_puts_agent_prior_and_buy_and_hold_side_by_side() -> None:
+    from btcrl.cli.train import validation_table
+
+    metrics = {
+        "val/total_return": 0.10, "val/sharpe": 1.0, "val/max_drawdown": -0.05,
+        "val/prior_total_return": 0.08, "val/prior_sharpe": 0.9, "val/prior_max_drawdown": -0.04,
+        "val/bh_total_return": 0.20, "val/bh_sharpe": 1.1, "val/bh_max_drawdown": -0.2,
+        "val/excess_prior_return": 0.02, "val/excess_prior_sharpe": 0.3,
+        "val/excess_sharpe": -0.5, "val/fills": 12.0,
+    }  # fmt: skip
+    lines = validation_table(metrics)
+    assert [line.split()[0] for line in lines[1:4]] == ["agent", "prior", "buy-and-hold"]
+    assert "+10.00%" in lines[1] and "+8.00%" in lines[2] and "+20.00%" in lines[3]
+    assert lines[4].startswith("agent - prior: return +2.00%")
+    assert lines[5].startswith("agent - buy-and-hold: return -10.00%")
+    assert lines[-1] == "fills on validation: 12"
