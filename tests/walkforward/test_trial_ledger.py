@@ -177,3 +177,14 @@ def test_a_one_trial_walkforward_is_a_psr_and_promote_refuses_it(
     )
     tags_now = mlflow.MlflowClient().get_model_version(NAME, str(version)).tags
     assert tags_now[tags.OOS_N_TRIALS] == "1"
+
+
+def test_window_set_key_changes_with_the_market_the_data_and_the_windows() -> None:
+    key = window_set_key("binance BTC/USDT 1h", "abc", WINDOWS)
+    assert key == window_set_key("binance BTC/USDT 1h", "abc", list(WINDOWS))
+    assert len({
+        key,
+        window_set_key("binance BTC/USDT 4h", "abc", WINDOWS),
+        window_set_key("binance BTC/USDT 1h", "abd", WINDOWS),
+        window_set_key("binance BTC/USDT 1h", "abc", WINDOWS[:1]),
+    }) == 4  # fmt: skip
