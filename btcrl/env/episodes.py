@@ -1,13 +1,16 @@
 """What the two env shells share: input checks, episode bounds, the engine's parameters."""
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
 
 from btcrl.config.env import EnvConfig
-from btcrl.data.timeframes import periods_per_year
+from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env.layout import (
+    BAR_TIME,
+    N_BAR,
     N_PARAMS,
     P_ALLOW_SHORT,
     P_AUTO_RESET,
@@ -16,6 +19,7 @@ from btcrl.env.layout import (
     P_CHURN_PENALTY,
     P_DEADZONE,
     P_DECISION_INTERVAL,
+    P_DECISION_SECONDS,
     P_DOWNSIDE_WEIGHT,
     P_DRAWDOWN_PENALTY,
     P_DSR_ETA,
@@ -124,8 +128,10 @@ def episode_bounds(features: FeatureSet, config: EnvConfig, mode: str) -> Episod
 
 
 def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous float64 prices and float32 features; DataError on bad shapes or values."""
-    prices = np.ascontiguousarray(features.prices, dtype=np.float64)
+    """The engine's float64 bars (T, ``N_BAR``: open, high, low, close and the open time in
+    UTC epoch seconds, the decision clock) and contiguous float32 features; DataError on bad
+    shapes or values."""
+    prices = np.asarray(features.prices, dtype=np.float64)
     values = np.ascontiguousarray(features.features, dtype=np.float32)
     n_rows = len(features)
     if prices.shape != (n_rows, 4):
@@ -147,7 +153,10 @@ def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(values[first:]).all():
         bad = first + int(np.argmax(~np.isfinite(values[first:]).all(axis=1)))
         raise DataError(f"feature set row {bad} (after first_valid={first}) holds NaN or inf")
-    return prices, values
+    bars = np.empty((n_rows, N_BAR), dtype=np.float64)
+    bars[:, :4] = prices
+    bars[:, BAR_TIME] = np.asarray(features.times, dtype=np.int64) // 1_000_000_000
+    return bars, values
 
 
 def engine_params(
@@ -161,14 +170,14 @@ def engine_params(
     """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*).
 
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
-    vol target and the borrow rate; ``first_row`` is the feature set's ``first_valid`` (the
-    realised volatility reads no row before it). ``feature_params`` fills both from a
-    FeatureSet.
+    vol target and the borrow rate, and the seconds of the decision clock; ``first_row`` is
+    the feature set's ``first_valid`` (the realised volatility reads no row before it).
+    ``feature_params`` fills both from a FeatureSet.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
     params[P_INITIAL_BALANCE] = config.initial_balance
     params[P_LEVERAGE] = config.leverage_limit
-    params[P_MAX_POSITION] = config.max_position_btc
+    params[P_MAX_POSITION] = config.max_position_btc or math.inf  # no cap: +-inf clips nothing
     params[P_DEADZONE] = config.exposure_deadzone
     params[P_FEE_RATE] = config.fee_rate
     params[P_SLIPPAGE] = config.slippage_bps / 10_000.0
@@ -193,6 +202,7 @@ def engine_params(
     params[P_BORROW_RATE] = config.borrow_rate_annual
     params[P_HYSTERESIS] = config.hysteresis_bars
     params[P_DECISION_INTERVAL] = config.decision_interval
+    params[P_DECISION_SECONDS] = config.decision_interval * timeframe_seconds(timeframe)
     params[P_OBS_ACCOUNT] = 1.0 if config.observation_account == "scale_free" else 0.0
     params[P_FIRST_ROW] = first_row
     levels = config.action_levels or []
