@@ -171,7 +171,8 @@ def engine_params(
 
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
     vol target and the borrow rate, and the seconds of the decision clock; ``first_row`` is
-    the feature set's ``first_valid`` (the realised volatility reads no row before it).
+    the feature set's first row of price history (the realised volatility reads no row
+    before it).
     ``feature_params`` fills both from a FeatureSet.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
@@ -211,16 +212,26 @@ def engine_params(
     return params
 
 
+def price_history_start(features: FeatureSet) -> int:
+    """The first row from which every price up to ``first_valid`` is finite and positive.
+    Rows before ``first_valid`` are never observed, but they are history: the realised
+    volatility reads their closes (a period's warm-up bars before its start)."""
+    head = np.asarray(features.prices[: features.first_valid])
+    bad = np.flatnonzero(~(np.isfinite(head) & (head > 0)).all(axis=1))
+    return int(bad[-1]) + 1 if bad.size else 0
+
+
 def feature_params(
     config: EnvConfig, features: FeatureSet, steps: int, auto_reset: bool
 ) -> np.ndarray:
-    """``engine_params`` with the bars per year and first valid row of ``features``."""
+    """``engine_params`` with the bars per year of ``features`` and its first row of price
+    history (:func:`price_history_start`)."""
     return engine_params(
         config,
         steps,
         auto_reset,
         timeframe=features.spec.timeframe,
-        first_row=features.first_valid,
+        first_row=price_history_start(features),
     )
 
 

@@ -62,7 +62,7 @@ P_BORROW_RATE = 24  # annual borrow / funding rate on shorts and borrowed cash, 
 P_HYSTERESIS = 25  # bars the sign of the wanted change must hold before a trade (1 = off)
 P_DECISION_INTERVAL = 26  # decisions every this many bars of clock time (1 = every bar)
 P_OBS_ACCOUNT = 27  # 0 = legacy account observation, 1 = scale-free
-P_FIRST_ROW = 28  # first valid row of the feature set (realised vol reads no row before it)
+P_FIRST_ROW = 28  # first row of price history (realised vol reads no row before it)
 P_N_LEVELS = 29  # discrete action mode: number of target levels (0 = continuous targets)
 P_LEVELS = 30  # the levels, ascending, in P_LEVELS .. P_LEVELS + P_N_LEVELS - 1
 MAX_ACTION_LEVELS = 9

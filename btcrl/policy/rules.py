@@ -13,8 +13,8 @@ Rules trade unlevered: with ``env.leverage_limit`` L > 1 every target is divided
 
 Rule baselines run with stops effectively off (``RULE_STOP_PCT`` below entry), so that
 buy-and-hold holds; they are otherwise traded under the same env rules (fees, slippage,
-deadzone, position cap) as the model; the buy-and-hold benchmark ignores any position cap
-(``benchmark_env``).
+deadzone, position cap) as the model; the buy-and-hold benchmark ignores a position cap, vol
+targeting, hysteresis and action levels (``benchmark_env``).
 """
 
 from collections.abc import Callable
@@ -119,10 +119,17 @@ def rule_env(env: EnvConfig) -> EnvConfig:
 
 
 def benchmark_env(env: EnvConfig) -> EnvConfig:
-    """The buy-and-hold benchmark's env: ``rule_env`` without a position cap, so that it holds
-    1x equity whatever ``env.max_position_btc`` says (docs/backtest.md, "Buy-and-hold,
-    exactly")."""
-    return rule_env(env).model_copy(update={"max_position_btc": None})
+    """The buy-and-hold benchmark's env: ``rule_env`` without what would reshape the holding
+    (a position cap, vol targeting, hysteresis, action levels), so that it holds 1x equity
+    from the first open whatever ``env`` says (docs/backtest.md, "Buy-and-hold, exactly");
+    costs, leverage and the forced close stay."""
+    plain = {
+        "max_position_btc": None,
+        "target_volatility": None,
+        "hysteresis_bars": 1,
+        "action_levels": None,
+    }
+    return rule_env(env).model_copy(update=plain)
 
 
 def rule_policy(policy: str, features: FeatureSet, env: EnvConfig) -> RulePolicy:
