@@ -5,7 +5,7 @@ from datetime import date
 from btcrl.config import ExperimentConfig
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
-from btcrl.env.episodes import first_row
+from btcrl.env.params import first_row
 from btcrl.errors import ConfigError, DataError
 from btcrl.features import load_feature_set
 from btcrl.features.spec import FeatureSet, FittedParams

@@ -66,8 +66,8 @@ P_FIRST_ROW = 28  # first row of price history (realised vol reads no row before
 P_N_LEVELS = 29  # discrete action mode: number of target levels (0 = continuous targets)
 P_LEVELS = 30  # the levels, ascending, in P_LEVELS .. P_LEVELS + P_N_LEVELS - 1
 MAX_ACTION_LEVELS = 9
-P_DECISION_SECONDS = P_LEVELS + MAX_ACTION_LEVELS  # decision_interval x bar seconds
-N_PARAMS = P_DECISION_SECONDS + 1
+P_BAR_SECONDS = P_LEVELS + MAX_ACTION_LEVELS  # seconds per bar (the decision clock's unit)
+N_PARAMS = P_BAR_SECONDS + 1
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold

@@ -34,11 +34,11 @@ from btcrl.env.layout import (
     L_TRUNCATED,
     L_VOL_SCALE,
     P_ALLOW_SHORT,
+    P_BAR_SECONDS,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
     P_DEADZONE,
     P_DECISION_INTERVAL,
-    P_DECISION_SECONDS,
     P_FEE_RATE,
     P_FIRST_ROW,
     P_HYSTERESIS,
@@ -142,7 +142,7 @@ def on_decision_clock(bars: np.ndarray, bar: int, steps: int, params: np.ndarray
     differing from the bar before's. Gaps in the data do not move the decision hour."""
     if params[P_DECISION_INTERVAL] <= 1.0 or steps == 0:
         return True
-    period = params[P_DECISION_SECONDS]
+    period = params[P_DECISION_INTERVAL] * params[P_BAR_SECONDS]
     return math.floor(bars[bar, BAR_TIME] / period) != math.floor(bars[bar - 1, BAR_TIME] / period)
 
 

@@ -14,7 +14,7 @@ from btcrl.backtest.runner import plan_backtest
 from btcrl.config import ExperimentConfig, load_config
 from btcrl.data import load_candles
 from btcrl.env import TradingEnv
-from btcrl.env.episodes import price_history_start
+from btcrl.env.params import price_history_start
 from btcrl.features import load_feature_set
 from btcrl.policy.episode import run_episode
 from btcrl.walkforward.windows import window_features
