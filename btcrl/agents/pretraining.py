@@ -22,7 +22,8 @@ from btcrl.encoder.windows import gather_windows, window_ends
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.tracking import configure_tracking, log_metrics, log_params, log_text, start_run
-from btcrl.tracking.encoder import ENCODER_RUN_TAG, ENCODER_URI_TAG, load_encoder, log_encoder
+from btcrl.tracking import tags as tag_names
+from btcrl.tracking.encoder import load_encoder, log_encoder
 from btcrl.tracking.models import pip_requirements
 from btcrl.tracking.tags import DATA_HASH, SYMBOL, TIMEFRAME
 
@@ -109,7 +110,7 @@ def run_pretraining(
         metadata = {
             "feature_spec": features.spec.to_dict(),
             "shape": result.shape.to_dict(),
-            "train_end": split.tags()["btcrl.train_end"],
+            "train_end": split.tags()[tag_names.TRAIN_END],
         }
         uri, version = log_encoder(
             result.model.cpu(),
@@ -161,5 +162,5 @@ def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderP
     return EncoderPolicy(
         config.model_copy(update={"env": env}),
         encoder_policy_kwargs(module, config.agent.encoder_trainable),
-        {ENCODER_URI_TAG: uri, ENCODER_RUN_TAG: str(metadata.get("run_id", ""))},
+        {tag_names.ENCODER_URI: uri, tag_names.ENCODER_RUN_ID: str(metadata.get("run_id", ""))},
     )

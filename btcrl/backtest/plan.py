@@ -21,11 +21,10 @@ from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import StepPolicy
 from btcrl.policy.policies import RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.tracking import tags as tag_names
 
 log = logging.getLogger(__name__)
 
-IN_SAMPLE_TAG = "btcrl.in_sample"
-ALGO_TAG = "btcrl.algo"
 #: ``algo`` of a rule baseline's backtest (its rule is in tag ``btcrl.rule``)
 RULE_ALGO = "rule"
 #: the config keys a backtest logs as params (config.yaml keeps the whole config): its market
@@ -123,24 +122,24 @@ class BacktestPlan:
         """MLflow tags: algo, model URI, name, version, alias, source run, data, in-sample."""
         spec = self.features.spec
         tags = {
-            "btcrl.policy": self.label,
-            "btcrl.data_hash": spec.data_hash,
-            "btcrl.spec_hash": spec.spec_hash,
-            "btcrl.symbol": spec.symbol,
-            "btcrl.exchange": spec.exchange,
-            "btcrl.timeframe": spec.timeframe,
-            "btcrl.backtest_start": self.first_bar.isoformat(),
-            "btcrl.backtest_end": self.last_bar.isoformat(),
-            IN_SAMPLE_TAG: "true" if self.in_sample else "false",
+            tag_names.POLICY: self.label,
+            tag_names.DATA_HASH: spec.data_hash,
+            tag_names.SPEC_HASH: spec.spec_hash,
+            tag_names.SYMBOL: spec.symbol,
+            tag_names.EXCHANGE: spec.exchange,
+            tag_names.TIMEFRAME: spec.timeframe,
+            tag_names.BACKTEST_START: self.first_bar.isoformat(),
+            tag_names.BACKTEST_END: self.last_bar.isoformat(),
+            tag_names.IN_SAMPLE: "true" if self.in_sample else "false",
         }
         optional = {
-            ALGO_TAG: self.algo,
-            "btcrl.model_uri": self.model_uri,
-            "btcrl.model_name": self.model_name,
-            "btcrl.model_version": self.model_version,
-            "btcrl.model_alias": self.model_alias,
-            "btcrl.source_run_id": self.source_run_id,
-            "btcrl.rule": self.policy_name,
+            tag_names.ALGO: self.algo,
+            tag_names.MODEL_URI: self.model_uri,
+            tag_names.MODEL_NAME: self.model_name,
+            tag_names.MODEL_VERSION: self.model_version,
+            tag_names.MODEL_ALIAS: self.model_alias,
+            tag_names.SOURCE_RUN_ID: self.source_run_id,
+            tag_names.RULE: self.policy_name,
         }
         tags.update({k: str(v) for k, v in optional.items() if v is not None})
         return tags

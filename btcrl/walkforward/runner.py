@@ -29,6 +29,7 @@ from btcrl.data.timeframes import timeframe_timedelta
 from btcrl.errors import ConfigError
 from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
+from btcrl.tracking import tags as tag_names
 from btcrl.walkforward import jobs
 from btcrl.walkforward.split import Segment, make_segments, select_segments
 
@@ -105,7 +106,7 @@ def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
     if existing:
         return str(existing)
     wf = config.walkforward
-    tags = {"btcrl.walkforward.name": wf.name, "btcrl.storage": redact_url(url)}
+    tags = {tag_names.WALKFORWARD_NAME: wf.name, tag_names.STORAGE: redact_url(url)}
     run_id = create_parent_run(
         wf.experiment, f"walkforward-{wf.name}", tags, flatten_config(config)
     )
