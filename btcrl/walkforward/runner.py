@@ -32,6 +32,7 @@ from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import tags as tag_names
 from btcrl.walkforward import jobs
 from btcrl.walkforward.split import Segment, make_segments, select_segments
+from btcrl.walkforward.workers import run_worker, start_workers
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,9 @@ def _run_jobs(ctx: jobs.JobContext, workers: int, report: Callable[[], None]) ->
     """Run the waiting jobs in this process (one worker) or in spawned workers, calling
     ``report`` as jobs finish (every few seconds for spawned workers)."""
     if workers == 1:
-        jobs.run_worker(ctx, on_trial=report)
+        run_worker(ctx, on_trial=report)
         return []
-    procs = jobs.start_workers(ctx, workers)
+    procs = start_workers(ctx, workers)
     return wait_workers(procs, "walk-forward", poll_s=jobs.POLL_S, on_poll=report)
 
 

@@ -41,9 +41,9 @@ def _lazy_module_paths(tree: ast.AST) -> set[str]:
     """Module paths in a package's lazy-import table (``_WHERE = {name: "btcrl.x.y"}``)."""
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
-            if any(isinstance(t, ast.Name) and t.id == "_WHERE" for t in node.targets):
-                found |= {v.value for v in node.value.values if isinstance(v, ast.Constant)}
+        is_table = isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        if is_table and any(isinstance(t, ast.Name) and t.id == "_WHERE" for t in node.targets):
+            found |= {v.value for v in node.value.values if isinstance(v, ast.Constant)}
     return found
 
 

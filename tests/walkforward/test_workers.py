@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from btcrl.walkforward import jobs
+from btcrl.walkforward import workers
 
 
 def _orphan(pids: "mp.Queue[int]") -> None:
-    jobs._exit_with_parent()
+    workers._exit_with_parent()
     pids.put(os.getpid())
     time.sleep(120)  # would outlive the test without the watch
 
