@@ -30,7 +30,6 @@ from btcrl.tracking import tags as tag_names
 
 log = logging.getLogger(__name__)
 
-CANDIDATE = "candidate"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 

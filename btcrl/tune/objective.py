@@ -112,17 +112,14 @@ class Objective:
             raise TrialFailedError(str(exc)) from exc
         trial.set_user_attr(OVERRIDES_ATTR, {**self.space.fixed, **params})
         prune = len(tune.metrics) == 1 and tune.pruner != "none"
-        reported = 0
 
         def on_validation(timesteps: int, metrics: Mapping[str, float]) -> None:
-            nonlocal reported
             if not prune:
                 return
             value = metric_value(metrics, tune.metrics[0])
             if not math.isfinite(value):
                 return  # a NaN validation is judged by the final metric, not the pruner
             trial.report(value, step=int(timesteps))
-            reported += 1
             if trial.should_prune():
                 trial.set_user_attr("pruned_at_timesteps", int(timesteps))
                 raise optuna.TrialPruned(
