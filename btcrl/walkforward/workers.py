@@ -4,15 +4,10 @@
 import logging
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections.abc import Callable
 
-import optuna
-
-from btcrl.config import with_overrides
-from btcrl.errors import BtcrlError
-from btcrl.kernel_cache import drop_stale_kernels
+from btcrl.jobs.processes import WorkerStart, run_as_worker, spawn_workers, with_worker_threads
 from btcrl.walkforward.jobs import (
     POLL_S,
     JobContext,
@@ -24,8 +19,6 @@ from btcrl.walkforward.jobs import (
 from btcrl.walkforward.train import SegmentObjective
 
 log = logging.getLogger(__name__)
-
-EXIT_ORPHANED = 3  # a worker's exit code when its parent process died
 
 
 def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> int:
@@ -50,53 +43,18 @@ def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> i
             return ran
 
 
-def _exit_with_parent() -> None:
-    """In a spawned worker: end this process as soon as the process that spawned it ends
-    (killed, even by SIGKILL), so that a killed walk-forward leaves no orphan training. The
-    job it was running stops sending heartbeats and is retried by the next run."""
-    parent = mp.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        logging.getLogger(__name__).error("walk-forward main process ended: worker exits")
-        os._exit(EXIT_ORPHANED)
-
-    threading.Thread(target=watch, name="walkforward-parent-watch", daemon=True).start()
-
-
-def _process_main(ctx: JobContext) -> None:
-    """Entry point of a spawned worker: a watch on the parent, logging, thread limits, then
-    ``run_worker``."""
-    _exit_with_parent()
-    drop_stale_kernels()  # a spawned process: the kernels' cache guard first
-    logging.basicConfig(
-        level=ctx.log_level, format=f"%(asctime)s %(levelname)s wf{ctx.index} %(name)s: %(message)s"
-    )
-    optuna.logging.set_verbosity(optuna.logging.INFO if ctx.log_level <= logging.INFO else 30)
-    import torch
-
-    torch.set_num_threads(max(1, ctx.config.train.torch_threads))
-    try:
-        run_worker(ctx)
-    except BtcrlError as exc:
-        logging.getLogger(__name__).error("worker %d stopped: %s", ctx.index, exc)
-        raise SystemExit(1) from None
+def _process_main(ctx: JobContext, parent_pid: int) -> None:
+    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``)."""
+    start = WorkerStart(f"wf{ctx.index}", ctx.log_level, ctx.config.train.torch_threads)
+    run_as_worker(start, lambda: run_worker(ctx), parent_pid)
 
 
 def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:
     """Spawn ``workers`` long-lived worker processes, each with ``cpu_count // workers`` torch
     threads unless ``train.torch_threads`` is set."""
-    config = ctx.config
-    if config.train.torch_threads == 0:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        config = with_overrides(config, {"train.torch_threads": threads})
-    spawn = mp.get_context("spawn")
-    procs: list[mp.process.BaseProcess] = []
-    for index in range(workers):
-        job = JobContext(**{**ctx.__dict__, "config": config, "index": index, "keep_models": False})
-        proc = spawn.Process(target=_process_main, args=(job,), name=f"walkforward-w{index}")
-        proc.start()
-        procs.append(proc)
-    return procs
+    config = with_worker_threads(ctx.config, workers)
+    jobs = [
+        JobContext(**{**ctx.__dict__, "config": config, "index": i, "keep_models": False})
+        for i in range(workers)
+    ]
+    return spawn_workers(_process_main, [(job, os.getpid()) for job in jobs], "walkforward")
