@@ -50,6 +50,15 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def from_target(node: ast.ImportFrom, here: str, is_package: bool) -> str:
+    """The absolute module a ``from ... import`` in module ``here`` reads from."""
+    if not node.level:
+        return node.module or ""
+    base = here.split(".")
+    base = base[: len(base) - node.level + (1 if is_package else 0)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """(line, absolute btcrl module) of every import in ``path``."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -60,13 +69,7 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = here.split(".")
-                base = base[: len(base) - node.level + (1 if is_package else 0)]
-                target = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                target = node.module or ""
-            found.append((node.lineno, target))
+            found.append((node.lineno, from_target(node, here, is_package)))
     return [(line, name) for line, name in found if name.split(".")[0] == "btcrl"]
 
 
@@ -147,12 +150,7 @@ def module_imports(path: Path, modules: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = here.split(".")
-                base = base[: len(base) - node.level + (1 if is_package else 0)]
-                target = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                target = node.module or ""
+            target = from_target(node, here, is_package)
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if sub in modules else target)

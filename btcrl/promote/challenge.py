@@ -29,12 +29,12 @@ from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHAMPION,
     alias_version,
-    download_run_artifact,
     parse_windows,
     resolve_version,
     set_alias,
     version_tags,
 )
+from btcrl.tracking.lookup import download_run_artifact
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,7 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import date
-from pathlib import Path
 
-import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -147,21 +145,6 @@ def tag_challenger(
     }
     describe_version(name, version, {**(tags or {}), **contract}, description)
     set_alias(name, CHALLENGER, version)
-
-
-def download_run_artifact(run_id: str, artifact_path: str, dst_dir: Path) -> Path:
-    """Download one artifact of run ``run_id`` into ``dst_dir``; its local path.
-
-    Raises BtcrlError naming the run and the artifact when it is missing.
-    """
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=artifact_path, dst_path=str(dst_dir)
-        )
-    except (MlflowException, OSError) as exc:
-        message = _message(exc) if isinstance(exc, MlflowException) else str(exc)
-        raise BtcrlError(f"run {run_id} has no artifact {artifact_path}: {message}") from None
-    return Path(local)
 
 
 def format_windows(windows: list[tuple[date, date]]) -> str:

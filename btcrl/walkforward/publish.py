@@ -108,8 +108,9 @@ def log_aggregate(
 
 def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
     from btcrl.tracking.aliases import tag_challenger
+    from btcrl.tracking.lookup import run_tags
     from btcrl.tracking.models import register_model
-    from btcrl.tracking.walkforward import log_results, run_tags, tag_model_version
+    from btcrl.tracking.walkforward import log_results, tag_model_version
 
     latest = max(w.segment for w in agg.primary.windows)
     row = agg.table[(agg.table["segment"] == latest) & (agg.table["seed"] == agg.seeds[0])]

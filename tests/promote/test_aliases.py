@@ -13,7 +13,6 @@ from btcrl.tracking.aliases import (
     CHAMPION,
     alias_version,
     describe_version,
-    download_run_artifact,
     format_windows,
     parse_windows,
     resolve_version,
@@ -22,6 +21,7 @@ from btcrl.tracking.aliases import (
     version_run_id,
     version_tags,
 )
+from btcrl.tracking.lookup import download_run_artifact
 
 NAME = "btcrl-test"
 
