@@ -109,7 +109,6 @@ def run_training(
     - ``name_prefix``: put first in the run name (e.g. ``t3`` for trial 3).
     - ``config.train.resume``: continue that run's last checkpoint for ``total_timesteps``
       more env-steps; the new run is tagged ``btcrl.resumed_from``.
-
     TrainingDivergedError (a BtcrlError) when weights become NaN/inf: the run ends FAILED.
     """
     _check(config)
@@ -126,16 +125,8 @@ def run_training(
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        job = _Job(
-            config,
-            features,
-            split,
-            device,
-            checkpoint,
-            Path(tmp),
-            on_validation,
-            encoder.policy_kwargs,
-        )
+        kwargs = encoder.policy_kwargs
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
         with start_run(
             config.train.experiment,
             "train",

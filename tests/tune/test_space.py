@@ -94,6 +94,11 @@ BAD_SPACES = {
         "params:\n  env.downside_weight: {type: float, low: 1, high: 2, when: {env.reward: x}}\n",
         "not an earlier param",
     ),
+    "int not whole": (
+        "params:\n  agent.n_steps: {type: int, low: 64, high: 512.5}\n",
+        "not whole numbers",
+    ),
+    "bool bound": ("params:\n  agent.gamma: {type: float, low: true, high: 1}\n", "gamma.low"),
     "wrong algo": (
         "algo: sac\nparams:\n  agent.gamma: {type: float, low: 0.9, high: 1}\n",
         "for algo 'sac'",
