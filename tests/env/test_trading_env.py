@@ -88,7 +88,7 @@ def test_mode_defaults_and_errors(short_real_features) -> None:  # noqa: ANN001
         TradingEnv(short_real_features, EnvConfig(), mode="live")
     with pytest.raises(DataError, match="episode_length=5000"):
         TradingEnv(short_real_features, EnvConfig(episode_length=5000))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"step\(\) called before reset\(\)"):
         TradingEnv(short_real_features, EnvConfig()).step(np.zeros(2, np.float32))
 
 
