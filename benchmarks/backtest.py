@@ -233,6 +233,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    from btcrl.kernel_cache import drop_stale_kernels
+
+    drop_stale_kernels()  # an entry point: kernels cached from older sources go first
     os.environ.pop("MLFLOW_RUN_ID", None)
     with tempfile.TemporaryDirectory(prefix="btcrl-bench-") as tmp:
         home = Path(tmp)
