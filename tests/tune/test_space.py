@@ -1,6 +1,7 @@
 """Search spaces: shipped files load, sampling respects the space, bad files fail early."""
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -111,7 +112,7 @@ def test_malformed_space_is_a_one_line_config_error(tmp_path: Path, name: str) -
     text, expected = BAD_SPACES[name]
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"^search space {re.escape(str(path))}") as info:
         load_space(path, load_config())
     message = str(info.value)
     assert "\n" not in message
