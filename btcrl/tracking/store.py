@@ -66,7 +66,7 @@ def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) 
     uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
     _quiet_unless_verbose()
     mlflow.set_tracking_uri(uri)
-    open_store(uri)
+    ensure_store(uri)
     return uri
 
 
@@ -78,7 +78,7 @@ def _quiet_unless_verbose() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def open_store(uri: str) -> None:
+def ensure_store(uri: str) -> None:
     """Open the store once in this process; a fresh sqlite store gets its schema under
     ``<db>.lock`` (one creator, the others wait and find the tables).
 
@@ -188,7 +188,7 @@ def tracking_uri() -> str:
 def set_tracking_uri(uri: str) -> None:
     """Point this process (e.g. a spawned worker) at ``uri``, opening it safely."""
     mlflow.set_tracking_uri(uri)
-    open_store(uri)
+    ensure_store(uri)
 
 
 def _artifact_root(uri: str) -> str | None:
