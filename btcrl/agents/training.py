@@ -119,7 +119,7 @@ def run_training(
     encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
     config = encoder.config
     device = resolve_device(config.agent.device)
-    seed_training(config.seed, config.train.torch_threads, device)
+    seed_training(config.seed, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
     all_tags = {**train_run_tags(config, features, split), **encoder.tags, **resumed}
     all_tags.update(extra_tags or {})
