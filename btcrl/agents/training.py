@@ -1,4 +1,4 @@
-"""``run_training``: one tracked, reproducible training run (DESIGN.md, "MLflow layout")."""
+"""``run_training``: one tracked, reproducible training run (docs/training.md)."""
 
 import logging
 import tempfile

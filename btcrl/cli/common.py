@@ -84,7 +84,8 @@ def empty_uses_env(_ctx: click.Context, param: click.Parameter, value: str | Non
 
 
 def data_options(func: F) -> F:
-    """The data options of DESIGN.md; unset ones keep the config's values."""
+    """The data options every data-reading command shares (--source, --symbol, ...); unset ones
+    keep the config's values."""
     options = [
         click.option(
             "--source",
