@@ -139,7 +139,7 @@ def run_training(
             run_id = str(run.info.run_id)
             _log_inputs(config, features, split)
             metrics, model = _train_and_log(job, run_id, progress, progress_lines)
-            uri, version = _register(config, run_id)
+            uri, version = _register(config, run_id, metrics)
     log.info("run %s finished: %s", run_id, uri)
     # config as trained and logged (env.window follows an encoder's)
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
@@ -207,10 +207,17 @@ def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit
     log_candles(split.validation_span, config.data.source, "validation")
 
 
-def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:
+def _register(
+    config: ExperimentConfig, run_id: str, metrics: dict[str, float]
+) -> tuple[str, int | None]:
+    """Register the run's model; it takes ``@candidate`` only when it traded on validation
+    (``val/fills`` > 0): a flat policy is registered, never proposed."""
     if not config.train.register_model:
         return f"runs:/{run_id}/model", None
-    version = register_model(run_id, model_name(config), "candidate")
+    traded = metrics.get("val/fills", 1.0) > 0
+    if not traded:
+        log.warning("run %s never traded on validation: registered without @candidate", run_id)
+    version = register_model(run_id, model_name(config), "candidate" if traded else None)
     return f"models:/{model_name(config)}/{version}", version
 
 

@@ -198,6 +198,14 @@ def _summary(r: "WalkforwardResult") -> None:
         f"{m['buy_and_hold/sharpe']:.2f}; mean alpha {m['alpha/mean']:+.2%}, segments beating "
         f"it {m['alpha/share_beating_bh']:.0%}"
     )
+    if "trend_voltarget/total_return" in m:
+        click.echo(
+            f"prior trend_voltarget: total return {m['trend_voltarget/total_return']:+.2%}, "
+            f"Sharpe (annualised) {m['trend_voltarget/sharpe']:.2f}, max drawdown "
+            f"{m['trend_voltarget/max_drawdown']:.2%}; excess over it "
+            f"{m['trend_voltarget/excess_return']:+.2%}, Sharpe (annualised) "
+            f"{m['trend_voltarget/excess_sharpe']:.2f}, PSR {m['trend_voltarget/excess_psr']:.3f}"
+        )
     n = int(m["stats/n_trials"])
     deflated = (
         f"DSR {m['stats/dsr']:.3f} (N={n} configurations on these windows)"
