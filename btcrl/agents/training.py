@@ -1,4 +1,4 @@
-"""``run_training``: one tracked, reproducible training run (DESIGN.md, "MLflow layout")."""
+"""``run_training``: one tracked, reproducible training run (docs/training.md)."""
 
 import logging
 import tempfile
@@ -115,11 +115,11 @@ def run_training(
     configure_tracking(config.tracking)
     if features is None:
         features = _load_features(config)
-    split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
     config = encoder.config
+    split = _split(config, features)
     device = resolve_device(config.agent.device)
-    seed_training(config.seed, config.train.torch_threads, device)
+    seed_training(config.seed, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
     all_tags = {**train_run_tags(config, features, split), **encoder.tags, **resumed}
     all_tags.update(extra_tags or {})
@@ -143,6 +143,19 @@ def run_training(
     log.info("run %s finished: %s", run_id, uri)
     # config as trained and logged (env.window follows an encoder's)
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
+
+
+def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
+    """The train / validation split; the validation set keeps the ``env.window`` bars before
+    its start (its first decision is the last train bar, its first fill the first validation
+    open) and ``env.vol_window`` bars of history for the realised vol."""
+    return split_feature_set(
+        features,
+        config.train.split_ratio,
+        config.train.train_end,
+        lead_bars=config.env.window,
+        history_bars=config.env.vol_window,
+    )
 
 
 def _load_features(config: ExperimentConfig) -> FeatureSet:
@@ -191,7 +204,7 @@ def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit
     log_text(dump_config(config), "config.yaml")
     log_text(features.spec.to_json(), "feature_spec.json")
     log_candles(split.train, config.data.source, "training")
-    log_candles(split.validation, config.data.source, "validation")
+    log_candles(split.validation_span, config.data.source, "validation")
 
 
 def _register(

@@ -86,6 +86,7 @@ def train(
     Prints the run id, the model URI and how to open the MLflow UI.
     """
     from btcrl.agents import run_training
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.tracking import configure_tracking
 
     if from_study:
@@ -93,6 +94,7 @@ def train(
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
     config = _load(config_path, overrides, options)
+    set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
     with _terminate_as_interrupt():
