@@ -92,6 +92,7 @@ def train(
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
     config = _load(config_path, overrides, options)
+    _check_backtest_period(config)  # before any training: a failing command moves no alias
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
     with _terminate_as_interrupt():
@@ -112,6 +113,18 @@ def train(
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
     click.echo(f"then open: {_runs_page(result.run_id)}")
+
+
+def _check_backtest_period(config: ExperimentConfig) -> None:
+    """The backtest after training has an ordered period with candles in it: ConfigError or
+    DataError now, not after a model was trained, registered and aliased."""
+    if not (config.backtest.start or config.backtest.end):
+        return
+    from btcrl.backtest.period import resolve_period
+    from btcrl.data import load_candles
+
+    start, end = resolve_period(config)
+    load_candles(config.data.model_copy(update={"start": start, "end": end}))
 
 
 @contextlib.contextmanager
