@@ -1,21 +1,24 @@
 """Worker loops: in this process, or as K spawned processes sharing one trial budget."""
 
 import _thread
+import functools
 import logging
 import multiprocessing as mp
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 
 import optuna
 
 from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.config.redact import RedactingFormatter
 from btcrl.errors import BtcrlError
 from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage
-from btcrl.tracking import set_tracking_uri
+from btcrl.tracking import end_orphaned_runs, set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
 from btcrl.tune.wf_objective import WalkforwardObjective
@@ -107,10 +110,16 @@ PARENT_POLL_S = 0.5
 ORPHAN_GRACE_S = 3.0
 
 
-def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+def watch_parent(
+    parent_pid: int,
+    poll_s: float = PARENT_POLL_S,
+    on_orphan: Callable[[], object] | None = None,
+) -> threading.Thread:
     """A daemon thread that stops this worker when process ``parent_pid`` is gone (the tune
     main process was killed, even with SIGKILL): Ctrl-C in the main thread first, so the
-    trial's run ends KILLED, then a hard exit after ORPHAN_GRACE_S seconds."""
+    trial's run ends KILLED, then, after ORPHAN_GRACE_S seconds, ``on_orphan`` (which ends
+    from this thread the runs the main thread could not: a trial stuck in torch's C code
+    never sees the Ctrl-C) and a hard exit."""
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -118,6 +127,11 @@ def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Th
         log.warning("tune process %d is gone; this worker stops", parent_pid)
         _thread.interrupt_main()
         time.sleep(ORPHAN_GRACE_S)
+        if on_orphan is not None:
+            try:
+                on_orphan()
+            except Exception as exc:  # the store may be gone too: exit all the same
+                log.warning("could not end this worker's runs: %s", exc)
         os._exit(1)
 
     thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
@@ -125,13 +139,28 @@ def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Th
     return thread
 
 
+def watch_tune_process(
+    job: WorkerJob, parent_pid: int, poll_s: float = PARENT_POLL_S
+) -> threading.Thread:
+    """Stop this worker with the tune process; its in-flight trial run and the tune's parent
+    run end KILLED (issue 23.8). Kept apart from ``_process_main`` so that tests (and the
+    coming jobs/ framework) use the same wiring."""
+    on_orphan = None
+    if job.parent_run_id is not None:
+        on_orphan = functools.partial(
+            end_orphaned_runs, job.parent_run_id, parent_pid, job.tracking_uri
+        )
+    return watch_parent(parent_pid, poll_s, on_orphan)
+
+
 def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None:  # type: ignore[type-arg]
     """Entry point of a spawned worker: stop with the parent, logging, thread limits, then
     ``run_worker``."""
-    watch_parent(parent_pid)
-    logging.basicConfig(
-        level=job.log_level, format=f"%(asctime)s %(levelname)s w{job.index} %(name)s: %(message)s"
-    )
+    watch_tune_process(job, parent_pid)
+    log_format = f"%(asctime)s %(levelname)s w{job.index} %(name)s: %(message)s"
+    logging.basicConfig(level=job.log_level, format=log_format)
+    for handler in logging.getLogger().handlers:  # no credential in a worker's log lines
+        handler.setFormatter(RedactingFormatter(log_format))
     optuna.logging.set_verbosity(optuna.logging.INFO if job.log_level <= logging.INFO else 30)
     import torch
 
