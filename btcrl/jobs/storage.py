@@ -44,10 +44,10 @@ def redact_url(url: str) -> str:
 def resolve_storage_url(config: TuneConfig) -> str:
     """The storage URL to use, checked: a known RDB dialect that can be reached.
 
-    Creates nothing: a sqlite file's folder must exist (except the default ``studies/``,
-    made when the study is), and a server must answer. Raises a one-line ConfigError naming
-    the URL (password hidden) when it cannot be parsed, names an unknown dialect, a missing
-    folder, or cannot connect.
+    Creates nothing: a sqlite file's folder must exist (or only its last level may be
+    missing, e.g. ``studies/``: made with the study), and a server must answer. Raises a
+    one-line ConfigError naming the URL (password hidden) when it cannot be parsed, names an
+    unknown dialect, a missing folder, or cannot connect.
     """
     url = config.storage or default_storage_url(config.study)
     shown = redact_url(url)
@@ -74,14 +74,15 @@ def resolve_storage_url(config: TuneConfig) -> str:
 
 
 def _check_sqlite_folder(db: Path, shown: str) -> None:
-    """The folder of a sqlite storage file exists (or is the default ``studies/`` of the
-    working directory) and the file, if there, is a file: ConfigError otherwise."""
+    """The folder of a sqlite storage file exists, or only its last level is missing (as
+    ``studies/`` on a first tune; made with the study), and the file, if there, is a file:
+    ConfigError otherwise (a mistyped path never grows a tree of folders)."""
     folder = db.parent
     if db.is_dir():
         raise ConfigError(f"storage URL {shown!r} names a folder, not a database file")
-    if folder.is_dir() or folder.resolve() == (Path.cwd() / STUDIES_DIR).resolve():
+    if folder.is_dir() or folder.parent.is_dir():
         return
-    raise ConfigError(f"storage URL {shown!r}: folder {folder} does not exist")
+    raise ConfigError(f"storage URL {shown!r}: folder {folder.parent} does not exist")
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -145,7 +146,7 @@ def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = 
             on_stale(study, trial)
 
     db = sqlite_file(url)
-    if db is not None:  # the default studies/ folder is made here, with the study
+    if db is not None:  # a missing last folder (studies/) is made here, with the study
         db.parent.mkdir(exist_ok=True)
     error: BaseException | None = None
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
