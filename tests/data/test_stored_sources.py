@@ -103,4 +103,4 @@ def test_cli_backtest_on_a_stored_key_after_one_ingest(
         "warm-up history from 2023-06-09)"
     )
     assert "the store holds: csv-newer BTC/USDT 1h 2023-01-01T00:00:00Z .. " in line
-    assert "--start 2023-11-24 --end 2024-01-31" in line and "\n" not in line
+    assert "--start 2023-06-09 --end 2024-01-31" in line and "\n" not in line
