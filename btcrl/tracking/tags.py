@@ -65,3 +65,4 @@ MODEL_ALIAS = "btcrl.model_alias"
 BACKTEST_START = "btcrl.backtest_start"
 BACKTEST_END = "btcrl.backtest_end"
 OVERLAPS_TRAINING = "btcrl.overlaps_training"
+IN_SAMPLE = "btcrl.in_sample"  # "true" when the period overlaps the model's training
