@@ -115,8 +115,8 @@ def stages(home: Path, data: Path, model_uri: str) -> dict[str, float]:
 def engine_loop(fs, env, targets: np.ndarray) -> np.ndarray:  # noqa: ANN001
     """The engine kernels stepped directly (no gym shell): equity at the start and per step."""
     from btcrl.env.engine import reset_envs, step_envs
-    from btcrl.env.episodes import check_feature_set, engine_params, episode_bounds
     from btcrl.env.layout import L_EQUITY, N_ISTATE, N_LEDGER, N_STATE
+    from btcrl.env.params import check_feature_set, engine_params, episode_bounds
 
     prices, values = check_feature_set(fs)
     bounds = episode_bounds(fs, env, "backtest")
@@ -149,7 +149,7 @@ def engine_vs_vectorbt(home: Path, data: Path, model_uri: str) -> dict[str, floa
     from btcrl.backtest.crosscheck import order_series
     from btcrl.backtest.runner import plan_backtest
     from btcrl.policy.episode import backtest_env_config, run_episode
-    from btcrl.policy.rules import RulePolicy
+    from btcrl.policy.policies import RulePolicy
 
     config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
     plan = plan_backtest(config, model_uri=model_uri)

@@ -32,7 +32,7 @@ LEVELS: dict[str, int] = {
     "config": 5,
 }
 #: importable by every package: the exception hierarchy, the package root (__version__) and
-#: the numba cache guard the root runs on import
+#: the numba cache guard the command entry points and workers run
 SHARED = {"errors", "", "kernel_cache"}
 
 

@@ -30,7 +30,7 @@ from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.data.timeframes import periods_per_year
-from btcrl.env.episodes import observation_names
+from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.policy.act import deterministic_act

@@ -6,11 +6,16 @@ import numpy as np
 
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
-from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics, sharpe_ratio
+from btcrl.metrics import (
+    PERFORMANCE_KEYS,
+    behaviour_metrics,
+    performance_metrics,
+    sharpe_annualised,
+)
 from btcrl.policy.act import ActFn, DeterministicAct
 from btcrl.policy.episode import model_policy
 from btcrl.policy.episode import run_episode as run_policy_episode
-from btcrl.policy.rules import ModelPolicy
+from btcrl.policy.policies import ModelPolicy
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +130,8 @@ def _against_buy_and_hold(
     bh = close / np.concatenate((episode["prev_close"], close[:-1])) - 1.0
     ours = equity[1:] / equity[:-1] - 1.0
     return {
-        "bh_sharpe": sharpe_ratio(bh, periods_per_year),
-        "excess_sharpe": sharpe_ratio(ours - bh, periods_per_year),
+        "bh_sharpe": sharpe_annualised(bh, periods_per_year),
+        "excess_sharpe": sharpe_annualised(ours - bh, periods_per_year),
     }
 
 

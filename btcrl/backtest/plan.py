@@ -20,7 +20,7 @@ from btcrl.data.timeframes import timeframe_seconds
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import StepPolicy
-from btcrl.policy.rules import RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.policy.policies import RulePolicy, parse_rule, rule_env, rule_policy
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ class BacktestPlan:
             "initial_balance": self.env.initial_balance,
             "fee_rate": self.env.fee_rate,
             "slippage_bps": self.env.slippage_bps,
+            "borrow_rate_annual": self.env.borrow_rate_annual,
             "force_close": config.backtest.force_close,
             "in_sample": self.in_sample,
             "overlaps": [o.describe() for o in self.overlaps],

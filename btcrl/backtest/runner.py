@@ -40,7 +40,7 @@ from btcrl.env import LEDGER_FIELDS
 from btcrl.errors import DataError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import Episode, backtest_env_config, run_episode
-from btcrl.policy.rules import buy_and_hold_policy
+from btcrl.policy.policies import buy_and_hold_policy
 from btcrl.tracking.lookup import experiment_name_of
 
 log = logging.getLogger(__name__)

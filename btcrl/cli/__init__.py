@@ -13,6 +13,7 @@ from btcrl.cli.runs import runs
 from btcrl.cli.train import train
 from btcrl.cli.tune import tune
 from btcrl.cli.walkforward import walkforward
+from btcrl.kernel_cache import drop_stale_kernels
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,7 @@ from btcrl.cli.walkforward import walkforward
 def main(verbose: int) -> None:
     """Train RL agents to trade Bitcoin, backtest them honestly, track everything in MLflow."""
     setup_logging(verbose)
+    drop_stale_kernels()  # before any command compiles or loads a kernel
 
 
 main.add_command(ingest)

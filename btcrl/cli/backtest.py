@@ -20,10 +20,6 @@ _KEYS = {
 }
 
 
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else str(value).lower()
-
-
 @click.command()
 @config_options
 @data_options
@@ -74,8 +70,8 @@ def backtest(
     from btcrl.backtest import run_backtest
     from btcrl.backtest.artifacts import summary_lines
 
-    options["strict"] = _flag(strict)
-    options["force_close"] = _flag(force_close)
+    options["strict"] = strict
+    options["force_close"] = force_close
     keys = {**_KEYS, "strict": "backtest.strict", "force_close": "backtest.force_close"}
     config = build_experiment_config(config_path, overrides, options, keys)
     result = run_backtest(config)

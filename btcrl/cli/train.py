@@ -17,10 +17,11 @@ from btcrl.cli.common import (
     data_options,
     empty_uses_env,
     handle_errors,
-    option_overrides,
+    option_values,
     progress_modes,
 )
 from btcrl.config import ExperimentConfig
+from btcrl.config.redact import redact
 from btcrl.errors import ConfigError
 
 # train options -> config keys (empty strings from MLproject mean "keep the config's value")
@@ -100,14 +101,16 @@ def train(
     shown = ("val/total_return", "val/sharpe", "val/max_drawdown", "val/return_before_costs")
     for key in (*shown, "train_span/total_return", "train_span/return_before_costs"):
         if key in result.metrics:
-            click.echo(f"{key}: {result.metrics[key]:.4f}")
+            unit = " (annualised)" if key.endswith("sharpe") else ""
+            click.echo(f"{key}: {result.metrics[key]:.4f}{unit}")
     if config.backtest.start or config.backtest.end:
         from btcrl.backtest import backtest_after_training
 
         metrics = backtest_after_training(config, result.model_uri, result.run_id)
         for key in ("total_return", "sharpe", "max_drawdown", "bh_total_return"):
             if key in metrics:
-                click.echo(f"backtest/{key}: {metrics[key]:.4f}")
+                unit = " (annualised)" if key == "sharpe" else ""
+                click.echo(f"backtest/{key}: {metrics[key]:.4f}{unit}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
     click.echo(f"then open: {_runs_page(result.run_id)}")
@@ -151,11 +154,12 @@ def _runs_page(run_id: str) -> str:
 
 
 def _store_uri(uri: str) -> str:
-    """The store URI with an absolute path, so the printed command works from anywhere."""
+    """The store URI with an absolute path, so the printed command works from anywhere;
+    credentials masked (the reader fills in their own)."""
     prefix = "sqlite:///"
     if uri.startswith(prefix):
         return prefix + str(Path(uri.removeprefix(prefix)).resolve())
-    return uri
+    return redact(uri)
 
 
 def _study_overrides(
@@ -185,7 +189,9 @@ def _load(
     if config_path is not None:
         raise ConfigError("--resume trains with the old run's config: use --set, not --config")
     from btcrl.agents.resume import resume_config
+    from btcrl.config import with_overrides
     from btcrl.tracking import configure_tracking
 
     configure_tracking(build_experiment_config(None, overrides, {}, {}).tracking)
-    return resume_config(str(resume), option_overrides(overrides, options, _TRAIN_KEYS))
+    config = resume_config(str(resume), overrides)
+    return with_overrides(config, option_values(options, _TRAIN_KEYS))

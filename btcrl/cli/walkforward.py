@@ -170,19 +170,25 @@ def _summary(r: "WalkforwardResult") -> None:
         return
     click.echo(
         f"stitched out-of-sample ({int(m['segments/stitched'])} segments): total return "
-        f"{m['stitched/total_return']:+.2%}, Sharpe {m['stitched/sharpe']:.2f}, max drawdown "
+        f"{m['stitched/total_return']:+.2%}, Sharpe (annualised) {m['stitched/sharpe']:.2f}, "
+        f"max drawdown "
         f"{m['stitched/max_drawdown']:.2%}, fees {m['stitched/fees_fraction']:.2%} of capital; "
         f"before costs {m['stitched/return_before_costs']:+.2%}"
     )
     click.echo(
-        f"buy and hold: total return {m['buy_and_hold/total_return']:+.2%}, Sharpe "
+        f"buy and hold: total return {m['buy_and_hold/total_return']:+.2%}, Sharpe (annualised) "
         f"{m['buy_and_hold/sharpe']:.2f}; mean alpha {m['alpha/mean']:+.2%}, segments beating "
         f"it {m['alpha/share_beating_bh']:.0%}"
     )
+    n = int(m["stats/n_trials"])
+    deflated = (
+        f"DSR {m['stats/dsr']:.3f} (N={n} configurations on these windows)"
+        if n > 1
+        else "no DSR: N=1, no other configuration on these windows (the PSR is not deflated)"
+    )
     click.echo(
-        f"PSR {m['stats/psr']:.3f}, DSR {m['stats/dsr']:.3f} (N={int(m['stats/n_trials'])}), "
-        f"min track record {m['stats/min_track_record_bars']:.0f} of "
-        f"{m['stats/track_record_bars']:.0f} bars"
+        f"PSR {m['stats/psr']:.3f}, {deflated}, min track record "
+        f"{m['stats/min_track_record_bars']:.0f} of {m['stats/track_record_bars']:.0f} bars"
     )
     if r.registered_version:
         click.echo(f"registered version {r.registered_version} with alias challenger")

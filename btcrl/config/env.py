@@ -11,6 +11,40 @@ REWARD_NAMES = ("log_return", "asymmetric_drawdown", "differential_sharpe")
 # Most target levels of the discrete action mode (btcrl.env.layout.MAX_ACTION_LEVELS; a test
 # keeps the two equal: config sits below env in the import order).
 MAX_ACTION_LEVELS = 9
+# Every EnvConfig field is a cost or a rule (a test checks each is in exactly one tuple):
+#: what trading costs on the venue: a backtest of a model may use other values than the
+#: model was trained with (btcrl.backtest.model_source), and logs the values it used
+COST_FIELDS = ("fee_rate", "slippage_bps", "borrow_rate_annual")
+#: the rules the policy was trained with (account, sizing, stops, action mode, observation,
+#: reward): a backtest trades the model under its own and refuses another value
+RULE_FIELDS = (
+    "initial_balance",
+    "leverage_limit",
+    "max_position_btc",
+    "exposure_deadzone",
+    "min_stop_pct",
+    "max_stop_pct",
+    "episode_length",
+    "force_close_at_end",
+    "reward",
+    "downside_weight",
+    "dsr_eta",
+    "reward_scale",
+    "allow_short",
+    "churn_penalty",
+    "smooth_penalty",
+    "drawdown_penalty",
+    "target_volatility",
+    "vol_window",
+    "max_leverage",
+    "vol_floor",
+    "hysteresis_bars",
+    "decision_interval",
+    "action_levels",
+    "observation_account",
+    "mode",
+    "window",
+)
 
 
 class EnvConfig(Section):

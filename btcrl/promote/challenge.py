@@ -1,7 +1,10 @@
 """``btcrl promote``: a challenger version against the champion, through the gate.
 
 1. Read the challenger version's tags (:mod:`btcrl.tracking.aliases`): its stitched
-   out-of-sample DSR, its out-of-sample windows, and the run holding ``oos_returns.csv``.
+   out-of-sample DSR and the N it counted, its out-of-sample windows, and the run holding
+   ``oos_returns.csv``. When that run is an entry of the trial ledger (a walk-forward
+   parent), N, V and the DSR are counted again from the ledger as it is now: configurations
+   tried on the same windows after the challenger was registered count too.
 2. If the model has a ``champion``, re-run the champion's policy over the challenger's windows
    on the challenger's data, by the same engine (:func:`btcrl.promote.replay.policy_returns`),
    and keep the bars both series cover.
@@ -16,14 +19,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from btcrl.backtest import stats
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, read_oos_returns
 from btcrl.config import ExperimentConfig
 from btcrl.errors import BtcrlError, CompatibilityError
 from btcrl.promote.gate import Decision, decide
 from btcrl.tracking import configure_tracking
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHAMPION,
     DSR_TAG,
+    N_TRIALS_TAG,
     OOS_WINDOWS_TAG,
     PARENT_RUN_TAG,
     alias_version,
@@ -69,6 +75,37 @@ def _dsr(tags: dict[str, str], what: str) -> float:
     return value
 
 
+def _n_trials(tags: dict[str, str]) -> int | None:
+    """The N on the version (None when it predates the tag or is not a count)."""
+    text = tags.get(N_TRIALS_TAG, "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _ledger_dsr(parent_run_id: str, returns: np.ndarray) -> tuple[float, int] | None:
+    """(DSR, N) of ``returns`` counted on the trial ledger of the parent's window set; None
+    when the parent run is no ledger entry (a tune's parent: the study counted its N)."""
+    from btcrl.tracking.ledger import ledger_entries
+    from btcrl.tracking.lookup import run_tags
+
+    window_set = run_tags(parent_run_id).get(tag_names.LEDGER_WINDOW_SET)
+    if not window_set:
+        return None
+    entries = ledger_entries(window_set)
+    if not entries:
+        return None
+    trials = stats.trial_count([e.sharpe_per_bar for e in entries], "trial ledger")
+    try:
+        dsr = stats.deflated_sharpe_ratio(returns, trials.n_trials, trials.sharpe_variance)
+    except ValueError as exc:
+        raise BtcrlError(
+            f"run {parent_run_id}: no DSR of its {OOS_RETURNS_ARTIFACT}: {exc}"
+        ) from None
+    log.info(
+        "trial ledger %s: N = %d, V = %.3g", window_set, trials.n_trials, trials.sharpe_variance
+    )
+    return dsr, trials.n_trials
+
+
 def _challenger_returns(parent_run_id: str, what: str) -> pd.Series:
     with tempfile.TemporaryDirectory(prefix="btcrl-promote-") as tmp:
         path = download_run_artifact(parent_run_id, OOS_RETURNS_ARTIFACT, Path(tmp))
@@ -99,9 +136,12 @@ def _align(
     return challenger.loc[common].to_numpy(), champion.loc[common].to_numpy()
 
 
-def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
+def promote_model(
+    config: ExperimentConfig, model_uri: str, *, allow_single_trial: bool = False
+) -> PromoteResult:
     """Decide on ``model_uri`` (``models:/NAME/V`` or ``models:/NAME@ALIAS``) and move
     ``NAME@champion`` to it only when the gate passes (module docstring).
+    ``allow_single_trial``: accept a DSR that counted N = 1 (the PSR).
 
     The champion is replayed on the challenger model's own data section (source, market,
     timeframe; ``data_dir`` from ``config``) with the challenger's fees and slippage, and
@@ -115,9 +155,13 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     name, version = resolve_version(model_uri)
     what = f"{name} version {version}"
     tags = version_tags(name, version)
-    dsr = _dsr(tags, what)
+    dsr, n_trials = _dsr(tags, what), _n_trials(tags)
     windows = parse_windows(_tag(tags, OOS_WINDOWS_TAG, what))
-    challenger = _challenger_returns(_tag(tags, PARENT_RUN_TAG, what), what)
+    parent = _tag(tags, PARENT_RUN_TAG, what)
+    challenger = _challenger_returns(parent, what)
+    counted = _ledger_dsr(parent, challenger.to_numpy())
+    if counted is not None:
+        dsr, n_trials = counted
     champion_version = alias_version(name, CHAMPION)
     if champion_version == version:
         decision = Decision(False, "not promoted: it is already the champion")
@@ -135,7 +179,7 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
         )
         ours, theirs = _align(challenger, champion, config.promote.min_overlap, what)
     try:
-        decision = decide(dsr, ours, theirs, config.promote.min_dsr)
+        decision = decide(dsr, ours, theirs, config.promote.min_dsr, n_trials, allow_single_trial)
     except ValueError as exc:
         raise BtcrlError(f"{what}: {exc}") from None
     if decision.promote:

@@ -7,6 +7,7 @@ The tags below are the contract between the runs that make a challenger (walk-fo
 and ``btcrl promote``, which reads them:
 
 - ``btcrl.oos_dsr``: Deflated Sharpe Ratio of the stitched out-of-sample returns (probability);
+- ``btcrl.oos_n_trials``: the N it counted (with N = 1 ``btcrl.oos_dsr`` is the PSR);
 - ``btcrl.oos_sharpe``: their per-period Sharpe;
 - ``btcrl.parent_run_id``: the run holding the ``oos_returns.csv`` artifact
   (:data:`btcrl.backtest.selection.OOS_RETURNS_ARTIFACT`);
@@ -25,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from btcrl.errors import BtcrlError
+from btcrl.tracking import tags as tag_names
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ DSR_TAG = "btcrl.oos_dsr"
 OOS_SHARPE_TAG = "btcrl.oos_sharpe"
 PARENT_RUN_TAG = "btcrl.parent_run_id"
 OOS_WINDOWS_TAG = "btcrl.oos_windows"
+N_TRIALS_TAG = tag_names.OOS_N_TRIALS
 
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -132,11 +135,13 @@ def tag_challenger(
     oos_sharpe: float,
     parent_run_id: str,
     windows: list[tuple[date, date]],
+    n_trials: int | None = None,
     tags: Mapping[str, object] | None = None,
     description: str | None = None,
 ) -> None:
     """Mark version ``version`` of ``name`` as the ``challenger`` made by run
-    ``parent_run_id`` (which must hold ``oos_returns.csv``): the tags promote reads, any
+    ``parent_run_id`` (which must hold ``oos_returns.csv``): the tags promote reads (the DSR
+    with the ``n_trials`` it counted, when known), any
     further ``tags`` (algo, data, spans, validation Sharpe, ...), the description, and the
     ``challenger`` alias moved to it."""
     contract = {
@@ -144,6 +149,7 @@ def tag_challenger(
         OOS_SHARPE_TAG: f"{oos_sharpe:.6f}",
         PARENT_RUN_TAG: parent_run_id,
         OOS_WINDOWS_TAG: format_windows(windows),
+        **({N_TRIALS_TAG: str(n_trials)} if n_trials is not None else {}),
     }
     describe_version(name, version, {**(tags or {}), **contract}, description)
     set_alias(name, CHALLENGER, version)

@@ -24,6 +24,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from btcrl.errors import BtcrlError
 from btcrl.tracking import tags
+from btcrl.tracking.store import guard_store
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def policy_signature(input_names: list[str], action_size: int = 2) -> ModelSigna
     )
 
 
+@guard_store
 def log_policy_model(
     files: Mapping[str, Path],
     input_names: list[str],

@@ -66,3 +66,11 @@ BACKTEST_START = "btcrl.backtest_start"
 BACKTEST_END = "btcrl.backtest_end"
 OVERLAPS_TRAINING = "btcrl.overlaps_training"
 IN_SAMPLE = "btcrl.in_sample"  # "true" when the period overlaps the model's training
+
+# the trial ledger (btcrl.tracking.ledger): configurations tried on one out-of-sample window set
+LEDGER_WINDOW_SET = "btcrl.ledger.window_set"  # the window set's key, on every entry
+LEDGER_SHARPE = "btcrl.ledger.sharpe_per_bar"  # the entry's per-bar Sharpe on those windows
+LEDGER_KIND = "btcrl.ledger.kind"  # walkforward | tune_trial
+LEDGER_N_TRIALS = "btcrl.ledger.n_trials"  # on a walk-forward parent: the N of its DSR
+LEDGER_STATISTIC = "btcrl.ledger.statistic"  # DSR, or PSR when N = 1 (nothing to deflate by)
+OOS_N_TRIALS = "btcrl.oos_n_trials"  # on challenger versions: the N behind btcrl.oos_dsr

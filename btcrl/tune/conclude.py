@@ -3,7 +3,10 @@
 Runs in the parent run after the trials (:func:`btcrl.tune.study.run_study`):
 
 1. :func:`btcrl.tune.selection.log_selection`: N, the best trial's DSR with that N and the
-   PBO by CSCV over the trials' return series, with its logit plot;
+   PBO by CSCV over the trials' return series, with its logit plot. The study counts its own
+   N and V (the trials share inner folds no other run uses); with the holdout objective N
+   counts every checkpoint evaluated on the validation span (``train.best_metric``'s
+   history), since picking a checkpoint there is a selection on the span the score is read on;
 2. :func:`btcrl.tune.heldback.retrain_and_test`: the best configuration retrained on every
    bar before the held-back window and tested once on it (single objective only);
 3. the side-by-side summary, and the retrained model registered with alias ``challenger``
@@ -76,7 +79,8 @@ def conclude(
     trials = study.get_trials(deepcopy=False)
     run_ids = trial_run_ids(study, ensure_experiment(tune.experiment))
     best = summary.get("best_trial")
-    sel = log_selection(trials, run_ids, best, tune.pbo_partitions)
+    checkpoint_metric = config.train.best_metric if tune.objective == "holdout" else None
+    sel = log_selection(trials, run_ids, best, tune.pbo_partitions, checkpoint_metric)
     out = Conclusion(selection=sel)
     if best is None:
         return out

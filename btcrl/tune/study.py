@@ -14,7 +14,7 @@ import pandas as pd
 
 from btcrl.config import ExperimentConfig
 from btcrl.data import load_candles
-from btcrl.errors import ConfigError
+from btcrl.errors import BtcrlError, ConfigError
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import (
     configure_tracking,
@@ -29,7 +29,7 @@ from btcrl.tracking.models import register_model
 from btcrl.tune.conclude import Conclusion, conclude
 from btcrl.tune.folds import InnerSplit, inner_split
 from btcrl.tune.metrics import check_metrics
-from btcrl.tune.objective import trial_base_config
+from btcrl.tune.objective import FAIL_REASON_ATTR, trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
 from btcrl.tune.space import SearchSpace, load_space, resolve_space_path
@@ -204,6 +204,7 @@ def run_study(
         ):
             codes = run_workers(job, tune.workers, tune.trials)
         result = _finish(config, url, experiment_id, space, started)
+        check_not_all_failed(config, url, result.ran)
         result.conclusion = conclude(config, base, result.summary, split, candles, run.info.run_id)
     result.parent_run_id, result.first_trial, result.worker_exit_codes = (
         run.info.run_id,
@@ -307,6 +308,24 @@ def _finish(
         summary=summary,
         registered_version=version,
         ran=ran,
+    )
+
+
+def check_not_all_failed(config: ExperimentConfig, url: str, ran: list[int]) -> None:
+    """Raise a one-line BtcrlError with the first trial's error when every trial this
+    invocation ran failed (nothing to select from: the study is broken, not unlucky)."""
+    if not ran:
+        return
+    tune = config.tune
+    study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number in set(ran)]
+    if any(t.state != optuna.trial.TrialState.FAIL for t in trials):
+        return
+    first = min(trials, key=lambda t: t.number)
+    reason = str(first.user_attrs.get(FAIL_REASON_ATTR) or "no error recorded; see the log")
+    raise BtcrlError(
+        f"all {len(trials)} trial(s) of study {tune.study!r} failed; trial {first.number}: "
+        f"{' '.join(reason.split())}"
     )
 
 

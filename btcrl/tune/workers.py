@@ -15,6 +15,7 @@ from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
 from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage
+from btcrl.kernel_cache import drop_stale_kernels
 from btcrl.tracking import set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
@@ -129,6 +130,7 @@ def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None
     """Entry point of a spawned worker: stop with the parent, logging, thread limits, then
     ``run_worker``."""
     watch_parent(parent_pid)
+    drop_stale_kernels()  # a spawned process: the kernels' cache guard first
     logging.basicConfig(
         level=job.log_level, format=f"%(asctime)s %(levelname)s w{job.index} %(name)s: %(message)s"
     )

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
 from btcrl.jobs.storage import make_storage
+from btcrl.kernel_cache import drop_stale_kernels
 from btcrl.walkforward.split import Segment
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ def _process_main(ctx: JobContext) -> None:
     """Entry point of a spawned worker: a watch on the parent, logging, thread limits, then
     ``run_worker``."""
     _exit_with_parent()
+    drop_stale_kernels()  # a spawned process: the kernels' cache guard first
     logging.basicConfig(
         level=ctx.log_level, format=f"%(asctime)s %(levelname)s wf{ctx.index} %(name)s: %(message)s"
     )

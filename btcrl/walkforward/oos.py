@@ -11,7 +11,7 @@ import numpy as np
 from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS
-from btcrl.env.episodes import first_row
+from btcrl.env.params import first_row
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import (
     StepPolicy,
@@ -20,7 +20,7 @@ from btcrl.policy.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.policy.rules import rule_env, rule_policy
+from btcrl.policy.policies import rule_env, rule_policy
 from btcrl.walkforward.stitch import Window
 
 MODEL = "model"

@@ -25,7 +25,7 @@ from btcrl.policy.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.policy.rules import RULE_STOP_PCT, ModelPolicy, RulePolicy
+from btcrl.policy.policies import RULE_STOP_PCT, ModelPolicy, RulePolicy
 
 from .conftest import bare_feature_set
 

@@ -6,7 +6,7 @@ import pytest
 
 from btcrl.backtest.overlap import find_overlaps, missing_spans
 from btcrl.errors import ConfigError
-from btcrl.policy.rules import parse_rule, signal_targets, strategy_codes
+from btcrl.policy.policies import parse_rule, signal_targets, strategy_codes
 
 TAGS = {
     "btcrl.train_start": "2024-01-01T00:00:00+00:00",

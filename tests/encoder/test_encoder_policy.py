@@ -14,7 +14,7 @@ from btcrl.agents.pretraining import encoder_policy
 from btcrl.cli import main
 from btcrl.config import load_config
 from btcrl.encoder.extractor import EncoderExtractor
-from btcrl.env.episodes import observation_names
+from btcrl.env.params import observation_names
 from btcrl.errors import CompatibilityError
 from btcrl.features import load_feature_set
 from btcrl.tracking.encoder import ENCODER_URI_TAG, load_encoder

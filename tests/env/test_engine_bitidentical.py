@@ -11,8 +11,8 @@ import pytest
 
 from btcrl.config.env import EnvConfig
 from btcrl.env import engine
-from btcrl.env.episodes import engine_params
 from btcrl.env.layout import N_ISTATE, N_LEDGER, N_STATE
+from btcrl.env.params import engine_params
 
 from . import legacy_engine, legacy_layout
 from .helpers import price_feature_set

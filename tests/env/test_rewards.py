@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from btcrl.config.env import REWARD_NAMES, EnvConfig
-from btcrl.env.episodes import engine_params
+from btcrl.env.params import engine_params
 from btcrl.env.rewards import (
     BANKRUPTCY_FLOOR,
     REWARDS,

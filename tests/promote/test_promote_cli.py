@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, per_period_sharpe, write_oos_returns
+from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.cli import main
 from btcrl.config import DataConfig, ExperimentConfig, FeaturesConfig, with_overrides
+from btcrl.metrics import sharpe_per_bar
 from btcrl.tracking.aliases import (
     CHAMPION,
     DSR_TAG,
@@ -135,8 +136,8 @@ def test_promotes_a_challenger_that_beats_the_champion(
     _simulate_walkforward(trained.champion_returns + SHIFT, 0.97, tmp_path)
     code, output = _promote(store, trained.data_dir)
     assert code == 0, output
-    ours = per_period_sharpe((trained.champion_returns + SHIFT).to_numpy())
-    theirs = per_period_sharpe(trained.champion_returns.to_numpy())
+    ours = sharpe_per_bar((trained.champion_returns + SHIFT).to_numpy())
+    theirs = sharpe_per_bar(trained.champion_returns.to_numpy())
     assert output == (
         f"{NAME} v2: promoted: DSR 0.970 >= 0.950; Sharpe {ours:.4f} beats the champion's "
         f"{theirs:.4f} over the same 334 out-of-sample bars"

@@ -8,7 +8,7 @@ import pytest
 from btcrl.agents.validation import VALIDATION_METRICS, score_episode
 from btcrl.config import load_config
 from btcrl.errors import ConfigError
-from btcrl.metrics import sharpe_ratio
+from btcrl.metrics import sharpe_annualised
 from btcrl.tune.metrics import OOS_METRICS, check_metrics, oos_metrics
 
 
@@ -49,8 +49,8 @@ def test_validation_logs_buy_and_hold_sharpe_and_excess() -> None:
     metrics = score_episode(episode, 8760.0)
     bh = close / np.array([100.0, 101.0, 99.0, 102.0, 104.0]) - 1.0
     ours = equity[1:] / equity[:-1] - 1.0
-    assert metrics["bh_sharpe"] == pytest.approx(sharpe_ratio(bh, 8760.0))
-    assert metrics["excess_sharpe"] == pytest.approx(sharpe_ratio(ours - bh, 8760.0))
+    assert metrics["bh_sharpe"] == pytest.approx(sharpe_annualised(bh, 8760.0))
+    assert metrics["excess_sharpe"] == pytest.approx(sharpe_annualised(ours - bh, 8760.0))
 
 
 def test_oos_excess_sharpe_and_the_exposure_floor() -> None:

@@ -81,3 +81,39 @@ def test_study_counts_are_what_optuna_holds() -> None:
     study.add_trial(create_trial(state=TrialState.FAIL))
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5))
     assert count_tried(study.trials) == 3
+
+
+def test_holdout_n_counts_every_checkpoint_evaluated_on_the_validation_span(
+    tracking_uri: str,
+) -> None:
+    """Issue 22.5: a holdout trial picks its checkpoint on the span its score is read on, so
+    each checkpoint it evaluated there is one more try; the DSR deflates by all of them."""
+    import mlflow
+
+    from btcrl.tune.selection import count_checkpoints
+
+    dist = {"x": FloatDistribution(0, 1)}
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    trials, run_ids = [], {}
+    experiment = mlflow.MlflowClient().create_experiment("btcrl-tune")
+    for number, (state, logged) in enumerate(zip(states, (3, 2, 0, 4), strict=True)):
+        trial = create_trial(state=state, params={"x": 0.1}, distributions=dist,
+                             value=1.0 if state == TrialState.COMPLETE else None)  # fmt: skip
+        trial.number = number
+        trials.append(trial)
+        with mlflow.start_run(experiment_id=experiment) as run:
+            for step in range(logged):
+                mlflow.log_metric("val/sharpe", 0.1 * step, step=1000 * (step + 1))
+        run_ids[number] = run.info.run_id
+    # 3 + 2 checkpoints, the failed trial counts once, the running one not yet
+    assert count_checkpoints(trials, run_ids, "val/sharpe") == 6
+    rng = np.random.default_rng(5)
+    series = _series(rng, 2, 500)
+    plain, _ = selection_stats(series, 3, 0, 8)
+    counted, _ = selection_stats(series, 3, 0, 8, n_deflated=6)
+    assert (plain.n_deflated, counted.n_deflated) == (3, 6)
+    assert counted.dsr == pytest.approx(
+        stats.deflated_sharpe_ratio(series[0].to_numpy(), 6, counted.sharpe_variance)
+    )
+    assert counted.dsr < plain.dsr
+    assert counted.metrics()["selection/dsr_n"] == 6.0

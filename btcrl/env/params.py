@@ -1,6 +1,9 @@
-"""What the two env shells share: input checks, episode bounds, the engine's parameters."""
+"""What the two env shells share: input checks, episode bounds, spaces and the engine's
+parameter vector (``ENGINE_TABLE``: EnvConfig field -> slot)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -25,7 +28,6 @@ from btcrl.env.layout import (
     P_FORCE_CLOSE,
     P_HYSTERESIS,
     P_INITIAL_BALANCE,
-    P_LEVELS,
     P_LEVERAGE,
     P_MAX_LEVERAGE,
     P_MAX_POSITION,
@@ -150,6 +152,56 @@ def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     return prices, values
 
 
+def _number(value: float) -> tuple[float, ...]:
+    return (float(value),)
+
+
+def _levels(levels: list[float] | None) -> tuple[float, ...]:
+    """``P_N_LEVELS`` then the levels from ``P_LEVELS`` (= ``P_N_LEVELS + 1``) on."""
+    chosen = levels or []
+    return (float(len(chosen)), *chosen)
+
+
+#: EnvConfig field -> (its first slot in the parameter vector, the slot values from the
+#: field's value). The one place a config field becomes an engine parameter.
+ENGINE_TABLE: dict[str, tuple[int, Callable[[Any], tuple[float, ...]]]] = {
+    "initial_balance": (P_INITIAL_BALANCE, _number),
+    "leverage_limit": (P_LEVERAGE, _number),
+    "max_position_btc": (P_MAX_POSITION, _number),
+    "exposure_deadzone": (P_DEADZONE, _number),
+    "fee_rate": (P_FEE_RATE, _number),
+    "slippage_bps": (P_SLIPPAGE, lambda bps: (bps / 10_000.0,)),
+    "min_stop_pct": (P_MIN_STOP, _number),
+    "max_stop_pct": (P_MAX_STOP, _number),
+    "allow_short": (P_ALLOW_SHORT, _number),
+    "reward": (P_REWARD_ID, lambda name: (float(get_reward(name).id),)),
+    "downside_weight": (P_DOWNSIDE_WEIGHT, _number),
+    "dsr_eta": (P_DSR_ETA, _number),
+    "reward_scale": (P_REWARD_SCALE, _number),
+    "force_close_at_end": (P_FORCE_CLOSE, _number),
+    "churn_penalty": (P_CHURN_PENALTY, _number),
+    "smooth_penalty": (P_SMOOTH_PENALTY, _number),
+    "drawdown_penalty": (P_DRAWDOWN_PENALTY, _number),
+    "target_volatility": (P_TARGET_VOL, lambda vol: (vol or 0.0,)),
+    "vol_window": (P_VOL_WINDOW, _number),
+    "max_leverage": (P_MAX_LEVERAGE, _number),
+    "vol_floor": (P_VOL_FLOOR, _number),
+    "borrow_rate_annual": (P_BORROW_RATE, _number),
+    "hysteresis_bars": (P_HYSTERESIS, _number),
+    "decision_interval": (P_DECISION_INTERVAL, _number),
+    "observation_account": (P_OBS_ACCOUNT, lambda kind: (1.0 if kind == "scale_free" else 0.0,)),
+    "action_levels": (P_N_LEVELS, _levels),
+}
+#: EnvConfig fields the engine never reads, with where the host uses them
+HOST_FIELDS: dict[str, str] = {
+    "episode_length": "episode_bounds: the steps of a training episode (P_EPISODE_STEPS)",
+    "mode": "resolve_mode: train, eval or backtest bounds",
+    "window": "the observation's feature rows (observation_size, first_row)",
+}
+#: slots each call sets from its arguments, not from EnvConfig
+CALL_SLOTS = (P_EPISODE_STEPS, P_AUTO_RESET, P_BARS_PER_YEAR, P_FIRST_ROW)
+
+
 def engine_params(
     config: EnvConfig,
     steps: int,
@@ -158,7 +210,8 @@ def engine_params(
     timeframe: str = "1h",
     first_row: int = 0,
 ) -> np.ndarray:
-    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*).
+    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*),
+    packed by ``ENGINE_TABLE``.
 
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
     vol target and the borrow rate; ``first_row`` is the feature set's ``first_valid`` (the
@@ -166,38 +219,13 @@ def engine_params(
     FeatureSet.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
-    params[P_INITIAL_BALANCE] = config.initial_balance
-    params[P_LEVERAGE] = config.leverage_limit
-    params[P_MAX_POSITION] = config.max_position_btc
-    params[P_DEADZONE] = config.exposure_deadzone
-    params[P_FEE_RATE] = config.fee_rate
-    params[P_SLIPPAGE] = config.slippage_bps / 10_000.0
-    params[P_MIN_STOP] = config.min_stop_pct
-    params[P_MAX_STOP] = config.max_stop_pct
-    params[P_ALLOW_SHORT] = float(config.allow_short)
-    params[P_REWARD_ID] = get_reward(config.reward).id
-    params[P_DOWNSIDE_WEIGHT] = config.downside_weight
-    params[P_DSR_ETA] = config.dsr_eta
-    params[P_REWARD_SCALE] = config.reward_scale
-    params[P_FORCE_CLOSE] = float(config.force_close_at_end)
+    for field, (slot, pack) in ENGINE_TABLE.items():
+        values = pack(getattr(config, field))
+        params[slot : slot + len(values)] = values
     params[P_EPISODE_STEPS] = steps
     params[P_AUTO_RESET] = float(auto_reset)
-    params[P_CHURN_PENALTY] = config.churn_penalty
-    params[P_SMOOTH_PENALTY] = config.smooth_penalty
-    params[P_DRAWDOWN_PENALTY] = config.drawdown_penalty
-    params[P_TARGET_VOL] = config.target_volatility or 0.0
-    params[P_VOL_WINDOW] = config.vol_window
-    params[P_MAX_LEVERAGE] = config.max_leverage
-    params[P_VOL_FLOOR] = config.vol_floor
     params[P_BARS_PER_YEAR] = periods_per_year(timeframe)
-    params[P_BORROW_RATE] = config.borrow_rate_annual
-    params[P_HYSTERESIS] = config.hysteresis_bars
-    params[P_DECISION_INTERVAL] = config.decision_interval
-    params[P_OBS_ACCOUNT] = 1.0 if config.observation_account == "scale_free" else 0.0
     params[P_FIRST_ROW] = first_row
-    levels = config.action_levels or []
-    params[P_N_LEVELS] = len(levels)
-    params[P_LEVELS : P_LEVELS + len(levels)] = levels
     return params
 
 
