@@ -98,6 +98,17 @@ def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> 
     return study
 
 
+def parent_params(config: ExperimentConfig) -> dict[str, str]:
+    """The params that apply to a walk-forward: what each segment's training logs
+    (``btcrl.agents.run_info.run_params``), the ``walkforward`` section, and ``pretrain``
+    only with per-segment encoders; never ``tune``, ``promote`` or ``tracking``."""
+    from btcrl.agents.run_info import run_params
+
+    sections = ("walkforward", "pretrain") if config.pretrain.per_segment else ("walkforward",)
+    extra = {k: v for k, v in flatten_config(config).items() if k.split(".")[0] in sections}
+    return {**run_params(config), **extra}
+
+
 def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
     from btcrl.tracking.walkforward import create_parent_run
 
@@ -106,9 +117,7 @@ def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
         return str(existing)
     wf = config.walkforward
     tags = {"btcrl.walkforward.name": wf.name, "btcrl.storage": redact_url(url)}
-    run_id = create_parent_run(
-        wf.experiment, f"walkforward-{wf.name}", tags, flatten_config(config)
-    )
+    run_id = create_parent_run(wf.experiment, f"walkforward-{wf.name}", tags, parent_params(config))
     study.set_user_attr(PARENT_ATTR, run_id)
     return run_id
 
@@ -166,6 +175,9 @@ def run_walkforward(
         worker_exit_codes=codes,
     )
     _aggregate(config, study, segments, candles, result)
+    from btcrl.tracking.walkforward import end_parent_run
+
+    end_parent_run(parent)  # its duration spans the segments it ran
     return result
 
 

@@ -76,6 +76,18 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     child = client.get_run(str(first.table["run_id"].iloc[1]))
     assert child.data.tags["mlflow.parentRunId"] == first.parent_run_id
     assert child.data.tags["btcrl.walkforward.test_start"].startswith("2024-07-01")
+    assert child.data.tags["mlflow.runName"].startswith("seg1-test2024-07-01..2024-07-31-s0-")
+    parent = client.get_run(first.parent_run_id)
+    assert parent.info.end_time >= child.info.end_time  # the parent spans its segments
+    assert "walkforward.train_months" in parent.data.params
+    assert "agent.learning_rate" in parent.data.params and "agent.buffer_size" not in (
+        parent.data.params
+    )
+    assert not [
+        k
+        for k in parent.data.params
+        if k.split(".")[0] in ("tune", "promote", "pretrain", "tracking")
+    ]
     assert child.data.metrics["oos/total_return"] == pytest.approx(
         first.table["oos_total_return"].iloc[1]
     )
