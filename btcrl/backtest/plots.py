@@ -107,34 +107,48 @@ def drawdown_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+def entry_fills(frame: pd.DataFrame) -> pd.DataFrame:
+    """The order fills that opened, added to or flipped a position: ``time``, ``price`` (the
+    fill's own price, USD, not a trade's average), ``qty`` (signed BTC) and ``side``. The
+    order fills at the bar's open, so the position before it is the previous step's."""
+    qty = frame["fill_qty"].to_numpy(dtype=float)
+    after = frame["position"].to_numpy(dtype=float)
+    before = np.concatenate([[0.0], after[:-1]])
+    at_open = before + qty
+    grows = np.abs(at_open) > np.abs(before) + 1e-12
+    flips = np.sign(at_open) != np.sign(before)
+    mask = (qty != 0) & (at_open != 0) & (grows | flips)
+    return pd.DataFrame(
+        {
+            "time": frame.index[mask],
+            "price": frame["fill_price"].to_numpy(dtype=float)[mask],
+            "qty": qty[mask],
+            "side": np.where(at_open[mask] > 0, "long", "short"),
+        }
+    )
+
+
 def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.Figure:
-    """Close price with entry / exit markers, and the position (BTC) underneath."""
+    """Close price with a marker at each entry fill's price (scale-ins each get one), exit
+    markers at each trade's exit price, and the position (BTC) underneath."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
     fig.add_trace(_line(frame.index, frame["close"], name="close"), row=1, col=1)
-    if len(trades):
-        markers = (
-            ("long entry", trades["side"] == "long", "entry", "triangle-up", "green"),
-            ("short entry", trades["side"] == "short", "entry", "triangle-down", "red"),
-            ("exit", ~trades["open"].astype(bool), "exit", "x", "black"),
-        )
-        for name, mask, end, symbol, color in markers:
-            chosen = trades[mask]
+    if "fill_qty" in frame and "fill_price" in frame:
+        entries = entry_fills(frame)
+        for side, symbol, color in (
+            ("long", "triangle-up", "green"),
+            ("short", "triangle-down", "red"),
+        ):
+            chosen = entries[entries["side"] == side]
             text = [
-                f"trade {t} {s}: pnl {p:,.2f} USD ({q * 100:.2f} %), {r}"
-                for t, s, p, q, r in zip(
-                    chosen["trade"],
-                    chosen["side"],
-                    chosen["pnl_usd"],
-                    chosen["pnl_pct"],
-                    chosen["exit_reason"],
-                    strict=True,
-                )
+                f"{side} entry: {q:+.6f} BTC at {p:,.2f} USD"
+                for q, p in zip(chosen["qty"], chosen["price"], strict=True)
             ]
             fig.add_trace(
                 go.Scatter(
-                    x=_x(chosen[f"{end}_time"]),
-                    y=chosen[f"{end}_price"],
-                    name=name,
+                    x=_x(chosen["time"]),
+                    y=chosen["price"],
+                    name=f"{side} entry",
                     mode="markers",
                     text=text,
                     marker={"symbol": symbol, "color": color, "size": 8},
@@ -142,6 +156,31 @@ def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.F
                 row=1,
                 col=1,
             )
+    if len(trades):
+        chosen = trades[~trades["open"].astype(bool)]
+        text = [
+            f"trade {t} {s}: pnl {p:,.2f} USD ({q * 100:.2f} %), {r}"
+            for t, s, p, q, r in zip(
+                chosen["trade"],
+                chosen["side"],
+                chosen["pnl_usd"],
+                chosen["pnl_pct"],
+                chosen["exit_reason"],
+                strict=True,
+            )
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=_x(chosen["exit_time"]),
+                y=chosen["exit_price"],
+                name="exit",
+                mode="markers",
+                text=text,
+                marker={"symbol": "x", "color": "black", "size": 8},
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_trace(
         _line(
             frame.index,
