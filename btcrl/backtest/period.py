@@ -3,12 +3,9 @@
 import logging
 from datetime import date
 
-import pandas as pd
-
 from btcrl.config import ExperimentConfig
 from btcrl.config.data import DataConfig
 from btcrl.config.features import FeaturesConfig
-from btcrl.data.timeframes import timeframe_timedelta
 from btcrl.errors import ConfigError, DataError
 from btcrl.features import load_feature_set
 from btcrl.features.spec import FeatureSet, FittedParams
@@ -50,7 +47,7 @@ def load_period_features(
             f"{data.symbol} {data.timeframe} {held[0]}..{held[1]} ({exc})"
         ) from None
     last = fs.index[-1]
-    if end is not None and last < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - _bar(data):
+    if end is not None and end > last.date():  # the store stops days before --end
         log.warning(
             "backtest end %s is past the store's last %s %s bar, %s: the period ends there",
             end,
@@ -65,10 +62,6 @@ def load_period_features(
             f"bars of {data.symbol} {data.timeframe} after warm-up; need at least {MIN_STEPS + 1}"
         )
     return fs
-
-
-def _bar(data: DataConfig) -> pd.Timedelta:
-    return pd.Timedelta(timeframe_timedelta(data.timeframe))
 
 
 def stored_span(data: DataConfig) -> tuple[str, str] | None:
