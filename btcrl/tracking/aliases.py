@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 CANDIDATE = "candidate"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
+#: aliases that say what a version is for; a version holds one at a time
+ROLES = (CHALLENGER, CHAMPION)
 
 DSR_TAG = "btcrl.oos_dsr"
 OOS_SHARPE_TAG = "btcrl.oos_sharpe"
@@ -85,9 +87,16 @@ def alias_version(name: str, alias: str) -> int | None:
 
 
 def set_alias(name: str, alias: str, version: int) -> None:
-    """Point ``alias`` of model ``name`` at ``version`` (creating or moving it)."""
+    """Point ``alias`` of model ``name`` at ``version`` (creating or moving it). A version
+    holds one of the roles ``ROLES``: giving it one takes the other from it (a promoted
+    challenger is the champion, no longer a challenger)."""
+    client = MlflowClient()
     try:
-        MlflowClient().set_registered_model_alias(name, alias, str(version))
+        client.set_registered_model_alias(name, alias, str(version))
+        if alias in ROLES:
+            for other in ROLES:
+                if other != alias and alias_version(name, other) == version:
+                    client.delete_registered_model_alias(name, other)
     except MlflowException as exc:
         raise BtcrlError(
             f"cannot set {name}@{alias} to version {version}: {_message(exc)}"

@@ -86,6 +86,19 @@ def check_not_mlflow_default(uri: str, project_dir: Path) -> None:
     )
 
 
+def study_storage_beside(uri: str, study: str, project_dir: Path | None = None) -> str | None:
+    """The default Optuna storage of ``study`` beside the sqlite tracking store ``uri``:
+    ``sqlite:///<store dir>/studies/<study>.db``, so that a fresh tracking store never meets
+    a stale study. None for the project's own store (its studies stay in ``studies/``) and
+    for a tracking server (pass a storage URL)."""
+    if not uri.startswith(SQLITE_PREFIX):
+        return None
+    db = Path(uri.removeprefix(SQLITE_PREFIX)).resolve()
+    if db == (project_dir or Path.cwd()).resolve() / DEFAULT_STORE_DIR / "mlflow.db":
+        return None
+    return f"{SQLITE_PREFIX}{db.parent / 'studies' / f'{study}.db'}"
+
+
 def _quiet_unless_verbose() -> None:
     if logging.getLogger().getEffectiveLevel() <= logging.INFO:
         return

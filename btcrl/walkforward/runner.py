@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PARENT_ATTR = "parent_run_id"
 SIGNATURE_ATTR = "signature"
+RECIPE_ATTR = "recipe_settings"
 Progress = Callable[[int, int], None]  # (finished wanted jobs, wanted jobs)
 
 
@@ -53,17 +54,24 @@ class WalkforwardResult:
     metrics: dict[str, float] = field(default_factory=dict)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     registered_version: int | None = None
+    registered_name: str | None = None  # the registered model's name, with the version
     worker_exit_codes: list[int] = field(default_factory=list)
+
+
+def _recipe(config: ExperimentConfig) -> dict[str, object]:
+    """The settings a resumed walk-forward must share (features, env, agent, train)."""
+    recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
+    recipe["train"].pop("torch_threads", None)
+    if recipe["env"].get("action_levels") is None:  # off: studies made before it existed resume
+        recipe["env"].pop("action_levels", None)
+    return recipe
 
 
 def signature(config: ExperimentConfig, first: Segment) -> dict[str, str]:
     """What a resumed walk-forward must share with the one that made the study: the split,
     the market and a hash of the recipe (features, env, agent, train, backtest)."""
     wf = config.walkforward
-    recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
-    recipe["train"].pop("torch_threads", None)
-    if recipe["env"].get("action_levels") is None:  # off: studies made before it existed resume
-        recipe["env"].pop("action_levels", None)
+    recipe = _recipe(config)
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "split": f"train={wf.train_months} val={wf.val_months} test={wf.test_months} "
@@ -72,6 +80,24 @@ def signature(config: ExperimentConfig, first: Segment) -> dict[str, str]:
         f"{config.data.timeframe}",
         "recipe": digest,
     }
+
+
+def recipe_settings(config: ExperimentConfig) -> dict[str, str]:
+    """The recipe flattened (``agent.learning_rate`` -> ``'0.0003'``), kept in the study so
+    that a mismatch can name the settings that differ."""
+    out: dict[str, str] = {}
+    for section, values in _recipe(config).items():
+        for key, value in values.items():
+            out[f"{section}.{key}"] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def _differences(theirs: dict[str, str], mine: dict[str, str]) -> str:
+    """``key=their value (now mine)`` for each setting that differs, at most three."""
+    keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+    shown = [f"{k}={theirs.get(k, 'unset')} (now {mine.get(k, 'unset')})" for k in keys[:3]]
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return ", ".join(shown) + more
 
 
 def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> optuna.Study:
@@ -88,13 +114,18 @@ def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> 
     theirs = study.user_attrs.get(SIGNATURE_ATTR)
     if theirs is None:
         study.set_user_attr(SIGNATURE_ATTR, mine)
-    else:
-        for key, value in mine.items():
-            if theirs.get(key) != value:
-                raise ConfigError(
-                    f"walk-forward {wf.name!r} was made with {key} {theirs.get(key)!r}, not "
-                    f"{value!r}: use another --name (or the same settings) to keep results apart"
-                )
+        study.set_user_attr(RECIPE_ATTR, recipe_settings(config))
+        return study
+    for key, value in mine.items():
+        if theirs.get(key) == value:
+            continue
+        made = f"{key} {theirs.get(key)!r}, not {value!r}"
+        if key == "recipe" and RECIPE_ATTR in study.user_attrs:
+            made = _differences(study.user_attrs[RECIPE_ATTR], recipe_settings(config))
+        raise ConfigError(
+            f"walk-forward {wf.name!r} ({redact_url(url)}) was made with {made}: use another "
+            "--name (or the same settings) to keep results apart"
+        )
     return study
 
 
@@ -132,13 +163,15 @@ def run_walkforward(
     Raises ConfigError for a split that does not fit the data or a study made with other
     settings, DataError for missing data, before any training starts."""
     from btcrl.tracking import configure_tracking
+    from btcrl.tracking.store import study_storage_beside
 
     wf = config.walkforward
     tracking_uri = configure_tracking(config.tracking)
     candles, segments, selected = _split(config)
-    url = resolve_storage_url(
-        config.tune.model_copy(update={"storage": wf.storage, "study": wf.name})
-    )
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # segments do not compete:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Best is trial" lines
+    storage = wf.storage or study_storage_beside(tracking_uri, wf.name)
+    url = resolve_storage_url(config.tune.model_copy(update={"storage": storage, "study": wf.name}))
     study = _open_study(config, url, segments)
     parent = _parent_run(config, study, url)
     wanted = [(s.index, seed) for s in selected for seed in wf.seeds]
@@ -230,3 +263,7 @@ def _aggregate(
     result.table = agg.table
     with tempfile.TemporaryDirectory(prefix="btcrl-walkforward-") as tmp:
         result.registered_version = log_aggregate(config, agg, result.parent_run_id, Path(tmp))
+    if result.registered_version is not None:
+        from btcrl.walkforward.publish import model_name
+
+        result.registered_name = model_name(config)

@@ -103,3 +103,15 @@ def test_mlflow_defaults_store_under_mlflow_run_is_refused_in_one_line(
     monkeypatch.delenv("MLFLOW_RUN_ID")  # a user who asks for ./mlflow.db gets it
     monkeypatch.chdir(tmp_path)
     assert configure_tracking(TrackingConfig(), project_dir=tmp_path) == "sqlite:///mlflow.db"
+
+
+def test_a_study_lives_beside_its_tracking_store(tmp_path: Path) -> None:
+    from btcrl.tracking.store import study_storage_beside
+
+    elsewhere = f"sqlite:///{tmp_path / 'team' / 'mlflow.db'}"
+    assert study_storage_beside(elsewhere, "wf", tmp_path) == (
+        f"sqlite:///{tmp_path / 'team' / 'studies' / 'wf.db'}"
+    )
+    project = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert study_storage_beside(project, "wf", tmp_path) is None  # studies/ as before
+    assert study_storage_beside("http://127.0.0.1:5000", "wf", tmp_path) is None

@@ -113,7 +113,8 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     assert _train_runs("btcrl-walkforward") == 3
 
     other = with_overrides(config, {"agent.learning_rate": 1e-3})
-    with pytest.raises(ConfigError, match="was made with recipe"):
+    named = r"made with agent\.learning_rate=0\.0003 \(now 0\.001\):"  # the setting, no hash
+    with pytest.raises(ConfigError, match=named):
         run_walkforward(other)
 
 
