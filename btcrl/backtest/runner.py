@@ -229,7 +229,10 @@ def _plot_frame(fs: FeatureSet, episodes: Episodes, steps: pd.DataFrame) -> pd.D
     if len(bench_equity) < len(times):  # buy-and-hold went bankrupt first: flat after that
         bench_equity = np.pad(bench_equity, (0, len(times) - len(bench_equity)), mode="edge")
     equity = equity_curve(steps, episode.initial_balance)
-    return equity_frame(times, equity, bench_equity[: len(times)], close, position)
+    frame = equity_frame(times, equity, bench_equity[: len(times)], close, position)
+    for name in ("fill_qty", "fill_price"):  # the entry markers sit at each fill's own price
+        frame[name] = np.concatenate([[0.0], steps[name].to_numpy(dtype=float)])
+    return frame
 
 
 def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
