@@ -285,11 +285,16 @@ def figures(
 
 
 def write_report(
-    figs: dict[str, go.Figure], path: Path, title: str, lines: list[str], alert: str | None
+    figs: dict[str, go.Figure],
+    path: Path,
+    title: str,
+    lines: list[str],
+    alert: str | None,
+    extra_html: str = "",
 ) -> None:
     """One HTML page: ``title``, the ``alert`` in red (e.g. the in-sample warning), the
     ``lines``, then every figure, with plotly.js inline once (about 4.6 MB) and each figure's
-    data after it."""
+    data after it, then ``extra_html``."""
     from plotly.offline import get_plotlyjs
 
     parts = [
@@ -306,5 +311,6 @@ def write_report(
     for name, fig in figs.items():
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}")
         parts.append(f'<section id="{name}">{body}</section>')
+    parts.append(extra_html)  # e.g. the breakdowns (btcrl.backtest.breakdown)
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")

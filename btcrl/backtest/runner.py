@@ -163,7 +163,20 @@ def write_artifacts(
         title = f"Backtest {plan.title}, {plan.period_text}"
         lines = artifacts.report_lines(outcome.summary)
         alert = artifacts.in_sample_line(outcome.summary)
-        write_report(figs, out / artifacts.REPORT, title, lines, alert)
+        extra = _breakdowns(frame, outcome.trades, ppy, out)
+        write_report(figs, out / artifacts.REPORT, title, lines, alert, extra)
+
+
+def _breakdowns(frame: pd.DataFrame, trades: pd.DataFrame, ppy: float, out: Path) -> str:
+    """regimes.csv and trade_summary.csv into ``out``; their HTML for the report."""
+    from btcrl.backtest.breakdown import breakdown_html, regime_table, trade_summary
+
+    curves = {"strategy": "equity", "buy and hold": "buy_and_hold"}
+    regimes = regime_table(frame, curves, ppy)
+    summary = trade_summary(trades)
+    regimes.to_csv(out / "regimes.csv", index=False)
+    summary.to_csv(out / "trade_summary.csv", index=False)
+    return breakdown_html(regimes, summary)
 
 
 def run_backtest(

@@ -116,7 +116,12 @@ def test_a_backtest_report_draws_every_plot_offline(tracking_uri: str, tmp_path:
     dom = dump_dom(report.as_uri(), tmp_path / "profile", budget_ms=10_000, offline=True)
     sections = re.findall(r'<section id="(\w+)"(.*?)</section>', dom, flags=re.S)
     assert [name for name, _ in sections] == [
-        "equity", "drawdown", "trades", "rolling_sharpe", "monthly_returns",
+        "equity", "drawdown", "trades", "rolling_sharpe", "monthly_returns", "regimes",
+        "trade_table",
     ]  # fmt: skip
-    for name, body in sections:  # a plot that did not draw has no svg, trace or heatmap
+    for name, body in sections[:5]:  # a plot that did not draw has no svg, trace or heatmap
         assert 'class="main-svg"' in body and re.search(r'class="([^"]*trace|hm)', body), name
+    regimes = dict(sections)["regimes"]
+    assert "up / high vol" in regimes and "buy and hold Sharpe" in regimes
+    assert "win / draw / loss" in dict(sections)["trade_table"]
+    assert {"regimes.csv", "trade_summary.csv"} <= {p.name for p in out.iterdir()}

@@ -70,6 +70,8 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     files = {f.path for f in client.list_artifacts(first.parent_run_id)}
     assert {"segments.csv", "steps.csv", "trades.csv", "report.html"} <= files
     assert "trial_ledger.csv" in files
+    page = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/report.html")
+    assert "By market regime" in page and "win / draw / loss" in page  # the breakdowns
     parent_tags = client.get_run(first.parent_run_id).data.tags
     assert parent_tags["btcrl.ledger.statistic"] == "PSR"
     assert parent_tags["btcrl.ledger.n_trials"] == "1"
