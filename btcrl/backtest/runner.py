@@ -284,7 +284,13 @@ def log_backtest(
     ) as run:
         log_params(plan.logged_params(config))
         log_candles(plan.features, config.data.source, "backtest")
-        log_metrics(headline)
+        linked = False
+        if plan.model_name and plan.model_version is not None:
+            from btcrl.tracking.models import log_version_metrics
+
+            linked = log_version_metrics(headline, plan.model_name, plan.model_version)
+        if not linked:
+            log_metrics(headline)
         log_artifacts(out)
         run_id = str(run.info.run_id)
     return run_id
