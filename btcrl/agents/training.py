@@ -164,6 +164,7 @@ def _load_features(config: ExperimentConfig) -> FeatureSet:
         config.data,
         config.features,
         fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+        history_bars=config.env.vol_window,  # closes before the start for the realised vol
     )
 
 

@@ -130,7 +130,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines += [
         f"  total return {mtm['total_return']:+.2%}  (buy and hold {bh['total_return']:+.2%}, "
         f"excess {summary['excess_return']:+.2%})",
-        f"  sharpe {mtm['sharpe']:.2f}  max drawdown {mtm['max_drawdown']:.2%}",
+        f"  sharpe (annualised) {mtm['sharpe']:.2f}  max drawdown {mtm['max_drawdown']:.2%}",
         f"  round trips {int(act['round_trips'])}{f' (+{opened} open)' if opened else ''}  "
         f"fills {int(act['fills'])}  turnover {act['turnover']:.1f}x  "
         f"fees {act['fees']:,.2f} USD ({act['fees_pct']:.2%} of capital)",

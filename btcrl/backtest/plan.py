@@ -17,6 +17,7 @@ from btcrl.config import ExperimentConfig, flatten_config, with_overrides
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
+from btcrl.env.params import first_row
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import StepPolicy
@@ -92,8 +93,14 @@ class BacktestPlan:
     overlaps: list[Overlap] = field(default_factory=list)
 
     @property
+    def start_row(self) -> int:
+        """The row of the first decision (its close; the order fills at the next open)."""
+        return first_row(self.features, self.env.window)
+
+    @property
     def first_bar(self) -> pd.Timestamp:
-        return pd.Timestamp(int(self.features.times[self.features.first_valid]), tz="UTC")
+        """The first bar traded and marked: the one after the first decision."""
+        return pd.Timestamp(int(self.features.times[self.start_row + 1]), tz="UTC")
 
     @property
     def last_bar(self) -> pd.Timestamp:
@@ -116,7 +123,7 @@ class BacktestPlan:
     @property
     def bars_expected(self) -> int:
         """Steps a gap-free grid would have between the first and the last bar."""
-        span = int(self.features.times[-1] - self.features.times[self.features.first_valid])
+        span = int(self.features.times[-1] - self.features.times[self.start_row])
         return span // (timeframe_seconds(self.features.spec.timeframe) * 1_000_000_000)
 
     def tags(self) -> dict[str, str]:
@@ -239,7 +246,7 @@ def prepare(
                 update={"strategies": (*features_config.strategies, strategy)}
             )
     fitted = loaded.spec.fitted if loaded is not None else ()  # the model's params: no refit
-    fs = load_period_features(config, features_config, start, end, fitted)
+    fs = load_period_features(config, features_config, start, end, fitted, env)
     plan = BacktestPlan(
         label=policy or "",
         rule=None,

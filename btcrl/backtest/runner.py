@@ -40,7 +40,7 @@ from btcrl.env import LEDGER_FIELDS
 from btcrl.errors import DataError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import Episode, backtest_env_config, run_episode
-from btcrl.policy.policies import buy_and_hold_policy
+from btcrl.policy.policies import benchmark_env, buy_and_hold_policy
 from btcrl.tracking.lookup import experiment_name_of
 
 log = logging.getLogger(__name__)
@@ -98,16 +98,16 @@ def plan_backtest(
 
 
 def run_episodes(plan: BacktestPlan, config: ExperimentConfig) -> Episodes:
-    """Stage 2: the plan's policy over its bars, and buy-and-hold (the same episode when the
-    policy is buy-and-hold)."""
+    """Stage 2: the plan's policy over its bars, and buy-and-hold without any position cap
+    (``benchmark_env``; the same episode when the policy is buy-and-hold)."""
     fs = plan.features
-    env = backtest_env_config(plan.env, config.backtest.force_close)
-    episode = run_episode(fs, env, plan.policy, seed=config.seed)
+    bench_env = backtest_env_config(benchmark_env(plan.rule_env), config.backtest.force_close)
+    bench_policy = buy_and_hold_policy(len(fs), bench_env.leverage_limit)
+    benchmark = run_episode(fs, bench_env, bench_policy, seed=config.seed)
     if plan.rule == "buy_and_hold":
-        return Episodes(episode, episode, env)
-    bench_env = backtest_env_config(plan.rule_env, config.backtest.force_close)
-    policy = buy_and_hold_policy(len(fs), bench_env.leverage_limit)
-    return Episodes(episode, run_episode(fs, bench_env, policy, seed=config.seed), env)
+        return Episodes(benchmark, benchmark, bench_env)
+    env = backtest_env_config(plan.env, config.backtest.force_close)
+    return Episodes(run_episode(fs, env, plan.policy, seed=config.seed), benchmark, env)
 
 
 def _tables(fs: FeatureSet, episode: Episode) -> tuple[dict, pd.DataFrame, pd.DataFrame]:

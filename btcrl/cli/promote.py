@@ -25,7 +25,8 @@ from btcrl.cli.common import build_experiment_config, config_options, handle_err
 @click.option(
     "--allow-single-trial",
     is_flag=True,
-    help="Accept a DSR that counted one configuration (N = 1: it is the PSR, no deflation).",
+    help="Accept a DSR that counted one configuration (N = 1: it is the PSR, no deflation); "
+    "sets promote.allow_single_trial.",
 )
 @handle_errors
 def promote(
@@ -42,10 +43,11 @@ def promote(
     --allow-single-trial. Otherwise print why and exit 1; the registry is left untouched."""
     from btcrl.promote.challenge import promote_model
 
-    keys = {"min_dsr": "promote.min_dsr"}
-    options = {"min_dsr": min_dsr, "data_dir": data_dir}
+    keys = {"min_dsr": "promote.min_dsr", "allow_single_trial": "promote.allow_single_trial"}
+    single = "true" if allow_single_trial else None  # unset: the config decides
+    options = {"min_dsr": min_dsr, "data_dir": data_dir, "allow_single_trial": single}
     config = build_experiment_config(config_path, overrides, options, keys)
-    result = promote_model(config, model_uri, allow_single_trial=allow_single_trial)
+    result = promote_model(config, model_uri)
     click.echo(f"{result.name} v{result.version}: {result.decision.reason}")
     if not result.decision.promote:
         sys.exit(1)

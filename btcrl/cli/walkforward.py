@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from btcrl.cli.common import (
+    BLANK_INT,
     build_experiment_config,
     config_options,
     data_options,
@@ -78,19 +79,36 @@ class SegmentProgress:
 @click.command(context_settings={"ignore_unknown_options": False})
 @config_options
 @data_options
-@click.option("--train-months", default=None, help="Train window incl. validation (default 18).")
-@click.option("--test-months", default=None, help="Out-of-sample window (default 3).")
-@click.option("--step-months", default=None, help="Shift between segments (= test months).")
-@click.option("--val-months", default=None, help="Validation tail of each train window (3).")
+@click.option(
+    "--train-months",
+    type=BLANK_INT,
+    default=None,
+    help="Train window incl. validation (default 18).",
+)
+@click.option(
+    "--test-months", type=BLANK_INT, default=None, help="Out-of-sample window (default 3)."
+)
+@click.option(
+    "--step-months", type=BLANK_INT, default=None, help="Shift between segments (= test months)."
+)
+@click.option(
+    "--val-months", type=BLANK_INT, default=None, help="Validation tail of each train window (3)."
+)
 @click.option("--anchored", is_flag=True, default=False, help="Expanding train windows.")
 @click.option(
     "--pretrain", is_flag=True, default=False, help="Pre-train an encoder per segment first."
 )
-@click.option("--embargo", default=None, help="Bars left out between train and test (0).")
+@click.option(
+    "--embargo", type=BLANK_INT, default=None, help="Bars left out between train and test (0)."
+)
 @click.option("--seeds", default=None, help="Comma-separated seeds, one training each (0).")
-@click.option("--workers", default=None, help="Worker processes on this machine (1).")
+@click.option(
+    "--workers", type=BLANK_INT, default=None, help="Worker processes on this machine (1)."
+)
 @click.option("--segments", default=None, help="Comma-separated segment indices to run.")
-@click.option("--total-timesteps", default=None, help="Env-steps per segment training.")
+@click.option(
+    "--total-timesteps", type=BLANK_INT, default=None, help="Env-steps per segment training."
+)
 @click.option("--algo", default=None, help="ppo | sac | tqc (default ppo).")
 @click.option("--name", default=None, help="Walk-forward name; the same name resumes/joins.")
 @click.option(

@@ -52,7 +52,12 @@ class EnvConfig(Section):
 
     initial_balance: float = Field(10_000.0, gt=0, description="starting cash, quote currency")
     leverage_limit: float = Field(1.0, gt=0, le=10, description="max |exposure| / equity")
-    max_position_btc: float = Field(1.0, gt=0, description="cap on |position|, base units")
+    max_position_btc: float | None = Field(
+        None,
+        gt=0,
+        description="cap on |position|, base units (BTC); null = no cap, the size follows "
+        "leverage_limit x equity (a fixed cap binds whenever the price falls below equity)",
+    )
     exposure_deadzone: float = Field(
         0.05, ge=0, lt=1, description="min change of target exposure, fraction of leverage x equity"
     )
@@ -120,7 +125,8 @@ class EnvConfig(Section):
     )
     observation_account: Literal["legacy", "scale_free"] = Field(
         "legacy",
-        description="legacy: cash / initial_balance and position / max_position_btc; "
+        description="legacy: cash / initial_balance and position / max_position_btc (position "
+        "x close / equity without a cap); "
         "scale_free: cash / equity and position x close / equity",
     )
     mode: Literal["train", "eval", "backtest"] = "train"

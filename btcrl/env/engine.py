@@ -4,8 +4,9 @@ One engine serves the gymnasium env (N = 1), the SB3 VecEnv (N envs) and the bac
 fills, fees and stops cannot disagree. The functions have no I/O, no globals and no
 randomness: every input is an argument (episode start rows are drawn by the caller) and
 results are written into caller-owned buffers (no allocation per step). Arrays are laid out
-as in ``btcrl.env.layout``; prices are float64 (T, 4) open/high/low/close, features float32
-(T, F). Each env is computed by the same scalar code without fastmath, so an env gives
+as in ``btcrl.env.layout``; bars (``prices``) are float64 (T, 5) open/high/low/close and the
+open time in UTC epoch seconds (the decision clock; ``check_feature_set`` adds it), features
+float32 (T, F). Each env is computed by the same scalar code without fastmath, so an env gives
 bit-identical results whether it is stepped alone or among N.
 
 Order of events in the bar ``b = t + 1`` that one step fills and marks (O, H, L, C its
@@ -15,12 +16,13 @@ prices, ``s`` the slippage fraction):
    the open (long: ``O <= stop``, short: ``O >= stop``) it fills at ``O`` (with slippage);
    the agent's order for this bar is then dropped (it was sized for a book that no longer
    exists; the agent decides again at the next bar).
-2. **The agent's order at the open** (on decision steps only: the episode's steps 0, k, 2k,
-   ... for ``decision_interval`` k; in between no order is placed). Equity at the open
-   ``E = cash + position x O``; target ``a_pos x m x leverage_limit x E / O`` BTC (``a_pos``
-   clipped to [-1, 1], to [0, 1] without shorts; ``m`` the vol-targeting multiplier
-   ``min(max_leverage, target_volatility / realised vol)`` from closes up to row t, 1 when
-   off), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
+2. **The agent's order at the open** (on decision bars only: the episode's first step, and
+   for ``decision_interval`` k every bar whose open time starts a new k-bar period of the
+   UTC clock; in between no order is placed). Equity at the open ``E = cash + position x
+   O``; target ``a_pos x m x leverage_limit x E / O`` BTC (``a_pos`` clipped to [-1, 1], to
+   [0, 1] without shorts; ``m`` the vol-targeting multiplier ``min(max_leverage,
+   target_volatility / realised vol)`` from closes up to row t, 1 when off), capped at
+   +-``max_position_btc`` (no cap by default). No trade when ``|target - position| x O <
    exposure_deadzone x leverage_limit x E``, when ``E <= 0``, or until the wanted change has
    kept its sign for ``hysteresis_bars`` bars. The fill price is ``O x (1 + s)`` buying,
    ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``. Opening or flipping sets the
@@ -40,7 +42,8 @@ prices, ``s`` the slippage fraction):
    shaping terms (churn, smoothness, drawdown; 0 by default), times ``reward_scale``.
 
 The next observation is row ``b``: ``[cash / initial_balance, *features[b], position /
-max_position_btc]`` (float32; ``env.window`` W > 1: rows ``b - W + 1 .. b``), or with
+max_position_btc]`` (without a cap: ``position x C / equity``; float32; ``env.window`` W > 1:
+rows ``b - W + 1 .. b``), or with
 ``observation_account: scale_free`` ``[cash / equity, *features[b], position x C / equity]``.
 There is no margin call beyond bankruptcy.
 
@@ -118,7 +121,8 @@ def write_observation(
     """Write ``[account_0, *features[row - W + 1], ..., *features[row], account_1]`` into
     ``out[i]``, rows copied straight from ``features``; the buffer's width sets the window
     ``W = (out.shape[1] - 2) / F`` (``env.window``; episodes start at ``first_valid + W - 1``).
-    Legacy: ``cash / initial_balance`` and ``position / max_position_btc``; scale-free:
+    Legacy: ``cash / initial_balance`` and ``position / max_position_btc`` (without a cap,
+    ``max_position_btc`` null: the exposure ``position x price / equity``); scale-free:
     ``cash / equity`` and ``position x price / equity``, ``equity = cash + position x price``
     (``price`` the row's close, needed when the position is open; both 0 when equity <= 0)."""
     n_features = features.shape[1]
@@ -129,13 +133,16 @@ def write_observation(
         for k in range(n_features):
             out[i, base + k] = features[first + j, k]
     tail = 1 + window * n_features
-    if params[P_OBS_ACCOUNT] == 0.0:
+    legacy = params[P_OBS_ACCOUNT] == 0.0
+    if legacy:
         out[i, 0] = cash / params[P_INITIAL_BALANCE]
-        out[i, tail] = position / params[P_MAX_POSITION]
-        return
+        if params[P_MAX_POSITION] != math.inf:
+            out[i, tail] = position / params[P_MAX_POSITION]
+            return
     value = position * price if position != 0.0 else 0.0
     equity = cash + value
-    out[i, 0] = cash / equity if equity > 0.0 else 0.0
+    if not legacy:
+        out[i, 0] = cash / equity if equity > 0.0 else 0.0
     out[i, tail] = value / equity if equity > 0.0 else 0.0
 
 
@@ -192,7 +199,9 @@ def _open_bar(
     entry = state[i, ENTRY]
     stop = state[i, STOP]
     streak = state[i, STREAK]
-    decides, a_pos, a_sl = agent_target(actions, i, istate[i, STEPS], state[i, PREV_TARGET], params)
+    decides, a_pos, a_sl = agent_target(
+        actions, i, istate[i, STEPS], state[i, PREV_TARGET], params, prices, bar
+    )
     scale_vol = vol_scale(prices, bar - 1, params) if decides else 1.0
     if stop_through(pos, stop, p_open, p_open):  # the order is dropped
         d_cash, fee, slip_usd = close_out(

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from btcrl.env.layout import (
+    BAR_TIME,
     L_BANKRUPT,
     L_BORROW,
     L_CASH,
@@ -33,6 +34,7 @@ from btcrl.env.layout import (
     L_TRUNCATED,
     L_VOL_SCALE,
     P_ALLOW_SHORT,
+    P_BAR_SECONDS,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
     P_DEADZONE,
@@ -133,15 +135,32 @@ def snap_target(a_pos: float, params: np.ndarray) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def on_decision_clock(bars: np.ndarray, bar: int, steps: int, params: np.ndarray) -> bool:
+    """The agent's order may fill at ``bar``'s open: always on the episode's first step;
+    with ``decision_interval`` k > 1 only when ``bar`` opens a new period of the clock,
+    ``floor(open time / (k x bar seconds))`` (UTC epoch seconds, ``bars[:, BAR_TIME]``)
+    differing from the bar before's. Gaps in the data do not move the decision hour."""
+    if params[P_DECISION_INTERVAL] <= 1.0 or steps == 0:
+        return True
+    period = params[P_DECISION_INTERVAL] * params[P_BAR_SECONDS]
+    return math.floor(bars[bar, BAR_TIME] / period) != math.floor(bars[bar - 1, BAR_TIME] / period)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def agent_target(
-    actions: np.ndarray, i: int, steps: int, prev_target: float, params: np.ndarray
+    actions: np.ndarray,
+    i: int,
+    steps: int,
+    prev_target: float,
+    params: np.ndarray,
+    bars: np.ndarray,
+    bar: int,
 ) -> tuple[bool, float, float]:
-    """(decides, a_pos, a_sl) for this step. The agent decides on the episode's steps 0, k,
-    2k, ... (``decision_interval`` k); in between no order is placed and the target stays
-    ``prev_target``. ``a_pos`` is clipped (to 0 when negative without shorts), then snapped to
-    the nearest action level in the discrete action mode."""
-    interval = int(params[P_DECISION_INTERVAL])
-    if interval > 1 and steps % interval != 0:
+    """(decides, a_pos, a_sl) for the step that fills at ``bar``'s open. The agent decides
+    on the bars of the decision clock (:func:`on_decision_clock`); in between no order is
+    placed and the target stays ``prev_target``. ``a_pos`` is clipped (to 0 when negative
+    without shorts), then snapped to the nearest action level in the discrete action mode."""
+    if not on_decision_clock(bars, bar, steps, params):
         return False, prev_target, 0.0
     a_pos = clip_action(actions[i, 0])
     if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
@@ -225,7 +244,8 @@ def agent_order(
     i: int,
 ) -> tuple[float, float, float, float, float, float, float, float]:
     """The agent's order at the open (equity ``cash + pos x O`` > 0): target BTC
-    ``a_pos x scale_vol x leverage_limit x equity / O`` capped at +-max_position_btc; traded
+    ``a_pos x scale_vol x leverage_limit x equity / O`` capped at +-max_position_btc (+-inf
+    without a cap); traded
     when the change passes the deadzone and the hysteresis. Returns (cash, position, entry,
     stop, streak, fee, slippage cost, traded notional), USD / BTC."""
     scale = params[P_LEVERAGE] * (cash + pos * p_open)

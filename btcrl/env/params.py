@@ -1,6 +1,7 @@
 """What the two env shells share: input checks, episode bounds, spaces and the engine's
 parameter vector (``ENGINE_TABLE``: EnvConfig field -> slot)."""
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +10,14 @@ import numpy as np
 from gymnasium import spaces
 
 from btcrl.config.env import EnvConfig
-from btcrl.data.timeframes import periods_per_year
+from btcrl.data.timeframes import periods_per_year, timeframe_seconds
 from btcrl.env.layout import (
+    BAR_TIME,
+    N_BAR,
     N_PARAMS,
     P_ALLOW_SHORT,
     P_AUTO_RESET,
+    P_BAR_SECONDS,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
     P_CHURN_PENALTY,
@@ -126,8 +130,10 @@ def episode_bounds(features: FeatureSet, config: EnvConfig, mode: str) -> Episod
 
 
 def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous float64 prices and float32 features; DataError on bad shapes or values."""
-    prices = np.ascontiguousarray(features.prices, dtype=np.float64)
+    """The engine's float64 bars (T, ``N_BAR``: open, high, low, close and the open time in
+    UTC epoch seconds, the decision clock) and contiguous float32 features; DataError on bad
+    shapes or values."""
+    prices = np.asarray(features.prices, dtype=np.float64)
     values = np.ascontiguousarray(features.features, dtype=np.float32)
     n_rows = len(features)
     if prices.shape != (n_rows, 4):
@@ -149,7 +155,10 @@ def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(values[first:]).all():
         bad = first + int(np.argmax(~np.isfinite(values[first:]).all(axis=1)))
         raise DataError(f"feature set row {bad} (after first_valid={first}) holds NaN or inf")
-    return prices, values
+    bars = np.empty((n_rows, N_BAR), dtype=np.float64)
+    bars[:, :4] = prices
+    bars[:, BAR_TIME] = np.asarray(features.times, dtype=np.int64) // 1_000_000_000
+    return bars, values
 
 
 def _number(value: float) -> tuple[float, ...]:
@@ -167,7 +176,7 @@ def _levels(levels: list[float] | None) -> tuple[float, ...]:
 ENGINE_TABLE: dict[str, tuple[int, Callable[[Any], tuple[float, ...]]]] = {
     "initial_balance": (P_INITIAL_BALANCE, _number),
     "leverage_limit": (P_LEVERAGE, _number),
-    "max_position_btc": (P_MAX_POSITION, _number),
+    "max_position_btc": (P_MAX_POSITION, lambda cap: (cap or math.inf,)),  # none: +-inf
     "exposure_deadzone": (P_DEADZONE, _number),
     "fee_rate": (P_FEE_RATE, _number),
     "slippage_bps": (P_SLIPPAGE, lambda bps: (bps / 10_000.0,)),
@@ -199,7 +208,7 @@ HOST_FIELDS: dict[str, str] = {
     "window": "the observation's feature rows (observation_size, first_row)",
 }
 #: slots each call sets from its arguments, not from EnvConfig
-CALL_SLOTS = (P_EPISODE_STEPS, P_AUTO_RESET, P_BARS_PER_YEAR, P_FIRST_ROW)
+CALL_SLOTS = (P_EPISODE_STEPS, P_AUTO_RESET, P_BARS_PER_YEAR, P_FIRST_ROW, P_BAR_SECONDS)
 
 
 def engine_params(
@@ -214,9 +223,10 @@ def engine_params(
     packed by ``ENGINE_TABLE``.
 
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
-    vol target and the borrow rate; ``first_row`` is the feature set's ``first_valid`` (the
-    realised volatility reads no row before it). ``feature_params`` fills both from a
-    FeatureSet.
+    vol target and the borrow rate, and the seconds of the decision clock; ``first_row`` is
+    the feature set's first row of price history (the realised volatility reads no row
+    before it).
+    ``feature_params`` fills both from a FeatureSet.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
     for field, (slot, pack) in ENGINE_TABLE.items():
@@ -225,20 +235,31 @@ def engine_params(
     params[P_EPISODE_STEPS] = steps
     params[P_AUTO_RESET] = float(auto_reset)
     params[P_BARS_PER_YEAR] = periods_per_year(timeframe)
+    params[P_BAR_SECONDS] = timeframe_seconds(timeframe)
     params[P_FIRST_ROW] = first_row
     return params
+
+
+def price_history_start(features: FeatureSet) -> int:
+    """The first row from which every price up to ``first_valid`` is finite and positive.
+    Rows before ``first_valid`` are never observed, but they are history: the realised
+    volatility reads their closes (a period's warm-up bars before its start)."""
+    head = np.asarray(features.prices[: features.first_valid])
+    bad = np.flatnonzero(~(np.isfinite(head) & (head > 0)).all(axis=1))
+    return int(bad[-1]) + 1 if bad.size else 0
 
 
 def feature_params(
     config: EnvConfig, features: FeatureSet, steps: int, auto_reset: bool
 ) -> np.ndarray:
-    """``engine_params`` with the bars per year and first valid row of ``features``."""
+    """``engine_params`` with the bars per year of ``features`` and its first row of price
+    history (:func:`price_history_start`)."""
     return engine_params(
         config,
         steps,
         auto_reset,
         timeframe=features.spec.timeframe,
-        first_row=features.first_valid,
+        first_row=price_history_start(features),
     )
 
 

@@ -13,7 +13,8 @@ Rules trade unlevered: with ``env.leverage_limit`` L > 1 every target is divided
 
 Rule baselines run with stops effectively off (``RULE_STOP_PCT`` below entry), so that
 buy-and-hold holds; they are otherwise traded under the same env rules (fees, slippage,
-deadzone, position cap) as the model.
+deadzone, position cap) as the model; the buy-and-hold benchmark ignores a position cap, vol
+targeting, hysteresis and action levels (``benchmark_env``).
 """
 
 from collections.abc import Callable
@@ -115,6 +116,20 @@ def rule_targets(
 def rule_env(env: EnvConfig) -> EnvConfig:
     """``env`` with the rules' stops (``RULE_STOP_PCT``: effectively off)."""
     return env.model_copy(update={"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT})
+
+
+def benchmark_env(env: EnvConfig) -> EnvConfig:
+    """The buy-and-hold benchmark's env: ``rule_env`` without what would reshape the holding
+    (a position cap, vol targeting, hysteresis, action levels), so that it holds 1x equity
+    from the first open whatever ``env`` says (docs/backtest.md, "Buy-and-hold, exactly");
+    costs, leverage and the forced close stay."""
+    plain = {
+        "max_position_btc": None,
+        "target_volatility": None,
+        "hysteresis_bars": 1,
+        "action_levels": None,
+    }
+    return rule_env(env).model_copy(update=plain)
 
 
 def rule_policy(policy: str, features: FeatureSet, env: EnvConfig) -> RulePolicy:

@@ -136,12 +136,10 @@ def _align(
     return challenger.loc[common].to_numpy(), champion.loc[common].to_numpy()
 
 
-def promote_model(
-    config: ExperimentConfig, model_uri: str, *, allow_single_trial: bool = False
-) -> PromoteResult:
+def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     """Decide on ``model_uri`` (``models:/NAME/V`` or ``models:/NAME@ALIAS``) and move
     ``NAME@champion`` to it only when the gate passes (module docstring).
-    ``allow_single_trial``: accept a DSR that counted N = 1 (the PSR).
+    ``config.promote.allow_single_trial``: accept a DSR that counted N = 1 (the PSR).
 
     The champion is replayed on the challenger model's own data section (source, market,
     timeframe; ``data_dir`` from ``config``) with the challenger's fees and slippage, and
@@ -179,7 +177,8 @@ def promote_model(
         )
         ours, theirs = _align(challenger, champion, config.promote.min_overlap, what)
     try:
-        decision = decide(dsr, ours, theirs, config.promote.min_dsr, n_trials, allow_single_trial)
+        gate = config.promote
+        decision = decide(dsr, ours, theirs, gate.min_dsr, n_trials, gate.allow_single_trial)
     except ValueError as exc:
         raise BtcrlError(f"{what}: {exc}") from None
     if decision.promote:

@@ -156,7 +156,7 @@ def _describe(version_tags: Mapping[str, str]) -> str:
         f"{get(tags.ALGO, '?')} policy on {get(tags.SYMBOL, '?')} {get(tags.TIMEFRAME, '?')} "
         f"({get(tags.SOURCE, '?')}); trained {get(tags.TRAIN_START, '?')} .. "
         f"{get(tags.TRAIN_END, '?')}, validated {get(tags.VAL_START, '?')} .. "
-        f"{get(tags.VAL_END, '?')} (Sharpe {get(tags.VAL_SHARPE, '?')}); "
+        f"{get(tags.VAL_END, '?')} (annualised Sharpe {get(tags.VAL_SHARPE, '?')}); "
         f"source run {get(tags.SOURCE_RUN_ID, '?')}."
     )
 

@@ -10,7 +10,9 @@ conservative count, since a trial's checkpoints are correlated and the independe
 between the trials and their checkpoints. The walkforward objective picks checkpoints on
 each fold's train tail, not on the test windows, so its N is the trials. The best trial's
 Deflated Sharpe Ratio (:func:`btcrl.backtest.stats.deflated_sharpe_ratio`) uses that N and
-the variance of the per-bar Sharpe ratios of the complete trials' series. PBO
+the variance of the per-bar Sharpe ratios of the complete trials' series; ``others`` (the
+trial ledger's entries on the same windows that are not this study's trials, e.g. an
+earlier study on the same folds) add to both. PBO
 (:func:`btcrl.backtest.pbo.pbo_cscv`) runs over the (bars x complete trials) matrix on the
 bars all series share, with S = ``tune.pbo_partitions`` lowered (to an even number) until
 every block holds at least ``MIN_BLOCK_BARS`` bars.
@@ -19,6 +21,7 @@ every block holds at least ``MIN_BLOCK_BARS`` bars.
 import logging
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +51,8 @@ class SelectionStats:
 
     n_trials: int  # trials tried
     n_series: int
-    n_deflated: int = 0  # the N of the DSR: n_trials, or the checkpoints evaluated (holdout)
+    n_deflated: int = 0  # the N of the DSR: n_trials or the checkpoints (holdout), + others
+    n_others: int = 0  # trial-ledger entries on the same windows from outside the study
     best_sharpe_per_bar: float = math.nan
     sharpe_variance: float = math.nan
     dsr: float = math.nan
@@ -57,6 +61,7 @@ class SelectionStats:
     pbo: float = math.nan
     pbo_partitions: int = 0
     best_returns: pd.Series | None = field(default=None, repr=False)
+    sharpes: dict[int, float] = field(default_factory=dict, repr=False)  # per-bar, per trial
 
     def metrics(self) -> dict[str, float]:
         """The parent run's ``selection/*`` metrics."""
@@ -64,6 +69,7 @@ class SelectionStats:
             "selection/n_trials": float(self.n_trials),
             "selection/n_series": float(self.n_series),
             "selection/dsr_n": float(self.n_deflated),
+            "selection/ledger_others": float(self.n_others),
             "selection/best_sharpe_per_bar": self.best_sharpe_per_bar,
             "selection/sharpe_variance": self.sharpe_variance,
             "selection/expected_max_sharpe_per_bar": self.expected_max_sharpe,
@@ -127,13 +133,19 @@ def selection_stats(
     best: int | None,
     partitions: int,
     n_deflated: int | None = None,
+    others: Sequence[float] = (),
 ) -> tuple[SelectionStats, object | None]:
     """The statistics and the PBO result (None when fewer than 2 series or too few bars).
-    ``n_deflated``: the DSR's N when it is not ``n_trials`` (the holdout's checkpoints)."""
-    deflate_by = max(n_deflated or n_trials, 1)
+    ``n_deflated``: the study's N when it is not ``n_trials`` (the holdout's checkpoints);
+    ``others``: per-bar Sharpe ratios of configurations tried on the same windows outside
+    the study (the trial ledger), added to N and V."""
+    deflate_by = max(n_deflated or n_trials, 1) + len(others)
     out = SelectionStats(n_trials=n_trials, n_series=len(series), n_deflated=deflate_by)
+    out.n_others = len(others)
     sharpes = {n: _sharpe(s.to_numpy()) for n, s in series.items()}
-    finite = np.array([v for v in sharpes.values() if math.isfinite(v)])
+    out.sharpes = sharpes
+    pooled = [*sharpes.values(), *others]
+    finite = np.array([v for v in pooled if math.isfinite(v)])
     out.sharpe_variance = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
     if best is not None and best in series and len(series[best]) >= 3:
         returns = series[best].to_numpy()
@@ -163,17 +175,21 @@ def log_selection(
     best: int | None,
     partitions: int,
     checkpoint_metric: str | None = None,
+    series: dict[int, pd.Series] | None = None,
+    others: Sequence[float] = (),
 ) -> SelectionStats:
     """Compute and log (active run) ``selection/*`` metrics, ``trial_returns.csv`` (one
     column per complete trial) and the PBO logit plot ``plots/pbo_logits.html``.
     ``checkpoint_metric``: the validation metric whose history counts each trial's
-    checkpoints into the DSR's N (holdout objective); None = N is the trials tried."""
-    series = trial_series(run_ids, trials)
+    checkpoints into the DSR's N (holdout objective); None = N is the trials tried.
+    ``series``: the trials' return series when already read (:func:`trial_series`);
+    ``others``: see :func:`selection_stats`."""
+    series = trial_series(run_ids, trials) if series is None else series
     tried = count_tried(trials)
     checkpoints = (
         count_checkpoints(trials, run_ids, checkpoint_metric) if checkpoint_metric else None
     )
-    result, pbo = selection_stats(series, tried, best, partitions, checkpoints)
+    result, pbo = selection_stats(series, tried, best, partitions, checkpoints, others)
     log_metrics(result.metrics())
     with tempfile.TemporaryDirectory(prefix="btcrl-tune-") as tmp:
         if series:

@@ -182,14 +182,23 @@ def _test_features(
 
 
 def test_window_set(config: ExperimentConfig, done: list[Segment], candles: pd.DataFrame) -> str:
-    """The trial ledger's key of the test windows of ``done``: the market, the hash of the
-    candles inside the windows and the windows (so runs on other data, spans or splits are
-    other window sets, whatever their train windows were)."""
-    windows = [(s.test_start.isoformat(), s.test_stop.isoformat()) for s in done]
-    inside = candles[(candles.index >= done[0].test_start) & (candles.index < done[-1].test_stop)]
+    """The trial ledger's key of the test windows of ``done`` (:func:`window_set`)."""
+    return window_set(config, [(s.test_start, s.test_stop) for s in done], candles)
+
+
+def window_set(
+    config: ExperimentConfig,
+    windows: list[tuple[pd.Timestamp, pd.Timestamp]],
+    candles: pd.DataFrame,
+) -> str:
+    """The trial ledger's key of out-of-sample ``windows`` (``[start, stop)`` UTC, in order):
+    the market, the hash of the candles inside them and the windows, so runs on other data,
+    spans or splits are other window sets, whatever their train windows were."""
+    inside = candles[(candles.index >= windows[0][0]) & (candles.index < windows[-1][1])]
     data = config.data
     market = f"{data.exchange} {data.symbol} {data.timeframe}"
-    return window_set_key(market, frame_hash(inside), windows)
+    spans = [(start.isoformat(), stop.isoformat()) for start, stop in windows]
+    return window_set_key(market, frame_hash(inside), spans)
 
 
 def headline(result: Aggregate) -> dict[str, float]:

@@ -20,7 +20,7 @@ from btcrl.policy.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.policy.policies import rule_env, rule_policy
+from btcrl.policy.policies import benchmark_env, rule_env, rule_policy
 from btcrl.walkforward.stitch import Window
 
 MODEL = "model"
@@ -40,9 +40,9 @@ def window_policy(loaded: object, name: str) -> StepPolicy:
 
 
 def baseline_policy(name: str, fs: FeatureSet, env: EnvConfig) -> tuple[StepPolicy, EnvConfig]:
-    """A rule baseline over ``fs`` and its env (stops effectively off), as ``btcrl backtest
-    --policy`` builds them."""
-    return rule_policy(name, fs, env), rule_env(env)
+    """A rule baseline over ``fs`` and its env (stops effectively off; buy-and-hold without a
+    position cap), as ``btcrl backtest --policy`` builds them."""
+    return rule_policy(name, fs, env), benchmark_env(env) if name == BUY_AND_HOLD else rule_env(env)
 
 
 def run_window(

@@ -75,4 +75,5 @@ def test_call_slots_come_from_the_arguments() -> None:
     assert params[layout.P_AUTO_RESET] == 1.0
     assert params[layout.P_BARS_PER_YEAR] == 365 * 6
     assert params[layout.P_FIRST_ROW] == 17
+    assert params[layout.P_BAR_SECONDS] == 4 * 3600
     assert params[layout.P_SLIPPAGE] == EnvConfig().slippage_bps / 10_000.0

@@ -20,6 +20,7 @@ from btcrl.metrics import sharpe_per_bar
 from btcrl.tracking.aliases import (
     CHAMPION,
     DSR_TAG,
+    N_TRIALS_TAG,
     OOS_WINDOWS_TAG,
     PARENT_RUN_TAG,
     alias_version,
@@ -109,7 +110,12 @@ def _simulate_walkforward(returns: pd.Series, dsr: float, tmp_path: Path) -> Non
     # set for every later test of the session
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifact(str(path))
-    tags = {DSR_TAG: dsr, PARENT_RUN_TAG: run.info.run_id, OOS_WINDOWS_TAG: format_windows(WINDOWS)}
+    tags = {
+        DSR_TAG: dsr,
+        N_TRIALS_TAG: 10,  # a tune of 10 trials (a walk-forward parent would be in the ledger)
+        PARENT_RUN_TAG: run.info.run_id,
+        OOS_WINDOWS_TAG: format_windows(WINDOWS),
+    }
     describe_version(NAME, 2, tags, "walk-forward output (simulated)")
 
 
@@ -139,8 +145,8 @@ def test_promotes_a_challenger_that_beats_the_champion(
     ours = sharpe_per_bar((trained.champion_returns + SHIFT).to_numpy())
     theirs = sharpe_per_bar(trained.champion_returns.to_numpy())
     assert output == (
-        f"{NAME} v2: promoted: DSR 0.970 >= 0.950; Sharpe {ours:.4f} beats the champion's "
-        f"{theirs:.4f} over the same 334 out-of-sample bars"
+        f"{NAME} v2: promoted: DSR (N = 10) 0.970 >= 0.950; per-bar Sharpe {ours:.4f} beats "
+        f"the champion's {theirs:.4f} over the same 334 out-of-sample bars"
     )
     assert alias_version(NAME, CHAMPION) == 2
 
@@ -153,7 +159,7 @@ def test_refuses_a_challenger_that_loses_on_the_same_bars(
     code, output = _promote(store, trained.data_dir)
     assert code == 1
     assert len(output.splitlines()) == 1
-    assert "not promoted: DSR 0.990 >= 0.950 but Sharpe" in output
+    assert "not promoted: DSR (N = 10) 0.990 >= 0.950 but per-bar Sharpe" in output
     assert "does not beat the champion's" in output
     assert alias_version(NAME, CHAMPION) == 1
 
@@ -165,13 +171,13 @@ def test_refuses_a_low_dsr_and_leaves_the_registry_alone(
     code, output = _promote(store, trained.data_dir)
     assert (code, output) == (
         1,
-        f"{NAME} v2: not promoted: DSR 0.800 is below promote.min_dsr 0.950",
+        f"{NAME} v2: not promoted: DSR (N = 10) 0.800 is below promote.min_dsr 0.950",
     )
     assert alias_version(NAME, CHAMPION) is None
     code, output = _promote(store, trained.data_dir, "--min-dsr", "0.8")
     assert (code, output) == (
         0,
-        f"{NAME} v2: promoted: DSR 0.800 >= 0.800 and there is no champion yet",
+        f"{NAME} v2: promoted: DSR (N = 10) 0.800 >= 0.800 and there is no champion yet",
     )
     assert alias_version(NAME, CHAMPION) == 2
 

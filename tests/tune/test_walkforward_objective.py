@@ -121,6 +121,11 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
     version = mlflow.MlflowClient().get_model_version_by_alias("btcrl-ppo", "challenger")
     assert version.tags[PARENT_RUN_TAG] == result.parent_run_id
     assert float(version.tags[DSR_TAG]) == pytest.approx(m["selection/dsr"], abs=1e-6)
+    assert version.tags["btcrl.oos_n_trials"] == "2"  # the N behind it
+    # every complete trial is an entry of the trial ledger of the inner folds' test windows
+    entries = [mlflow.get_run(t.user_attrs["mlflow_run_id"]).data.tags for t in complete]
+    assert len({e["btcrl.ledger.window_set"] for e in entries}) == 1
+    assert {e["btcrl.ledger.kind"] for e in entries} == {"tune_trial"}
     assert json.loads(version.tags[OOS_WINDOWS_TAG]) == [
         ["2024-09-01", "2024-09-30"],
         ["2024-10-01", "2024-10-31"],
@@ -138,7 +143,10 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
     study.add_trial(create_trial(state=TrialState.PRUNED))
     study.add_trial(create_trial(state=TrialState.FAIL))
     again = run_study(wf_config(study_dir, "tune.trials=1"))
-    assert parent_run(again.parent_run_id).data.metrics["selection/n_trials"] == 5
+    again_metrics = parent_run(again.parent_run_id).data.metrics
+    assert again_metrics["selection/n_trials"] == 5
+    # the study's own trials in the ledger are not counted twice
+    assert (again_metrics["selection/dsr_n"], again_metrics["selection/ledger_others"]) == (5, 0)
 
     # the next step: retrain trial 0's configuration
     out = CliRunner().invoke(

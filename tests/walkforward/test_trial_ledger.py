@@ -177,3 +177,58 @@ def test_a_one_trial_walkforward_is_a_psr_and_promote_refuses_it(
     )
     tags_now = mlflow.MlflowClient().get_model_version(NAME, str(version)).tags
     assert tags_now[tags.OOS_N_TRIALS] == "1"
+
+
+def test_window_set_key_changes_with_the_market_the_data_and_the_windows() -> None:
+    key = window_set_key("binance BTC/USDT 1h", "abc", WINDOWS)
+    assert key == window_set_key("binance BTC/USDT 1h", "abc", list(WINDOWS))
+    assert len({
+        key,
+        window_set_key("binance BTC/USDT 4h", "abc", WINDOWS),
+        window_set_key("binance BTC/USDT 1h", "abd", WINDOWS),
+        window_set_key("binance BTC/USDT 1h", "abc", WINDOWS[:1]),
+    }) == 4  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_walkforwards_on_the_same_windows_count_each_other(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """The real path (run_walkforward -> log_aggregate): a second recipe on the same test
+    windows makes N = 2 with V across both parents; the report and trial_ledger.csv name
+    them; a recipe on other windows is another window set."""
+    from btcrl.walkforward import run_walkforward
+    from tests.walkforward.test_resume import tiny_walkforward
+
+    trades = {"env.exposure_deadzone": 0.0}  # an untrained policy's small targets still trade
+    first = run_walkforward(tiny_walkforward(tmp_path, tracking_uri, **trades))
+    assert first.metrics["stats/n_trials"] == 1 and math.isnan(first.metrics["stats/dsr"])
+    other = {**trades, "walkforward.name": "wf-other", "agent.learning_rate": 1e-3}
+    second = run_walkforward(tiny_walkforward(tmp_path, tracking_uri, **other))
+    assert second.metrics["stats/n_trials"] == 2
+    client = mlflow.MlflowClient()
+    parents = [first.parent_run_id, second.parent_run_id]
+    sharpes = [float(client.get_run(p).data.tags[tags.LEDGER_SHARPE]) for p in parents]
+    assert sharpes[0] != sharpes[1] and all(s != 0.0 for s in sharpes)  # both trade
+    assert sharpes[1] == second.metrics["stitched/sharpe_per_bar"]
+    variance = float(np.var(sharpes, ddof=1))
+    assert second.metrics["stats/sharpe_variance"] == pytest.approx(variance, rel=1e-12)
+    steps = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=second.parent_run_id, artifact_path="oos_returns.csv", dst_path=str(tmp_path)
+        )
+    )
+    returns = steps["return"].to_numpy()
+    assert second.metrics["stats/dsr"] == pytest.approx(paper_dsr(returns, sharpes), abs=1e-9)
+    assert client.get_run(second.parent_run_id).data.tags[tags.LEDGER_STATISTIC] == "DSR"
+    ledger = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=second.parent_run_id, artifact_path="trial_ledger.csv", dst_path=str(tmp_path)
+        )
+    )
+    assert [run.split()[0] for run in ledger["run"]] == parents
+    report = mlflow.artifacts.load_text(f"runs:/{second.parent_run_id}/report.html")
+    assert "The DSR counts N = 2 configurations" in report and first.parent_run_id in report
+    shorter = {**trades, "walkforward.name": "wf-short", "walkforward.segments": [0]}
+    alone = run_walkforward(tiny_walkforward(tmp_path, tracking_uri, **shorter))
+    assert alone.metrics["stats/n_trials"] == 1  # one test window: another window set
