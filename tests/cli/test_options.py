@@ -68,3 +68,10 @@ def test_blank_storage_falls_back_to_its_env_var(monkeypatch: pytest.MonkeyPatch
     assert runner.invoke(show, []).output.strip() == "'sqlite:////tmp/x.db'"
     monkeypatch.delenv("BTCRL_WALKFORWARD_STORAGE")
     assert runner.invoke(show, ["--storage", ""]).output.strip() == "None"
+
+
+def test_held_back_results_print_returns_in_percent() -> None:
+    from btcrl.cli.tune import _num
+
+    assert _num(0.0523, "total_return") == "+5.23%" and _num(-0.2, "max_drawdown") == "-20.00%"
+    assert _num(1.23456, "sharpe") == "1.235" and _num(None, "sharpe") == "n/a"
