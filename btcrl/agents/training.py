@@ -25,7 +25,7 @@ from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
 from btcrl.agents.pretraining import encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
-from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
+from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
@@ -110,7 +110,6 @@ def run_training(
     - ``name_prefix``: put first in the run name (e.g. ``t3`` for trial 3).
     - ``config.train.resume``: continue that run's last checkpoint for ``total_timesteps``
       more env-steps; the new run is tagged ``btcrl.resumed_from``.
-
     TrainingDivergedError (a BtcrlError) when weights become NaN/inf: the run ends FAILED.
     """
     _check(config)
@@ -123,20 +122,12 @@ def run_training(
     device = resolve_device(config.agent.device)
     seed_training(config.seed, config.train.torch_threads, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
-    all_tags = {**run_tags(config, features, split), **encoder.tags, **resumed}
+    all_tags = {**train_run_tags(config, features, split), **encoder.tags, **resumed}
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        job = _Job(
-            config,
-            features,
-            split,
-            device,
-            checkpoint,
-            Path(tmp),
-            on_validation,
-            encoder.policy_kwargs,
-        )
+        kwargs = encoder.policy_kwargs
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
         with start_run(
             config.train.experiment,
             "train",

@@ -97,7 +97,6 @@ class BatchTradingEnv(VecEnv):
         self._dones = np.zeros(n_envs, dtype=np.bool_)
         self._actions = np.zeros((n_envs, 2), dtype=np.float32)
         self._next_start = np.full(n_envs, self.bounds.first_start, dtype=np.int64)
-        self.seed_base = seed
         self._rngs = [seeding.np_random(seed + i)[0] for i in range(n_envs)]
         self._t0 = time.time()
         self._ready = False

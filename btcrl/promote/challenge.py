@@ -28,17 +28,13 @@ from btcrl.tracking import configure_tracking
 from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHAMPION,
-    DSR_TAG,
-    N_TRIALS_TAG,
-    OOS_WINDOWS_TAG,
-    PARENT_RUN_TAG,
     alias_version,
-    download_run_artifact,
     parse_windows,
     resolve_version,
     set_alias,
     version_tags,
 )
+from btcrl.tracking.lookup import download_run_artifact
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +61,19 @@ def _tag(tags: dict[str, str], key: str, what: str) -> str:
 
 
 def _dsr(tags: dict[str, str], what: str) -> float:
-    text = _tag(tags, DSR_TAG, what)
+    text = _tag(tags, tag_names.OOS_DSR, what)
     try:
         value = float(text)
     except ValueError:
-        raise BtcrlError(f"{what}: tag {DSR_TAG}={text!r} is not a number") from None
+        raise BtcrlError(f"{what}: tag {tag_names.OOS_DSR}={text!r} is not a number") from None
     if not (np.isfinite(value) and 0.0 <= value <= 1.0):
-        raise BtcrlError(f"{what}: tag {DSR_TAG}={text!r} is not a probability in [0, 1]")
+        raise BtcrlError(f"{what}: tag {tag_names.OOS_DSR}={text!r} is not a probability in [0, 1]")
     return value
 
 
 def _n_trials(tags: dict[str, str]) -> int | None:
     """The N on the version (None when it predates the tag or is not a count)."""
-    text = tags.get(N_TRIALS_TAG, "").strip()
+    text = tags.get(tag_names.OOS_N_TRIALS, "").strip()
     return int(text) if text.isdigit() else None
 
 
@@ -154,8 +150,8 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     what = f"{name} version {version}"
     tags = version_tags(name, version)
     dsr, n_trials = _dsr(tags, what), _n_trials(tags)
-    windows = parse_windows(_tag(tags, OOS_WINDOWS_TAG, what))
-    parent = _tag(tags, PARENT_RUN_TAG, what)
+    windows = parse_windows(_tag(tags, tag_names.OOS_WINDOWS, what))
+    parent = _tag(tags, tag_names.OOS_PARENT_RUN, what)
     challenger = _challenger_returns(parent, what)
     counted = _ledger_dsr(parent, challenger.to_numpy())
     if counted is not None:

@@ -70,7 +70,7 @@ def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) 
         check_not_mlflow_default(uri, project_dir)
     _quiet_unless_verbose()
     mlflow.set_tracking_uri(uri)
-    open_store(uri)
+    ensure_store(uri)
     return uri
 
 
@@ -107,7 +107,7 @@ def _quiet_unless_verbose() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def open_store(uri: str) -> None:
+def ensure_store(uri: str) -> None:
     """Open the store once in this process; a fresh sqlite store gets its schema under
     ``<db>.lock`` (one creator, the others wait and find the tables).
 
@@ -217,7 +217,7 @@ def tracking_uri() -> str:
 def set_tracking_uri(uri: str) -> None:
     """Point this process (e.g. a spawned worker) at ``uri``, opening it safely."""
     mlflow.set_tracking_uri(uri)
-    open_store(uri)
+    ensure_store(uri)
 
 
 def _artifact_root(uri: str) -> str | None:

@@ -29,7 +29,6 @@ from btcrl.tune.selection import SelectionStats
 
 log = logging.getLogger(__name__)
 
-HELDBACK_TAG = "btcrl.tune.heldback"
 SIDE_BY_SIDE = ("sharpe", "total_return", "max_drawdown", "excess_sharpe", "exposure")
 
 
@@ -61,7 +60,7 @@ def retrain_and_test(
         segment,
         candles,
         parent_run_id=parent_run_id,
-        tags={tags.STUDY: config.tune.study, tags.TUNE_PARENT: parent_run_id, HELDBACK_TAG: "1"},
+        tags={tags.STUDY: config.tune.study, tags.TUNE_PARENT: parent_run_id, tags.HELDBACK: "1"},
         name_prefix="heldback",
     )
     stitched = Stitched()
@@ -159,11 +158,11 @@ def register_challenger(
         parent_run_id=parent_run_id,
         windows=windows,
         tags={
-            "btcrl.algo": config.agent.algo,
-            "btcrl.data": f"{data.source} {data.symbol} {data.timeframe}",
-            "btcrl.study": config.tune.study,
-            "btcrl.heldback_sharpe": held.metrics.get("heldback/sharpe"),
-            "btcrl.heldback_window": f"{held.window[0]}..{held.window[1]}",
+            tags.ALGO: config.agent.algo,
+            tags.DATA: f"{data.source} {data.symbol} {data.timeframe}",
+            tags.STUDY: config.tune.study,
+            tags.HELDBACK_SHARPE: held.metrics.get("heldback/sharpe"),
+            tags.HELDBACK_WINDOW: f"{held.window[0]}..{held.window[1]}",
         },
         description=(
             f"tune {config.tune.study}: best configuration retrained before "

@@ -21,6 +21,7 @@ from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.data.timeframes import periods_per_year
 from btcrl.tracking import log_artifact
+from btcrl.tracking import tags as tag_names
 from btcrl.tune.metrics import oos_metrics
 from btcrl.walkforward.oos import BUY_AND_HOLD, baseline_policy, run_window, window_policy
 from btcrl.walkforward.split import Segment
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from btcrl.policy.loader import LoadedPolicy
 
 log = logging.getLogger(__name__)
-
-FOLD_TAG = "btcrl.tune.fold"
 
 
 @dataclass
@@ -100,7 +99,7 @@ def train_fold(
     return run_training(
         train_config,
         parent_run_id=parent_run_id,
-        extra_tags={**tags, **({FOLD_TAG: str(fold)} if fold is not None else {})},
+        extra_tags={**tags, **({tag_names.FOLD: str(fold)} if fold is not None else {})},
         features=features,
         name_prefix=name_prefix,
     )

@@ -36,7 +36,7 @@ from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, read_oos_returns
 from btcrl.errors import BtcrlError
 from btcrl.metrics import sharpe_per_bar
 from btcrl.tracking import log_artifact, log_metrics
-from btcrl.tracking.aliases import download_run_artifact
+from btcrl.tracking.lookup import download_run_artifact
 
 log = logging.getLogger(__name__)
 

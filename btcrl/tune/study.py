@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ALGO_ATTR = tags.ALGO  # study user attrs that must match on resume
 METRICS_ATTR = tags.METRICS
-OBJECTIVE_ATTR = "btcrl.objective"
 
 
 @dataclass
@@ -103,7 +102,7 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
     wanted = (
         (ALGO_ATTR, config.agent.algo),
         (METRICS_ATTR, ",".join(tune.metrics)),
-        (OBJECTIVE_ATTR, tune.objective),
+        (tags.STUDY_OBJECTIVE, tune.objective),
     )
     for attr, want in wanted:
         have = study.user_attrs.get(attr)
@@ -145,7 +144,7 @@ def check_existing(config: ExperimentConfig, url: str) -> None:
             f"study {tune.study!r} is bound to metrics {list(have)}, not "
             f"{list(tune.metrics)}; use another --study"
         )
-    objective = study.user_attrs.get(OBJECTIVE_ATTR)
+    objective = study.user_attrs.get(tags.STUDY_OBJECTIVE)
     if objective is not None and objective != tune.objective:
         raise ConfigError(
             f"study {tune.study!r} was made with --objective {objective}, not "

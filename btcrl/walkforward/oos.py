@@ -23,7 +23,6 @@ from btcrl.policy.episode import (
 from btcrl.policy.policies import benchmark_env, rule_env, rule_policy
 from btcrl.walkforward.stitch import Window
 
-MODEL = "model"
 BUY_AND_HOLD = "buy_and_hold"
 FLAT = "flat"
 

@@ -19,8 +19,6 @@ from btcrl.walkforward.report import write_report
 
 log = logging.getLogger(__name__)
 
-REGISTERED_RUN_TAG = "btcrl.walkforward.registered_run"
-PARENT_TAG = "btcrl.walkforward.parent_run"
 CHALLENGER = "challenger"
 LEDGER_ARTIFACT = "trial_ledger.csv"
 _NS = pd.Timedelta(1, "ns")
@@ -93,12 +91,12 @@ def log_aggregate(
         bh = bench.segment_metrics.get(seg, {}).get("total_return", float("nan"))
         oos["oos/bh_return"] = bh
         oos["oos/alpha"] = metrics["total_return"] - bh
-        log_results(str(row["run_id"]), oos, {PARENT_TAG: parent})
+        log_results(str(row["run_id"]), oos, {tag_names.WALKFORWARD_PARENT_RUN: parent})
     out = tmp / "walkforward"
     out.mkdir()
     write_files(agg, f"walk-forward {config.walkforward.name}", out)
     tags = {
-        "btcrl.walkforward.segments_stitched": f"{len(agg.primary.windows)}/{len(agg.segments)}",
+        tag_names.WALKFORWARD_SEGMENTS_STITCHED: f"{len(agg.primary.windows)}/{len(agg.segments)}",
         tag_names.LEDGER_N_TRIALS: str(counted.n_trials),
         tag_names.LEDGER_STATISTIC: statistic_label(counted),
     }
@@ -110,13 +108,14 @@ def log_aggregate(
 
 def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
     from btcrl.tracking.aliases import tag_challenger
+    from btcrl.tracking.lookup import run_tags
     from btcrl.tracking.models import register_model
-    from btcrl.tracking.walkforward import log_results, run_tags, tag_model_version
+    from btcrl.tracking.walkforward import log_results, tag_model_version
 
     latest = max(w.segment for w in agg.primary.windows)
     row = agg.table[(agg.table["segment"] == latest) & (agg.table["seed"] == agg.seeds[0])]
     run_id = str(row["run_id"].iloc[0])
-    if run_tags(parent).get(REGISTERED_RUN_TAG) == run_id:
+    if run_tags(parent).get(tag_names.WALKFORWARD_REGISTERED_RUN) == run_id:
         return None  # already registered by an earlier aggregation
     name = model_name(config)
     version = register_model(run_id, name, alias=CHALLENGER)
@@ -125,14 +124,14 @@ def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> i
     label = statistic_label(trials)  # with N = 1 the PSR stands where the DSR would
     value = agg.metrics["stats/psr" if trials.single else "stats/dsr"]
     tags = {
-        PARENT_TAG: parent,
-        "btcrl.walkforward.name": config.walkforward.name,
-        "btcrl.walkforward.segment": str(latest),
-        "btcrl.algo": config.agent.algo,
-        "btcrl.data": f"{config.data.source} {config.data.symbol} {config.data.timeframe}",
-        **{f"btcrl.walkforward.{k}": v for k, v in segment.spans().items()},
-        "btcrl.stitched_sharpe": f"{agg.metrics['stitched/sharpe']:.4f}",
-        "btcrl.dsr": f"{agg.metrics['stats/dsr']:.4f}",
+        tag_names.WALKFORWARD_PARENT_RUN: parent,
+        tag_names.WALKFORWARD_NAME: config.walkforward.name,
+        tag_names.WALKFORWARD_SEGMENT: str(latest),
+        tag_names.ALGO: config.agent.algo,
+        tag_names.DATA: f"{config.data.source} {config.data.symbol} {config.data.timeframe}",
+        **{tag_names.walkforward_span(k): v for k, v in segment.spans().items()},
+        tag_names.STITCHED_SHARPE: f"{agg.metrics['stitched/sharpe']:.4f}",
+        tag_names.DSR: f"{agg.metrics['stats/dsr']:.4f}",
         tag_names.LEDGER_STATISTIC: label,
     }
     description = (
@@ -157,6 +156,10 @@ def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> i
         parent_run_id=parent,
         windows=windows,
     )
-    log_results(parent, {}, {REGISTERED_RUN_TAG: run_id, "btcrl.registered_version": str(version)})
+    log_results(
+        parent,
+        {},
+        {tag_names.WALKFORWARD_REGISTERED_RUN: run_id, tag_names.REGISTERED_VERSION: str(version)},
+    )
     log.info("registered %s version %d (alias %s)", name, version, CHALLENGER)
     return version

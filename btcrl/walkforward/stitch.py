@@ -17,8 +17,6 @@ from btcrl.backtest.report import cost_totals, risk_group
 from btcrl.backtest.stats import probabilistic_sharpe_ratio
 from btcrl.metrics import performance_metrics, sharpe_per_bar
 
-WINDOW_KEYS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar")
-
 
 @dataclass(frozen=True)
 class Window:

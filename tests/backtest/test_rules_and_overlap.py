@@ -71,7 +71,7 @@ def test_find_overlaps(start: str, end: str, spans: list[str]) -> None:
 def test_missing_spans() -> None:
     assert missing_spans(TAGS) == []
     assert missing_spans({"btcrl.train_start": "x"}) == ["train", "validation"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"backtest span ends \(2024-01-01 .*\) before it starts"):
         find_overlaps(
             pd.Timestamp("2024-02-01", tz="UTC"), pd.Timestamp("2024-01-01", tz="UTC"), TAGS
         )

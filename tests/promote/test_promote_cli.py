@@ -17,12 +17,9 @@ from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.cli import main
 from btcrl.config import DataConfig, ExperimentConfig, FeaturesConfig, with_overrides
 from btcrl.metrics import sharpe_per_bar
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHAMPION,
-    DSR_TAG,
-    N_TRIALS_TAG,
-    OOS_WINDOWS_TAG,
-    PARENT_RUN_TAG,
     alias_version,
     describe_version,
     format_windows,
@@ -111,10 +108,10 @@ def _simulate_walkforward(returns: pd.Series, dsr: float, tmp_path: Path) -> Non
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifact(str(path))
     tags = {
-        DSR_TAG: dsr,
-        N_TRIALS_TAG: 10,  # a tune of 10 trials (a walk-forward parent would be in the ledger)
-        PARENT_RUN_TAG: run.info.run_id,
-        OOS_WINDOWS_TAG: format_windows(WINDOWS),
+        tag_names.OOS_DSR: dsr,
+        tag_names.OOS_N_TRIALS: 10,  # a tune of 10 trials (a walk-forward parent: in the ledger)
+        tag_names.OOS_PARENT_RUN: run.info.run_id,
+        tag_names.OOS_WINDOWS: format_windows(WINDOWS),
     }
     describe_version(NAME, 2, tags, "walk-forward output (simulated)")
 
@@ -198,8 +195,8 @@ def test_a_version_without_walkforward_tags_is_an_error(trained: Store, store: s
     code, output = _promote(store, trained.data_dir)
     assert code == 1
     assert output == (
-        f"error: {NAME} version 2 has no tag {DSR_TAG}: only a walk-forward or tune output "
-        "can be promoted"
+        f"error: {NAME} version 2 has no tag {tag_names.OOS_DSR}: only a walk-forward or tune "
+        "output can be promoted"
     )
 
 

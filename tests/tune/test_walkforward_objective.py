@@ -17,7 +17,7 @@ from tune_helpers import FakeTraining, tune_config
 from btcrl.cli import main
 from btcrl.config import ExperimentConfig, load_config
 from btcrl.errors import ConfigError
-from btcrl.tracking.aliases import DSR_TAG, OOS_WINDOWS_TAG, PARENT_RUN_TAG
+from btcrl.tracking import tags as tag_names
 from btcrl.tune import run_study
 
 SPACE = """\
@@ -119,14 +119,14 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
     assert summary["metrics"]["sharpe"]["heldback"] == pytest.approx(m["heldback/sharpe"])
 
     version = mlflow.MlflowClient().get_model_version_by_alias("btcrl-ppo", "challenger")
-    assert version.tags[PARENT_RUN_TAG] == result.parent_run_id
-    assert float(version.tags[DSR_TAG]) == pytest.approx(m["selection/dsr"], abs=1e-6)
+    assert version.tags[tag_names.OOS_PARENT_RUN] == result.parent_run_id
+    assert float(version.tags[tag_names.OOS_DSR]) == pytest.approx(m["selection/dsr"], abs=1e-6)
     assert version.tags["btcrl.oos_n_trials"] == "2"  # the N behind it
     # every complete trial is an entry of the trial ledger of the inner folds' test windows
     entries = [mlflow.get_run(t.user_attrs["mlflow_run_id"]).data.tags for t in complete]
     assert len({e["btcrl.ledger.window_set"] for e in entries}) == 1
     assert {e["btcrl.ledger.kind"] for e in entries} == {"tune_trial"}
-    assert json.loads(version.tags[OOS_WINDOWS_TAG]) == [
+    assert json.loads(version.tags[tag_names.OOS_WINDOWS]) == [
         ["2024-09-01", "2024-09-30"],
         ["2024-10-01", "2024-10-31"],
     ]

@@ -128,7 +128,8 @@ def test_the_test_window_applies_the_segment_params_without_a_refit(
     assert fs.first_valid == config.env.vol_window
     assert fs.index[-1] == segment.test_stop - HOUR
     assert np.isfinite(fs.features[fs.first_valid :]).all()
-    with pytest.raises(CompatibilityError):  # a model without params cannot be tested here
+    # a model without params cannot be tested here
+    with pytest.raises(CompatibilityError, match=r"fitted params are for \[\], the features"):
         oos_window_features(candles, config, segment, ())
 
 

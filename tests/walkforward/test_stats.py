@@ -79,21 +79,26 @@ def test_min_trl_is_where_psr_reaches_confidence() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [np.array([0.01, 0.02]), np.array([0.01, np.nan, 0.02]), np.ones((3, 2))]
+    ("bad", "message"),
+    [
+        (np.array([0.01, 0.02]), r"need at least 3 returns, got 2"),
+        (np.array([0.01, np.nan, 0.02]), r"returns hold 1 non-finite values"),
+        (np.ones((3, 2)), r"returns must be one-dimensional, got shape \(3, 2\)"),
+    ],
 )
-def test_too_short_or_bad_input_raises(bad: np.ndarray) -> None:
-    with pytest.raises(ValueError):
+def test_too_short_or_bad_input_raises(bad: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         probabilistic_sharpe_ratio(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         min_track_record_length(bad)
 
 
 def test_bad_arguments_raise() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_trials must be a finite number >= 1, got 0.5"):
         expected_max_sharpe(0.5, 0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sharpe_variance must be finite and >= 0, got -0.1"):
         expected_max_sharpe(5, -0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\), got 1.0"):
         min_track_record_length(SYMMETRIC, confidence=1.0)
 
 
