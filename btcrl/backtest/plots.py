@@ -128,59 +128,63 @@ def entry_fills(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _entry_markers(frame: pd.DataFrame) -> list[go.Scatter]:
+    """Long and short entry markers, one per entry fill at its own price."""
+    if "fill_qty" not in frame or "fill_price" not in frame:
+        return []
+    entries = entry_fills(frame)
+    out = []
+    for side, symbol, color in (
+        ("long", "triangle-up", "green"),
+        ("short", "triangle-down", "red"),
+    ):
+        chosen = entries[entries["side"] == side]
+        text = [
+            f"{side} entry: {q:+.6f} BTC at {p:,.2f} USD"
+            for q, p in zip(chosen["qty"], chosen["price"], strict=True)
+        ]
+        marker = {"symbol": symbol, "color": color, "size": 8}
+        out.append(
+            go.Scatter(
+                x=_x(chosen["time"]), y=chosen["price"], name=f"{side} entry", mode="markers",
+                text=text, marker=marker,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _exit_markers(trades: pd.DataFrame) -> list[go.Scatter]:
+    """One marker per closed trade at its exit price, with the trade's PnL and reason."""
+    if not len(trades):
+        return []
+    chosen = trades[~trades["open"].astype(bool)]
+    text = [
+        f"trade {t} {s}: pnl {p:,.2f} USD ({q * 100:.2f} %), {r}"
+        for t, s, p, q, r in zip(
+            chosen["trade"],
+            chosen["side"],
+            chosen["pnl_usd"],
+            chosen["pnl_pct"],
+            chosen["exit_reason"],
+            strict=True,
+        )
+    ]
+    marker = {"symbol": "x", "color": "black", "size": 8}
+    return [
+        go.Scatter(
+            x=_x(chosen["exit_time"]), y=chosen["exit_price"], name="exit", mode="markers",
+            text=text, marker=marker,
+        )
+    ]  # fmt: skip
+
+
 def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.Figure:
     """Close price with a marker at each entry fill's price (scale-ins each get one), exit
     markers at each trade's exit price, and the position (BTC) underneath."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
     fig.add_trace(_line(frame.index, frame["close"], name="close"), row=1, col=1)
-    if "fill_qty" in frame and "fill_price" in frame:
-        entries = entry_fills(frame)
-        for side, symbol, color in (
-            ("long", "triangle-up", "green"),
-            ("short", "triangle-down", "red"),
-        ):
-            chosen = entries[entries["side"] == side]
-            text = [
-                f"{side} entry: {q:+.6f} BTC at {p:,.2f} USD"
-                for q, p in zip(chosen["qty"], chosen["price"], strict=True)
-            ]
-            fig.add_trace(
-                go.Scatter(
-                    x=_x(chosen["time"]),
-                    y=chosen["price"],
-                    name=f"{side} entry",
-                    mode="markers",
-                    text=text,
-                    marker={"symbol": symbol, "color": color, "size": 8},
-                ),
-                row=1,
-                col=1,
-            )
-    if len(trades):
-        chosen = trades[~trades["open"].astype(bool)]
-        text = [
-            f"trade {t} {s}: pnl {p:,.2f} USD ({q * 100:.2f} %), {r}"
-            for t, s, p, q, r in zip(
-                chosen["trade"],
-                chosen["side"],
-                chosen["pnl_usd"],
-                chosen["pnl_pct"],
-                chosen["exit_reason"],
-                strict=True,
-            )
-        ]
-        fig.add_trace(
-            go.Scatter(
-                x=_x(chosen["exit_time"]),
-                y=chosen["exit_price"],
-                name="exit",
-                mode="markers",
-                text=text,
-                marker={"symbol": "x", "color": "black", "size": 8},
-            ),
-            row=1,
-            col=1,
-        )
+    for trace in [*_entry_markers(frame), *_exit_markers(trades)]:
+        fig.add_trace(trace, row=1, col=1)
     fig.add_trace(
         _line(
             frame.index,
