@@ -17,6 +17,7 @@ NOT_COMPILED = (
     "errors.py",
     "config/",
     "data/",
+    "features/prior.py",
     "features/spec.py",
 )
 

@@ -45,15 +45,12 @@ def agent_fields(algo: str) -> tuple[str, ...]:
     return (*_COMMON_FIELDS, *_OFF_POLICY_FIELDS, *extra)
 
 
-def seed_training(seed: int, torch_threads: int, device: str) -> None:
-    """Seed Python, NumPy and torch (SB3's ``set_random_seed``; CUDA too on a GPU device) and
-    fix torch's intra-op thread count (``torch_threads`` > 0; 0 leaves torch's choice). With
-    the same seed, threads, config and data, CPU training is bit-for-bit repeatable: SB3 draws
+def seed_training(seed: int, device: str) -> None:
+    """Seed Python, NumPy and torch (SB3's ``set_random_seed``; CUDA too on a GPU device).
+    With the same seed, torch threads (set by the entry point: ``btcrl.jobs.processes.
+    set_torch_threads``), config and data, CPU training is bit-for-bit repeatable: SB3 draws
     every random number from these generators and the envs take ``seed + index``."""
     set_random_seed(seed, using_cuda=device.startswith("cuda"))
-    if torch_threads > 0 and torch.get_num_threads() != torch_threads:
-        torch.set_num_threads(torch_threads)
-        log.debug("torch intra-op threads set to %d", torch_threads)
 
 
 def resolve_device(device: str) -> str:

@@ -1,4 +1,4 @@
-"""``run_training``: one tracked, reproducible training run (DESIGN.md, "MLflow layout")."""
+"""``run_training``: one tracked, reproducible training run (docs/training.md)."""
 
 import logging
 import tempfile
@@ -116,11 +116,11 @@ def run_training(
     configure_tracking(config.tracking)
     if features is None:
         features = _load_features(config)
-    split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
     config = encoder.config
+    split = _split(config, features)
     device = resolve_device(config.agent.device)
-    seed_training(config.seed, config.train.torch_threads, device)
+    seed_training(config.seed, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
     all_tags = {**train_run_tags(config, features, split), **encoder.tags, **resumed}
     all_tags.update(extra_tags or {})
@@ -140,10 +140,23 @@ def run_training(
             run_id = str(run.info.run_id)
             _log_inputs(config, features, split)
             metrics, model = _train_and_log(job, run_id, progress, progress_lines)
-            uri, version = _register(config, run_id)
+            uri, version = _register(config, run_id, metrics)
     log.info("run %s finished: %s", run_id, uri)
     # config as trained and logged (env.window follows an encoder's)
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
+
+
+def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
+    """The train / validation split; the validation set keeps the ``env.window`` bars before
+    its start (its first decision is the last train bar, its first fill the first validation
+    open) and ``env.vol_window`` bars of history for the realised vol."""
+    return split_feature_set(
+        features,
+        config.train.split_ratio,
+        config.train.train_end,
+        lead_bars=config.env.window,
+        history_bars=config.env.vol_window,
+    )
 
 
 def _load_features(config: ExperimentConfig) -> FeatureSet:
@@ -192,13 +205,20 @@ def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit
     log_text(dump_config(config), "config.yaml")
     log_text(features.spec.to_json(), "feature_spec.json")
     log_candles(split.train, config.data.source, "training")
-    log_candles(split.validation, config.data.source, "validation")
+    log_candles(split.validation_span, config.data.source, "validation")
 
 
-def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:
+def _register(
+    config: ExperimentConfig, run_id: str, metrics: dict[str, float]
+) -> tuple[str, int | None]:
+    """Register the run's model; it takes ``@candidate`` only when it traded on validation
+    (``val/fills`` > 0): a flat policy is registered, never proposed."""
     if not config.train.register_model:
         return f"runs:/{run_id}/model", None
-    version = register_model(run_id, model_name(config), "candidate")
+    traded = metrics.get("val/fills", 1.0) > 0
+    if not traded:
+        log.warning("run %s never traded on validation: registered without @candidate", run_id)
+    version = register_model(run_id, model_name(config), "candidate" if traded else None)
     return f"models:/{model_name(config)}/{version}", version
 
 

@@ -31,11 +31,12 @@ def model_env(asked: EnvConfig, trained: EnvConfig) -> EnvConfig:
     (``COST_FIELDS``: fee, slippage, borrow rate) that ``asked`` sets, else the model's.
 
     A field counts as set when the config names it (``--set``, a config file) or its value
-    differs from the code default. A rule set to another value than the model was trained
-    with raises a one-line ConfigError: the policy only ever acted under its own rules. The
-    costs used are logged (and are the run's ``env.*`` params).
+    differs from the shipped default (``ExperimentConfig().env``). A rule set to another
+    value than the model was trained with raises a one-line ConfigError: the policy only
+    ever acted under its own rules. The costs used are logged (and are the run's ``env.*``
+    params).
     """
-    default = EnvConfig()
+    default = ExperimentConfig().env  # the shipped default (residual around the prior)
     given = {
         n
         for n in EnvConfig.model_fields

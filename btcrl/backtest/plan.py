@@ -28,7 +28,7 @@ from btcrl.env.params import first_row
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import StepPolicy, model_policy
-from btcrl.policy.policies import RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.policy.policies import PRIOR_RULE, RulePolicy, parse_rule, rule_env, rule_policy
 from btcrl.tracking import tags as tag_names
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,8 @@ def choose_policy(
         )
     if not model_uri and not policy:
         raise ConfigError(
-            "nothing to backtest: give --model URI or --policy buy_and_hold|flat|strategy:NAME"
+            "nothing to backtest: give --model URI or --policy "
+            "buy_and_hold|flat|trend_voltarget|strategy:NAME"
         )
     return model_uri, policy
 
@@ -247,6 +248,9 @@ def prepare(
     else:
         loaded, features_config, env = None, config.features, config.env
         rule, strategy = parse_rule(policy or "")
+        if rule == PRIOR_RULE and not features_config.prior.enabled:
+            prior = features_config.prior.model_copy(update={"enabled": True})
+            features_config = features_config.model_copy(update={"prior": prior})
         if strategy and strategy not in features_config.strategies:
             features_config = features_config.model_copy(
                 update={"strategies": (*features_config.strategies, strategy)}

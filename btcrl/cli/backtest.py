@@ -37,7 +37,8 @@ _KEYS = {
     "--policy",
     default=None,
     metavar="RULE",
-    help="A rule baseline instead of a model: buy_and_hold | flat | strategy:NAME.",
+    help="A rule baseline instead of a model: buy_and_hold | flat | trend_voltarget | "
+    "strategy:NAME.",
 )
 @click.option(
     "--strict/--no-strict",

@@ -44,8 +44,10 @@ def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: st
     from tqdm import tqdm
 
     from btcrl.agents.pretraining import run_pretraining
+    from btcrl.jobs.processes import set_torch_threads
 
     config = build_experiment_config(config_path, overrides, options, _PRETRAIN_KEYS)
+    set_torch_threads(config.pretrain.torch_threads)
     quiet = not sys.stderr.isatty() or bool(os.environ.get("CI"))
     with tqdm(
         total=config.pretrain.steps, desc="pretrain", unit="step", disable=quiet, mininterval=1.0

@@ -1,6 +1,7 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
 import contextlib
+import math
 import shutil
 import signal
 import sys
@@ -85,6 +86,7 @@ def train(
     Prints the run id, the model URI and how to open the MLflow UI.
     """
     from btcrl.agents import run_training
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.tracking import configure_tracking
 
     if from_study:
@@ -92,14 +94,16 @@ def train(
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
     config = _load(config_path, overrides, options)
+    set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
     with _terminate_as_interrupt():
         result = run_training(config, progress=bar, progress_lines=lines)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
-    shown = ("val/total_return", "val/sharpe", "val/max_drawdown", "val/return_before_costs")
-    for key in (*shown, "train_span/total_return", "train_span/return_before_costs"):
+    for line in validation_table(result.metrics):
+        click.echo(line)
+    for key in ("val/return_before_costs", "train_span/total_return"):
         if key in result.metrics:
             unit = " (annualised)" if key.endswith("sharpe") else ""
             click.echo(f"{key}: {result.metrics[key]:.4f}{unit}")
@@ -114,6 +118,36 @@ def train(
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
     click.echo(f"then open: {_runs_page(result.run_id)}")
+
+
+def validation_table(metrics: dict[str, float]) -> list[str]:
+    """Validation figures of the agent, the prior and buy-and-hold side by side (percent and
+    annualised Sharpe), the agent's excess over each, and one line when it never traded."""
+    rows = [("agent", ""), ("prior trend_voltarget", "prior_"), ("buy-and-hold", "bh_")]
+    lines = [f"{'validation':<22} {'return':>9} {'Sharpe (annualised)':>20} {'max DD':>8}"]
+    for label, prefix in rows:
+        ret = metrics.get(f"val/{prefix}total_return", math.nan)
+        sharpe = metrics.get(f"val/{prefix}sharpe", math.nan)
+        dd = metrics.get(f"val/{prefix}max_drawdown", math.nan)
+        if prefix and math.isnan(ret):
+            continue  # no prior columns in this feature set
+        lines.append(f"{label:<22} {ret:>+9.2%} {sharpe:>20.2f} {dd:>+8.2%}")
+    excess = metrics.get("val/excess_prior_return", math.nan)
+    if not math.isnan(excess):
+        lines.append(
+            f"agent - prior: return {excess:+.2%}, annualised Sharpe of the per-bar excess "
+            f"{metrics.get('val/excess_prior_sharpe', math.nan):.2f}"
+        )
+    bh = metrics.get("val/total_return", math.nan) - metrics.get("val/bh_total_return", math.nan)
+    lines.append(
+        f"agent - buy-and-hold: return {bh:+.2%}, annualised Sharpe of the per-bar excess "
+        f"{metrics.get('val/excess_sharpe', math.nan):.2f}"
+    )
+    fills = metrics.get("val/fills")
+    lines.append(f"fills on validation: {fills:.0f}" if fills is not None else "")
+    if fills == 0:
+        lines.append("the agent never traded on validation: it does not take @candidate")
+    return [line for line in lines if line]
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from btcrl.cli.common import (
     data_options,
     empty_uses_env,
     handle_errors,
+    progress_bar,
     progress_modes,
 )
 
@@ -110,6 +111,7 @@ def tune(
     Every trial is a training run (nested under one parent MLflow run); validation metrics
     are reported to the pruner. Re-running with the same --study and --storage resumes.
     """
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.tune import run_study
 
     values: dict[str, object] = {}  # typed, never re-parsed as YAML
@@ -124,8 +126,10 @@ def tune(
     if register_best:
         values["tune.register_best"] = True
     config = build_experiment_config(config_path, overrides, options, _TUNE_KEYS, values)
-    bar, lines = progress_modes()
-    result = run_study(config, progress=bar, progress_lines=lines)
+    set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
+    _, lines = progress_modes()
+    with progress_bar(f"study {config.tune.study}", "trial") as bar:
+        result = run_study(config, progress=bar, progress_lines=lines)
     s = result.summary
     ran = _numbers(result.ran)
     click.echo(

@@ -136,9 +136,9 @@ def walkforward(
     Re-running with the same --name resumes (finished segments are never retrained); the
     same --name and --storage on other machines joins the same walk-forward.
     """
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.walkforward import run_walkforward
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if logging.getLogger().level >= logging.WARNING:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     extra = list(overrides)
@@ -153,6 +153,7 @@ def walkforward(
     if pretrain:
         extra.append("pretrain.per_segment=true")
     config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
+    set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
     progress = SegmentProgress()
     try:
         result = run_walkforward(config, progress=progress, step_progress=progress.tty)
@@ -198,6 +199,14 @@ def _summary(r: "WalkforwardResult") -> None:
         f"{m['buy_and_hold/sharpe']:.2f}; mean alpha {m['alpha/mean']:+.2%}, segments beating "
         f"it {m['alpha/share_beating_bh']:.0%}"
     )
+    if "trend_voltarget/total_return" in m:
+        click.echo(
+            f"prior trend_voltarget: total return {m['trend_voltarget/total_return']:+.2%}, "
+            f"Sharpe (annualised) {m['trend_voltarget/sharpe']:.2f}, max drawdown "
+            f"{m['trend_voltarget/max_drawdown']:.2%}; excess over it "
+            f"{m['trend_voltarget/excess_return']:+.2%}, Sharpe (annualised) "
+            f"{m['trend_voltarget/excess_sharpe']:.2f}, PSR {m['trend_voltarget/excess_psr']:.3f}"
+        )
     n = int(m["stats/n_trials"])
     deflated = (
         f"DSR {m['stats/dsr']:.3f} (N={n} configurations on these windows)"

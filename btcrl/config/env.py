@@ -7,7 +7,13 @@ from pydantic import Field, field_validator, model_validator
 from btcrl.config.base import Section
 
 # Names in the reward registry (btcrl.env.rewards.REWARDS; a test keeps the two equal).
-REWARD_NAMES = ("log_return", "asymmetric_drawdown", "differential_sharpe")
+REWARD_NAMES = (
+    "log_return",
+    "asymmetric_drawdown",
+    "differential_sharpe",
+    "excess_log_return",
+    "excess_differential_sharpe",
+)
 # Most target levels of the discrete action mode (btcrl.env.layout.MAX_ACTION_LEVELS; a test
 # keeps the two equal: config sits below env in the import order).
 MAX_ACTION_LEVELS = 9
@@ -44,6 +50,9 @@ RULE_FIELDS = (
     "observation_account",
     "mode",
     "window",
+    "action_mode",
+    "prior",
+    "residual_limit",
 )
 
 
@@ -129,6 +138,19 @@ class EnvConfig(Section):
         "x close / equity without a cap); "
         "scale_free: cash / equity and position x close / equity",
     )
+    # --- residual action mode (issue 21; docs/env.md "Residual action mode") -----------
+    action_mode: Literal["absolute", "residual"] = Field(
+        "absolute",
+        description="absolute: a_pos is the target exposure; residual: the target is "
+        "clip(prior + residual_limit x a_pos), so action 0 trades the prior exactly",
+    )
+    prior: Literal["trend_voltarget"] = Field(
+        "trend_voltarget",
+        description="the prior a residual agent acts around (its columns: features.prior)",
+    )
+    residual_limit: float = Field(
+        0.25, gt=0, le=2, description="residual mode: most the agent moves the target off the prior"
+    )
     mode: Literal["train", "eval", "backtest"] = "train"
     window: int = Field(
         1,
@@ -163,6 +185,11 @@ class EnvConfig(Section):
         if self.max_stop_pct < self.min_stop_pct:
             raise ValueError(
                 f"max_stop_pct {self.max_stop_pct} is below min_stop_pct {self.min_stop_pct}"
+            )
+        if self.action_mode == "residual" and self.action_levels:
+            raise ValueError(
+                f"action_levels {self.action_levels} and action_mode residual exclude each other "
+                "(the discrete action mode needs env.action_mode=absolute)"
             )
         if self.action_levels and not self.allow_short and self.action_levels[0] < 0:
             raise ValueError(

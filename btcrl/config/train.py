@@ -88,7 +88,8 @@ class TrainConfig(Section):
     torch_threads: int = Field(
         1,
         ge=0,
-        description="torch intra-op threads; 0 = torch's default (all cores). 1 is fastest for "
+        description="torch intra-op threads, set by the command or the worker at its start; "
+        "0 = torch's default (all cores). 1 is fastest for "
         "the small default MLP: batched env stepping is single-threaded and extra threads "
         "mostly spin (benchmarks/train.py)",
     )

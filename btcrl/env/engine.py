@@ -29,6 +29,10 @@ prices, ``s`` the slippage fraction):
    entry to the fill price and the stop at ``pct`` below (long) / above (short) it, ``pct =
    min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct - min_stop_pct)``. Adding to a position
    averages the entry and keeps the stop; reducing keeps both; closing clears both (0).
+   In the residual action mode (``env.action_mode: residual``) the clipped ``a_pos`` moves
+   the prior instead: target ``clip(prior_t + residual_limit x a_pos, lo, 1)`` with the
+   observed prior exposure of row t (``lo`` = -1 with shorts, else 0), and the stop is the
+   rules' (``RULE_STOP_PCT``), so ``a_pos`` 0 trades the ``trend_voltarget`` rule exactly.
 3. **Intra-bar stop.** Long: ``L <= stop``; short: ``H >= stop``: fills at the stop (at the
    open if the open was already through it, which only a just-opened position with a stop
    inside the slippage can see), with slippage and fee. At most one stop fill per bar.
@@ -102,7 +106,7 @@ from btcrl.env.orders import (
     stop_through,
     vol_scale,
 )
-from btcrl.env.rewards import compute_reward, shaping
+from btcrl.env.rewards import compute_reward, prior_step_return, shaping, uses_prior
 
 PARALLEL_CHUNKS = 64  # env blocks handed to numba's threads (each steps its block serially)
 
@@ -188,7 +192,7 @@ def reset_envs(
 @njit(cache=True, error_model="numpy", inline="always")
 def _open_bar(
     i: int, bar: int, prices: np.ndarray, actions: np.ndarray, params: np.ndarray,
-    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray,
+    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray, features: np.ndarray,
 ) -> tuple[float, float, float, float, float, float, float, float, float, float]:  # fmt: skip
     """Events 1-2 at the open of ``bar``: a gapped carried stop, else the agent's order.
     Returns (cash, position, entry, stop, streak, target, fees, slippage, notional,
@@ -200,7 +204,7 @@ def _open_bar(
     stop = state[i, STOP]
     streak = state[i, STREAK]
     decides, a_pos, a_sl = agent_target(
-        actions, i, istate[i, STEPS], state[i, PREV_TARGET], params, prices, bar
+        actions, i, istate[i, STEPS], state[i, PREV_TARGET], params, prices, bar, features
     )
     scale_vol = vol_scale(prices, bar - 1, params) if decides else 1.0
     if stop_through(pos, stop, p_open, p_open):  # the order is dropped
@@ -271,13 +275,14 @@ def _close_bar(
 @njit(cache=True, error_model="numpy", inline="always")
 def _reward(
     i: int, state: np.ndarray, params: np.ndarray, equity: float, notional: float,
-    target: float,
+    target: float, prices: np.ndarray, features: np.ndarray, bar: int,
 ) -> tuple[float, float, float, float]:  # fmt: skip
     """Event 7: the registered reward minus the shaping terms, times ``reward_scale``.
     Returns (reward, dsr_a, dsr_b, peak)."""
     equity_prev = state[i, EQUITY]
+    prior_return = prior_step_return(prices, features, bar, params) if uses_prior(params) else 0.0
     reward, dsr_a, dsr_b = compute_reward(
-        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
+        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params, prior_return
     )
     peak = max(state[i, PEAK], equity)
     penalty = shaping(notional, equity_prev, target, state[i, PREV_TARGET], equity, peak, params)
@@ -300,12 +305,14 @@ def _step_env(
         ledger[i, k] = 0.0
     ledger[i, L_BAR] = bar
     cash, pos, entry, stop, streak, target, fees, slippage, notional, scale_vol = _open_bar(
-        i, bar, prices, actions, params, state, istate, ledger
+        i, bar, prices, actions, params, state, istate, ledger, features
     )
     cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done = _close_bar(
         i, bar, prices, params, istate, ledger, cash, pos, entry, stop, fees, slippage
     )
-    reward, dsr_a, dsr_b, peak = _reward(i, state, params, equity, notional, target)
+    reward, dsr_a, dsr_b, peak = _reward(
+        i, state, params, equity, notional, target, prices, features, bar
+    )
     ep_return = state[i, EP_RETURN] + reward
     steps = istate[i, STEPS] + 1
     record_step(

@@ -67,7 +67,14 @@ P_N_LEVELS = 29  # discrete action mode: number of target levels (0 = continuous
 P_LEVELS = 30  # the levels, ascending, in P_LEVELS .. P_LEVELS + P_N_LEVELS - 1
 MAX_ACTION_LEVELS = 9
 P_BAR_SECONDS = P_LEVELS + MAX_ACTION_LEVELS  # seconds per bar (the decision clock's unit)
-N_PARAMS = P_BAR_SECONDS + 1
+# residual action mode (issue 21): target = clip(prior_t + residual_limit x a_pos, lo, 1)
+P_ACTION_MODE = P_BAR_SECONDS + 1  # 0 = absolute, 1 = residual
+P_RESIDUAL_LIMIT = P_ACTION_MODE + 1  # most the agent moves the target off the prior
+P_PRIOR_COL = P_ACTION_MODE + 2  # feature column of the prior's exposure (-1 = none)
+N_PARAMS = P_PRIOR_COL + 1
+# The rules' stop (fraction below a long's entry; btcrl.policy.policies): never reached in
+# practice. The residual action mode trades with it too, so that action 0 is the prior's rule.
+RULE_STOP_PCT = 0.99
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold

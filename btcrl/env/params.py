@@ -11,10 +11,11 @@ from gymnasium import spaces
 
 from btcrl.config.env import EnvConfig
 from btcrl.data.timeframes import periods_per_year, timeframe_seconds
-from btcrl.env.layout import (
+from btcrl.env.layout import (  # noqa: F401  (RULE_STOP_PCT: re-exported)
     BAR_TIME,
     N_BAR,
     N_PARAMS,
+    P_ACTION_MODE,
     P_ALLOW_SHORT,
     P_AUTO_RESET,
     P_BAR_SECONDS,
@@ -39,6 +40,8 @@ from btcrl.env.layout import (
     P_MIN_STOP,
     P_N_LEVELS,
     P_OBS_ACCOUNT,
+    P_PRIOR_COL,
+    P_RESIDUAL_LIMIT,
     P_REWARD_ID,
     P_REWARD_SCALE,
     P_SLIPPAGE,
@@ -46,9 +49,11 @@ from btcrl.env.layout import (
     P_TARGET_VOL,
     P_VOL_FLOOR,
     P_VOL_WINDOW,
+    RULE_STOP_PCT,
 )
-from btcrl.env.rewards import get_reward
+from btcrl.env.rewards import RELATIVE_REWARDS, get_reward
 from btcrl.errors import ConfigError, DataError
+from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import ACCOUNT_HEAD, ACCOUNT_TAIL, FeatureSet, FeatureSpec
 
 MODES = ("train", "eval", "backtest")
@@ -200,15 +205,21 @@ ENGINE_TABLE: dict[str, tuple[int, Callable[[Any], tuple[float, ...]]]] = {
     "decision_interval": (P_DECISION_INTERVAL, _number),
     "observation_account": (P_OBS_ACCOUNT, lambda kind: (1.0 if kind == "scale_free" else 0.0,)),
     "action_levels": (P_N_LEVELS, _levels),
+    # residual action mode (issue 21): target = clip(prior + residual_limit x a_pos, lo, 1)
+    "action_mode": (P_ACTION_MODE, lambda mode: (1.0 if mode == "residual" else 0.0,)),
+    "residual_limit": (P_RESIDUAL_LIMIT, _number),
 }
 #: EnvConfig fields the engine never reads, with where the host uses them
 HOST_FIELDS: dict[str, str] = {
     "episode_length": "episode_bounds: the steps of a training episode (P_EPISODE_STEPS)",
     "mode": "resolve_mode: train, eval or backtest bounds",
     "window": "the observation's feature rows (observation_size, first_row)",
+    "prior": "the prior whose observed exposure column is P_PRIOR_COL (feature_params)",
 }
 #: slots each call sets from its arguments, not from EnvConfig
-CALL_SLOTS = (P_EPISODE_STEPS, P_AUTO_RESET, P_BARS_PER_YEAR, P_FIRST_ROW, P_BAR_SECONDS)
+CALL_SLOTS = (
+    P_EPISODE_STEPS, P_AUTO_RESET, P_BARS_PER_YEAR, P_FIRST_ROW, P_BAR_SECONDS, P_PRIOR_COL,
+)  # fmt: skip
 
 
 def engine_params(
@@ -218,6 +229,7 @@ def engine_params(
     *,
     timeframe: str = "1h",
     first_row: int = 0,
+    prior_col: int = -1,
 ) -> np.ndarray:
     """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*),
     packed by ``ENGINE_TABLE``.
@@ -225,8 +237,9 @@ def engine_params(
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
     vol target and the borrow rate, and the seconds of the decision clock; ``first_row`` is
     the feature set's first row of price history (the realised volatility reads no row
-    before it).
-    ``feature_params`` fills both from a FeatureSet.
+    before it); ``prior_col`` the feature column of the prior's exposure (-1: none; the
+    residual action mode and the rewards relative to the prior read it, ``feature_params``
+    checks it is there). ``feature_params`` fills them from a FeatureSet.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
     for field, (slot, pack) in ENGINE_TABLE.items():
@@ -237,7 +250,25 @@ def engine_params(
     params[P_BARS_PER_YEAR] = periods_per_year(timeframe)
     params[P_BAR_SECONDS] = timeframe_seconds(timeframe)
     params[P_FIRST_ROW] = first_row
+    params[P_PRIOR_COL] = prior_col
     return params
+
+
+def _check_prior(config: EnvConfig, prior_col: int) -> None:
+    """ConfigError when the residual action mode or a reward relative to the prior meets a
+    feature set without the prior's exposure column (``prior_col`` -1)."""
+    if prior_col >= 0:
+        return
+    if config.reward in RELATIVE_REWARDS:
+        raise ConfigError(
+            f"env.reward {config.reward} is relative to the prior: its {EXPOSURE_COLUMN!r} "
+            "column needs features.prior.enabled=true"
+        )
+    if config.action_mode == "residual":
+        raise ConfigError(
+            f"env.action_mode residual needs the prior's {EXPOSURE_COLUMN!r} column in the "
+            "feature set: set features.prior.enabled=true"
+        )
 
 
 def price_history_start(features: FeatureSet) -> int:
@@ -252,14 +283,18 @@ def price_history_start(features: FeatureSet) -> int:
 def feature_params(
     config: EnvConfig, features: FeatureSet, steps: int, auto_reset: bool
 ) -> np.ndarray:
-    """``engine_params`` with the bars per year of ``features`` and its first row of price
-    history (:func:`price_history_start`)."""
+    """``engine_params`` with the bars per year of ``features``, its first row of price
+    history (:func:`price_history_start`) and its prior exposure column."""
+    names = features.spec.feature_names
+    prior_col = names.index(EXPOSURE_COLUMN) if EXPOSURE_COLUMN in names else -1
+    _check_prior(config, prior_col)
     return engine_params(
         config,
         steps,
         auto_reset,
         timeframe=features.spec.timeframe,
         first_row=price_history_start(features),
+        prior_col=prior_col,
     )
 
 

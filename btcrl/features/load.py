@@ -13,6 +13,7 @@ from btcrl.data.timeframes import timeframe_seconds
 from btcrl.features.build import build_feature_set
 from btcrl.features.fitted import FitEnd, enabled_fitted
 from btcrl.features.indicators import get_indicator
+from btcrl.features.prior import prior_warmup_bars
 from btcrl.features.spec import FeatureSet, FeatureSpec, FittedParams
 from btcrl.strategies.base import get_strategy
 
@@ -44,6 +45,8 @@ def warmup_bars(config: FeaturesConfig, timeframe: str) -> int:
     if config.returns.enabled:
         need.append(max(*config.returns.horizons, *config.returns.zscore_windows) + 1)
     exact = [f.warmup(config) for f in enabled_fitted(config)]  # fixed-width windows
+    if config.prior.enabled:  # fixed-width windows: no factor
+        exact.append(prior_warmup_bars(config.prior, timeframe))
     return max([WARMUP_FACTOR * max(need), *exact]) + WARMUP_EXTRA_BARS
 
 

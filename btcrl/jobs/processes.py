@@ -48,6 +48,16 @@ def with_worker_threads(config: ExperimentConfig, workers: int) -> ExperimentCon
     return with_overrides(config, {"train.torch_threads": torch_threads_per_worker(workers)})
 
 
+def set_torch_threads(threads: int) -> None:
+    """torch's intra-op thread count for this process (0 leaves torch's choice). Only entry
+    points call it: the commands and each spawned worker at its start."""
+    import torch
+
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+        log.debug("torch intra-op threads set to %d", threads)
+
+
 def watch_parent(parent_pid: int | None = None, poll_s: float = PARENT_POLL_S) -> threading.Thread:
     """A daemon thread that stops this worker when process ``parent_pid`` (default: the
     parent now) is gone, killed even with SIGKILL: Ctrl-C in the main thread first, so the
@@ -79,9 +89,7 @@ def start_worker(start: WorkerStart, parent_pid: int | None = None) -> None:
         format=f"%(asctime)s %(levelname)s {start.tag} %(name)s: %(message)s",
     )
     optuna.logging.set_verbosity(optuna.logging.INFO if start.log_level <= logging.INFO else 30)
-    import torch
-
-    torch.set_num_threads(max(1, start.torch_threads))
+    set_torch_threads(max(1, start.torch_threads))
 
 
 def run_as_worker(

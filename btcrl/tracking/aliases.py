@@ -1,4 +1,4 @@
-"""Registry aliases and model-version metadata (DESIGN.md, "MLflow layout").
+"""Registry aliases and model-version metadata (docs/selection.md).
 
 Aliases with a meaning: ``candidate`` = the latest trained version; ``challenger`` = the
 output of a walk-forward or a tune; ``champion`` = what passed the promotion gate.

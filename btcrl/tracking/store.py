@@ -61,7 +61,7 @@ def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) 
 
     Creates the store's folder and, for sqlite, its schema under a file lock, so that two
     first-ever commands on one fresh store never race to create the same tables. MLflow's
-    INFO lines and download bars stay quiet unless the root logger shows INFO (``-v``).
+    INFO lines stay quiet unless the root logger shows INFO (``-v``; its download bars: the CLI).
     Returns the URI in use.
     """
     project_dir = project_dir or Path.cwd()
@@ -102,7 +102,6 @@ def study_storage_beside(uri: str, study: str, project_dir: Path | None = None) 
 def _quiet_unless_verbose() -> None:
     if logging.getLogger().getEffectiveLevel() <= logging.INFO:
         return
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 

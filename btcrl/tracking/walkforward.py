@@ -1,5 +1,5 @@
 """MLflow calls of ``btcrl walkforward``: the parent run, late metrics on finished child runs,
-and tags on the registered model version (DESIGN.md, "MLflow layout")."""
+and tags on the registered model version (docs/walkforward.md)."""
 
 import logging
 from collections.abc import Mapping

@@ -155,7 +155,7 @@ def check_existing(config: ExperimentConfig, url: str) -> None:
 def run_study(
     config: ExperimentConfig,
     project_dir: Path | None = None,
-    progress: bool = False,
+    progress: Callable[..., None] | None = None,
     progress_lines: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run ``config.tune.trials`` trials of the study (created or resumed) and log them.
@@ -164,8 +164,9 @@ def run_study(
     runs: the metrics, the search space file, the storage URL (and that it can be reached),
     an existing study's metrics and objective, the data and the inner folds.
     MLflow gets one parent run (experiment ``tune.experiment``, stage ``tune``) with one nested
-    run per trial. ``progress``: a bar of finished trials on stderr (the CLI turns it on in a
-    terminal); ``progress_lines``: called with one progress line every 30 s otherwise.
+    run per trial. ``progress(done, total, complete=, pruned=, failed=)``: finished trials, for
+    the CLI's bar on a terminal; ``progress_lines``: called with one progress line every 30 s
+    otherwise.
     """
     tune = config.tune
     space, url, candles, split, base = _prepare(config)

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest import stats
+from btcrl.backtest.report import excess_group
 from btcrl.config import EnvConfig, ExperimentConfig
 from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.spec import FeatureSet, FittedParams
+from btcrl.policy.policies import PRIOR_RULE
 from btcrl.tracking.ledger import window_set_key
 from btcrl.walkforward.jobs import Job
 from btcrl.walkforward.oos import (
@@ -147,7 +149,7 @@ def aggregate(
             primary_parts, primary_envs = parts, envs
         models[seed] = _chain(f"seed {seed}", parts, policies, envs, initial, ppy, rf)
     baselines: dict[str, Stitched] = {}
-    for name in baseline_names(config.features.strategies):
+    for name in baseline_names(config.features.strategies, config.features.prior.enabled):
         rules = [
             baseline_policy(name, fs, env)
             for (_, fs), env in zip(primary_parts, primary_envs, strict=True)
@@ -158,8 +160,23 @@ def aggregate(
     result = Aggregate(done, seeds, models, baselines)
     result.window_set = test_window_set(config, done, candles)
     result.metrics = headline(result)
+    result.metrics.update(excess_metrics(result, ppy))
     result.table = segment_table(result, finished)
     return result
+
+
+def excess_metrics(result: Aggregate, periods_per_year: float) -> dict[str, float]:
+    """The primary seed's stitched excess over buy-and-hold and, when its columns were there,
+    the prior: ``<baseline>/excess_return`` (difference of total returns), ``/excess_sharpe``
+    (annualised Sharpe of the per-bar return differences) and ``/excess_psr``."""
+    out: dict[str, float] = {}
+    for name in (BUY_AND_HOLD, PRIOR_RULE):
+        base = result.baselines.get(name)
+        if base is None:
+            continue
+        excess = excess_group(result.primary.equity, base.equity, periods_per_year)
+        out.update({f"{name}/{key}": value for key, value in excess.items()})
+    return out
 
 
 def _test_features(

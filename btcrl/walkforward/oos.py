@@ -20,16 +20,19 @@ from btcrl.policy.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.policy.policies import benchmark_env, rule_env, rule_policy
+from btcrl.policy.policies import PRIOR_RULE, benchmark_env, rule_env, rule_policy
 from btcrl.walkforward.stitch import Window
 
 BUY_AND_HOLD = "buy_and_hold"
 FLAT = "flat"
 
 
-def baseline_names(strategies: tuple[str, ...]) -> tuple[str, ...]:
-    """buy_and_hold, flat and ``strategy:NAME`` for every configured strategy."""
-    return (BUY_AND_HOLD, FLAT, *(f"strategy:{name}" for name in strategies))
+def baseline_names(strategies: tuple[str, ...], prior: bool = False) -> tuple[str, ...]:
+    """buy_and_hold, flat, ``trend_voltarget`` when the feature sets carry the prior's
+    columns (``prior``: ``features.prior.enabled``) and ``strategy:NAME`` for every
+    configured strategy."""
+    rules = (PRIOR_RULE,) if prior else ()
+    return (BUY_AND_HOLD, FLAT, *rules, *(f"strategy:{name}" for name in strategies))
 
 
 def window_policy(loaded: object, name: str) -> StepPolicy:

@@ -1,6 +1,8 @@
 """Numeric options are typed (and accept MLproject's '' for "keep the config's value");
 tune's summary names the trials this invocation ran; training prints progress lines."""
 
+import os
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -8,7 +10,7 @@ from click.testing import CliRunner
 
 from btcrl.agents.callbacks import ProgressLineCallback
 from btcrl.cli import main
-from btcrl.cli.common import BLANK_INT
+from btcrl.cli.common import BLANK_INT, TRACKING_HTTP_ENV, setup_logging
 from btcrl.cli.tune import _numbers
 
 
@@ -68,6 +70,14 @@ def test_blank_storage_falls_back_to_its_env_var(monkeypatch: pytest.MonkeyPatch
     assert runner.invoke(show, []).output.strip() == "'sqlite:////tmp/x.db'"
     monkeypatch.delenv("BTCRL_WALKFORWARD_STORAGE")
     assert runner.invoke(show, ["--storage", ""]).output.strip() == "None"
+
+
+def test_a_quiet_command_turns_mlflow_download_bars_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", *TRACKING_HTTP_ENV):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    setup_logging(0)
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
 
 
 def test_held_back_results_print_returns_in_percent() -> None:

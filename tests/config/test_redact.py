@@ -120,6 +120,7 @@ def test_a_train_run_logs_no_planted_password(
         "train.eval_every": 256, "train.system_metrics": False, "train.torch_threads": 1,
         "env.episode_length": 128, "agent.n_steps": 64, "agent.batch_size": 64,
         "agent.n_epochs": 1, "agent.net_arch": [16, 16], "agent.device": "cpu",
+        "env.action_mode": "absolute", "features.prior.enabled": False,  # features above
     })  # fmt: skip
     run_training(config, features=features)
     found = _grep_store(tracking_uri, tmp_path)

@@ -37,6 +37,8 @@ CHANGED: dict[str, object] = {
     "decision_interval": 4,
     "observation_account": "scale_free",
     "action_levels": [0.0, 0.5, 1.0],
+    "action_mode": "residual",
+    "residual_limit": 0.5,
 }
 
 

@@ -56,6 +56,8 @@ def _train_config(uri: str, data_dir: Path) -> ExperimentConfig:
         "agent.n_epochs": 1,
         "agent.net_arch": [16, 16],
         "agent.device": "cpu",
+        "env.action_mode": "absolute",  # features built without the prior below
+        "features.prior.enabled": False,
     }
     return with_overrides(ExperimentConfig(), values)
 

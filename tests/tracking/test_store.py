@@ -81,7 +81,6 @@ def test_mlflow_info_lines_stay_quiet_unless_verbose(tracking_uri: str) -> None:
         logging.getLogger("mlflow").setLevel(logging.NOTSET)
         configure_tracking(TrackingConfig(uri=tracking_uri))
         assert logging.getLogger("mlflow").getEffectiveLevel() == logging.WARNING
-        assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
     finally:
         root.setLevel(before[0])
         logging.getLogger("mlflow").setLevel(before[1])
