@@ -35,7 +35,7 @@ _PRETRAIN_KEYS = {
 @config_options
 @data_options
 @handle_errors
-def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: str | None) -> None:
+def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: object) -> None:
     """Train a masked autoencoder on feature windows of the train span (the span `btcrl train`
     trains on with the same config) and register it as btcrl-encoder (alias candidate).
 

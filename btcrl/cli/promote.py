@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, handle_errors
+from btcrl.cli.common import BLANK_FLOAT, build_experiment_config, config_options, handle_errors
 
 
 @click.command()
@@ -13,6 +13,7 @@ from btcrl.cli.common import build_experiment_config, config_options, handle_err
 @click.argument("model_uri", metavar="MODEL_URI")
 @click.option(
     "--min-dsr",
+    type=BLANK_FLOAT,
     default=None,
     help="Lowest out-of-sample Deflated Sharpe Ratio to promote (default promote.min_dsr, 0.95).",
 )
@@ -33,7 +34,7 @@ def promote(
     config_path: Path | None,
     overrides: tuple[str, ...],
     model_uri: str,
-    min_dsr: str | None,
+    min_dsr: float | None,
     data_dir: str | None,
     allow_single_trial: bool,
 ) -> None:

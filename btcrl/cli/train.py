@@ -94,6 +94,7 @@ def train(
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
     config = _load(config_path, overrides, options)
+    _check_backtest_period(config)  # before any training: a failing command moves no alias
     set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
@@ -148,6 +149,18 @@ def validation_table(metrics: dict[str, float]) -> list[str]:
     if fills == 0:
         lines.append("the agent never traded on validation: it does not take @candidate")
     return [line for line in lines if line]
+
+
+def _check_backtest_period(config: ExperimentConfig) -> None:
+    """The backtest after training has an ordered period with candles in it: ConfigError or
+    DataError now, not after a model was trained, registered and aliased."""
+    if not (config.backtest.start or config.backtest.end):
+        return
+    from btcrl.backtest.period import resolve_period
+    from btcrl.data import load_candles
+
+    start, end = resolve_period(config)
+    load_candles(config.data.model_copy(update={"start": start, "end": end}))
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """`btcrl tune`: an Optuna study over training runs (docs/tune.md)."""
 
 import math
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,8 +152,32 @@ def tune(
         click.echo(f"registered version {result.registered_version} with alias tuned")
     _conclusion(result)
     refused = promote and not _promote(config, result)
-    if refused or any(code != 0 for code in result.worker_exit_codes):
+    lost = worker_failures(result.worker_exit_codes)
+    if lost:  # the summary above covers the trials that finished
+        held = "a trial a lost worker held is failed by its heartbeat and retried (tune.max_retry)"
+        click.echo(f"error: {'; '.join(lost)}; {held}", err=True)
+    if refused or lost:
         raise SystemExit(1)
+
+
+def worker_failures(codes: list[int]) -> list[str]:
+    """One phrase per worker process that did not exit 0: its number and why (a signal by
+    name, or its exit code), e.g. ``worker 1 of 2 was killed by SIGKILL``."""
+    phrases = []
+    for index, code in enumerate(codes):
+        if code == 0:
+            continue
+        if code < 0:
+            try:
+                why = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                why = f"was killed by signal {-code}"
+        elif code == 130:
+            why = "was interrupted"
+        else:
+            why = f"exited with code {code}"
+        phrases.append(f"worker {index} of {len(codes)} {why}")
+    return phrases
 
 
 def _conclusion(result: "StudyResult") -> None:

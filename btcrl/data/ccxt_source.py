@@ -91,6 +91,18 @@ def api_credentials(exchange_id: str) -> dict[str, str]:
     return {field: value for field, value in found.items() if value}
 
 
+def check_exchange_id(exchange_id: str) -> None:
+    """ConfigError naming close matches when ccxt does not know ``exchange_id`` (checked
+    before the store is touched: a misspelt id leaves no folder behind)."""
+    if exchange_id not in ccxt.exchanges:
+        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ConfigError(
+            f"exchange {exchange_id!r} is unknown to ccxt; {hint}"
+            f"{len(ccxt.exchanges)} ids are known, e.g. binance, bybit, coinbase, kraken, okx"
+        )
+
+
 def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     """A ccxt exchange for ``config``, markets loaded, symbol and timeframe checked.
 
@@ -99,13 +111,7 @@ def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     markets cannot be loaded after retries.
     """
     exchange_id = config.exchange
-    if exchange_id not in ccxt.exchanges:
-        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ConfigError(
-            f"exchange {exchange_id!r} is unknown to ccxt; {hint}"
-            f"{len(ccxt.exchanges)} ids are known, e.g. binance, bybit, coinbase, kraken, okx"
-        )
+    check_exchange_id(exchange_id)
     options: dict[str, Any] = {"enableRateLimit": True, "timeout": config.timeout_ms}
     if config.rate_limit_ms is not None:
         options["rateLimit"] = config.rate_limit_ms

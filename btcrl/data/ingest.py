@@ -94,6 +94,10 @@ def ingest_candles(
             f"source {config.source!r} names stored data; ingest it with --source csv:PATH, "
             "ccxt or sample (it is read as it is by the other commands)"
         )
+    if config.source == "ccxt":
+        from btcrl.data.ccxt_source import check_exchange_id
+
+        check_exchange_id(config.exchange)  # before the store's folder and lock exist
     store = open_store(config)
     with store.lock():
         previous = store.read_manifest()

@@ -15,7 +15,7 @@ import pandas as pd
 from btcrl.config import ExperimentConfig
 from btcrl.data import load_candles
 from btcrl.errors import BtcrlError, ConfigError
-from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
+from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url, storage_exists
 from btcrl.tracking import (
     configure_tracking,
     ensure_experiment,
@@ -134,6 +134,8 @@ def check_existing(config: ExperimentConfig, url: str) -> None:
     """A study of this name that already exists must measure the same metrics with the same
     objective: a one-line ConfigError otherwise, before anything is created or trained."""
     tune = config.tune
+    if not storage_exists(url):
+        return  # a new study in a new sqlite file: made once every check has passed
     try:
         study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
     except KeyError:
@@ -234,7 +236,7 @@ def _prepare(
     check_metrics(config)
     space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
     url = resolve_storage_url(tune)
-    check_existing(config, url)
+    check_existing(config, url)  # writes nothing: a failing check leaves no database
     candles = load_candles(config.data)
     split = inner_split(candles.index, config, folds=tune.objective == "walkforward")
     last_day = (split.tuning_stop - pd.Timedelta(1, "ns")).date()
