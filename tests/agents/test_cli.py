@@ -27,6 +27,7 @@ FAST = [
     "--set", "agent.batch_size=128",
     "--set", "agent.n_epochs=1",
     "--set", "agent.net_arch=[16,16]",
+    "--set", "features.prior.enabled=false",  # as tiny(): the resume reuses its features
 ]  # fmt: skip
 
 
