@@ -9,6 +9,7 @@ from btcrl.cli.features import features
 from btcrl.cli.ingest import ingest
 from btcrl.cli.pretrain import pretrain
 from btcrl.cli.promote import promote
+from btcrl.cli.runs import runs
 from btcrl.cli.train import train
 from btcrl.cli.tune import tune
 from btcrl.cli.walkforward import walkforward
@@ -32,3 +33,4 @@ main.add_command(tune)
 main.add_command(promote)
 main.add_command(walkforward)
 main.add_command(pretrain)
+main.add_command(runs)

@@ -100,7 +100,11 @@ def _ingest_tracked(
         if with_features:
             features = load_feature_set(config.data, config.features)
             log_text(features.spec.to_json(), "feature_spec.json")
-            log_metrics({f"features/{k}": v for k, v in feature_stats(features).items()})
+            stats = feature_stats(features)  # per column: feature_stats.json, not 179 metrics
+            log_dict(stats, "feature_stats.json")
+            nan = sum(v for k, v in stats.items() if k.endswith(".nan"))
+            totals = {"rows": stats["rows"], "first_valid": stats["first_valid"], "nan": nan}
+            log_metrics({f"features/{k}": v for k, v in totals.items()})
             set_tags({tags.FEATURE_SPEC_HASH: features.spec.spec_hash})
         return result, features, run.info.run_id
 

@@ -191,13 +191,13 @@ def _mlflow_command() -> str:
 
 
 def _runs_page(run_id: str) -> str:
-    """The run's experiment in ``mlflow ui``'s default address, in the classic view: MLflow
-    3.17's UI opens on its GenAI view whatever the ``mlflow.experimentKind`` tag says, unless
-    the URL (or the toggle it remembers) asks for ``machine_learning``."""
+    """The run's experiment in ``mlflow ui``'s default address, opened on btcrl's saved view
+    (the deciding columns, best first; ``btcrl.tracking.leaderboard.ui_link``) in the classic
+    view."""
+    from btcrl.tracking.leaderboard import ui_link
     from btcrl.tracking.lookup import get_run
 
-    experiment_id = get_run(run_id).experiment_id
-    return f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning"
+    return ui_link(get_run(run_id).experiment_id)
 
 
 def _store_uri(uri: str) -> str:

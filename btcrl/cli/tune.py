@@ -194,7 +194,8 @@ def _conclusion(result: "StudyResult") -> None:
     if c.heldback is not None:
         rows = c.summary.get("metrics", {})
         pairs = ", ".join(
-            f"{k} {_num(v['in_sample_best'])} -> {_num(v['heldback'])}" for k, v in rows.items()
+            f"{k} {_num(v['in_sample_best'], k)} -> {_num(v['heldback'], k)}"
+            for k, v in rows.items()
         )
         window = f"{c.heldback.window[0]}..{c.heldback.window[1]}"
         click.echo(f"in-sample best -> held-back window {window}: {pairs}")
@@ -221,8 +222,16 @@ def _promote(config: "ExperimentConfig", result: "StudyResult") -> bool:
     return outcome.decision.promote
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+_PERCENT_KEYS = ("return", "drawdown", "cagr", "exposure")  # fractions, shown in %
+
+
+def _num(value: float | None, key: str = "") -> str:
+    """A metric as the rest of the output prints it: returns and drawdowns in %."""
+    if value is None:
+        return "n/a"
+    if any(part in key for part in _PERCENT_KEYS):
+        return f"{value:+.2%}"
+    return f"{value:.4g}"
 
 
 def _numbers(numbers: list[int]) -> str:

@@ -218,4 +218,7 @@ def _summary(r: "WalkforwardResult") -> None:
         f"{m['stats/min_track_record_bars']:.0f} of {m['stats/track_record_bars']:.0f} bars"
     )
     if r.registered_version:
-        click.echo(f"registered version {r.registered_version} with alias challenger")
+        click.echo(
+            f"registered version {r.registered_version} of {r.registered_name} "
+            "with alias challenger"
+        )

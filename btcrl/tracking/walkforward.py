@@ -28,6 +28,14 @@ def create_parent_run(
         return str(run.info.run_id)
 
 
+def end_parent_run(run_id: str) -> None:
+    """End the parent run now (FINISHED), so that it spans the segment runs it waited for."""
+    try:
+        MlflowClient().set_terminated(run_id, "FINISHED")
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("could not end walk-forward run %s: %s", run_id, exc)
+
+
 def _values(metrics: Mapping[str, float]) -> dict[str, float]:
     """Every metric with a value, NaN and +-inf included (MLflow stores NaN as NaN and +-inf
     as +-max float): a re-aggregation must overwrite an earlier finite value, e.g. a minimum

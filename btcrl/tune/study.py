@@ -186,7 +186,7 @@ def run_study(
                 "trials": tune.trials,
                 "workers": tune.workers,
                 "pruner": tune.pruner,
-                "budget_timesteps": base.train.total_timesteps,
+                **_budget_params(config, base),
                 "first_trial": first,
             }
         )
@@ -214,6 +214,16 @@ def run_study(
         codes,
     )
     return result
+
+
+def _budget_params(config: ExperimentConfig, base: ExperimentConfig) -> dict[str, int]:
+    """The env-steps a trial trains in all, and per inner fold under the walkforward
+    objective (``trial_base_config`` splits the trial's budget over the folds)."""
+    total = config.tune.budget_timesteps or config.train.total_timesteps
+    out = {"budget_timesteps_per_trial": total}
+    if config.tune.objective == "walkforward":
+        out["budget_timesteps_per_fold"] = base.train.total_timesteps
+    return out
 
 
 def _prepare(

@@ -60,6 +60,7 @@ def make_pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
     if tune.pruner == "hyperband":
         total = tune.budget_timesteps or config.train.total_timesteps
         every = min(tune.budget_eval_every or config.train.eval_every, total)
+        every = every or max(1, total // 10)  # 0: validations at about a tenth of the budget
         return optuna.pruners.HyperbandPruner(
             min_resource=every, max_resource=total, reduction_factor=3
         )

@@ -51,7 +51,7 @@ def test_train_command_adopts_the_mlflow_run_and_prints_uris(
     assert "model URI: models:/btcrl-ppo/1" in result.output
     assert f"mlflow ui --backend-store-uri {tracking_uri}" in result.output  # not under cwd
     run = MlflowClient().get_run(outer.info.run_id)
-    page = f"#/experiments/{run.info.experiment_id}?workflowType=machine_learning\n"
+    page = f"#/experiments/{run.info.experiment_id}/runs?viewStateShareKey=btcrl-leaderboard&"
     assert result.output.count("mlflow ui") == 1 and page in result.output  # classic view
     assert run.info.status == "FINISHED"
     assert run.data.params["train.total_timesteps"] == "1024"

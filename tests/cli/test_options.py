@@ -124,3 +124,10 @@ def test_usage_errors_exit_2(args: list[str], expected: str) -> None:
     """A ``--set`` without ``=`` and a missing ``--config`` file are usage errors (issue 23.11)."""
     result = CliRunner().invoke(main, ["ingest", *args])
     assert result.exit_code == 2 and expected in result.output
+
+
+def test_held_back_results_print_returns_in_percent() -> None:
+    from btcrl.cli.tune import _num
+
+    assert _num(0.0523, "total_return") == "+5.23%" and _num(-0.2, "max_drawdown") == "-20.00%"
+    assert _num(1.23456, "sharpe") == "1.235" and _num(None, "sharpe") == "n/a"
