@@ -194,7 +194,7 @@ def _conclusion(result: "StudyResult") -> None:
     if c.heldback is not None:
         rows = c.summary.get("metrics", {})
         pairs = ", ".join(
-            f"{k} {_num(v['in_sample_best'], k)} -> {_num(v['heldback'], k)}"
+            f"{_label(k)} {_num(v['in_sample_best'], k)} -> {_num(v['heldback'], k)}"
             for k, v in rows.items()
         )
         window = f"{c.heldback.window[0]}..{c.heldback.window[1]}"
@@ -223,6 +223,14 @@ def _promote(config: "ExperimentConfig", result: "StudyResult") -> bool:
 
 
 _PERCENT_KEYS = ("return", "drawdown", "cagr", "exposure")  # fractions, shown in %
+
+
+def _label(key: str) -> str:
+    """A metric's name as printed: a Sharpe ratio says it is annualised (the per-bar one says
+    so in its own name)."""
+    if "sharpe" in key and "per_bar" not in key:
+        return f"{key} (annualised)"
+    return key
 
 
 def _num(value: float | None, key: str = "") -> str:
