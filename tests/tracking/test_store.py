@@ -94,7 +94,7 @@ def test_mlflow_defaults_store_under_mlflow_run_is_refused_in_one_line(
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     monkeypatch.setenv("MLFLOW_RUN_ID", "0123")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigError, match="second store|export MLFLOW_TRACKING_URI") as caught:
         configure_tracking(TrackingConfig(), project_dir=tmp_path)
     message = str(caught.value)
     assert "\n" not in message
