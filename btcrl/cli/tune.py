@@ -1,5 +1,6 @@
 """`btcrl tune`: an Optuna study over training runs (docs/tune.md)."""
 
+import logging
 import math
 import signal
 from pathlib import Path
@@ -128,6 +129,7 @@ def tune(
         values["tune.register_best"] = True
     config = build_experiment_config(config_path, overrides, options, _TUNE_KEYS, values)
     set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
+    _quiet_optuna()
     _, lines = progress_modes()
     with progress_bar(f"study {config.tune.study}", "trial") as bar:
         result = run_study(config, progress=bar, progress_lines=lines)
@@ -178,6 +180,16 @@ def worker_failures(codes: list[int]) -> list[str]:
             why = f"exited with code {code}"
         phrases.append(f"worker {index} of {len(codes)} {why}")
     return phrases
+
+
+def _quiet_optuna() -> None:
+    """Optuna's ~800-character line per trial ("Trial 3 finished ... Best is trial 1") only
+    with -v: the progress bar and the summary say what happened (spawned workers do the same
+    in ``btcrl.jobs.processes.start_worker``)."""
+    import optuna
+
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _conclusion(result: "StudyResult") -> None:

@@ -162,9 +162,15 @@ def test_cli_errors_are_one_line_before_training(
 
 
 def test_cli_runs_a_study_and_registers_the_best(
-    study_dir: Path, fake_training: FakeTraining, monkeypatch: pytest.MonkeyPatch
+    study_dir: Path,
+    fake_training: FakeTraining,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import optuna
+
     from btcrl.tune import study as study_module
+
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's own default
 
     registered: list[tuple[str, str, str]] = []
     monkeypatch.setattr(  # the fake training logs no model to register
@@ -208,6 +214,9 @@ def test_cli_runs_a_study_and_registers_the_best(
     )[0].data.tags["btcrl.best_run_id"]
     assert registered == [(best_run, "btcrl-ppo", "tuned")]
     assert "registered version 7 with alias tuned" in result.output
+    # the progress bar and the summary say it; Optuna's ~800-character per-trial lines
+    # ("... Best is trial 0 ...") only with -v
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING
 
 
 def test_mlproject_tune_entry_point_runs(study_dir: Path, fake_training: FakeTraining) -> None:
