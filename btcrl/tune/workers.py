@@ -14,6 +14,7 @@ import optuna
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
 from btcrl.jobs.processes import wait_workers
+from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
 from btcrl.jobs.storage import make_storage
 from btcrl.tracking import set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
@@ -129,6 +130,7 @@ def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None
     """Entry point of a spawned worker: stop with the parent, logging, thread limits, then
     ``run_worker``."""
     watch_parent(parent_pid)
+    freeze_after_imports(TRAINING_MODULES)  # btcrl.jobs.startup: imports, then gc.freeze
     logging.basicConfig(
         level=job.log_level, format=f"%(asctime)s %(levelname)s w{job.index} %(name)s: %(message)s"
     )

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
+from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
 from btcrl.jobs.storage import make_storage
 from btcrl.walkforward.split import Segment
 
@@ -174,6 +175,7 @@ def _process_main(ctx: JobContext) -> None:
     """Entry point of a spawned worker: a watch on the parent, logging, thread limits, then
     ``run_worker``."""
     _exit_with_parent()
+    freeze_after_imports(TRAINING_MODULES)  # btcrl.jobs.startup: imports, then gc.freeze
     logging.basicConfig(
         level=ctx.log_level, format=f"%(asctime)s %(levelname)s wf{ctx.index} %(name)s: %(message)s"
     )
