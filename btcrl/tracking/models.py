@@ -10,13 +10,14 @@ import io
 import json
 import logging
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
+import yaml
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
@@ -41,6 +42,8 @@ _REQUIREMENTS = (
     "sb3-contrib",
     "gymnasium",
 )
+#: added for a model trained on ``agent.backend: sbx``
+_SBX_REQUIREMENTS = ("sbx-rl", "jax", "jaxlib", "flax", "optax", "tfp-nightly")
 #: source-run tags copied onto a registry version
 _VERSION_TAGS = (
     tags.ALGO,
@@ -60,10 +63,12 @@ _RUN_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]+)/(?P<path>.+)$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
 
 
-def pip_requirements() -> list[str]:
-    """Pinned requirements of the pyfunc model (local version labels like ``+cpu`` dropped)."""
+def pip_requirements(backend: str = "sb3") -> list[str]:
+    """Pinned requirements of the pyfunc model (local version labels like ``+cpu`` dropped);
+    ``backend`` ``sbx`` adds SBX and JAX."""
     pins = []
-    for package in _REQUIREMENTS:
+    extra = _SBX_REQUIREMENTS if backend == "sbx" else ()
+    for package in (*_REQUIREMENTS, *extra):
         try:
             pins.append(f"{package}=={version(package).split('+')[0]}")
         except PackageNotFoundError:  # pragma: no cover - all are install requirements
@@ -87,17 +92,26 @@ def log_policy_model(
     input_example: np.ndarray,
 ) -> ModelInfo:
     """Log the pyfunc model named ``model`` into the active run: ``files`` must hold
-    ``sb3_model``, ``feature_spec`` and ``config``; ``input_example`` is (1, len(input_names))."""
-    example = pd.DataFrame(np.asarray(input_example, dtype=np.float32), columns=input_names)
-    return mlflow.pyfunc.log_model(
-        name=MODEL_ARTIFACT,
-        python_model=str(PYFUNC_CODE),
-        artifacts={k: str(files[k]) for k in POLICY_ARTIFACTS},
-        pip_requirements=pip_requirements(),
-        signature=policy_signature(input_names, action_size),
-        input_example=example,
-        metadata={"feature_spec": json.loads(spec_json)},
-    )
+    ``sb3_model``, ``feature_spec`` and ``config``; ``input_example`` (1, len(input_names)) is
+    checked against the signature here but not stored: with an input example MLflow loads
+    the model twice while logging it (its serving-input check and signature hints), about a
+    third of a 50k-step segment's logging. Requirements are explicit, so none are inferred."""
+    if np.shape(input_example) != (1, len(input_names)):
+        raise BtcrlError(
+            f"input example of shape {np.shape(input_example)} does not fit "
+            f"{len(input_names)} observation columns"
+        )
+    agent = (yaml.safe_load(Path(files["config"]).read_text()) or {}).get("agent") or {}
+    with warnings.catch_warnings():  # the signature names every column: no example needed
+        warnings.filterwarnings("ignore", "An input example was not provided")
+        return mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=str(PYFUNC_CODE),
+            artifacts={k: str(files[k]) for k in POLICY_ARTIFACTS},
+            pip_requirements=pip_requirements(str(agent.get("backend", "sb3"))),
+            signature=policy_signature(input_names, action_size),
+            metadata={"feature_spec": json.loads(spec_json)},
+        )
 
 
 def register_model(run_id: str, name: str, alias: str | None = "candidate") -> int:
