@@ -1,6 +1,11 @@
-"""SB3 PPO / SAC and sb3-contrib TQC models built from an AgentConfig (classes: btcrl.policy)."""
+"""Models built from an AgentConfig (classes: btcrl.policy.algos): SB3 PPO / SAC and
+sb3-contrib TQC on torch (``agent.backend: sb3``), or SBX SAC / TQC / CrossQ on JAX
+(``agent.backend: sbx``). Both train on the same VecEnv with the same callbacks and save the
+same zip format."""
 
 import logging
+import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,18 +47,34 @@ def agent_fields(algo: str) -> tuple[str, ...]:
     if algo == "ppo":
         return (*_COMMON_FIELDS, *_PPO_FIELDS)
     extra = ("top_quantiles_to_drop_per_net",) if algo == "tqc" else ()
-    return (*_COMMON_FIELDS, *_OFF_POLICY_FIELDS, *extra)
+    skip = ("tau",) if algo == "crossq" else ()  # CrossQ has no target networks
+    fields = tuple(f for f in _OFF_POLICY_FIELDS if f not in skip)
+    return (*_COMMON_FIELDS, "backend", *fields, *extra)
 
 
 def seed_training(seed: int, torch_threads: int, device: str) -> None:
     """Seed Python, NumPy and torch (SB3's ``set_random_seed``; CUDA too on a GPU device) and
-    fix torch's intra-op thread count (``torch_threads`` > 0; 0 leaves torch's choice). With
+    fix torch's intra-op thread count (``torch_threads`` > 0; 0 leaves torch's choice; JAX's
+    too while it is not imported yet: :func:`limit_jax_threads`). With
     the same seed, threads, config and data, CPU training is bit-for-bit repeatable: SB3 draws
     every random number from these generators and the envs take ``seed + index``."""
     set_random_seed(seed, using_cuda=device.startswith("cuda"))
     if torch_threads > 0 and torch.get_num_threads() != torch_threads:
         torch.set_num_threads(torch_threads)
         log.debug("torch intra-op threads set to %d", torch_threads)
+    limit_jax_threads(torch_threads)
+
+
+def limit_jax_threads(threads: int) -> None:
+    """One XLA CPU thread pool of ``threads`` threads for SBX (``train.torch_threads``, which
+    holds for both backends; 0 leaves XLA's choice). XLA reads its flags once, when JAX
+    starts, so this works only before JAX is imported (the first SBX model of a process)."""
+    if threads <= 0 or "jax" in sys.modules:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:
+        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
+        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
 
 
 def resolve_device(device: str) -> str:
@@ -73,7 +94,7 @@ def algorithm_kwargs(config: AgentConfig, n_envs: int) -> dict[str, Any]:
     """
     policy_kwargs: dict[str, Any] = {
         "net_arch": list(config.net_arch),
-        "activation_fn": ACTIVATIONS[config.activation],
+        "activation_fn": _activation(config),
     }
     common: dict[str, Any] = {"learning_rate": config.learning_rate, "gamma": config.gamma}
     if config.algo == "ppo":
@@ -96,13 +117,23 @@ def algorithm_kwargs(config: AgentConfig, n_envs: int) -> dict[str, Any]:
         "buffer_size": config.buffer_size,
         "learning_starts": config.learning_starts,
         "batch_size": config.off_policy_batch_size,
-        "tau": config.tau,
         "train_freq": config.train_freq,
         "gradient_steps": config.gradient_steps,
     }
+    if config.algo != "crossq":
+        off_policy["tau"] = config.tau
     if config.algo == "tqc":
         off_policy["top_quantiles_to_drop_per_net"] = config.top_quantiles_to_drop_per_net
     return off_policy
+
+
+def _activation(config: AgentConfig) -> Any:
+    """The hidden-layer activation: a torch module class (sb3) or a JAX function (sbx)."""
+    if config.backend == "sb3":
+        return ACTIVATIONS[config.activation]
+    import flax.linen as nn
+
+    return {"tanh": nn.tanh, "relu": nn.relu}[config.activation]
 
 
 def build_model(
@@ -112,9 +143,9 @@ def build_model(
     device: str,
     policy_kwargs: Mapping[str, Any] | None = None,
 ) -> BaseAlgorithm:
-    """A fresh, seeded SB3 model for ``config.algo`` on ``env`` (an SB3 VecEnv);
-    ``policy_kwargs`` are added to the policy's (e.g. a features extractor)."""
-    cls = algorithm_class(config.algo)
+    """A fresh, seeded model for ``config.algo`` on ``config.backend`` and ``env`` (an SB3
+    VecEnv); ``policy_kwargs`` are added to the policy's (e.g. a features extractor)."""
+    cls = algorithm_class(config.algo, config.backend)
     kwargs = algorithm_kwargs(config, env.num_envs)
     log.info("building %s on %d envs, device %s: %s", config.algo, env.num_envs, device, kwargs)
     kwargs["policy_kwargs"].update(policy_kwargs or {})  # after the log: it holds weights
