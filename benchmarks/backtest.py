@@ -8,13 +8,16 @@
    (``btcrl.backtest.runner``: plan, episodes, summarise, write_artifacts, log), so the
    benchmark times the code it runs, not a copy of it. ``episode_s`` is both episodes (the
    model's and buy-and-hold's), ``plots_s`` what writing report.html adds to the files.
-3. Engine-only replay of the PPO's position targets (clipped to +-0.9, as vectorbt caps orders
-   at its cash; the rule baselines' 99 % stops; no forced close) through the engine kernels
-   and TradingEnv, against vectorbt's ``Portfolio.from_orders`` on the same orders (stop fills
-   at their reference prices, ``btcrl.backtest.crosscheck``), fee and slippage: time and the
-   largest relative difference of the equity curves (must be <= 1e-9).
+3. Engine-only replay of a policy's position targets (clipped to +-0.9, as vectorbt caps
+   orders at its cash; the rule baselines' 99 % stops; no forced close) through the engine
+   kernels and TradingEnv, against vectorbt's ``Portfolio.from_orders`` on the same orders
+   (stop fills at their reference prices, ``btcrl.backtest.crosscheck``), fee and slippage:
+   time and the largest relative difference of the equity curves (must be <= 1e-9). The
+   replayed policy must trade: ``--replay`` (default ``strategy:supertrend``, a rule baseline;
+   ``model`` replays the model's own targets) and the check fails below MIN_ORDERS orders
+   (an equity match over no order proves nothing; the tiny PPO makes none).
 
-    .venv/bin/python benchmarks/backtest.py [--model URI] [--data FILE]
+    .venv/bin/python benchmarks/backtest.py [--model URI] [--data FILE] [--replay POLICY]
 
 Ends with ``RESULT name=value ...``; the ratio is vectorbt's time over the engine's.
 """
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "BTCUSDT_1h_binance.csv"
 START, END = "2018-03-01", "2025-03-31"
 TARGET_S = 20.0
+MIN_ORDERS = 100  # fewest orders the engine-vs-vectorbt replay must make to count
 
 
 def _config(home: Path, data: Path, extra: list[str]):  # noqa: ANN202
@@ -115,8 +119,8 @@ def stages(home: Path, data: Path, model_uri: str) -> dict[str, float]:
 def engine_loop(fs, env, targets: np.ndarray) -> np.ndarray:  # noqa: ANN001
     """The engine kernels stepped directly (no gym shell): equity at the start and per step."""
     from btcrl.env.engine import reset_envs, step_envs
-    from btcrl.env.episodes import check_feature_set, engine_params, episode_bounds
     from btcrl.env.layout import L_EQUITY, N_ISTATE, N_LEDGER, N_STATE
+    from btcrl.env.params import check_feature_set, engine_params, episode_bounds
 
     prices, values = check_feature_set(fs)
     bounds = episode_bounds(fs, env, "backtest")
@@ -142,23 +146,37 @@ def engine_loop(fs, env, targets: np.ndarray) -> np.ndarray:  # noqa: ANN001
     return equity
 
 
-def engine_vs_vectorbt(home: Path, data: Path, model_uri: str) -> dict[str, float]:
-    """Replay the PPO's a_pos targets through the engine and vectorbt; compare equity."""
-    import vectorbt as vbt
-
-    from btcrl.backtest.crosscheck import order_series
+def replay_targets(home: Path, data: Path, model_uri: str, replay: str):  # noqa: ANN201
+    """(plan, a_pos target per row) of the policy to replay: ``model`` (the model's actions
+    in its backtest) or a rule baseline (``strategy:NAME``, ``buy_and_hold``)."""
     from btcrl.backtest.runner import plan_backtest
     from btcrl.policy.episode import backtest_env_config, run_episode
-    from btcrl.policy.rules import RulePolicy
 
     config = _config(home, data, [f"data.start={START}", f"data.end={END}"])
+    if replay != "model":
+        plan = plan_backtest(config, policy=replay)
+        return plan, plan.policy.targets.astype(np.float32)
     plan = plan_backtest(config, model_uri=model_uri)
     fs = plan.features
     model_episode = run_episode(fs, backtest_env_config(plan.env, True), plan.policy)
     targets = np.zeros(len(fs), np.float32)
     rows = np.arange(model_episode.start_row, model_episode.start_row + len(model_episode.actions))
-    # |a_pos| <= 0.9: vectorbt caps orders at the cash it holds
-    targets[rows] = np.clip(model_episode.actions[:, 0], -0.9, 0.9)
+    targets[rows] = model_episode.actions[:, 0]
+    return plan, targets
+
+
+def engine_vs_vectorbt(home: Path, data: Path, model_uri: str, replay: str) -> dict[str, float]:
+    """Replay the ``replay`` policy's a_pos targets through the engine and vectorbt; compare
+    equity."""
+    import vectorbt as vbt
+
+    from btcrl.backtest.crosscheck import order_series
+    from btcrl.policy.episode import backtest_env_config, run_episode
+    from btcrl.policy.policies import RulePolicy
+
+    plan, targets = replay_targets(home, data, model_uri, replay)
+    fs = plan.features
+    targets = np.clip(targets, -0.9, 0.9)  # vectorbt caps orders at the cash it holds
     env = backtest_env_config(
         plan.rule_env.model_copy(update={"max_position_btc": 1e6}), force_close=False
     )
@@ -208,8 +226,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model URI (default: train a tiny PPO)")
     parser.add_argument("--data", type=Path, default=DATA, help="1h candle CSV")
+    parser.add_argument(
+        "--replay",
+        default="strategy:supertrend",
+        help="policy replayed against vectorbt: model | a rule (must make >= 100 orders)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    from btcrl.kernel_cache import drop_stale_kernels
+
+    drop_stale_kernels()  # an entry point: kernels cached from older sources go first
     os.environ.pop("MLFLOW_RUN_ID", None)
     with tempfile.TemporaryDirectory(prefix="btcrl-bench-") as tmp:
         home = Path(tmp)
@@ -220,7 +246,7 @@ def main() -> int:
         cold_s, result = end_to_end(home, args.data, model_uri)
         warm_s, result = end_to_end(home, args.data, model_uri)
         parts = stages(home, args.data, model_uri)
-        replay = engine_vs_vectorbt(home, args.data, model_uri)
+        replay = engine_vs_vectorbt(home, args.data, model_uri, args.replay)
     bars = len(result.steps)
     print(f"model {model_uri} (trained in {train_s:.1f} s)" if not args.model else model_uri)
     print(
@@ -241,16 +267,19 @@ def main() -> int:
     )
     ratio = replay["vbt_s"] / replay["engine_s"]
     print(
-        f"vectorbt / engine time ratio {ratio:.2f}; equity max relative difference "
-        f"{replay['max_rel_diff']:.2e} over {int(replay['orders'])} orders "
+        f"vectorbt / engine time ratio {ratio:.2f}; {args.replay} replayed: equity max relative "
+        f"difference {replay['max_rel_diff']:.2e} over {int(replay['orders'])} orders "
         f"({int(replay['stops'])} of them stops)"
     )
-    ok = replay["max_rel_diff"] <= 1e-9
+    trades = replay["orders"] >= MIN_ORDERS
+    if not trades:
+        print(f"FAIL: the replay made {int(replay['orders'])} orders (< {MIN_ORDERS}): no check")
+    ok = replay["max_rel_diff"] <= 1e-9 and trades
     print(
         f"RESULT bars={bars} cold_s={cold_s:.2f} warm_s={warm_s:.2f} "
         f"episode_s={parts['episodes (model+b&h)']:.2f} plots_s={parts['plots']:.2f} "
         f"env_replay_s={replay['env_s']:.3f} engine_replay_s={replay['engine_s']:.3f} "
-        f"vbt_s={replay['vbt_s']:.3f} "
+        f"vbt_s={replay['vbt_s']:.3f} orders={int(replay['orders'])} "
         f"vbt_over_engine={ratio:.2f} max_rel_diff={replay['max_rel_diff']:.2e} "
         f"target_s={TARGET_S:.0f} within_target={warm_s <= TARGET_S} match={ok}"
     )

@@ -165,6 +165,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     from btcrl.backtest import stats
+    from btcrl.metrics import sharpe_per_bar
     from btcrl.tracking import configure_tracking
 
     results: dict[str, dict[str, Any]] = {}
@@ -174,7 +175,9 @@ def main() -> None:
         for name in args.variants.split(","):
             results[name] = run_variant(variant_config(base, name, args.window), args.budget)
             print(f"{name}: done in {results[name]['wall']:.0f} s", file=sys.stderr)
-    per_bar = [stats.sharpe_ratio(r) for res in results.values() for r in res["returns"].values()]
+    per_bar = [
+        float(sharpe_per_bar(r)) for res in results.values() for r in res["returns"].values()
+    ]
     n_trials = len(per_bar)
     variance = float(np.var(per_bar, ddof=1)) if n_trials > 1 else 0.0
     first = next(iter(results.values()))

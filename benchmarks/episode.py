@@ -5,7 +5,7 @@ The policy is an untrained SB3 model built from the default agent config (PPO, 6
 weights do not change the cost. The episode runs 10,000 steps (bars) in mode ``backtest``:
 
 1. ``compiled``: ``btcrl.policy.episode.run_episode`` with the policy's ``MlpPolicy``,
-   i.e. the whole episode in one numba call (``btcrl.env.policy_episode``); the first call
+   i.e. the whole episode in one numba call (``btcrl.env.episode_runner``); the first call
    in the process (numba compiling, or loading its disk cache) is reported apart;
 2. ``torch``: the same runner with the torch fallback (``ModelPolicy`` over
    ``DeterministicAct``, SB3's own ``_predict`` without its per-call overhead) stepping
@@ -82,7 +82,7 @@ def main() -> None:
         model_policy,
         run_episode,
     )
-    from btcrl.policy.rules import ModelPolicy
+    from btcrl.policy.policies import ModelPolicy
 
     fs, model = build(args.algo, args.bars)
     config = backtest_env_config(EnvConfig(), True)

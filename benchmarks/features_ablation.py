@@ -37,6 +37,7 @@ import numpy as np
 
 from btcrl.backtest import stats
 from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.metrics import sharpe_per_bar
 
 START, END = "2021-07-01", "2024-12-31"  # train windows of segments >= 2 start in 2022-01
 
@@ -124,7 +125,7 @@ def score(aggs: dict[str, Any]) -> list[dict[str, Any]]:
                     "variant": name,
                     "seed": seed,
                     "returns": returns,
-                    "sr_bar": stats.sharpe_ratio(returns),
+                    "sr_bar": float(sharpe_per_bar(returns)),
                     "sharpe": stitched.metrics["sharpe"],
                     "max_drawdown": stitched.metrics["max_drawdown"],
                     "total_return": stitched.metrics["total_return"],

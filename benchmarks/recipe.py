@@ -17,8 +17,11 @@ trains only what is missing.
 
 Baselines (buy-and-hold, flat, each configured rule strategy) are the walk-forward's own
 windows of the ``previous_default`` run: unlevered, carry-free, shorts as the rules allow.
-The DSR of every row counts every configuration tried (``n_trials`` = recipes x seeds run),
-with the variance of the per-bar stitched Sharpe ratios across all of them.
+The DSR of every row counts every configuration this comparison tried (``n_trials`` =
+recipes x seeds run), with the variance of the per-bar stitched Sharpe ratios across all of
+them: the benchmark passes its own N and V (``btcrl.backtest.stats.trial_count``), not the
+tracking store's trial ledger, which also counts each recipe's walk-forward parent on these
+windows (one per recipe) in the parents' own ``stats/dsr``. With N = 1 the column is the PSR.
 
 Units: Sharpe annualised (sqrt(8760) on 1h bars), CAGR, max drawdown (<= 0), fees and PnL
 before costs are fractions of the starting capital; turnover is traded notional over mean
@@ -255,9 +258,11 @@ def main() -> None:
         seeds = tuple(dict.fromkeys((*args.screen_seeds, *args.final_seeds)))
         for name in finals:
             results[name] = run_recipe(name, args, seeds)
+    from btcrl.backtest import stats
+
     per_bar = [m.metrics["sharpe_per_bar"] for a in results.values() for m in a.models.values()]
-    n_trials = len(per_bar)
-    variance = float(np.var(per_bar, ddof=1)) if n_trials > 1 else 0.0
+    trials = stats.trial_count(per_bar, "recipe comparison")
+    n_trials, variance = trials.n_trials, trials.sharpe_variance
     table = []
     rows: dict[str, dict] = {}
     shipped = default_name(list(args.recipes))
@@ -277,7 +282,8 @@ def main() -> None:
         f"walk-forward {args.train_months}/{args.val_months}/{args.test_months} months, "
         f"{len(segments)} segments {segments[0].test_start:%Y-%m}"
         f"..{segments[-1].test_stop:%Y-%m}, {args.timesteps:,} env-steps each, "
-        f"n_trials={n_trials} (Sharpe variance per bar {variance:.3g})"
+        f"n_trials={n_trials} (Sharpe variance per bar {variance:.3g}); Sharpe annualised"
+        f"{'; N = 1: the dsr column is the PSR' if trials.single else ''}"
     )
     print_table(table, ref)
     eligible = [n for n in finals[1:] if rows[n]["turnover"] <= 0.5 * ref["turnover"]]

@@ -21,6 +21,11 @@ class ExchangeError(BtcrlError):
     """An exchange (or another remote source) refused or failed after retries."""
 
 
+class TrackingError(BtcrlError):
+    """The MLflow tracking store (database, server or artifact root) failed: full or
+    read-only disk, a server that is down, a URI that names no usable store."""
+
+
 class CompatibilityError(BtcrlError):
     """A model and the data it is asked to run on disagree (FeatureSpec mismatch)."""
 

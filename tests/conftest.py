@@ -3,7 +3,10 @@
 The extracts (tests/data/real/*.csv.gz, cut from ../shared/data by make_extracts.py there,
 rows byte for byte) are unpacked once per session under their original file names, so no
 test needs anything outside the repository. Under ``CI=true`` a test that still skips for
-missing data fails instead (``pytest_runtest_makereport`` below; ``.ci/run`` sets CI).
+missing data fails instead (``pytest_runtest_makereport`` below; ``.ci/run`` sets CI), and so
+does a skip of a ``postgres`` test: ``.ci/run`` starts the server, and a CI run that could not
+start it has not tested what it claims. The session starts with the numba cache guard
+(``btcrl.kernel_cache``), as every command does.
 """
 
 import gzip
@@ -18,6 +21,7 @@ import pandas as pd
 import pytest
 
 from btcrl.data.columns import CLOSE, HIGH, LOW, OHLCV, OPEN, TIME, VOLUME
+from btcrl.kernel_cache import drop_stale_kernels
 
 EXTRACTS = Path(__file__).resolve().parent / "data" / "real"
 DATA_SKIP = re.compile(r"real data|shared/data|data not found|missing data", re.IGNORECASE)
@@ -49,12 +53,23 @@ def candles() -> pd.DataFrame:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Under CI=true a skip for missing data is a failure: the claims must hold on a clone."""
+    """Under CI=true a skip for missing data, or of a ``postgres`` test, is a failure: the
+    claims must hold on a clone, and CI's PostgreSQL is part of what it tests."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.skipped and os.environ.get("CI") == "true" and DATA_SKIP.search(str(report.longrepr)):
+    if not report.skipped or os.environ.get("CI") != "true":
+        return
+    if DATA_SKIP.search(str(report.longrepr)):
         report.outcome = "failed"
         report.longrepr = f"skipped for missing data under CI=true: {report.longrepr}"
+    elif item.get_closest_marker("postgres") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"skipped without PostgreSQL under CI=true: {report.longrepr}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Drop numba kernels cached from older sources before any test compiles one."""
+    drop_stale_kernels()
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ LEVELS: dict[str, int] = {
     "config": 5,
 }
 #: importable by every package: the exception hierarchy, the package root (__version__) and
-#: the numba cache guard the root runs on import
+#: the numba cache guard the command entry points and workers run
 SHARED = {"errors", "", "kernel_cache"}
 
 
@@ -50,6 +50,15 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def from_target(node: ast.ImportFrom, here: str, is_package: bool) -> str:
+    """The absolute module a ``from ... import`` in module ``here`` reads from."""
+    if not node.level:
+        return node.module or ""
+    base = here.split(".")
+    base = base[: len(base) - node.level + (1 if is_package else 0)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """(line, absolute btcrl module) of every import in ``path``."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -60,13 +69,7 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = here.split(".")
-                base = base[: len(base) - node.level + (1 if is_package else 0)]
-                target = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                target = node.module or ""
-            found.append((node.lineno, target))
+            found.append((node.lineno, from_target(node, here, is_package)))
     return [(line, name) for line, name in found if name.split(".")[0] == "btcrl"]
 
 
@@ -130,3 +133,64 @@ def test_only_tracking_imports_mlflow() -> None:
 )
 def test_the_rule_itself(source: str, dest: str, ok: bool) -> None:
     assert allowed(source, dest) is ok
+
+
+def _module_paths() -> dict[str, Path]:
+    return {module_name(path): path for path in ROOT.rglob("*.py")}
+
+
+def module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The btcrl modules ``path`` imports, lazy and TYPE_CHECKING ones included: ``from
+    pkg import sub`` counts as ``pkg.sub`` when that is a module, else as ``pkg``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = module_name(path)
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            target = from_target(node, here, is_package)
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in modules else target)
+    return {name for name in found if name in modules and name != here}
+
+
+def package_cycles() -> list[list[str]]:
+    """Every import cycle among the modules of one package (its ``__init__`` included)."""
+    paths = _module_paths()
+    modules = set(paths)
+    graph = {
+        name: {
+            dest
+            for dest in module_imports(path, modules)
+            if package_of(dest) == package_of(name) and dest != "btcrl"
+        }
+        for name, path in paths.items()
+        if name != "btcrl"
+    }
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dest in sorted(graph.get(node, ())):
+            if state.get(dest) == 1:
+                cycles.append([*stack[stack.index(dest) :], dest])
+            elif dest not in state:
+                visit(dest)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    return cycles
+
+
+def test_no_import_cycle_inside_a_package() -> None:
+    cycles = package_cycles()
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)

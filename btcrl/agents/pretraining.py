@@ -14,6 +14,7 @@ from typing import Any
 from btcrl.agents.algos import resolve_device
 from btcrl.agents.split import last_train_time, split_feature_set
 from btcrl.config import ExperimentConfig, dump_config, flatten_config
+from btcrl.config.pretrain import PretrainConfig
 from btcrl.encoder.extractor import encoder_policy_kwargs
 from btcrl.encoder.model import MaskedEncoder
 from btcrl.encoder.plot import reconstruction_html
@@ -22,7 +23,8 @@ from btcrl.encoder.windows import gather_windows, window_ends
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.tracking import configure_tracking, log_metrics, log_params, log_text, start_run
-from btcrl.tracking.encoder import ENCODER_RUN_TAG, ENCODER_URI_TAG, load_encoder, log_encoder
+from btcrl.tracking import tags as tag_names
+from btcrl.tracking.encoder import load_encoder, log_encoder
 from btcrl.tracking.models import pip_requirements
 from btcrl.tracking.tags import DATA_HASH, SYMBOL, TIMEFRAME
 
@@ -53,15 +55,7 @@ def run_pretraining(
     log losses and the encoder to an MLflow run in ``pretrain.experiment``, register it as
     ``pretrain.model_name`` (alias ``candidate``) when ``register``."""
     configure_tracking(config.tracking)
-    if features is None:
-        from btcrl.features import load_feature_set
-
-        train = config.train  # fitted features fit on the train split, as btcrl train's
-        features = load_feature_set(
-            config.data,
-            config.features,
-            fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
-        )
+    features = features if features is not None else _pretrain_features(config)
     split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     pretrain = config.pretrain
     device = resolve_device(pretrain.device)
@@ -77,15 +71,7 @@ def run_pretraining(
     with start_run(
         pretrain.experiment, "pretrain", run_name=name, tags=tags, parent_run_id=parent_run_id
     ) as run:
-        log_params(
-            {
-                k: v
-                for k, v in flatten_config(config).items()
-                if k.split(".")[0] in ("data", "features", "pretrain", "seed")
-            }
-        )
-        log_text(dump_config(config), "config.yaml")
-        log_text(features.spec.to_json(), "feature_spec.json")
+        _log_inputs(config, features)
 
         def report(step: int, metrics: dict[str, float]) -> None:
             log_metrics(metrics, step=step)
@@ -96,20 +82,11 @@ def run_pretraining(
             split.train, pretrain, seed=config.seed, device=device, on_eval=report
         )
         log_metrics({"samples_per_second": result.samples_per_second})
-        span = split.train
-        last = gather_windows(
-            span.features, window_ends(span, pretrain.window)[-1:], pretrain.window
-        )[0]  # the latest held-out window
-        log_text(
-            reconstruction_html(
-                result.model, last, spec.feature_names, pretrain.mask_ratio, config.seed
-            ),
-            "reconstruction.html",
-        )
+        _log_reconstruction(result.model, split.train, pretrain, config.seed)
         metadata = {
             "feature_spec": features.spec.to_dict(),
             "shape": result.shape.to_dict(),
-            "train_end": split.tags()["btcrl.train_end"],
+            "train_end": split.tags()[tag_names.TRAIN_END],
         }
         uri, version = log_encoder(
             result.model.cpu(),
@@ -118,6 +95,38 @@ def run_pretraining(
             pretrain.model_name if register else None,
         )
     return PretrainRunResult(run.info.run_id, uri, version, result.final, result.samples_per_second)
+
+
+def _pretrain_features(config: ExperimentConfig) -> FeatureSet:
+    """The config's FeatureSet from the store; fitted features fit on the train split, as
+    ``btcrl train``'s do."""
+    from btcrl.features import load_feature_set
+
+    train = config.train
+    return load_feature_set(
+        config.data,
+        config.features,
+        fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+    )
+
+
+def _log_inputs(config: ExperimentConfig, features: FeatureSet) -> None:
+    """The params that shape an encoder (data, features, pretrain, seed), the whole config
+    and the FeatureSpec, to the active run."""
+    sections = ("data", "features", "pretrain", "seed")
+    log_params({k: v for k, v in flatten_config(config).items() if k.split(".")[0] in sections})
+    log_text(dump_config(config), "config.yaml")
+    log_text(features.spec.to_json(), "feature_spec.json")
+
+
+def _log_reconstruction(
+    model: MaskedEncoder, span: FeatureSet, pretrain: PretrainConfig, seed: int
+) -> None:
+    """``reconstruction.html``: the encoder's reconstruction of the span's latest window."""
+    ends = window_ends(span, pretrain.window)[-1:]
+    last = gather_windows(span.features, ends, pretrain.window)[0]
+    html = reconstruction_html(model, last, span.spec.feature_names, pretrain.mask_ratio, seed)
+    log_text(html, "reconstruction.html")
 
 
 @dataclass(frozen=True)
@@ -161,5 +170,5 @@ def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderP
     return EncoderPolicy(
         config.model_copy(update={"env": env}),
         encoder_policy_kwargs(module, config.agent.encoder_trainable),
-        {ENCODER_URI_TAG: uri, ENCODER_RUN_TAG: str(metadata.get("run_id", ""))},
+        {tag_names.ENCODER_URI: uri, tag_names.ENCODER_RUN_ID: str(metadata.get("run_id", ""))},
     )

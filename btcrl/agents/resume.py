@@ -45,12 +45,11 @@ def fetch_checkpoint(run_id: str, dst: Path) -> tuple[Path, FeatureSpec]:
     get_run(run_id)
     dst.mkdir(parents=True, exist_ok=True)
     for candidate in CHECKPOINT_CANDIDATES:
-        path = download_run_artifact(run_id, candidate, dst)
-        if path is None:
+        try:
+            path = download_run_artifact(run_id, candidate, dst)
+        except BtcrlError:
             continue
         spec_path = download_run_artifact(run_id, "feature_spec.json", dst)
-        if spec_path is None:
-            raise BtcrlError(f"run {run_id} has no feature_spec.json artifact")
         log.info("resuming from %s of run %s", candidate, run_id)
         return path, FeatureSpec.from_json(spec_path.read_text())
     looked = ", ".join(CHECKPOINT_CANDIDATES)

@@ -28,7 +28,9 @@ def run_name(
     return f"{prefix}-{name}" if prefix else name
 
 
-def run_tags(config: ExperimentConfig, features: FeatureSet, split: TimeSplit) -> dict[str, str]:
+def train_run_tags(
+    config: ExperimentConfig, features: FeatureSet, split: TimeSplit
+) -> dict[str, str]:
     """The source-run tags later backtests and registry versions rely on (docs/internals.md);
     market and data hash as the FeatureSet's spec records them."""
     spec = features.spec

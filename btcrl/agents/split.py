@@ -8,6 +8,7 @@ import pandas as pd
 
 from btcrl.errors import DataError
 from btcrl.features.spec import FeatureSet
+from btcrl.tracking import tags as tag_names
 
 MIN_SPAN_BARS = 10
 
@@ -25,10 +26,10 @@ class TimeSplit:
         bar of each span (train starts at its first valid row)."""
         train_times = self.train.times[self.train.first_valid :]
         return {
-            "btcrl.train_start": _iso(train_times[0]),
-            "btcrl.train_end": _iso(train_times[-1]),
-            "btcrl.val_start": _iso(self.validation.times[0]),
-            "btcrl.val_end": _iso(self.validation.times[-1]),
+            tag_names.TRAIN_START: _iso(train_times[0]),
+            tag_names.TRAIN_END: _iso(train_times[-1]),
+            tag_names.VAL_START: _iso(self.validation.times[0]),
+            tag_names.VAL_END: _iso(self.validation.times[-1]),
         }
 
 

@@ -25,12 +25,12 @@ from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
 from btcrl.agents.pretraining import encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
-from btcrl.agents.run_info import model_name, run_name, run_params, run_tags
+from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.data.timeframes import periods_per_year
-from btcrl.env.episodes import observation_names
+from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
 from btcrl.policy.act import deterministic_act
@@ -109,7 +109,6 @@ def run_training(
     - ``name_prefix``: put first in the run name (e.g. ``t3`` for trial 3).
     - ``config.train.resume``: continue that run's last checkpoint for ``total_timesteps``
       more env-steps; the new run is tagged ``btcrl.resumed_from``.
-
     TrainingDivergedError (a BtcrlError) when weights become NaN/inf: the run ends FAILED.
     """
     _check(config)
@@ -122,20 +121,12 @@ def run_training(
     device = resolve_device(config.agent.device)
     seed_training(config.seed, config.train.torch_threads, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
-    all_tags = {**run_tags(config, features, split), **encoder.tags, **resumed}
+    all_tags = {**train_run_tags(config, features, split), **encoder.tags, **resumed}
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        job = _Job(
-            config,
-            features,
-            split,
-            device,
-            checkpoint,
-            Path(tmp),
-            on_validation,
-            encoder.policy_kwargs,
-        )
+        kwargs = encoder.policy_kwargs
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
         with start_run(
             config.train.experiment,
             "train",
@@ -148,7 +139,7 @@ def run_training(
             run_id = str(run.info.run_id)
             _log_inputs(config, features, split)
             metrics, model = _train_and_log(job, run_id, progress, progress_lines)
-            uri, version = _register(config, run_id)
+            uri, version = _register(config, run_id, metrics)
     log.info("run %s finished: %s", run_id, uri)
     # config as trained and logged (env.window follows an encoder's)
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
@@ -163,6 +154,7 @@ def _load_features(config: ExperimentConfig) -> FeatureSet:
         config.data,
         config.features,
         fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
+        history_bars=config.env.vol_window,  # closes before the start for the realised vol
     )
 
 
@@ -202,10 +194,17 @@ def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit
     log_candles(split.validation, config.data.source, "validation")
 
 
-def _register(config: ExperimentConfig, run_id: str) -> tuple[str, int | None]:
+def _register(
+    config: ExperimentConfig, run_id: str, metrics: dict[str, float]
+) -> tuple[str, int | None]:
+    """Register the run's model; it takes ``@candidate`` only when it traded on validation
+    (``val/fills`` > 0): a flat policy is registered, never proposed."""
     if not config.train.register_model:
         return f"runs:/{run_id}/model", None
-    version = register_model(run_id, model_name(config), "candidate")
+    traded = metrics.get("val/fills", 1.0) > 0
+    if not traded:
+        log.warning("run %s never traded on validation: registered without @candidate", run_id)
+    version = register_model(run_id, model_name(config), "candidate" if traded else None)
     return f"models:/{model_name(config)}/{version}", version
 
 

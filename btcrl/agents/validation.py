@@ -6,11 +6,16 @@ import numpy as np
 
 from btcrl.config import EnvConfig
 from btcrl.features.spec import FeatureSet
-from btcrl.metrics import PERFORMANCE_KEYS, behaviour_metrics, performance_metrics, sharpe_ratio
+from btcrl.metrics import (
+    PERFORMANCE_KEYS,
+    behaviour_metrics,
+    performance_metrics,
+    sharpe_annualised,
+)
 from btcrl.policy.act import ActFn, DeterministicAct
-from btcrl.policy.episode import model_policy
+from btcrl.policy.episode import StepPolicy, model_policy
 from btcrl.policy.episode import run_episode as run_policy_episode
-from btcrl.policy.rules import ModelPolicy
+from btcrl.policy.policies import PRIOR_RULE, ModelPolicy, rule_env, rule_policy
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +31,20 @@ VALIDATION_METRICS = tuple(
         "stop_loss_count",
         "bh_sharpe",
         "excess_sharpe",
+        "bh_total_return",
+        "bh_max_drawdown",
         "fees",
         "slippage",
         "carry",
         "costs",
         "return_before_costs",
+        "fills",
+        # the prior (features.prior; NaN when the feature set carries none), issue 21
+        "prior_total_return",
+        "prior_sharpe",
+        "prior_max_drawdown",
+        "excess_prior_return",
+        "excess_prior_sharpe",
     )
 )
 _COSTS = (("fees", "fee"), ("slippage", "slippage_cost"), ("carry", "borrow_cost"))
@@ -55,6 +69,13 @@ def run_episode(features: FeatureSet, config: EnvConfig, act: ActFn) -> dict[str
         policy = model_policy(act.policy, act, name="validation")
     else:
         policy = ModelPolicy(act, name="validation")
+    return _episode_arrays(features, config, policy)
+
+
+def _episode_arrays(
+    features: FeatureSet, config: EnvConfig, policy: StepPolicy
+) -> dict[str, np.ndarray]:
+    """``run_episode``'s arrays for any step policy (a model's or a rule's)."""
     episode = run_policy_episode(features, config, policy, mode="eval")
     kinds = [(episode.field(f"{k}_price"), episode.field(f"{k}_qty")) for k in _FILL_KINDS]
     bars = episode.field("bar").astype(np.int64)
@@ -102,6 +123,7 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
             metrics[key] = behaviour[key]
     metrics.update(_against_buy_and_hold(episode, periods_per_year))
     metrics.update(_costs(episode))
+    metrics["fills"] = float(episode["fills"].sum())
     return metrics
 
 
@@ -117,17 +139,46 @@ def _costs(episode: dict[str, np.ndarray]) -> dict[str, float]:
 def _against_buy_and_hold(
     episode: dict[str, np.ndarray], periods_per_year: float
 ) -> dict[str, float]:
-    """``bh_sharpe`` and ``excess_sharpe`` (annualised; NaN with fewer than 2 bars)."""
+    """``bh_sharpe``, ``excess_sharpe`` (annualised), ``bh_total_return`` and
+    ``bh_max_drawdown`` (fractions, close to close, no costs); NaN with fewer than 2 bars."""
     close = episode["close"]
     equity = episode["equity"]
+    keys = ("bh_sharpe", "excess_sharpe", "bh_total_return", "bh_max_drawdown")
     if len(close) < 2 or len(equity) != len(close) + 1:
-        return {"bh_sharpe": float("nan"), "excess_sharpe": float("nan")}
+        return dict.fromkeys(keys, float("nan"))
     bh = close / np.concatenate((episode["prev_close"], close[:-1])) - 1.0
     ours = equity[1:] / equity[:-1] - 1.0
+    curve = np.concatenate(([1.0], np.cumprod(1.0 + bh)))
     return {
-        "bh_sharpe": sharpe_ratio(bh, periods_per_year),
-        "excess_sharpe": sharpe_ratio(ours - bh, periods_per_year),
+        "bh_sharpe": sharpe_annualised(bh, periods_per_year),
+        "excess_sharpe": sharpe_annualised(ours - bh, periods_per_year),
+        "bh_total_return": float(curve[-1] - 1.0),
+        "bh_max_drawdown": float((curve / np.maximum.accumulate(curve) - 1.0).min()),
     }
+
+
+def _against_prior(
+    features: FeatureSet, config: EnvConfig, equity: np.ndarray, periods_per_year: float
+) -> dict[str, float]:
+    """The prior (``trend_voltarget``) over the same span under the same costs (with the
+    rules' stops), and the agent's excess over it: ``prior_total_return``,
+    ``prior_sharpe``, ``prior_max_drawdown``, ``excess_prior_return`` (simple difference of
+    the total returns) and ``excess_prior_sharpe`` (annualised Sharpe of the per-bar return
+    differences). NaN when the feature set has no prior columns."""
+    keys = ("total_return", "sharpe", "max_drawdown")
+    names = [f"prior_{k}" for k in keys] + ["excess_prior_return", "excess_prior_sharpe"]
+    if "prior_exposure" not in features.spec.feature_names:
+        return dict.fromkeys(names, float("nan"))
+    env = rule_env(config)
+    prior = _episode_arrays(features, env, rule_policy(PRIOR_RULE, features, env))["equity"]
+    perf = performance_metrics(prior, periods_per_year)
+    out = {f"prior_{k}": float(perf[k]) for k in keys}
+    n = min(len(prior), len(equity))
+    ours = equity[1:n] / equity[: n - 1] - 1.0
+    theirs = prior[1:n] / prior[: n - 1] - 1.0
+    out["excess_prior_return"] = float(equity[-1] / equity[0] - prior[-1] / prior[0])
+    out["excess_prior_sharpe"] = sharpe_annualised(ours - theirs, periods_per_year)
+    return out
 
 
 def evaluate_policy(
@@ -138,5 +189,7 @@ def evaluate_policy(
     prefix: str = "val/",
 ) -> dict[str, float]:
     """Score ``act`` over the whole span of ``features``; keys carry ``prefix``."""
-    metrics = score_episode(run_episode(features, config, act), periods_per_year)
+    episode = run_episode(features, config, act)
+    metrics = score_episode(episode, periods_per_year)
+    metrics.update(_against_prior(features, config, episode["equity"], periods_per_year))
     return {f"{prefix}{key}": value for key, value in metrics.items()}

@@ -108,12 +108,48 @@ def summary(plan: Any, metrics: dict[str, Any], n_steps: int, config: Any) -> di
         "buy_and_hold": {
             "final_equity": results["buy_and_hold"]["final_equity"],
             "total_return": perf["buy_and_hold"]["total_return"],
+            "sharpe": perf["buy_and_hold"]["sharpe"],
+            "max_drawdown": perf["buy_and_hold"]["max_drawdown"],
+            "excess_sharpe": perf["excess"]["excess_sharpe"],
+            "excess_psr": perf["excess"]["excess_psr"],
         },
+        "prior": _prior_summary(metrics.get("prior")),
         "excess_return": perf["excess"]["excess_return"],
         "force_close": config.backtest.force_close,
         "warnings": list(plan.warnings),
         "files": [*FILES, *((REPORT,) if config.backtest.plots else ())],
     }
+
+
+def _prior_summary(prior: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The trend_voltarget prior's figures over the same bars and the excess over it."""
+    if prior is None:
+        return None
+    perf = prior["performance"]
+    return {
+        **{key: perf[key] for key in ("total_return", "sharpe", "max_drawdown")},
+        **prior["excess"],
+    }
+
+
+def _comparison_lines(summary: dict[str, Any]) -> list[str]:
+    """Buy-and-hold's and the prior's figures beside the strategy's, and the excess over
+    each (return difference, annualised Sharpe of the per-bar excess and its PSR)."""
+    bh = summary["buy_and_hold"]
+    lines = [
+        f"  buy and hold: total return {bh['total_return']:+.2%}  sharpe {bh['sharpe']:.2f}  "
+        f"max drawdown {bh['max_drawdown']:.2%};  excess sharpe {bh['excess_sharpe']:.2f} "
+        f"(PSR {bh['excess_psr']:.2f})"
+    ]
+    prior = summary.get("prior")
+    if prior:
+        lines.append(
+            f"  prior trend_voltarget: total return {prior['total_return']:+.2%}  sharpe "
+            f"{prior['sharpe']:.2f}  max drawdown {prior['max_drawdown']:.2%};  excess "
+            f"{prior['excess_return']:+.2%}, sharpe {prior['excess_sharpe']:.2f} "
+            f"(PSR {prior['excess_psr']:.2f})"
+        )
+    return lines
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -130,13 +166,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines += [
         f"  total return {mtm['total_return']:+.2%}  (buy and hold {bh['total_return']:+.2%}, "
         f"excess {summary['excess_return']:+.2%})",
-        f"  sharpe {mtm['sharpe']:.2f}  max drawdown {mtm['max_drawdown']:.2%}",
+        f"  sharpe (annualised) {mtm['sharpe']:.2f}  max drawdown {mtm['max_drawdown']:.2%}",
         f"  round trips {int(act['round_trips'])}{f' (+{opened} open)' if opened else ''}  "
         f"fills {int(act['fills'])}  turnover {act['turnover']:.1f}x  "
         f"fees {act['fees']:,.2f} USD ({act['fees_pct']:.2%} of capital)",
         f"  return before costs {pre['total_return']:+.2%}  costs {pre['costs']:,.2f} USD = fees "
         f"{real['fees']:,.2f} + slippage {real['slippage_cost']:,.2f} + carry "
         f"{real['borrow_cost']:,.2f}",
+        *_comparison_lines(summary),
     ]
     return lines
 

@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from btcrl.env.episodes import observation_size
+from btcrl.env.params import observation_size
 from btcrl.errors import CompatibilityError
 from btcrl.features.spec import ACTION_NAMES, FeatureSpec
 

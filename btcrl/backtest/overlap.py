@@ -5,9 +5,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from btcrl.tracking import tags as tag_names
+
 SPAN_TAGS = (
-    ("train", "btcrl.train_start", "btcrl.train_end"),
-    ("validation", "btcrl.val_start", "btcrl.val_end"),
+    ("train", tag_names.TRAIN_START, tag_names.TRAIN_END),
+    ("validation", tag_names.VAL_START, tag_names.VAL_END),
 )
 
 
@@ -70,8 +72,8 @@ def model_spans(
     training span)."""
     spans = dict(source_tags)
     if missing_spans(spans) and spec_first and spec_last:
-        spans.setdefault("btcrl.train_start", spec_first)
-        spans.setdefault("btcrl.train_end", spec_last)
+        spans.setdefault(tag_names.TRAIN_START, spec_first)
+        spans.setdefault(tag_names.TRAIN_END, spec_last)
     return spans
 
 

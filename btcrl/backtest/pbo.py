@@ -17,8 +17,9 @@ PBO is the share of combinations whose logit is <= 0: the probability that the c
 a selection picks in-sample does no better than the median configuration out of sample.
 Pure noise gives about 0.5; a real, persistent edge gives about 0.
 
-The default score is the per-period Sharpe ratio (mean / standard deviation, ddof=1, not
-annualised), computed from per-block sums so that all combinations are evaluated at once.
+The default score is the per-bar Sharpe ratio (:func:`btcrl.metrics.sharpe_per_bar`: mean /
+standard deviation, ddof=1, not annualised), computed from per-block sums so that all
+combinations are evaluated at once.
 """
 
 from collections.abc import Callable
@@ -44,17 +45,10 @@ class PBOResult:
     n_combinations: int
 
 
-def sharpe_columns(returns: np.ndarray) -> np.ndarray:
-    """Per-period Sharpe of each column of ``returns`` (rows, N): mean / std (ddof=1).
-
-    A column with zero spread scores 0 when its mean is 0 (a flat policy) and +-inf otherwise.
-    """
-    values = np.asarray(returns, dtype=np.float64)
-    return _sharpe(values.sum(axis=0), (values**2).sum(axis=0), values.shape[0])
-
-
-def _sharpe(sums: np.ndarray, squares: np.ndarray, count: int | np.ndarray) -> np.ndarray:
-    """Sharpe (ddof=1) from sums and sums of squares over ``count`` rows."""
+def _sharpe_from_sums(sums: np.ndarray, squares: np.ndarray, count: int | np.ndarray) -> np.ndarray:
+    """:func:`btcrl.metrics.sharpe_per_bar` (ddof=1) from sums and sums of squares over
+    ``count`` rows: the fast path scores all C(S, S/2) combinations from per-block sums (a
+    test holds it equal to ``sharpe_per_bar`` on the same rows)."""
     mean = sums / count
     var = np.maximum(squares - sums * mean, 0.0) / (np.asarray(count) - 1)
     std = np.sqrt(var)
@@ -113,7 +107,7 @@ def pbo_cscv(
 
     ``returns``: (T, N) per-period simple returns, one column per trial, rows the same bars.
     ``n_partitions``: S, even (16 by default: 12,870 combinations). ``metric``: a score per
-    column, higher is better; None = per-period Sharpe (fast path). The in-sample winner is the
+    column, higher is better; None = per-bar Sharpe (fast path). The in-sample winner is the
     first of equal best scores. Raises ValueError for fewer than 2 trials, an odd S, fewer
     than 2 rows per block, or non-finite returns.
     """
@@ -127,8 +121,8 @@ def pbo_cscv(
         inside = masks.astype(np.float64)  # float matmul runs on BLAS, bool does not
         outside = 1.0 - inside
         is_count = (inside @ counts)[:, None]
-        in_sample = _sharpe(inside @ sums, inside @ squares, is_count)
-        out_sample = _sharpe(outside @ sums, outside @ squares, counts.sum() - is_count)
+        in_sample = _sharpe_from_sums(inside @ sums, inside @ squares, is_count)
+        out_sample = _sharpe_from_sums(outside @ sums, outside @ squares, counts.sum() - is_count)
     else:
         in_sample = np.stack([_score(metric, blocks, m) for m in masks])
         out_sample = np.stack([_score(metric, blocks, ~m) for m in masks])

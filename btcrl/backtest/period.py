@@ -3,7 +3,9 @@
 from datetime import date
 
 from btcrl.config import ExperimentConfig
+from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
+from btcrl.env.params import first_row
 from btcrl.errors import ConfigError, DataError
 from btcrl.features import load_feature_set
 from btcrl.features.spec import FeatureSet, FittedParams
@@ -27,13 +29,25 @@ def load_period_features(
     start: date | None,
     end: date | None,
     fitted: tuple[FittedParams, ...] = (),
+    env: EnvConfig | None = None,
 ) -> FeatureSet:
-    """The FeatureSet of ``config.data`` over ``start..end`` built with ``features`` (history
-    before ``start`` only for warm-up) and a model's ``fitted`` params (applied, never refit);
-    DataError when fewer than ``MIN_STEPS`` + 1 bars remain after warm-up."""
+    """The FeatureSet of ``config.data`` over ``start..end`` built with ``features`` and a
+    model's ``fitted`` params (applied, never refit), with rows before ``start``: the
+    ``env.window`` bars the first decision observes (its order fills at the first bar's
+    open) and ``env.vol_window`` unobserved bars of history before them (the realised vol
+    and the rules read their closes and signals); ``env`` defaults to ``config.env``.
+    Without data before ``start`` the episode starts at its first bar and fills at the
+    second. DataError when fewer than ``MIN_STEPS`` + 1 bars remain after warm-up."""
+    env = env or config.env
     data = config.data.model_copy(update={"start": start, "end": end})
-    fs = load_feature_set(data, features, fitted=fitted or None)
-    usable = len(fs) - 1 - fs.first_valid
+    fs = load_feature_set(
+        data,
+        features,
+        fitted=fitted or None,
+        lead_bars=env.window,
+        history_bars=env.vol_window,
+    )
+    usable = len(fs) - 1 - first_row(fs, env.window)
     if usable < MIN_STEPS:
         raise DataError(
             f"backtest period {start or 'start'}..{end or 'end'} has {max(usable + 1, 0)} usable "

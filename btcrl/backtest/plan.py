@@ -10,22 +10,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.model_source import attach_model, model_inputs
-from btcrl.backtest.overlap import Overlap
+from btcrl.backtest.compat import check_model_fits, read_source_tags
+from btcrl.backtest.model_source import model_inputs
+from btcrl.backtest.overlap import (
+    Overlap,
+    find_overlaps,
+    in_sample_message,
+    missing_spans,
+    model_spans,
+)
 from btcrl.backtest.period import load_period_features, resolve_period
 from btcrl.config import ExperimentConfig, flatten_config, with_overrides
 from btcrl.config.env import EnvConfig
 from btcrl.config.features import FeaturesConfig
 from btcrl.data.timeframes import timeframe_seconds
-from btcrl.errors import ConfigError
+from btcrl.env.params import first_row
+from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet
-from btcrl.policy.episode import StepPolicy
-from btcrl.policy.rules import RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.policy.episode import StepPolicy, model_policy
+from btcrl.policy.policies import PRIOR_RULE, RulePolicy, parse_rule, rule_env, rule_policy
+from btcrl.tracking import tags as tag_names
 
 log = logging.getLogger(__name__)
 
-IN_SAMPLE_TAG = "btcrl.in_sample"
-ALGO_TAG = "btcrl.algo"
 #: ``algo`` of a rule baseline's backtest (its rule is in tag ``btcrl.rule``)
 RULE_ALGO = "rule"
 #: the config keys a backtest logs as params (config.yaml keeps the whole config): its market
@@ -92,8 +99,14 @@ class BacktestPlan:
     overlaps: list[Overlap] = field(default_factory=list)
 
     @property
+    def start_row(self) -> int:
+        """The row of the first decision (its close; the order fills at the next open)."""
+        return first_row(self.features, self.env.window)
+
+    @property
     def first_bar(self) -> pd.Timestamp:
-        return pd.Timestamp(int(self.features.times[self.features.first_valid]), tz="UTC")
+        """The first bar traded and marked: the one after the first decision."""
+        return pd.Timestamp(int(self.features.times[self.start_row + 1]), tz="UTC")
 
     @property
     def last_bar(self) -> pd.Timestamp:
@@ -116,31 +129,31 @@ class BacktestPlan:
     @property
     def bars_expected(self) -> int:
         """Steps a gap-free grid would have between the first and the last bar."""
-        span = int(self.features.times[-1] - self.features.times[self.features.first_valid])
+        span = int(self.features.times[-1] - self.features.times[self.start_row])
         return span // (timeframe_seconds(self.features.spec.timeframe) * 1_000_000_000)
 
     def tags(self) -> dict[str, str]:
         """MLflow tags: algo, model URI, name, version, alias, source run, data, in-sample."""
         spec = self.features.spec
         tags = {
-            "btcrl.policy": self.label,
-            "btcrl.data_hash": spec.data_hash,
-            "btcrl.spec_hash": spec.spec_hash,
-            "btcrl.symbol": spec.symbol,
-            "btcrl.exchange": spec.exchange,
-            "btcrl.timeframe": spec.timeframe,
-            "btcrl.backtest_start": self.first_bar.isoformat(),
-            "btcrl.backtest_end": self.last_bar.isoformat(),
-            IN_SAMPLE_TAG: "true" if self.in_sample else "false",
+            tag_names.POLICY: self.label,
+            tag_names.DATA_HASH: spec.data_hash,
+            tag_names.SPEC_HASH: spec.spec_hash,
+            tag_names.SYMBOL: spec.symbol,
+            tag_names.EXCHANGE: spec.exchange,
+            tag_names.TIMEFRAME: spec.timeframe,
+            tag_names.BACKTEST_START: self.first_bar.isoformat(),
+            tag_names.BACKTEST_END: self.last_bar.isoformat(),
+            tag_names.IN_SAMPLE: "true" if self.in_sample else "false",
         }
         optional = {
-            ALGO_TAG: self.algo,
-            "btcrl.model_uri": self.model_uri,
-            "btcrl.model_name": self.model_name,
-            "btcrl.model_version": self.model_version,
-            "btcrl.model_alias": self.model_alias,
-            "btcrl.source_run_id": self.source_run_id,
-            "btcrl.rule": self.policy_name,
+            tag_names.ALGO: self.algo,
+            tag_names.MODEL_URI: self.model_uri,
+            tag_names.MODEL_NAME: self.model_name,
+            tag_names.MODEL_VERSION: self.model_version,
+            tag_names.MODEL_ALIAS: self.model_alias,
+            tag_names.SOURCE_RUN_ID: self.source_run_id,
+            tag_names.RULE: self.policy_name,
         }
         tags.update({k: str(v) for k, v in optional.items() if v is not None})
         return tags
@@ -160,6 +173,7 @@ class BacktestPlan:
             "initial_balance": self.env.initial_balance,
             "fee_rate": self.env.fee_rate,
             "slippage_bps": self.env.slippage_bps,
+            "borrow_rate_annual": self.env.borrow_rate_annual,
             "force_close": config.backtest.force_close,
             "in_sample": self.in_sample,
             "overlaps": [o.describe() for o in self.overlaps],
@@ -215,7 +229,8 @@ def choose_policy(
         )
     if not model_uri and not policy:
         raise ConfigError(
-            "nothing to backtest: give --model URI or --policy buy_and_hold|flat|strategy:NAME"
+            "nothing to backtest: give --model URI or --policy "
+            "buy_and_hold|flat|trend_voltarget|strategy:NAME"
         )
     return model_uri, policy
 
@@ -233,12 +248,15 @@ def prepare(
     else:
         loaded, features_config, env = None, config.features, config.env
         rule, strategy = parse_rule(policy or "")
+        if rule == PRIOR_RULE and not features_config.prior.enabled:
+            prior = features_config.prior.model_copy(update={"enabled": True})
+            features_config = features_config.model_copy(update={"prior": prior})
         if strategy and strategy not in features_config.strategies:
             features_config = features_config.model_copy(
                 update={"strategies": (*features_config.strategies, strategy)}
             )
     fitted = loaded.spec.fitted if loaded is not None else ()  # the model's params: no refit
-    fs = load_period_features(config, features_config, start, end, fitted)
+    fs = load_period_features(config, features_config, start, end, fitted, env)
     plan = BacktestPlan(
         label=policy or "",
         rule=None,
@@ -269,3 +287,40 @@ def _attach_rule(plan: BacktestPlan, policy: str) -> None:
     plan.policy_name = policy
     plan.algo = RULE_ALGO
     plan.env = plan.rule_env
+
+
+def attach_model(plan: BacktestPlan, loaded: Any, model_uri: str, strict: bool) -> None:
+    """Make ``plan`` trade ``loaded``: check it fits the data (CompatibilityError at the
+    first difference), record its name, version and source run, run it compiled when its
+    actor matches ``predict()`` (``episode.model_policy``), and check the period for
+    overlap (below)."""
+    plan.warnings += check_model_fits(loaded, plan.features.spec)
+    plan.model_uri = model_uri
+    plan.model_name = loaded.model_name
+    plan.model_version = loaded.model_version
+    plan.source_run_id = loaded.source_run_id
+    plan.policy = model_policy(loaded.model.policy, loaded.predict, name=model_uri or "model")
+    version = f" v{loaded.model_version}" if loaded.model_version is not None else ""
+    plan.label = f"{loaded.model_name or model_uri}{version}"
+    check_overlap(plan, loaded, strict)
+
+
+def check_overlap(plan: BacktestPlan, loaded: Any, strict: bool) -> None:
+    """Set ``plan.overlaps`` to the stretches of the model's training and validation spans
+    the period shares (an in-sample backtest, with a warning); CompatibilityError instead
+    under ``strict``. No span known: a warning that the check could not be made."""
+    spans = model_spans(
+        read_source_tags(plan.source_run_id), loaded.spec.first_bar, loaded.spec.last_bar
+    )
+    if missing_spans(spans) == ["train", "validation"]:
+        plan.warnings.append(
+            f"cannot check overlap with training: model {plan.model_uri} names no training span"
+        )
+        return
+    plan.overlaps = find_overlaps(plan.first_bar, plan.last_bar, spans)
+    if not plan.overlaps:
+        return
+    message = in_sample_message(plan.period_text, plan.overlaps)
+    if strict:
+        raise CompatibilityError(f"{message} (strict: pick a period after training)")
+    plan.warnings.append(f"{message}: its results are not out of sample")

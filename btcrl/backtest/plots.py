@@ -177,7 +177,9 @@ def rolling_sharpe_figure(
         y = rolling_sharpe(frame[column].to_numpy(), window, periods_per_year)
         fig.add_trace(_line(frame.index, y, name=name))
     fig.update_layout(
-        title=f"{title} ({window}-bar window)", yaxis_title="Sharpe", hovermode="x unified"
+        title=f"{title} ({window}-bar window)",
+        yaxis_title="Sharpe (annualised)",
+        hovermode="x unified",
     )
     return fig
 
@@ -234,7 +236,7 @@ def figures(
         "drawdown": drawdown_figure(frame, f"{title}: drawdown"),
         "trades": trades_figure(frame, trades, f"{title}: price, trades and position"),
         "rolling_sharpe": rolling_sharpe_figure(
-            frame, window, periods_per_year, f"{title}: rolling Sharpe"
+            frame, window, periods_per_year, f"{title}: rolling Sharpe (annualised)"
         ),
         "monthly_returns": monthly_figure(frame, f"{title}: monthly returns (%)"),
     }

@@ -5,6 +5,8 @@
 ``trades`` (closed round trips), ``results``, ``reward`` and ``data_quality``; each of
 performance, risk, activity, trades and results has a ``strategy`` and a ``buy_and_hold``
 column over the same bars, and ``performance.excess`` the strategy minus buy-and-hold.
+``prior`` (when the feature set carries the prior's columns) holds the ``trend_voltarget``
+prior's performance over the same bars and the strategy's excess over it (issue 21).
 Units: fractions (0.1 = 10 %), USD, bars.
 """
 
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.metrics import behaviour_metrics, performance_metrics, trade_metrics
+from btcrl.backtest.stats import probabilistic_sharpe_ratio
+from btcrl.metrics import behaviour_metrics, performance_metrics, sharpe_annualised, trade_metrics
 from btcrl.metrics.trades import trade_activity, traded_notional
 
 Ledger = Mapping[str, np.ndarray]
@@ -190,14 +193,22 @@ def build_metrics(
     reward_name: str,
     bar_seconds: float,
     n_expected: int,
+    prior_steps: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """All groups of ``metrics.json`` (see the module docstring); ``ledger`` /
-    ``bench_ledger`` the episodes' ledger columns (``btcrl.backtest.ledger.ledger_columns``)."""
+    ``bench_ledger`` the episodes' ledger columns (``btcrl.backtest.ledger.ledger_columns``);
+    ``prior_steps`` the prior's steps over the same bars (adds the ``prior`` group)."""
     equity = equity_curve(steps, initial_balance)
     bench = equity_curve(bench_steps, initial_balance)
     perf = performance_metrics(equity, periods_per_year, risk_free_rate)
     perf_bh = performance_metrics(bench, periods_per_year, risk_free_rate)
+    extra = {}
+    if prior_steps is not None:
+        prior = equity_curve(prior_steps, initial_balance)
+        extra["prior"] = prior_group(equity, prior, periods_per_year, risk_free_rate)
+    per_bar = excess_group(equity, bench, periods_per_year)
     return {
+        **extra,
         "run": dict(run),
         "performance": {
             "strategy": perf,
@@ -207,6 +218,8 @@ def build_metrics(
                 "excess_cagr": perf["cagr"] - perf_bh["cagr"],
                 "sharpe_difference": perf["sharpe"] - perf_bh["sharpe"],
                 "max_drawdown_difference": perf["max_drawdown"] - perf_bh["max_drawdown"],
+                "excess_sharpe": per_bar["excess_sharpe"],
+                "excess_psr": per_bar["excess_psr"],
             },
         },
         "risk": {
@@ -224,6 +237,33 @@ def build_metrics(
         },
         "reward": reward_group(steps, reward_name, initial_balance),
         "data_quality": data_quality_group(steps, steps.index, bar_seconds, n_expected),
+    }
+
+
+def excess_group(
+    equity: np.ndarray, other: np.ndarray, periods_per_year: float
+) -> dict[str, float]:
+    """The strategy's excess over another curve on the same bars: ``excess_return``
+    (difference of total returns, fraction), ``excess_sharpe`` (annualised Sharpe of the
+    per-bar return differences) and ``excess_psr`` (probability that their true Sharpe is
+    above 0; NaN with fewer than 3 bars)."""
+    n = min(len(equity), len(other))
+    diff = (equity[1:n] / equity[: n - 1]) - (other[1:n] / other[: n - 1])
+    psr = probabilistic_sharpe_ratio(diff) if diff.size >= 3 else math.nan
+    return {
+        "excess_return": float(equity[-1] / equity[0] - other[-1] / other[0]),
+        "excess_sharpe": sharpe_annualised(diff, periods_per_year) if diff.size >= 2 else math.nan,
+        "excess_psr": psr,
+    }
+
+
+def prior_group(
+    equity: np.ndarray, prior: np.ndarray, periods_per_year: float, risk_free_rate: float
+) -> dict[str, Any]:
+    """``performance`` of the prior's equity curve and ``excess``: the strategy over it."""
+    return {
+        "performance": performance_metrics(prior, periods_per_year, risk_free_rate),
+        "excess": excess_group(equity, prior, periods_per_year),
     }
 
 
@@ -245,6 +285,13 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         elif group == "reward":
             name = f"reward_{key}"
         out[name] = float(value)
+    prior = metrics.get("prior")
+    if prior is not None:  # prior_total_return, prior_sharpe, excess_prior_* ...
+        for key in ("total_return", "sharpe", "max_drawdown"):
+            out[f"prior_{key}"] = float(prior["performance"][key])
+        for key, value in prior["excess"].items():
+            out[key.replace("excess_", "excess_prior_")] = float(value)
+    out = {k: v for k, v in out.items() if math.isfinite(v)}
     return out
 
 

@@ -9,23 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.pbo import sharpe_columns
+from btcrl.metrics.performance import sharpe_per_bar
 
 #: artifact a walk-forward (or tune) parent run writes at its artifact root
 OOS_RETURNS_ARTIFACT = "oos_returns.csv"
 TIME_COLUMN = "time"
 RETURN_COLUMN = "return"
-
-
-def per_period_sharpe(returns: np.ndarray) -> float:
-    """mean / std (ddof=1) of per-period returns; 0 for a flat series, +-inf for a constant
-    nonzero one. Raises ValueError on fewer than 2 values or non-finite values."""
-    values = np.asarray(returns, dtype=np.float64).ravel()
-    if values.size < 2:
-        raise ValueError(f"a Sharpe ratio needs at least 2 returns, got {values.size}")
-    if not np.isfinite(values).all():
-        raise ValueError("returns hold NaN or inf values")
-    return float(sharpe_columns(values[:, None])[0])
 
 
 def excess_sharpe(
@@ -34,7 +23,8 @@ def excess_sharpe(
     exposure: np.ndarray | None = None,
     min_exposure: float = 0.0,
 ) -> float:
-    """Per-period Sharpe of ``returns - benchmark_returns`` (buy-and-hold on the same bars).
+    """Per-bar Sharpe (not annualised) of ``returns - benchmark_returns`` (buy-and-hold on
+    the same bars).
 
     A policy that holds buy-and-hold's position exactly scores 0; one that stays flat scores
     minus buy-and-hold's Sharpe (a skill score: positive only where the policy did better than
@@ -63,7 +53,7 @@ def excess_sharpe(
             raise ValueError(f"exposure ({held.size} bars) and returns ({values.size}) differ")
         if float(held.mean()) < min_exposure:
             return float("-inf")
-    return per_period_sharpe(values - bench)
+    return float(sharpe_per_bar(values - bench))
 
 
 def returns_from_equity(equity: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """How much of a Sharpe ratio could be luck: PSR, DSR and the minimum track-record length.
 
 Pure functions over PER-PERIOD simple returns (fractions, one per bar; never annualised).
-Every Sharpe ratio here is per period: ``mean(r) / std(r, ddof=1)``; multiply by
+Every Sharpe ratio here is per bar: ``mean(r) / std(r, ddof=1)``
+(:func:`btcrl.metrics.sharpe_per_bar`, the one implementation); multiply by
 ``sqrt(periods_per_year)`` only to show it, never before passing it in.
 
 With ``n`` returns, observed Sharpe ``SR``, skewness ``g3`` and (non-excess) kurtosis ``g4``
@@ -27,9 +28,13 @@ Too-short or non-finite input raises ValueError (as in ``btcrl.metrics``).
 """
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+
+from btcrl.metrics.performance import sharpe_per_bar
 
 EULER_GAMMA = 0.5772156649015329
 _NORMAL = NormalDist()  # standard normal: cdf = Phi, inv_cdf = Phi^-1 (no scipy import)
@@ -45,17 +50,6 @@ def _returns(returns: np.ndarray, minimum: int = MIN_RETURNS) -> np.ndarray:
     if not np.all(np.isfinite(r)):
         raise ValueError(f"returns hold {int((~np.isfinite(r)).sum())} non-finite values")
     return r
-
-
-def sharpe_ratio(returns: np.ndarray) -> float:
-    """Per-period Sharpe ratio ``mean(r) / std(r, ddof=1)`` of simple returns (no risk-free
-    rate, not annualised). A constant series has Sharpe 0 (zero mean) or +/-inf."""
-    r = _returns(returns, 2)
-    std = float(np.std(r, ddof=1))
-    mean = float(r.mean())
-    if std <= 1e-14 * max(1.0, float(np.abs(r).max())):
-        return 0.0 if mean == 0 else math.copysign(math.inf, mean)
-    return mean / std
 
 
 def moments(returns: np.ndarray) -> tuple[float, float]:
@@ -81,7 +75,7 @@ def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.
     Raises ValueError for fewer than 3 returns or non-finite values.
     """
     r = _returns(returns)
-    sr = sharpe_ratio(r)
+    sr = float(sharpe_per_bar(r))
     if not math.isfinite(sr):
         return 1.0 if sr > benchmark_sharpe else 0.0
     skew, kurt = moments(r)
@@ -110,6 +104,38 @@ def expected_max_sharpe(n_trials: float, sharpe_variance: float) -> float:
     return float(math.sqrt(sharpe_variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
 
 
+@dataclass(frozen=True)
+class TrialCount:
+    """What a DSR deflates by: ``n_trials`` (N, configurations tried on the same
+    out-of-sample bars) and ``sharpe_variance`` (V, the variance of their per-bar Sharpe
+    ratios), with ``source`` saying who counted them (``"trial ledger"``, ``"study"``, a
+    benchmark), ``counted`` naming what was counted (run ids, names) and ``sharpes`` their
+    per-bar Sharpe ratios in the same order."""
+
+    n_trials: int
+    sharpe_variance: float
+    source: str
+    counted: tuple[str, ...] = ()
+    sharpes: tuple[float, ...] = ()
+
+    @property
+    def single(self) -> bool:
+        """True when nothing but the chosen configuration was counted: its DSR is its PSR."""
+        return self.n_trials < 2
+
+
+def trial_count(sharpes: Sequence[float], source: str, counted: Sequence[str] = ()) -> TrialCount:
+    """N = ``len(sharpes)`` and V = the sample variance (ddof=1) of the finite per-bar Sharpe
+    ratios among them (0 with fewer than two). Raises ValueError when ``sharpes`` is empty."""
+    if not len(sharpes):
+        raise ValueError("no trials to count: sharpes is empty")
+    finite = np.array([s for s in sharpes if math.isfinite(s)], dtype=np.float64)
+    variance = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+    return TrialCount(
+        len(sharpes), variance, source, tuple(counted), tuple(float(v) for v in sharpes)
+    )
+
+
 def deflated_sharpe_ratio(returns: np.ndarray, n_trials: float, sharpe_variance: float) -> float:
     """Probability (0..1) that the chosen series' true Sharpe is above 0 once selection among
     ``n_trials`` configurations (every one tried, whose per-period Sharpe ratios have variance
@@ -132,7 +158,7 @@ def min_track_record_length(
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     r = _returns(returns)
-    sr = sharpe_ratio(r)
+    sr = float(sharpe_per_bar(r))
     if not sr > benchmark_sharpe:
         return math.inf
     if not math.isfinite(sr):

@@ -15,6 +15,7 @@ from click.utils import make_default_short_help
 
 from btcrl import __version__
 from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports, freeze_enabled, gc_paused
+from btcrl.kernel_cache import drop_stale_kernels
 
 #: command name -> (the module that defines it, the start of its help as ``btcrl --help`` shows
 #: it: listing the commands imports none of them; tests/cli/test_startup.py holds it to the code)
@@ -112,6 +113,7 @@ def main(ctx: click.Context, verbose: int) -> None:
     from btcrl.cli.common import setup_logging
 
     setup_logging(verbose)
+    drop_stale_kernels()  # before any command compiles or loads a kernel
     freeze_after_imports(_HEAVY.get(ctx.invoked_subcommand or "", ()))
 
 

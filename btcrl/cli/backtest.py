@@ -20,10 +20,6 @@ _KEYS = {
 }
 
 
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else str(value).lower()
-
-
 @click.command()
 @config_options
 @data_options
@@ -37,7 +33,8 @@ def _flag(value: bool | None) -> str | None:
     "--policy",
     default=None,
     metavar="RULE",
-    help="A rule baseline instead of a model: buy_and_hold | flat | strategy:NAME.",
+    help="A rule baseline instead of a model: buy_and_hold | flat | trend_voltarget | "
+    "strategy:NAME.",
 )
 @click.option(
     "--strict/--no-strict",
@@ -74,8 +71,8 @@ def backtest(
     from btcrl.backtest import run_backtest
     from btcrl.backtest.artifacts import summary_lines
 
-    options["strict"] = _flag(strict)
-    options["force_close"] = _flag(force_close)
+    options["strict"] = strict
+    options["force_close"] = force_close
     keys = {**_KEYS, "strict": "backtest.strict", "force_close": "backtest.force_close"}
     config = build_experiment_config(config_path, overrides, options, keys)
     result = run_backtest(config)

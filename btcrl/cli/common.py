@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from btcrl.config import ExperimentConfig, load_config
+from btcrl.config.redact import RedactingFormatter, redact
 from btcrl.errors import BtcrlError, interruption
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +37,7 @@ def config_options(func: F) -> F:
         multiple=True,
         metavar="KEY=VALUE",
         help="Override one config value, e.g. --set env.fee_rate=0.0005 (repeatable).",
+        callback=_check_overrides,
     )(func)
     func = click.option(
         "--config",
@@ -51,8 +53,24 @@ def config_options(func: F) -> F:
 def _empty_is_unset(
     _ctx: click.Context, _param: click.Parameter, value: Path | None
 ) -> Path | None:
-    """MLproject passes ``--config ''`` for "no config file"; click turns "" into Path(".")."""
-    return value if value and str(value) not in ("", ".") else None
+    """MLproject passes ``--config ''`` for "no config file"; click turns "" into Path(".").
+    A file that does not exist is a usage error (exit 2), as for any bad option."""
+    if not value or str(value) in ("", "."):
+        return None
+    if not value.is_file():
+        raise click.BadParameter(f"file {str(value)!r} does not exist")
+    return value
+
+
+def _check_overrides(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Every ``--set`` is ``key.path=value``: a usage error (exit 2) otherwise."""
+    for item in value:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{redact(item)!r} must look like key.path=value")
+    return value
 
 
 def empty_uses_env(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -121,18 +139,18 @@ BLANK_INT = BlankableInt()
 BLANK_FLOAT = BlankableFloat()
 
 
-def option_overrides(
-    overrides: tuple[str, ...], options: dict[str, Any], keys: dict[str, str] | None = None
-) -> list[str]:
-    """``--set`` overrides, then ``key=value`` for each explicit command option (not None)."""
+def option_values(options: dict[str, Any], keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """Config key -> the typed value of each explicit command option (not None, not "").
+
+    The values are set as they are, never re-parsed as YAML: ``--time-column "bar time: utc"``
+    or ``--time-column 2024`` stay the strings they are."""
     mapping = dict(_DATA_KEYS)
     mapping.update(keys or {})
-    extra = [
-        f"{mapping[name]}={value}"
+    return {
+        mapping[name]: value
         for name, value in options.items()
         if name in mapping and value not in (None, "")  # MLproject passes "" for unset
-    ]
-    return [*overrides, *extra]
+    }
 
 
 def build_experiment_config(
@@ -140,9 +158,12 @@ def build_experiment_config(
     overrides: tuple[str, ...],
     options: dict[str, Any],
     keys: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> ExperimentConfig:
-    """Config file <- ``--set`` overrides <- explicit command options (those not None)."""
-    return load_config(config_path, option_overrides(overrides, options, keys))
+    """Config file <- ``--set`` overrides <- typed ``values`` <- explicit command options
+    (those not None)."""
+    typed = {**(values or {}), **option_values(options, keys)}
+    return load_config(config_path, overrides, typed)
 
 
 def progress_modes() -> tuple[bool, Callable[[str], None] | None]:
@@ -153,14 +174,15 @@ def progress_modes() -> tuple[bool, Callable[[str], None] | None]:
 
 
 def handle_errors(func: F) -> F:
-    """Turn BtcrlError into one line on stderr and exit code 1; Ctrl-C into exit 130."""
+    """Turn BtcrlError into one line on stderr (credentials redacted) and exit code 1;
+    Ctrl-C into exit 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except BtcrlError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact(str(exc))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -174,7 +196,35 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+#: MLflow's HTTP client settings for a tracking server (each one wins when already set): a
+#: server that is down fails a command after about 7 s of retries (1 + 2 + 4), not minutes
+TRACKING_HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
 def setup_logging(verbose: int) -> None:
-    """Configure logging once, at the edge."""
+    """Configure logging once, at the edge: every record and uncaught traceback redacted;
+    bounded waits for a tracking server."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    if verbose <= 0:  # its "Retrying ..." lines precede the one error line that says it all
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    sys.excepthook = _redacted_excepthook
+    for name, value in TRACKING_HTTP_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+def _redacted_excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """An uncaught exception's traceback, credentials redacted (libraries put URLs with
+    user info in their messages)."""
+    import traceback
+
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.cli.common import (
+    BLANK_INT,
+    build_experiment_config,
+    config_options,
+    data_options,
+    handle_errors,
+)
 
 _PRETRAIN_KEYS = {
     "steps": "pretrain.steps",
@@ -17,9 +23,13 @@ _PRETRAIN_KEYS = {
 
 
 @click.command()
-@click.option("--steps", default=None, help="Gradient steps (default pretrain.steps, 1500).")
-@click.option("--window", default=None, help="Bars per window (default pretrain.window, 64).")
-@click.option("--seed", default=None, help="Seed (default the config's, 42).")
+@click.option(
+    "--steps", type=BLANK_INT, default=None, help="Gradient steps (default pretrain.steps, 1500)."
+)
+@click.option(
+    "--window", type=BLANK_INT, default=None, help="Bars per window (default pretrain.window, 64)."
+)
+@click.option("--seed", type=BLANK_INT, default=None, help="Seed (default the config's, 42).")
 @click.option("--device", default=None, help="auto | cpu | cuda (default pretrain.device, auto).")
 @config_options
 @data_options

@@ -22,6 +22,12 @@ from btcrl.cli.common import build_experiment_config, config_options, handle_err
     envvar="BTCRL_DATA_DIR",
     help="Store and cache root for the champion's re-run (env BTCRL_DATA_DIR, default ./data).",
 )
+@click.option(
+    "--allow-single-trial",
+    is_flag=True,
+    help="Accept a DSR that counted one configuration (N = 1: it is the PSR, no deflation); "
+    "sets promote.allow_single_trial.",
+)
 @handle_errors
 def promote(
     config_path: Path | None,
@@ -29,14 +35,17 @@ def promote(
     model_uri: str,
     min_dsr: str | None,
     data_dir: str | None,
+    allow_single_trial: bool,
 ) -> None:
     """Move NAME@champion to MODEL_URI (models:/NAME/V or models:/NAME@challenger) only if
     its out-of-sample DSR reaches promote.min_dsr and it beats the current champion on the
-    same out-of-sample bars. Otherwise print why and exit 1; the registry is left untouched."""
+    same out-of-sample bars. A DSR that counted one configuration (the PSR) is refused unless
+    --allow-single-trial. Otherwise print why and exit 1; the registry is left untouched."""
     from btcrl.promote.challenge import promote_model
 
-    keys = {"min_dsr": "promote.min_dsr"}
-    options = {"min_dsr": min_dsr, "data_dir": data_dir}
+    keys = {"min_dsr": "promote.min_dsr", "allow_single_trial": "promote.allow_single_trial"}
+    single = "true" if allow_single_trial else None  # unset: the config decides
+    options = {"min_dsr": min_dsr, "data_dir": data_dir, "allow_single_trial": single}
     config = build_experiment_config(config_path, overrides, options, keys)
     result = promote_model(config, model_uri)
     click.echo(f"{result.name} v{result.version}: {result.decision.reason}")

@@ -1,6 +1,7 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
 import contextlib
+import math
 import shutil
 import signal
 import sys
@@ -17,10 +18,11 @@ from btcrl.cli.common import (
     data_options,
     empty_uses_env,
     handle_errors,
-    option_overrides,
+    option_values,
     progress_modes,
 )
 from btcrl.config import ExperimentConfig
+from btcrl.config.redact import redact
 from btcrl.errors import ConfigError
 
 # train options -> config keys (empty strings from MLproject mean "keep the config's value")
@@ -97,20 +99,53 @@ def train(
         result = run_training(config, progress=bar, progress_lines=lines)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
-    shown = ("val/total_return", "val/sharpe", "val/max_drawdown", "val/return_before_costs")
-    for key in (*shown, "train_span/total_return", "train_span/return_before_costs"):
+    for line in validation_table(result.metrics):
+        click.echo(line)
+    for key in ("val/return_before_costs", "train_span/total_return"):
         if key in result.metrics:
-            click.echo(f"{key}: {result.metrics[key]:.4f}")
+            unit = " (annualised)" if key.endswith("sharpe") else ""
+            click.echo(f"{key}: {result.metrics[key]:.4f}{unit}")
     if config.backtest.start or config.backtest.end:
         from btcrl.backtest import backtest_after_training
 
         metrics = backtest_after_training(config, result.model_uri, result.run_id)
         for key in ("total_return", "sharpe", "max_drawdown", "bh_total_return"):
             if key in metrics:
-                click.echo(f"backtest/{key}: {metrics[key]:.4f}")
+                unit = " (annualised)" if key == "sharpe" else ""
+                click.echo(f"backtest/{key}: {metrics[key]:.4f}{unit}")
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
     click.echo(f"then open: {_runs_page(result.run_id)}")
+
+
+def validation_table(metrics: dict[str, float]) -> list[str]:
+    """Validation figures of the agent, the prior and buy-and-hold side by side (percent and
+    annualised Sharpe), the agent's excess over each, and one line when it never traded."""
+    rows = [("agent", ""), ("prior trend_voltarget", "prior_"), ("buy-and-hold", "bh_")]
+    lines = [f"{'validation':<22} {'return':>9} {'Sharpe (annualised)':>20} {'max DD':>8}"]
+    for label, prefix in rows:
+        ret = metrics.get(f"val/{prefix}total_return", math.nan)
+        sharpe = metrics.get(f"val/{prefix}sharpe", math.nan)
+        dd = metrics.get(f"val/{prefix}max_drawdown", math.nan)
+        if prefix and math.isnan(ret):
+            continue  # no prior columns in this feature set
+        lines.append(f"{label:<22} {ret:>+9.2%} {sharpe:>20.2f} {dd:>+8.2%}")
+    excess = metrics.get("val/excess_prior_return", math.nan)
+    if not math.isnan(excess):
+        lines.append(
+            f"agent - prior: return {excess:+.2%}, annualised Sharpe of the per-bar excess "
+            f"{metrics.get('val/excess_prior_sharpe', math.nan):.2f}"
+        )
+    bh = metrics.get("val/total_return", math.nan) - metrics.get("val/bh_total_return", math.nan)
+    lines.append(
+        f"agent - buy-and-hold: return {bh:+.2%}, annualised Sharpe of the per-bar excess "
+        f"{metrics.get('val/excess_sharpe', math.nan):.2f}"
+    )
+    fills = metrics.get("val/fills")
+    lines.append(f"fills on validation: {fills:.0f}" if fills is not None else "")
+    if fills == 0:
+        lines.append("the agent never traded on validation: it does not take @candidate")
+    return [line for line in lines if line]
 
 
 @contextlib.contextmanager
@@ -151,11 +186,12 @@ def _runs_page(run_id: str) -> str:
 
 
 def _store_uri(uri: str) -> str:
-    """The store URI with an absolute path, so the printed command works from anywhere."""
+    """The store URI with an absolute path, so the printed command works from anywhere;
+    credentials masked (the reader fills in their own)."""
     prefix = "sqlite:///"
     if uri.startswith(prefix):
         return prefix + str(Path(uri.removeprefix(prefix)).resolve())
-    return uri
+    return redact(uri)
 
 
 def _study_overrides(
@@ -185,7 +221,9 @@ def _load(
     if config_path is not None:
         raise ConfigError("--resume trains with the old run's config: use --set, not --config")
     from btcrl.agents.resume import resume_config
+    from btcrl.config import with_overrides
     from btcrl.tracking import configure_tracking
 
     configure_tracking(build_experiment_config(None, overrides, {}, {}).tracking)
-    return resume_config(str(resume), option_overrides(overrides, options, _TRAIN_KEYS))
+    config = resume_config(str(resume), overrides)
+    return with_overrides(config, option_values(options, _TRAIN_KEYS))

@@ -112,18 +112,18 @@ def tune(
     """
     from btcrl.tune import run_study
 
-    extra = list(overrides)
+    values: dict[str, object] = {}  # typed, never re-parsed as YAML
     metrics = tuple(m for m in metrics if m)  # MLproject passes "" for unset
     directions = tuple(d for d in directions if d)
     if metrics:
-        extra.append(f"tune.metrics=[{', '.join(repr(m) for m in metrics)}]")
+        values["tune.metrics"] = list(metrics)
         if not directions:
             directions = ("maximize",) * len(metrics)
     if directions:
-        extra.append(f"tune.directions=[{', '.join(directions)}]")
+        values["tune.directions"] = list(directions)
     if register_best:
-        extra.append("tune.register_best=true")
-    config = build_experiment_config(config_path, tuple(extra), options, _TUNE_KEYS)
+        values["tune.register_best"] = True
+    config = build_experiment_config(config_path, overrides, options, _TUNE_KEYS, values)
     bar, lines = progress_modes()
     result = run_study(config, progress=bar, progress_lines=lines)
     s = result.summary

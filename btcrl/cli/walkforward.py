@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from btcrl.cli.common import (
+    BLANK_INT,
     build_experiment_config,
     config_options,
     data_options,
@@ -78,19 +79,36 @@ class SegmentProgress:
 @click.command(context_settings={"ignore_unknown_options": False})
 @config_options
 @data_options
-@click.option("--train-months", default=None, help="Train window incl. validation (default 18).")
-@click.option("--test-months", default=None, help="Out-of-sample window (default 3).")
-@click.option("--step-months", default=None, help="Shift between segments (= test months).")
-@click.option("--val-months", default=None, help="Validation tail of each train window (3).")
+@click.option(
+    "--train-months",
+    type=BLANK_INT,
+    default=None,
+    help="Train window incl. validation (default 18).",
+)
+@click.option(
+    "--test-months", type=BLANK_INT, default=None, help="Out-of-sample window (default 3)."
+)
+@click.option(
+    "--step-months", type=BLANK_INT, default=None, help="Shift between segments (= test months)."
+)
+@click.option(
+    "--val-months", type=BLANK_INT, default=None, help="Validation tail of each train window (3)."
+)
 @click.option("--anchored", is_flag=True, default=False, help="Expanding train windows.")
 @click.option(
     "--pretrain", is_flag=True, default=False, help="Pre-train an encoder per segment first."
 )
-@click.option("--embargo", default=None, help="Bars left out between train and test (0).")
+@click.option(
+    "--embargo", type=BLANK_INT, default=None, help="Bars left out between train and test (0)."
+)
 @click.option("--seeds", default=None, help="Comma-separated seeds, one training each (0).")
-@click.option("--workers", default=None, help="Worker processes on this machine (1).")
+@click.option(
+    "--workers", type=BLANK_INT, default=None, help="Worker processes on this machine (1)."
+)
 @click.option("--segments", default=None, help="Comma-separated segment indices to run.")
-@click.option("--total-timesteps", default=None, help="Env-steps per segment training.")
+@click.option(
+    "--total-timesteps", type=BLANK_INT, default=None, help="Env-steps per segment training."
+)
 @click.option("--algo", default=None, help="ppo | sac | tqc (default ppo).")
 @click.option("--name", default=None, help="Walk-forward name; the same name resumes/joins.")
 @click.option(
@@ -170,19 +188,33 @@ def _summary(r: "WalkforwardResult") -> None:
         return
     click.echo(
         f"stitched out-of-sample ({int(m['segments/stitched'])} segments): total return "
-        f"{m['stitched/total_return']:+.2%}, Sharpe {m['stitched/sharpe']:.2f}, max drawdown "
+        f"{m['stitched/total_return']:+.2%}, Sharpe (annualised) {m['stitched/sharpe']:.2f}, "
+        f"max drawdown "
         f"{m['stitched/max_drawdown']:.2%}, fees {m['stitched/fees_fraction']:.2%} of capital; "
         f"before costs {m['stitched/return_before_costs']:+.2%}"
     )
     click.echo(
-        f"buy and hold: total return {m['buy_and_hold/total_return']:+.2%}, Sharpe "
+        f"buy and hold: total return {m['buy_and_hold/total_return']:+.2%}, Sharpe (annualised) "
         f"{m['buy_and_hold/sharpe']:.2f}; mean alpha {m['alpha/mean']:+.2%}, segments beating "
         f"it {m['alpha/share_beating_bh']:.0%}"
     )
+    if "trend_voltarget/total_return" in m:
+        click.echo(
+            f"prior trend_voltarget: total return {m['trend_voltarget/total_return']:+.2%}, "
+            f"Sharpe (annualised) {m['trend_voltarget/sharpe']:.2f}, max drawdown "
+            f"{m['trend_voltarget/max_drawdown']:.2%}; excess over it "
+            f"{m['trend_voltarget/excess_return']:+.2%}, Sharpe (annualised) "
+            f"{m['trend_voltarget/excess_sharpe']:.2f}, PSR {m['trend_voltarget/excess_psr']:.3f}"
+        )
+    n = int(m["stats/n_trials"])
+    deflated = (
+        f"DSR {m['stats/dsr']:.3f} (N={n} configurations on these windows)"
+        if n > 1
+        else "no DSR: N=1, no other configuration on these windows (the PSR is not deflated)"
+    )
     click.echo(
-        f"PSR {m['stats/psr']:.3f}, DSR {m['stats/dsr']:.3f} (N={int(m['stats/n_trials'])}), "
-        f"min track record {m['stats/min_track_record_bars']:.0f} of "
-        f"{m['stats/track_record_bars']:.0f} bars"
+        f"PSR {m['stats/psr']:.3f}, {deflated}, min track record "
+        f"{m['stats/min_track_record_bars']:.0f} of {m['stats/track_record_bars']:.0f} bars"
     )
     if r.registered_version:
         click.echo(f"registered version {r.registered_version} with alias challenger")

@@ -14,7 +14,9 @@ class BacktestConfig(Section):
     model: str | None = Field(
         None, description="models:/NAME@ALIAS, models:/NAME/V, runs:/ID/model or PATH"
     )
-    policy: str | None = Field(None, description="buy_and_hold | flat | strategy:NAME")
+    policy: str | None = Field(
+        None, description="buy_and_hold | flat | trend_voltarget | strategy:NAME"
+    )
     start: date | None = Field(None, description="first UTC day; None = data.start")
     end: date | None = Field(None, description="last UTC day (inclusive); None = data.end")
     risk_free_rate: float = Field(0.0, ge=-0.1, le=1, description="annual, fraction")

@@ -7,10 +7,53 @@ from pydantic import Field, field_validator, model_validator
 from btcrl.config.base import Section
 
 # Names in the reward registry (btcrl.env.rewards.REWARDS; a test keeps the two equal).
-REWARD_NAMES = ("log_return", "asymmetric_drawdown", "differential_sharpe")
+REWARD_NAMES = (
+    "log_return",
+    "asymmetric_drawdown",
+    "differential_sharpe",
+    "excess_log_return",
+    "excess_differential_sharpe",
+)
 # Most target levels of the discrete action mode (btcrl.env.layout.MAX_ACTION_LEVELS; a test
 # keeps the two equal: config sits below env in the import order).
 MAX_ACTION_LEVELS = 9
+# Every EnvConfig field is a cost or a rule (a test checks each is in exactly one tuple):
+#: what trading costs on the venue: a backtest of a model may use other values than the
+#: model was trained with (btcrl.backtest.model_source), and logs the values it used
+COST_FIELDS = ("fee_rate", "slippage_bps", "borrow_rate_annual")
+#: the rules the policy was trained with (account, sizing, stops, action mode, observation,
+#: reward): a backtest trades the model under its own and refuses another value
+RULE_FIELDS = (
+    "initial_balance",
+    "leverage_limit",
+    "max_position_btc",
+    "exposure_deadzone",
+    "min_stop_pct",
+    "max_stop_pct",
+    "episode_length",
+    "force_close_at_end",
+    "reward",
+    "downside_weight",
+    "dsr_eta",
+    "reward_scale",
+    "allow_short",
+    "churn_penalty",
+    "smooth_penalty",
+    "drawdown_penalty",
+    "target_volatility",
+    "vol_window",
+    "max_leverage",
+    "vol_floor",
+    "hysteresis_bars",
+    "decision_interval",
+    "action_levels",
+    "observation_account",
+    "mode",
+    "window",
+    "action_mode",
+    "prior",
+    "residual_limit",
+)
 
 
 class EnvConfig(Section):
@@ -18,7 +61,12 @@ class EnvConfig(Section):
 
     initial_balance: float = Field(10_000.0, gt=0, description="starting cash, quote currency")
     leverage_limit: float = Field(1.0, gt=0, le=10, description="max |exposure| / equity")
-    max_position_btc: float = Field(1.0, gt=0, description="cap on |position|, base units")
+    max_position_btc: float | None = Field(
+        None,
+        gt=0,
+        description="cap on |position|, base units (BTC); null = no cap, the size follows "
+        "leverage_limit x equity (a fixed cap binds whenever the price falls below equity)",
+    )
     exposure_deadzone: float = Field(
         0.05, ge=0, lt=1, description="min change of target exposure, fraction of leverage x equity"
     )
@@ -86,8 +134,22 @@ class EnvConfig(Section):
     )
     observation_account: Literal["legacy", "scale_free"] = Field(
         "legacy",
-        description="legacy: cash / initial_balance and position / max_position_btc; "
+        description="legacy: cash / initial_balance and position / max_position_btc (position "
+        "x close / equity without a cap); "
         "scale_free: cash / equity and position x close / equity",
+    )
+    # --- residual action mode (issue 21; docs/env.md "Residual action mode") -----------
+    action_mode: Literal["absolute", "residual"] = Field(
+        "absolute",
+        description="absolute: a_pos is the target exposure; residual: the target is "
+        "clip(prior + residual_limit x a_pos), so action 0 trades the prior exactly",
+    )
+    prior: Literal["trend_voltarget"] = Field(
+        "trend_voltarget",
+        description="the prior a residual agent acts around (its columns: features.prior)",
+    )
+    residual_limit: float = Field(
+        0.25, gt=0, le=2, description="residual mode: most the agent moves the target off the prior"
     )
     mode: Literal["train", "eval", "backtest"] = "train"
     window: int = Field(
@@ -123,6 +185,11 @@ class EnvConfig(Section):
         if self.max_stop_pct < self.min_stop_pct:
             raise ValueError(
                 f"max_stop_pct {self.max_stop_pct} is below min_stop_pct {self.min_stop_pct}"
+            )
+        if self.action_mode == "residual" and self.action_levels:
+            raise ValueError(
+                f"action_levels {self.action_levels} and action_mode residual exclude each other "
+                "(the discrete action mode needs env.action_mode=absolute)"
             )
         if self.action_levels and not self.allow_short and self.action_levels[0] < 0:
             raise ValueError(

@@ -1,6 +1,8 @@
 """The root of the config tree."""
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
 
 from btcrl.config.agent import AgentConfig
 from btcrl.config.backtest import BacktestConfig
@@ -17,7 +19,17 @@ from btcrl.config.walkforward import WalkforwardConfig
 
 
 class ExperimentConfig(Section):
-    """Everything a run needs; sub-configs are handed to the functions that use them."""
+    """Everything a run needs; sub-configs are handed to the functions that use them.
+
+    The shipped recipe (issue 21, docs/training.md) is a residual agent around the
+    ``trend_voltarget`` prior: ``features.prior.enabled`` defaults to true here, and
+    ``env.action_mode`` to ``residual`` when the prior is enabled and ``env.action_levels``
+    unset (``absolute`` otherwise).
+    These two defaults live here, not in their sections, so that ``EnvConfig()`` and
+    ``FeaturesConfig()`` built in code keep the engine's plain meaning (absolute actions,
+    no prior columns); a YAML file or override that sets either key wins. The shipped
+    default env is ``ExperimentConfig().env`` (what ``model_env`` compares against).
+    """
 
     data: DataConfig = DataConfig()
     features: FeaturesConfig = FeaturesConfig()
@@ -31,3 +43,61 @@ class ExperimentConfig(Section):
     pretrain: PretrainConfig = PretrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     seed: int = Field(42, ge=0, lt=2**31)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if _fill(data, ("features", "prior", "enabled"), True):
+            data["env"] = _residual_env(data.get("env"))
+        return data
+
+    @model_validator(mode="after")
+    def _check_prior(self) -> "ExperimentConfig":
+        if self.env.action_mode == "residual" and not self.features.prior.enabled:
+            raise ValueError(
+                f"env.action_mode residual trades around env.prior {self.env.prior!r}, whose "
+                "columns need features.prior.enabled: true"
+            )
+        return self
+
+
+def _residual_env(env: Any) -> Any:
+    """``env`` (a mapping, None or a built EnvConfig) with ``action_mode`` residual unless it
+    names one or ``action_levels`` (the discrete action mode, absolute). The filled value is
+    a default, not a choice: it stays out of the section's ``model_fields_set``, so a
+    backtest of a model does not read it as an override
+    (``btcrl.backtest.model_source.model_env``). Invalid sections go on unchanged, for the
+    normal validation error."""
+    if env is not None and not isinstance(env, dict):
+        return env  # a built section: its own value stands
+    given = dict(env or {})
+    if "action_mode" in given or given.get("action_levels"):  # levels: the discrete mode
+        return given
+    try:
+        built = EnvConfig(**given, action_mode="residual")
+    except ValidationError:
+        return {**given, "action_mode": "residual"}
+    built.__pydantic_fields_set__.discard("action_mode")
+    return built
+
+
+def _fill(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> Any:
+    """Set ``path`` in the raw ``tree`` to ``value`` unless given; returns the value in force.
+    A section given as a built model (not a mapping) is left as it is."""
+    node: Any = tree
+    for depth, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = {}
+        elif isinstance(child, dict):
+            child = dict(child)
+        else:  # a built section: its own value stands
+            for rest in path[depth + 1 :]:
+                child = getattr(child, rest)
+            return child
+        node[key] = child
+        node = child
+    return node.setdefault(path[-1], value)

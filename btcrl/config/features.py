@@ -132,6 +132,49 @@ class FracDiffConfig(Section):
     adf_max_rows: int = Field(20_000, ge=200, description="last train rows the ADF test uses")
 
 
+class PriorConfig(Section):
+    """The ``trend_voltarget`` prior (docs/features.md "The prior"): a long/flat trend filter
+    (close above its SMA, one signal per lookback, averaged) times a volatility target, as a
+    daily rule decided at each clock hour and averaged over the hourly tranches. When enabled
+    its components and exposure are observed columns (``prior_trend``, ``prior_vol_scale``,
+    ``prior_exposure``); ``btcrl backtest --policy trend_voltarget`` and
+    ``env.action_mode: residual`` trade its exposure."""
+
+    enabled: bool = Field(False, description="add the prior's columns to the feature set")
+    sma_days: tuple[int, ...] = Field(
+        (50, 100, 200), description="SMA lookbacks, days of daily closes at the decision hour"
+    )
+    target_volatility: float = Field(
+        0.30, gt=0, le=5, description="annualised volatility target, fraction (0.30 = 30 %)"
+    )
+    vol_window_days: int = Field(
+        30, ge=2, le=1000, description="days of daily log returns in the realised volatility"
+    )
+    exposure_cap: float = Field(
+        1.0, gt=0, le=10, description="cap on the vol-targeted exposure, fraction of equity"
+    )
+    rebalance_band: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="a tranche keeps its exposure until the new one differs by more than this",
+    )
+    tranches: int = Field(
+        24,
+        ge=1,
+        le=1440,
+        description="clock-hour tranches averaged (evenly spaced over the day; at most the "
+        "bars per day)",
+    )
+
+    @field_validator("sma_days")
+    @classmethod
+    def _check_sma(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or min(value) < 2 or len(set(value)) != len(value):
+            raise ValueError("must be distinct day counts >= 2, e.g. [50, 100, 200]")
+        return value
+
+
 class FeaturesConfig(Section):
     """The ordered feature list; its order is the observation's order."""
 
@@ -145,6 +188,7 @@ class FeaturesConfig(Section):
     returns: ReturnsConfig = ReturnsConfig()
     hmm: HMMConfig = HMMConfig()
     fracdiff: FracDiffConfig = FracDiffConfig()
+    prior: PriorConfig = PriorConfig()
     fit_end: date | None = Field(
         None,
         description="last UTC day fitted features (hmm, fracdiff) may fit on when the caller "

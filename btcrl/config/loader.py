@@ -28,17 +28,25 @@ def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
-def load_config(path: Path | str | None = None, overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Read ``path`` (YAML, optional), apply ``key.path=value`` overrides, validate.
+def load_config(
+    path: Path | str | None = None,
+    overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Read ``path`` (YAML, optional), apply ``key.path=value`` overrides, then the typed
+    ``values`` (dotted key -> value, set as given), validate.
 
-    Override values are parsed as YAML scalars/lists (``--set agent.net_arch=[128,128]``).
-    Raises ConfigError naming the key, the value and what is allowed.
+    Override values are parsed as YAML scalars/lists (``--set agent.net_arch=[128,128]``);
+    ``values`` (command options) are not. Raises ConfigError naming the key, the value and
+    what is allowed.
     """
     tree: dict[str, Any] = {}
     if path is not None:
         tree = _read_yaml(Path(path))
     for item in overrides:
         key, value = _parse_override(item)
+        _set_path(tree, key, value)
+    for key, value in (values or {}).items():
         _set_path(tree, key, value)
     return build_config(tree)
 

@@ -21,3 +21,8 @@ class PromoteConfig(Section):
         description="share of the challenger's out-of-sample bars the champion's re-run must "
         "also cover (fraction); below it the comparison is refused",
     )
+    allow_single_trial: bool = Field(
+        False,
+        description="accept a DSR that counted one configuration (N = 1: it is the PSR, "
+        "which accounts for no selection)",
+    )

@@ -1,22 +1,29 @@
 """Keep credentials out of everything btcrl logs: params, tags, ``config.yaml``, messages.
 
-One rule, applied in one place (``flatten_config`` and ``dump_config`` call it on the whole
-config tree before anything is logged): the password of a URL's user info
-(``postgresql://user:PASSWORD@host/db``) and the value of a secret-looking query parameter
-(``?password=...``, ``token=``, ``secret=``, ``api_key=``, ``apikey=``, ``key=``) become
-``***``. User names, hosts and paths stay readable. Exchange API keys never enter the config
-at all: they are read from the environment (``btcrl.data.ccxt_source.api_credentials``).
+One rule, :func:`redact`, applied wherever text leaves btcrl: on the whole config tree before
+anything is logged (``flatten_config``, ``dump_config``), on every error line the CLI prints
+(``btcrl.cli.common.handle_errors``), on every log record (:class:`RedactingFormatter`, set
+up by the CLI and the workers), on uncaught tracebacks and on a run's ``btcrl.end_reason``.
+The password of a URL's user info (``postgresql://user:PASSWORD@host/db`` ->
+``user:***@``), a bare user name that may be a token (``http://TOKEN@host`` -> ``***@``)
+and the value of a secret-looking query parameter (``?password=...``, ``token=``,
+``secret=``, ``api_key=``, ``apikey=``, ``key=``) become ``***``. Hosts and paths stay
+readable. Exchange API keys never enter the config at all: they are read from the
+environment (``btcrl.data.ccxt_source.api_credentials``).
 """
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 MASK = "***"
 
-# scheme://user:password@  (greedy up to the last "@" of the authority, so a raw "@" in the
-# password is masked too)
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^/\s]+)(?=@)")
+# scheme://authority: the user info is what comes before the authority's last "@" (so a raw
+# "@" in a password is masked too)
+_AUTHORITY = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<authority>[^/?#\s]*@[^/?#\s@]*)"
+)
 _QUERY = re.compile(
     r"(?P<head>[?&;](?:password|passwd|pwd|token|secret|api_key|apikey|key)=)(?P<secret>[^&;#\s]+)",
     re.IGNORECASE,
@@ -25,8 +32,24 @@ _QUERY = re.compile(
 
 def redact(text: str) -> str:
     """``text`` with URL passwords and secret query values replaced by ``***``."""
-    text = _USERINFO.sub(lambda m: m["head"] + MASK, text)
+    text = _AUTHORITY.sub(_mask_userinfo, text)
     return _QUERY.sub(lambda m: m["head"] + MASK, text)
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    """``user:PASSWORD@host`` -> ``user:***@host``; ``TOKEN@host`` -> ``***@host``."""
+    userinfo, _, host = match["authority"].rpartition("@")
+    user, colon, _secret = userinfo.partition(":")
+    shown = f"{user}:{MASK}" if colon else MASK
+    return f"{match['scheme']}{shown}@{host}"
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose output (message, arguments and traceback) is :func:`redact`-ed:
+    libraries put URLs with credentials in their exception texts."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def redact_tree(node: Any) -> Any:

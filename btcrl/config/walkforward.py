@@ -31,9 +31,6 @@ class WalkforwardConfig(Section):
         None, description="Optuna RDB URL; default sqlite:///studies/<name>.db"
     )
     experiment: str = "btcrl-walkforward"
-    n_trials: int | None = Field(
-        None, ge=1, description="configurations tried, for the DSR; None = number of seeds"
-    )
     register_model: bool = Field(True, description="register the latest segment's model")
     model_name: str | None = Field(None, description="registry name; default btcrl-wf-<algo>")
 

@@ -15,15 +15,6 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from btcrl.config.env import EnvConfig
 from btcrl.env.engine import reset_envs, step_envs, step_envs_parallel
-from btcrl.env.episodes import (
-    action_space,
-    check_feature_set,
-    episode_bounds,
-    feature_params,
-    observation_size,
-    observation_space,
-    resolve_mode,
-)
 from btcrl.env.layout import (
     BOOL_FIELDS,
     INT_FIELDS,
@@ -37,6 +28,15 @@ from btcrl.env.layout import (
     P_CHURN_PENALTY,
     P_DRAWDOWN_PENALTY,
     P_SMOOTH_PENALTY,
+)
+from btcrl.env.params import (
+    action_space,
+    check_feature_set,
+    episode_bounds,
+    feature_params,
+    observation_size,
+    observation_space,
+    resolve_mode,
 )
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
@@ -97,7 +97,6 @@ class BatchTradingEnv(VecEnv):
         self._dones = np.zeros(n_envs, dtype=np.bool_)
         self._actions = np.zeros((n_envs, 2), dtype=np.float32)
         self._next_start = np.full(n_envs, self.bounds.first_start, dtype=np.int64)
-        self.seed_base = seed
         self._rngs = [seeding.np_random(seed + i)[0] for i in range(n_envs)]
         self._t0 = time.time()
         self._ready = False

@@ -4,8 +4,9 @@ One engine serves the gymnasium env (N = 1), the SB3 VecEnv (N envs) and the bac
 fills, fees and stops cannot disagree. The functions have no I/O, no globals and no
 randomness: every input is an argument (episode start rows are drawn by the caller) and
 results are written into caller-owned buffers (no allocation per step). Arrays are laid out
-as in ``btcrl.env.layout``; prices are float64 (T, 4) open/high/low/close, features float32
-(T, F). Each env is computed by the same scalar code without fastmath, so an env gives
+as in ``btcrl.env.layout``; bars (``prices``) are float64 (T, 5) open/high/low/close and the
+open time in UTC epoch seconds (the decision clock; ``check_feature_set`` adds it), features
+float32 (T, F). Each env is computed by the same scalar code without fastmath, so an env gives
 bit-identical results whether it is stepped alone or among N.
 
 Order of events in the bar ``b = t + 1`` that one step fills and marks (O, H, L, C its
@@ -15,18 +16,23 @@ prices, ``s`` the slippage fraction):
    the open (long: ``O <= stop``, short: ``O >= stop``) it fills at ``O`` (with slippage);
    the agent's order for this bar is then dropped (it was sized for a book that no longer
    exists; the agent decides again at the next bar).
-2. **The agent's order at the open** (on decision steps only: the episode's steps 0, k, 2k,
-   ... for ``decision_interval`` k; in between no order is placed). Equity at the open
-   ``E = cash + position x O``; target ``a_pos x m x leverage_limit x E / O`` BTC (``a_pos``
-   clipped to [-1, 1], to [0, 1] without shorts; ``m`` the vol-targeting multiplier
-   ``min(max_leverage, target_volatility / realised vol)`` from closes up to row t, 1 when
-   off), capped at +-``max_position_btc``. No trade when ``|target - position| x O <
+2. **The agent's order at the open** (on decision bars only: the episode's first step, and
+   for ``decision_interval`` k every bar whose open time starts a new k-bar period of the
+   UTC clock; in between no order is placed). Equity at the open ``E = cash + position x
+   O``; target ``a_pos x m x leverage_limit x E / O`` BTC (``a_pos`` clipped to [-1, 1], to
+   [0, 1] without shorts; ``m`` the vol-targeting multiplier ``min(max_leverage,
+   target_volatility / realised vol)`` from closes up to row t, 1 when off), capped at
+   +-``max_position_btc`` (no cap by default). No trade when ``|target - position| x O <
    exposure_deadzone x leverage_limit x E``, when ``E <= 0``, or until the wanted change has
    kept its sign for ``hysteresis_bars`` bars. The fill price is ``O x (1 + s)`` buying,
    ``O x (1 - s)`` selling; fee ``fee_rate x |qty| x price``. Opening or flipping sets the
    entry to the fill price and the stop at ``pct`` below (long) / above (short) it, ``pct =
    min_stop_pct + (a_sl + 1) / 2 x (max_stop_pct - min_stop_pct)``. Adding to a position
    averages the entry and keeps the stop; reducing keeps both; closing clears both (0).
+   In the residual action mode (``env.action_mode: residual``) the clipped ``a_pos`` moves
+   the prior instead: target ``clip(prior_t + residual_limit x a_pos, lo, 1)`` with the
+   observed prior exposure of row t (``lo`` = -1 with shorts, else 0), and the stop is the
+   rules' (``RULE_STOP_PCT``), so ``a_pos`` 0 trades the ``trend_voltarget`` rule exactly.
 3. **Intra-bar stop.** Long: ``L <= stop``; short: ``H >= stop``: fills at the stop (at the
    open if the open was already through it, which only a just-opened position with a stop
    inside the slippage can see), with slippage and fee. At most one stop fill per bar.
@@ -40,7 +46,8 @@ prices, ``s`` the slippage fraction):
    shaping terms (churn, smoothness, drawdown; 0 by default), times ``reward_scale``.
 
 The next observation is row ``b``: ``[cash / initial_balance, *features[b], position /
-max_position_btc]`` (float32; ``env.window`` W > 1: rows ``b - W + 1 .. b``), or with
+max_position_btc]`` (without a cap: ``position x C / equity``; float32; ``env.window`` W > 1:
+rows ``b - W + 1 .. b``), or with
 ``observation_account: scale_free`` ``[cash / equity, *features[b], position x C / equity]``.
 There is no margin call beyond bankruptcy.
 
@@ -99,7 +106,7 @@ from btcrl.env.orders import (
     stop_through,
     vol_scale,
 )
-from btcrl.env.rewards import compute_reward, shaping
+from btcrl.env.rewards import compute_reward, prior_step_return, shaping, uses_prior
 
 PARALLEL_CHUNKS = 64  # env blocks handed to numba's threads (each steps its block serially)
 
@@ -118,7 +125,8 @@ def write_observation(
     """Write ``[account_0, *features[row - W + 1], ..., *features[row], account_1]`` into
     ``out[i]``, rows copied straight from ``features``; the buffer's width sets the window
     ``W = (out.shape[1] - 2) / F`` (``env.window``; episodes start at ``first_valid + W - 1``).
-    Legacy: ``cash / initial_balance`` and ``position / max_position_btc``; scale-free:
+    Legacy: ``cash / initial_balance`` and ``position / max_position_btc`` (without a cap,
+    ``max_position_btc`` null: the exposure ``position x price / equity``); scale-free:
     ``cash / equity`` and ``position x price / equity``, ``equity = cash + position x price``
     (``price`` the row's close, needed when the position is open; both 0 when equity <= 0)."""
     n_features = features.shape[1]
@@ -129,13 +137,16 @@ def write_observation(
         for k in range(n_features):
             out[i, base + k] = features[first + j, k]
     tail = 1 + window * n_features
-    if params[P_OBS_ACCOUNT] == 0.0:
+    legacy = params[P_OBS_ACCOUNT] == 0.0
+    if legacy:
         out[i, 0] = cash / params[P_INITIAL_BALANCE]
-        out[i, tail] = position / params[P_MAX_POSITION]
-        return
+        if params[P_MAX_POSITION] != math.inf:
+            out[i, tail] = position / params[P_MAX_POSITION]
+            return
     value = position * price if position != 0.0 else 0.0
     equity = cash + value
-    out[i, 0] = cash / equity if equity > 0.0 else 0.0
+    if not legacy:
+        out[i, 0] = cash / equity if equity > 0.0 else 0.0
     out[i, tail] = value / equity if equity > 0.0 else 0.0
 
 
@@ -181,7 +192,7 @@ def reset_envs(
 @njit(cache=True, error_model="numpy", inline="always")
 def _open_bar(
     i: int, bar: int, prices: np.ndarray, actions: np.ndarray, params: np.ndarray,
-    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray,
+    state: np.ndarray, istate: np.ndarray, ledger: np.ndarray, features: np.ndarray,
 ) -> tuple[float, float, float, float, float, float, float, float, float, float]:  # fmt: skip
     """Events 1-2 at the open of ``bar``: a gapped carried stop, else the agent's order.
     Returns (cash, position, entry, stop, streak, target, fees, slippage, notional,
@@ -192,7 +203,9 @@ def _open_bar(
     entry = state[i, ENTRY]
     stop = state[i, STOP]
     streak = state[i, STREAK]
-    decides, a_pos, a_sl = agent_target(actions, i, istate[i, STEPS], state[i, PREV_TARGET], params)
+    decides, a_pos, a_sl = agent_target(
+        actions, i, istate[i, STEPS], state[i, PREV_TARGET], params, prices, bar, features
+    )
     scale_vol = vol_scale(prices, bar - 1, params) if decides else 1.0
     if stop_through(pos, stop, p_open, p_open):  # the order is dropped
         d_cash, fee, slip_usd = close_out(
@@ -262,13 +275,14 @@ def _close_bar(
 @njit(cache=True, error_model="numpy", inline="always")
 def _reward(
     i: int, state: np.ndarray, params: np.ndarray, equity: float, notional: float,
-    target: float,
+    target: float, prices: np.ndarray, features: np.ndarray, bar: int,
 ) -> tuple[float, float, float, float]:  # fmt: skip
     """Event 7: the registered reward minus the shaping terms, times ``reward_scale``.
     Returns (reward, dsr_a, dsr_b, peak)."""
     equity_prev = state[i, EQUITY]
+    prior_return = prior_step_return(prices, features, bar, params) if uses_prior(params) else 0.0
     reward, dsr_a, dsr_b = compute_reward(
-        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params
+        equity_prev, equity, state[i, DSR_A], state[i, DSR_B], params, prior_return
     )
     peak = max(state[i, PEAK], equity)
     penalty = shaping(notional, equity_prev, target, state[i, PREV_TARGET], equity, peak, params)
@@ -291,12 +305,14 @@ def _step_env(
         ledger[i, k] = 0.0
     ledger[i, L_BAR] = bar
     cash, pos, entry, stop, streak, target, fees, slippage, notional, scale_vol = _open_bar(
-        i, bar, prices, actions, params, state, istate, ledger
+        i, bar, prices, actions, params, state, istate, ledger, features
     )
     cash, pos, entry, stop, equity, fees, slippage, borrow, bankrupt, done = _close_bar(
         i, bar, prices, params, istate, ledger, cash, pos, entry, stop, fees, slippage
     )
-    reward, dsr_a, dsr_b, peak = _reward(i, state, params, equity, notional, target)
+    reward, dsr_a, dsr_b, peak = _reward(
+        i, state, params, equity, notional, target, prices, features, bar
+    )
     ep_return = state[i, EP_RETURN] + reward
     steps = istate[i, STEPS] + 1
     record_step(

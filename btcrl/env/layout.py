@@ -5,6 +5,14 @@ axis, so that one compiled call steps N envs with a handful of arguments. These 
 name the columns; they are compile-time constants inside the numba kernels.
 """
 
+# --- float64 bars, shape (T, N_BAR): the prices fills use, and the decision clock ---------
+BAR_OPEN = 0
+BAR_HIGH = 1
+BAR_LOW = 2
+BAR_CLOSE = 3
+BAR_TIME = 4  # bar open time, UTC epoch seconds (exact in float64); read with decision_interval
+N_BAR = 5
+
 # --- float64 state, shape (N, N_STATE) -------------------------------------------------
 CASH = 0  # quote currency (USD); negative when leveraged long
 POSITION = 1  # BTC, signed (negative = short)
@@ -52,13 +60,21 @@ P_VOL_FLOOR = 22  # annualised floor on the realised volatility
 P_BARS_PER_YEAR = 23  # bars per year of the feature set's timeframe (8760 for 1h)
 P_BORROW_RATE = 24  # annual borrow / funding rate on shorts and borrowed cash, fraction
 P_HYSTERESIS = 25  # bars the sign of the wanted change must hold before a trade (1 = off)
-P_DECISION_INTERVAL = 26  # the agent's order is placed every this many bars (1 = every bar)
+P_DECISION_INTERVAL = 26  # decisions every this many bars of clock time (1 = every bar)
 P_OBS_ACCOUNT = 27  # 0 = legacy account observation, 1 = scale-free
-P_FIRST_ROW = 28  # first valid row of the feature set (realised vol reads no row before it)
+P_FIRST_ROW = 28  # first row of price history (realised vol reads no row before it)
 P_N_LEVELS = 29  # discrete action mode: number of target levels (0 = continuous targets)
 P_LEVELS = 30  # the levels, ascending, in P_LEVELS .. P_LEVELS + P_N_LEVELS - 1
 MAX_ACTION_LEVELS = 9
-N_PARAMS = P_LEVELS + MAX_ACTION_LEVELS
+P_BAR_SECONDS = P_LEVELS + MAX_ACTION_LEVELS  # seconds per bar (the decision clock's unit)
+# residual action mode (issue 21): target = clip(prior_t + residual_limit x a_pos, lo, 1)
+P_ACTION_MODE = P_BAR_SECONDS + 1  # 0 = absolute, 1 = residual
+P_RESIDUAL_LIMIT = P_ACTION_MODE + 1  # most the agent moves the target off the prior
+P_PRIOR_COL = P_ACTION_MODE + 2  # feature column of the prior's exposure (-1 = none)
+N_PARAMS = P_PRIOR_COL + 1
+# The rules' stop (fraction below a long's entry; btcrl.policy.policies): never reached in
+# practice. The residual action mode trades with it too, so that action 0 is the prior's rule.
+RULE_STOP_PCT = 0.99
 
 # --- float64 ledger of the last step, shape (N, N_LEDGER) ------------------------------
 # Every fill of a bar is here with its price, signed quantity and fee; state columns hold

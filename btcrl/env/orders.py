@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from btcrl.env.layout import (
+    BAR_TIME,
     L_BANKRUPT,
     L_BORROW,
     L_CASH,
@@ -32,7 +33,9 @@ from btcrl.env.layout import (
     L_TERMINATED,
     L_TRUNCATED,
     L_VOL_SCALE,
+    P_ACTION_MODE,
     P_ALLOW_SHORT,
+    P_BAR_SECONDS,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
     P_DEADZONE,
@@ -47,10 +50,13 @@ from btcrl.env.layout import (
     P_MAX_STOP,
     P_MIN_STOP,
     P_N_LEVELS,
+    P_PRIOR_COL,
+    P_RESIDUAL_LIMIT,
     P_SLIPPAGE,
     P_TARGET_VOL,
     P_VOL_FLOOR,
     P_VOL_WINDOW,
+    RULE_STOP_PCT,
 )
 
 
@@ -133,17 +139,66 @@ def snap_target(a_pos: float, params: np.ndarray) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def prior_target(features: np.ndarray, row: int, params: np.ndarray) -> float:
+    """The prior's target ``a_pos`` at ``row``: its observed exposure (fraction of equity; 0
+    when undefined or without a prior column) times ``min(1, 1 / leverage_limit)``, rounded
+    to float32 as the ``trend_voltarget`` rule's planned action is (so the two agree bit for
+    bit: the float64 product of two float32 values is exact before the rounding)."""
+    col = int(params[P_PRIOR_COL])
+    if col < 0:
+        return 0.0
+    prior = features[row, col]
+    if prior != prior:
+        return 0.0
+    scale = np.float32(min(1.0, 1.0 / params[P_LEVERAGE]))
+    return float(np.float32(prior * scale))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def residual_target(a_pos: float, features: np.ndarray, row: int, params: np.ndarray) -> float:
+    """The residual action mode's target: ``clip(prior + residual_limit x a_pos, lo, 1)``,
+    ``lo`` = -1 with shorts else 0, ``prior`` = ``prior_target`` of ``row``; ``a_pos`` 0
+    gives the prior's target exactly."""
+    base = prior_target(features, row, params)
+    lo = -1.0 if params[P_ALLOW_SHORT] != 0.0 else 0.0
+    return min(1.0, max(lo, base + params[P_RESIDUAL_LIMIT] * a_pos))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def on_decision_clock(bars: np.ndarray, bar: int, steps: int, params: np.ndarray) -> bool:
+    """The agent's order may fill at ``bar``'s open: always on the episode's first step;
+    with ``decision_interval`` k > 1 only when ``bar`` opens a new period of the clock,
+    ``floor(open time / (k x bar seconds))`` (UTC epoch seconds, ``bars[:, BAR_TIME]``)
+    differing from the bar before's. Gaps in the data do not move the decision hour."""
+    if params[P_DECISION_INTERVAL] <= 1.0 or steps == 0:
+        return True
+    period = params[P_DECISION_INTERVAL] * params[P_BAR_SECONDS]
+    return math.floor(bars[bar, BAR_TIME] / period) != math.floor(bars[bar - 1, BAR_TIME] / period)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def agent_target(
-    actions: np.ndarray, i: int, steps: int, prev_target: float, params: np.ndarray
+    actions: np.ndarray,
+    i: int,
+    steps: int,
+    prev_target: float,
+    params: np.ndarray,
+    bars: np.ndarray,
+    bar: int,
+    features: np.ndarray,
 ) -> tuple[bool, float, float]:
-    """(decides, a_pos, a_sl) for this step. The agent decides on the episode's steps 0, k,
-    2k, ... (``decision_interval`` k); in between no order is placed and the target stays
-    ``prev_target``. ``a_pos`` is clipped (to 0 when negative without shorts), then snapped to
-    the nearest action level in the discrete action mode."""
-    interval = int(params[P_DECISION_INTERVAL])
-    if interval > 1 and steps % interval != 0:
+    """(decides, a_pos, a_sl) for the step that fills at ``bar``'s open. The agent decides
+    on the bars of the decision clock (:func:`on_decision_clock`); in between no order is
+    placed and the target stays ``prev_target``. ``a_pos`` is clipped (to 0 when negative
+    without shorts), then snapped to the nearest action level in the discrete action mode;
+    in the residual action mode it moves the prior's target of the observed row ``bar - 1``
+    instead (``residual_target``)."""
+    if not on_decision_clock(bars, bar, steps, params):
         return False, prev_target, 0.0
     a_pos = clip_action(actions[i, 0])
+    if params[P_ACTION_MODE] != 0.0:
+        target = residual_target(a_pos, features, bar - 1, params)
+        return True, target, clip_action(actions[i, 1])
     if params[P_ALLOW_SHORT] == 0.0 and a_pos < 0.0:
         a_pos = 0.0
     return True, snap_target(a_pos, params), clip_action(actions[i, 1])
@@ -195,7 +250,8 @@ def rebook(
     pos: float, qty: float, price: float, entry: float, stop: float, a_sl: float, params: np.ndarray
 ) -> tuple[float, float, float]:
     """The book after an order fill of ``qty`` at ``price``: (position, entry, stop).
-    Opening or flipping sets the entry and a new stop; adding averages the entry; reducing
+    Opening or flipping sets the entry and a new stop (the rules' ``RULE_STOP_PCT`` in the
+    residual action mode, whatever ``a_sl``); adding averages the entry; reducing
     keeps both; closing clears both."""
     new_pos = pos + qty
     if new_pos == 0.0:
@@ -203,6 +259,8 @@ def rebook(
     if pos == 0.0 or (pos > 0.0) != (new_pos > 0.0):
         lo = params[P_MIN_STOP]
         pct = lo + (a_sl + 1.0) * 0.5 * (params[P_MAX_STOP] - lo)
+        if params[P_ACTION_MODE] != 0.0:  # residual: the prior's (the rules') stop
+            pct = RULE_STOP_PCT
         return new_pos, price, price * (1.0 - pct) if new_pos > 0.0 else price * (1.0 + pct)
     if abs(new_pos) > abs(pos):
         entry = (entry * abs(pos) + price * abs(qty)) / abs(new_pos)
@@ -225,7 +283,8 @@ def agent_order(
     i: int,
 ) -> tuple[float, float, float, float, float, float, float, float]:
     """The agent's order at the open (equity ``cash + pos x O`` > 0): target BTC
-    ``a_pos x scale_vol x leverage_limit x equity / O`` capped at +-max_position_btc; traded
+    ``a_pos x scale_vol x leverage_limit x equity / O`` capped at +-max_position_btc (+-inf
+    without a cap); traded
     when the change passes the deadzone and the hysteresis. Returns (cash, position, entry,
     stop, streak, fee, slippage cost, traded notional), USD / BTC."""
     scale = params[P_LEVERAGE] * (cash + pos * p_open)

@@ -19,6 +19,12 @@ a pure function times its weight from the config (0 = off, the default). They sh
 only: validation, backtests and walk-forward score the equity curve (plain log return at full
 costs), never the reward.
 
+Rewards relative to the prior (``excess_log_return``, ``excess_differential_sharpe``;
+docs/env.md "Rewards relative to the prior") take one more input, the prior's log return on
+the same bar (``prior_step_return``), and score the agent's log return minus it: what the
+agent adds to the rule it starts from, not its return. They need the prior's columns
+(``features.prior.enabled``).
+
 Adding a reward: write the function here, add it to ``REWARDS`` with the next id and add
 one branch to ``compute_reward`` (numba needs the dispatch spelled out).
 """
@@ -31,14 +37,18 @@ import numpy as np
 from numba import njit
 
 from btcrl.env.layout import (
+    P_ALLOW_SHORT,
     P_CHURN_PENALTY,
     P_DOWNSIDE_WEIGHT,
     P_DRAWDOWN_PENALTY,
     P_DSR_ETA,
+    P_FEE_RATE,
     P_INITIAL_BALANCE,
     P_REWARD_ID,
+    P_SLIPPAGE,
     P_SMOOTH_PENALTY,
 )
+from btcrl.env.orders import prior_target
 from btcrl.errors import ConfigError
 
 BANKRUPTCY_FLOOR = 1e-6  # fraction of initial_balance used in place of equity <= 0
@@ -77,17 +87,16 @@ def asymmetric_drawdown(
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def differential_sharpe(
-    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+def dsr_update(
+    r: float, dsr_a: float, dsr_b: float, params: np.ndarray
 ) -> tuple[float, float, float]:
-    """Differential Sharpe ratio (Moody & Saffell, 1998) of the step's log return ``R``.
+    """Differential Sharpe ratio (Moody & Saffell, 1998) of the step's return ``r``.
 
-    With ``A``, ``B`` the exponential moving averages (rate ``eta = dsr_eta``) of ``R`` and
-    ``R^2`` before the step: ``D = (B dA - A dB / 2) / (B - A^2)^(3/2)`` with
-    ``dA = R - A`` and ``dB = R^2 - B``; then ``A += eta dA``, ``B += eta dB``.
+    With ``A``, ``B`` the exponential moving averages (rate ``eta = dsr_eta``) of ``r`` and
+    ``r^2`` before the step: ``D = (B dA - A dB / 2) / (B - A^2)^(3/2)`` with
+    ``dA = r - A`` and ``dB = r^2 - B``; then ``A += eta dA``, ``B += eta dB``.
     ``D`` is 0 while ``B - A^2`` is below 1e-12 (at reset, and for a flat book).
     """
-    r = step_log_return(equity_prev, equity_new, params)
     eta = params[P_DSR_ETA]
     delta_a = r - dsr_a
     delta_b = r * r - dsr_b
@@ -96,6 +105,56 @@ def differential_sharpe(
     if variance > _MIN_VARIANCE:
         reward = (dsr_b * delta_a - 0.5 * dsr_a * delta_b) / (variance * math.sqrt(variance))
     return reward, dsr_a + eta * delta_a, dsr_b + eta * delta_b
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def differential_sharpe(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+) -> tuple[float, float, float]:
+    """The differential Sharpe ratio (``dsr_update``) of the step's log return."""
+    return dsr_update(step_log_return(equity_prev, equity_new, params), dsr_a, dsr_b, params)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def prior_step_return(
+    prices: np.ndarray, features: np.ndarray, bar: int, params: np.ndarray
+) -> float:
+    """The prior's log return over ``bar`` (= t + 1) after costs, as if it held its target
+    exposure: ``p0`` (row t - 1's prior) from the close of t to the open of ``bar``, then
+    ``p1`` (row t's, filled at that open) to its close, paying ``fee_rate + slippage`` on
+    ``|p1 - p0|``. Exposures are the prior's targets (``orders.prior_target``); a
+    shadow of the prior's own book, not the engine's (no deadzone, no drift between bars)."""
+    t = bar - 1
+    p1 = prior_target(features, t, params)
+    p0 = prior_target(features, t - 1, params) if t > 0 else 0.0
+    lo = -1.0 if params[P_ALLOW_SHORT] != 0.0 else 0.0
+    p1 = min(1.0, max(lo, p1))
+    p0 = min(1.0, max(lo, p0))
+    cost = (params[P_FEE_RATE] + params[P_SLIPPAGE]) * abs(p1 - p0)
+    gap = 1.0 + p0 * (prices[bar, 0] / prices[t, 3] - 1.0) - cost
+    inside = 1.0 + p1 * (prices[bar, 3] / prices[bar, 0] - 1.0)
+    return math.log(max(gap * inside, BANKRUPTCY_FLOOR))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def excess_log_return(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray,
+    prior_return: float,
+) -> tuple[float, float, float]:  # fmt: skip
+    """The step's log return minus the prior's on the same bar (``prior_step_return``):
+    sums to the episode's log growth over the prior's."""
+    return step_log_return(equity_prev, equity_new, params) - prior_return, dsr_a, dsr_b
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def excess_differential_sharpe(
+    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray,
+    prior_return: float,
+) -> tuple[float, float, float]:  # fmt: skip
+    """The differential Sharpe ratio (``dsr_update``) of the excess log return over the
+    prior's: rewards a better Sharpe of what the agent adds to the prior."""
+    excess = step_log_return(equity_prev, equity_new, params) - prior_return
+    return dsr_update(excess, dsr_a, dsr_b, params)
 
 
 @dataclass(frozen=True)
@@ -115,7 +174,16 @@ REWARDS: dict[str, RewardSpec] = {
     "differential_sharpe": RewardSpec(
         2, differential_sharpe, "differential Sharpe ratio (Moody & Saffell), EMA rate dsr_eta"
     ),
+    "excess_log_return": RewardSpec(
+        3, excess_log_return, "log return minus the prior's on the same bar, after costs"
+    ),
+    "excess_differential_sharpe": RewardSpec(
+        4, excess_differential_sharpe, "differential Sharpe ratio of the excess over the prior"
+    ),
 }
+#: rewards that read the prior's return (need the prior's columns)
+RELATIVE_REWARDS = ("excess_log_return", "excess_differential_sharpe")
+RELATIVE_FIRST_ID = 3  # rewards with this id or above are relative to the prior
 
 
 def reward_names() -> tuple[str, ...]:
@@ -135,11 +203,30 @@ def get_reward(name: str) -> RewardSpec:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def uses_prior(params: np.ndarray) -> bool:
+    """The chosen reward is relative to the prior (reads ``prior_step_return``)."""
+    return int(params[P_REWARD_ID]) >= RELATIVE_FIRST_ID
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def compute_reward(
-    equity_prev: float, equity_new: float, dsr_a: float, dsr_b: float, params: np.ndarray
+    equity_prev: float,
+    equity_new: float,
+    dsr_a: float,
+    dsr_b: float,
+    params: np.ndarray,
+    prior_return: float = 0.0,
 ) -> tuple[float, float, float]:
-    """Dispatch on ``params[P_REWARD_ID]`` to the registered reward (unscaled)."""
+    """Dispatch on ``params[P_REWARD_ID]`` to the registered reward (unscaled);
+    ``prior_return`` is the prior's log return over the bar, read by the rewards relative to
+    the prior (``uses_prior``)."""
     rid = int(params[P_REWARD_ID])
+    if rid == 3:
+        return excess_log_return(equity_prev, equity_new, dsr_a, dsr_b, params, prior_return)
+    if rid == 4:
+        return excess_differential_sharpe(
+            equity_prev, equity_new, dsr_a, dsr_b, params, prior_return
+        )
     if rid == 1:
         return asymmetric_drawdown(equity_prev, equity_new, dsr_a, dsr_b, params)
     if rid == 2:

@@ -8,15 +8,6 @@ from gymnasium.utils import seeding
 
 from btcrl.config.env import EnvConfig
 from btcrl.env.engine import reset_envs, step_envs
-from btcrl.env.episodes import (
-    action_space,
-    check_feature_set,
-    episode_bounds,
-    feature_params,
-    observation_size,
-    observation_space,
-    resolve_mode,
-)
 from btcrl.env.layout import (
     BOOL_FIELDS,
     INT_FIELDS,
@@ -28,6 +19,15 @@ from btcrl.env.layout import (
     N_LEDGER,
     N_STATE,
     ROW,
+)
+from btcrl.env.params import (
+    action_space,
+    check_feature_set,
+    episode_bounds,
+    feature_params,
+    observation_size,
+    observation_space,
+    resolve_mode,
 )
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet

@@ -16,6 +16,9 @@ Observed columns (``FeatureSpec.columns``):
 - ``parkinson_<w>``, ``garman_klass_<w>``, ``logret_<h>``, ``zscore_<w>``
   (``btcrl.features.volatility``) when enabled
 - four 0/1 columns per strategy, ``<name>_flat|_long|_short|_hold``
+- ``prior_trend``, ``prior_vol_scale``, ``prior_exposure`` when ``features.prior`` is enabled
+  (``btcrl.features.prior``; unchanged values, the exposure a fraction of equity; 0 before
+  the prior's warm-up is complete, which ``load_feature_set`` loads from before the period)
 - fitted features (``btcrl.features.fitted``): ``hmm_p<j>``, ``ffd_close``
 
 Every row t depends on candles <= t only (tests/features/test_feature_lookahead.py and
@@ -51,6 +54,7 @@ from btcrl.features.fitted import (
 )
 from btcrl.features.indicators import get_indicator
 from btcrl.features.normalise import apply_normalisation
+from btcrl.features.prior import PRIOR_COLUMNS, prior_columns, prior_params
 from btcrl.features.spec import ColumnSpec, FeatureSet, FeatureSpec, FittedParams
 from btcrl.features.turbulence import turbulence
 from btcrl.features.volatility import range_and_return_columns
@@ -292,6 +296,8 @@ def _compute(
     for new_column, source in extra + range_and_return_columns(candles, config):
         out.add(new_column, source, f"raw_{new_column.name}")
     _add_strategies(out, config, candles, timeframe)
+    if config.prior.enabled:
+        _add_prior(out, config, candles, timeframe)
     features = np.column_stack(out.values).astype(np.float32)
     spec = FeatureSpec(
         exchange=exchange,
@@ -379,6 +385,20 @@ def _add_strategies(
         for j, label in enumerate(SIGNAL_NAMES):
             out.specs.append(ColumnSpec(f"{name}_{label}", "signal", "onehot", params))
             out.values.append(onehot[:, j])
+
+
+def _add_prior(
+    out: _Columns, config: FeaturesConfig, candles: pd.DataFrame, timeframe: str
+) -> None:
+    """The prior's trend, vol scale and exposure, unchanged, 0 (flat) before its warm-up is
+    complete as a strategy's undefined signal reads FLAT, so a short feature set keeps its
+    ``first_valid`` (raw kept as ``raw_<name>``, NaN there); each ColumnSpec carries the
+    prior's parameters."""
+    params = prior_params(config.prior)
+    columns = prior_columns(candles, config.prior, timeframe)
+    for name in PRIOR_COLUMNS:
+        out.raw[f"raw_{name}"] = columns[name]
+        out.add(ColumnSpec(name, "prior", "identity", params), np.nan_to_num(columns[name]))
 
 
 def _first_valid(features: np.ndarray, names: list[str]) -> int:

@@ -44,19 +44,32 @@ def directional_movement(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray,
 
 
 @numba.njit(cache=True)
-def rolling_mean_abs_dev(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trailing mean and mean absolute deviation over ``window`` rows (NaN before w - 1)."""
+def window_mean(x: np.ndarray, t: int, window: int) -> float:
+    """Mean of ``x[t - window + 1 .. t]``, summed in row order (NaN if any is NaN)."""
+    acc = 0.0
+    for k in range(t - window + 1, t + 1):
+        acc += x[k]
+    return acc / window
+
+
+@numba.njit(cache=True)
+def rolling_mean_dev(x: np.ndarray, window: int, squared: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing mean and mean deviation from it over ``window`` rows, in two passes per row:
+    the mean absolute deviation, or with ``squared`` the population variance. NaN before row
+    ``window - 1`` or where the window holds a NaN."""
     n = x.shape[0]
     mean = np.full(n, np.nan)
-    mad = np.full(n, np.nan)
+    dev = np.full(n, np.nan)
     for t in range(window - 1, n):
+        m = window_mean(x, t, window)
         acc = 0.0
         for k in range(t - window + 1, t + 1):
-            acc += x[k]
-        m = acc / window
-        dev = 0.0
-        for k in range(t - window + 1, t + 1):
-            dev += abs(x[k] - m)
+            acc += (x[k] - m) ** 2 if squared else abs(x[k] - m)
         mean[t] = m
-        mad[t] = dev / window
-    return mean, mad
+        dev[t] = acc / window
+    return mean, dev
+
+
+def rolling_mean_abs_dev(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing mean and mean absolute deviation over ``window`` rows (NaN before w - 1)."""
+    return rolling_mean_dev(x, window, False)

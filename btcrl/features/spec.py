@@ -30,7 +30,7 @@ class ColumnSpec:
     """One observed market column: its name, what it is, and how it was normalised.
 
     ``kind``: price | volume | indicator | turbulence | external | context | volatility |
-    return | signal | fitted.
+    return | signal | prior | fitted.
     ``normalisation``: a short name (``ratio_to_close``, ``log1p_zscore``, ``scale``,
     ``tanh``, ``onehot``, ...) with its constants in ``params``; a ``fitted`` column is
     normalised by its feature's transform, from ``FeatureSpec.fitted``.

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from btcrl.config.features import FeaturesConfig
+from btcrl.features.kernels import rolling_mean_dev, window_mean
 from btcrl.features.spec import ColumnSpec
 
 GK_CLOSE_WEIGHT = 2.0 * math.log(2.0) - 1.0
@@ -31,31 +32,15 @@ def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
     n = x.shape[0]
     out = np.full(n, np.nan)
     for t in range(window - 1, n):
-        acc = 0.0
-        for i in range(t - window + 1, t + 1):
-            acc += x[i]
-        out[t] = acc / window
+        out[t] = window_mean(x, t, window)
     return out
 
 
-@numba.njit(cache=True)
 def rolling_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and population std of ``x[t - window + 1 .. t]`` per row (two passes); NaN while
     fewer rows exist or any is NaN."""
-    n = x.shape[0]
-    mean = np.full(n, np.nan)
-    std = np.full(n, np.nan)
-    for t in range(window - 1, n):
-        acc = 0.0
-        for i in range(t - window + 1, t + 1):
-            acc += x[i]
-        m = acc / window
-        var = 0.0
-        for i in range(t - window + 1, t + 1):
-            var += (x[i] - m) ** 2
-        mean[t] = m
-        std[t] = math.sqrt(var / window)
-    return mean, std
+    mean, var = rolling_mean_dev(x, window, True)
+    return mean, np.sqrt(var)
 
 
 def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:

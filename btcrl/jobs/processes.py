@@ -1,10 +1,119 @@
-"""Waiting on spawned worker processes: shared by ``tune`` and ``walkforward``."""
+"""Spawned worker processes, shared by ``tune`` and ``walkforward``: spawn them with their
+torch threads, start each one the same way (stop with the parent, the kernel cache guard,
+logging, Optuna's verbosity, torch threads, errors as exit codes), and wait for them."""
 
+import _thread
 import logging
+import multiprocessing as mp
+import os
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from typing import Any
+
+from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.errors import BtcrlError
+from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
+from btcrl.kernel_cache import drop_stale_kernels
 
 log = logging.getLogger(__name__)
+
+#: seconds between a worker's checks that the process that started it is alive
+PARENT_POLL_S = 0.5
+#: seconds an orphaned worker has to end its trial's run (KILLED) before it exits anyway
+ORPHAN_GRACE_S = 3.0
+EXIT_ORPHANED = 3  # a worker's exit code when its parent process died
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class WorkerStart:
+    """How one spawned worker starts; picklable. ``tag`` marks its log lines (``w0``)."""
+
+    tag: str
+    log_level: int = logging.WARNING
+    torch_threads: int = 1
+
+
+def torch_threads_per_worker(workers: int, cpus: int | None = None) -> int:
+    """CPU threads each worker's torch may use so K workers do not oversubscribe cores."""
+    return max(1, (cpus or os.cpu_count() or 1) // workers)
+
+
+def with_worker_threads(config: ExperimentConfig, workers: int) -> ExperimentConfig:
+    """``config`` with ``train.torch_threads`` = cpu_count // workers unless it is set."""
+    if config.train.torch_threads:
+        return config
+    return with_overrides(config, {"train.torch_threads": torch_threads_per_worker(workers)})
+
+
+def watch_parent(parent_pid: int | None = None, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """A daemon thread that stops this worker when process ``parent_pid`` (default: the
+    parent now) is gone, killed even with SIGKILL: Ctrl-C in the main thread first, so the
+    trial's run ends KILLED, then a hard exit (EXIT_ORPHANED) after ORPHAN_GRACE_S seconds."""
+    watched = os.getppid() if parent_pid is None else parent_pid
+
+    def watch() -> None:
+        while os.getppid() == watched:
+            time.sleep(poll_s)
+        log.warning("process %d that started this worker is gone; the worker stops", watched)
+        _thread.interrupt_main()
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(EXIT_ORPHANED)
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def start_worker(start: WorkerStart, parent_pid: int | None = None) -> None:
+    """What every spawned worker does first: watch the parent, the kernels' cache guard,
+    logging with the worker's tag, Optuna's verbosity and torch's threads. Its libraries are
+    imported with the garbage collector paused, then frozen (``btcrl.jobs.startup``)."""
+    freeze_after_imports((*TRAINING_MODULES, "optuna"))
+    import optuna
+
+    watch_parent(parent_pid)
+    drop_stale_kernels()
+    logging.basicConfig(
+        level=start.log_level,
+        format=f"%(asctime)s %(levelname)s {start.tag} %(name)s: %(message)s",
+    )
+    optuna.logging.set_verbosity(optuna.logging.INFO if start.log_level <= logging.INFO else 30)
+    import torch
+
+    torch.set_num_threads(max(1, start.torch_threads))
+
+
+def run_as_worker(
+    start: WorkerStart, loop: Callable[[], Any], parent_pid: int | None = None
+) -> None:
+    """``start_worker``, then ``loop``; a BtcrlError ends the worker with exit code 1 and one
+    logged line, Ctrl-C (or a lost parent) with EXIT_INTERRUPTED."""
+    start_worker(start, parent_pid)
+    try:
+        loop()
+    except BtcrlError as exc:
+        log.error("worker %s stopped: %s", start.tag, exc)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def spawn_workers(
+    target: Callable[..., None], args: list[tuple[Any, ...]], name: str
+) -> list[BaseProcess]:
+    """Start one spawned process per ``args`` entry running ``target(*args[i])``, named
+    ``<name>-w<i>``."""
+    spawn = mp.get_context("spawn")
+    procs: list[BaseProcess] = []
+    for index, worker_args in enumerate(args):
+        proc = spawn.Process(target=target, args=worker_args, name=f"{name}-w{index}")
+        proc.start()
+        procs.append(proc)
+    return procs
 
 
 def wait_workers(

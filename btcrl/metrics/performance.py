@@ -11,7 +11,8 @@ Conventions (chosen to agree with quantstats 0.0.x to 1e-9, which the tests chec
   ``rf_bar = (1 + rf) ** (1 / periods_per_year) - 1``; Sharpe and Sortino use the excess
   returns ``r - rf_bar``. (quantstats skips the adjustment for a negative rf; we apply it.)
 - ``annual_volatility = std(r, ddof=1) * sqrt(periods_per_year)`` (raw returns, no rf).
-- ``sharpe = mean(x) / std(x, ddof=1) * sqrt(periods_per_year)`` with ``x`` the excess returns.
+- ``sharpe = mean(x) / std(x, ddof=1) * sqrt(periods_per_year)`` with ``x`` the excess returns
+  (:func:`sharpe_annualised`; :func:`sharpe_per_bar` is the same ratio per bar, no rf).
 - ``sortino = mean(x) / dd * sqrt(periods_per_year)`` with the downside deviation
   ``dd = sqrt(sum(x[x < 0] ** 2) / n)`` (Red Rock Capital; divided by *all* n returns, target 0).
 - ``cagr = (equity[-1] / equity[0]) ** (periods_per_year / n) - 1``: a year is
@@ -121,19 +122,41 @@ def annual_volatility(returns: np.ndarray, periods_per_year: float) -> float:
     return float(np.std(r, ddof=1) * math.sqrt(periods_per_year))
 
 
-def sharpe_ratio(
+def sharpe_per_bar(returns: np.ndarray) -> float | np.ndarray:
+    """Per-bar Sharpe ratio ``mean(r) / std(r, ddof=1)`` of simple returns (fractions), NOT
+    annualised and with no risk-free rate: the one implementation every per-bar Sharpe in
+    btcrl uses (PSR/DSR, model selection, PBO, the promotion gate).
+
+    A one-dimensional series gives a float; a (rows, N) matrix gives one value per column.
+    A series with no spread (up to rounding) scores 0 when its mean is 0 (a flat book) and
+    +/-inf otherwise. Raises ValueError for fewer than 2 returns or non-finite values.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim not in (1, 2):
+        raise ValueError(f"returns must be a series or a (rows, N) matrix, got shape {r.shape}")
+    if r.shape[0] < 2:
+        raise ValueError(f"a Sharpe ratio needs at least 2 returns, got {r.shape[0]}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"returns hold {int((~np.isfinite(r)).sum())} non-finite values")
+    mean = r.mean(axis=0)
+    std = np.std(r, axis=0, ddof=1)
+    # a constant series: a tiny std from rounding is still zero
+    flat = std <= 1e-14 * np.maximum(1.0, np.abs(r).max(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(flat, np.where(mean == 0.0, 0.0, np.copysign(np.inf, mean)), mean / std)
+    return float(ratio) if r.ndim == 1 else ratio
+
+
+def sharpe_annualised(
     returns: np.ndarray, periods_per_year: float, risk_free_rate: float = 0.0
 ) -> float:
-    """Annualised Sharpe ratio of per-bar returns over the de-annualised risk-free rate."""
+    """Annualised Sharpe ratio: :func:`sharpe_per_bar` of the per-bar returns over the
+    de-annualised risk-free rate (``rf`` a fraction a year), times ``sqrt(periods_per_year)``."""
     r = np.asarray(returns, dtype=np.float64)
     if r.size < 2:
         raise ValueError(f"Sharpe needs at least 2 returns, got {r.size}")
     excess = r - per_bar_rate(risk_free_rate, periods_per_year)
-    std = float(np.std(excess, ddof=1))
-    # a constant series: a tiny std from rounding is still zero
-    if std <= 1e-14 * max(1.0, float(np.abs(excess).max())):
-        std = 0.0
-    return _ratio(float(excess.mean()), std) * math.sqrt(periods_per_year)
+    return float(sharpe_per_bar(excess)) * math.sqrt(periods_per_year)
 
 
 def sortino_ratio(
@@ -184,7 +207,7 @@ def performance_metrics(
         "total_return": float(values[-1] / values[0] - 1.0),
         "cagr": growth,
         "annual_volatility": annual_volatility(returns, periods_per_year),
-        "sharpe": sharpe_ratio(returns, periods_per_year, risk_free_rate),
+        "sharpe": sharpe_annualised(returns, periods_per_year, risk_free_rate),
         "sortino": sortino_ratio(returns, periods_per_year, risk_free_rate),
         "calmar": _ratio(growth, abs(drawdown)),
         "max_drawdown": drawdown,

@@ -2,7 +2,7 @@
 
 The encoder's embedding of row t depends on the feature rows ``t-W+1 .. t`` only, never on
 the account, so one batched torch pass embeds every row of the episode first; the MLP head
-then runs inside the compiled episode (``btcrl.env.policy_episode``) over an embedded
+then runs inside the compiled episode (``btcrl.env.episode_runner``) over an embedded
 FeatureSet whose row t is the embedding of row t's window: the head sees ``[account_0,
 embedding, account_1]``, exactly what ``EncoderExtractor`` hands it. The episode's
 observations are given back as the windowed ones the torch path records.
@@ -18,10 +18,11 @@ import torch
 from btcrl.config.env import EnvConfig
 from btcrl.encoder.extractor import EncoderExtractor
 from btcrl.encoder.windows import gather_windows
-from btcrl.env.episodes import first_row
-from btcrl.env.mlp import MlpActor, mlp_from_policy
-from btcrl.env.policy_episode import run_compiled_episode
+from btcrl.env.episode_runner import run_compiled_episode
+from btcrl.env.mlp import MlpActor
+from btcrl.env.params import first_row
 from btcrl.features.spec import ColumnSpec, FeatureSet
+from btcrl.policy.sb3_mlp import mlp_from_policy
 
 log = logging.getLogger(__name__)
 

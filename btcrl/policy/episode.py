@@ -5,11 +5,11 @@ The episode runs from the feature set's ``first_valid + env.window - 1`` row to 
 (modes ``eval`` and ``backtest`` of the env, which differ only in name) on the trade engine the
 training env uses. Two paths give the same ledger for the same actions:
 
-- an ``MlpPolicy`` (an SB3 MLP actor read by ``btcrl.env.mlp.mlp_from_policy``), an
+- an ``MlpPolicy`` (an SB3 MLP actor read by ``btcrl.policy.sb3_mlp.mlp_from_policy``), an
   ``EncodedMlpPolicy`` (a pre-trained encoder, its embeddings batched, then its MLP head:
   ``btcrl.policy.encoded``) and a ``RulePolicy`` (targets fixed per row) run inside one
   compiled call
-  (``btcrl.env.policy_episode``): about 30 ms for 10,000 bars instead of about 4 s
+  (``btcrl.env.episode_runner``): about 30 ms for 10,000 bars instead of about 4 s
   (``benchmarks/episode.py``);
 - any other ``StepPolicy`` steps ``TradingEnv`` bar by bar from Python.
 
@@ -26,14 +26,15 @@ import pandas as pd
 
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS, TradingEnv
-from btcrl.env.episodes import first_row
+from btcrl.env.episode_runner import mlp_forward, run_compiled_episode, run_planned_episode
 from btcrl.env.layout import L_CLOSE_QTY, L_FILL_QTY, L_POSITION, L_STOP_QTY
-from btcrl.env.mlp import MlpActor, mlp_from_policy
-from btcrl.env.policy_episode import mlp_forward, run_compiled_episode, run_planned_episode
+from btcrl.env.mlp import MlpActor
+from btcrl.env.params import first_row
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.encoded import EncodedMlpPolicy, encoded_policy, run_encoded_episode
-from btcrl.policy.rules import ModelPolicy, RulePolicy
+from btcrl.policy.policies import ModelPolicy, RulePolicy
+from btcrl.policy.sb3_mlp import mlp_from_policy
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from btcrl.config import ExperimentConfig, build_config
-from btcrl.env.episodes import observation_size
+from btcrl.env.params import observation_size
 from btcrl.errors import CompatibilityError
 from btcrl.features.spec import FeatureSpec
 from btcrl.policy.act import ActFn, deterministic_act

@@ -1,7 +1,10 @@
 """``btcrl promote``: a challenger version against the champion, through the gate.
 
 1. Read the challenger version's tags (:mod:`btcrl.tracking.aliases`): its stitched
-   out-of-sample DSR, its out-of-sample windows, and the run holding ``oos_returns.csv``.
+   out-of-sample DSR and the N it counted, its out-of-sample windows, and the run holding
+   ``oos_returns.csv``. When that run is an entry of the trial ledger (a walk-forward
+   parent), N, V and the DSR are counted again from the ledger as it is now: configurations
+   tried on the same windows after the challenger was registered count too.
 2. If the model has a ``champion``, re-run the champion's policy over the challenger's windows
    on the challenger's data, by the same engine (:func:`btcrl.promote.replay.policy_returns`),
    and keep the bars both series cover.
@@ -16,23 +19,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from btcrl.backtest import stats
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, read_oos_returns
 from btcrl.config import ExperimentConfig
 from btcrl.errors import BtcrlError, CompatibilityError
 from btcrl.promote.gate import Decision, decide
 from btcrl.tracking import configure_tracking
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHAMPION,
-    DSR_TAG,
-    OOS_WINDOWS_TAG,
-    PARENT_RUN_TAG,
     alias_version,
-    download_run_artifact,
     parse_windows,
     resolve_version,
     set_alias,
     version_tags,
 )
+from btcrl.tracking.lookup import download_run_artifact
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,45 @@ def _tag(tags: dict[str, str], key: str, what: str) -> str:
 
 
 def _dsr(tags: dict[str, str], what: str) -> float:
-    text = _tag(tags, DSR_TAG, what)
+    text = _tag(tags, tag_names.OOS_DSR, what)
     try:
         value = float(text)
     except ValueError:
-        raise BtcrlError(f"{what}: tag {DSR_TAG}={text!r} is not a number") from None
+        raise BtcrlError(f"{what}: tag {tag_names.OOS_DSR}={text!r} is not a number") from None
     if not (np.isfinite(value) and 0.0 <= value <= 1.0):
-        raise BtcrlError(f"{what}: tag {DSR_TAG}={text!r} is not a probability in [0, 1]")
+        raise BtcrlError(f"{what}: tag {tag_names.OOS_DSR}={text!r} is not a probability in [0, 1]")
     return value
+
+
+def _n_trials(tags: dict[str, str]) -> int | None:
+    """The N on the version (None when it predates the tag or is not a count)."""
+    text = tags.get(tag_names.OOS_N_TRIALS, "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _ledger_dsr(parent_run_id: str, returns: np.ndarray) -> tuple[float, int] | None:
+    """(DSR, N) of ``returns`` counted on the trial ledger of the parent's window set; None
+    when the parent run is no ledger entry (a tune's parent: the study counted its N)."""
+    from btcrl.tracking.ledger import ledger_entries
+    from btcrl.tracking.lookup import run_tags
+
+    window_set = run_tags(parent_run_id).get(tag_names.LEDGER_WINDOW_SET)
+    if not window_set:
+        return None
+    entries = ledger_entries(window_set)
+    if not entries:
+        return None
+    trials = stats.trial_count([e.sharpe_per_bar for e in entries], "trial ledger")
+    try:
+        dsr = stats.deflated_sharpe_ratio(returns, trials.n_trials, trials.sharpe_variance)
+    except ValueError as exc:
+        raise BtcrlError(
+            f"run {parent_run_id}: no DSR of its {OOS_RETURNS_ARTIFACT}: {exc}"
+        ) from None
+    log.info(
+        "trial ledger %s: N = %d, V = %.3g", window_set, trials.n_trials, trials.sharpe_variance
+    )
+    return dsr, trials.n_trials
 
 
 def _challenger_returns(parent_run_id: str, what: str) -> pd.Series:
@@ -102,6 +135,7 @@ def _align(
 def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     """Decide on ``model_uri`` (``models:/NAME/V`` or ``models:/NAME@ALIAS``) and move
     ``NAME@champion`` to it only when the gate passes (module docstring).
+    ``config.promote.allow_single_trial``: accept a DSR that counted N = 1 (the PSR).
 
     The champion is replayed on the challenger model's own data section (source, market,
     timeframe; ``data_dir`` from ``config``) with the challenger's fees and slippage, and
@@ -115,9 +149,13 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
     name, version = resolve_version(model_uri)
     what = f"{name} version {version}"
     tags = version_tags(name, version)
-    dsr = _dsr(tags, what)
-    windows = parse_windows(_tag(tags, OOS_WINDOWS_TAG, what))
-    challenger = _challenger_returns(_tag(tags, PARENT_RUN_TAG, what), what)
+    dsr, n_trials = _dsr(tags, what), _n_trials(tags)
+    windows = parse_windows(_tag(tags, tag_names.OOS_WINDOWS, what))
+    parent = _tag(tags, tag_names.OOS_PARENT_RUN, what)
+    challenger = _challenger_returns(parent, what)
+    counted = _ledger_dsr(parent, challenger.to_numpy())
+    if counted is not None:
+        dsr, n_trials = counted
     champion_version = alias_version(name, CHAMPION)
     if champion_version == version:
         decision = Decision(False, "not promoted: it is already the champion")
@@ -135,7 +173,8 @@ def promote_model(config: ExperimentConfig, model_uri: str) -> PromoteResult:
         )
         ours, theirs = _align(challenger, champion, config.promote.min_overlap, what)
     try:
-        decision = decide(dsr, ours, theirs, config.promote.min_dsr)
+        gate = config.promote
+        decision = decide(dsr, ours, theirs, gate.min_dsr, n_trials, gate.allow_single_trial)
     except ValueError as exc:
         raise BtcrlError(f"{what}: {exc}") from None
     if decision.promote:

@@ -7,6 +7,7 @@ The tags below are the contract between the runs that make a challenger (walk-fo
 and ``btcrl promote``, which reads them:
 
 - ``btcrl.oos_dsr``: Deflated Sharpe Ratio of the stitched out-of-sample returns (probability);
+- ``btcrl.oos_n_trials``: the N it counted (with N = 1 ``btcrl.oos_dsr`` is the PSR);
 - ``btcrl.oos_sharpe``: their per-period Sharpe;
 - ``btcrl.parent_run_id``: the run holding the ``oos_returns.csv`` artifact
   (:data:`btcrl.backtest.selection.OOS_RETURNS_ARTIFACT`);
@@ -18,24 +19,18 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import date
-from pathlib import Path
 
-import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from btcrl.errors import BtcrlError
+from btcrl.tracking import tags as tag_names
 
 log = logging.getLogger(__name__)
 
-CANDIDATE = "candidate"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 
-DSR_TAG = "btcrl.oos_dsr"
-OOS_SHARPE_TAG = "btcrl.oos_sharpe"
-PARENT_RUN_TAG = "btcrl.parent_run_id"
-OOS_WINDOWS_TAG = "btcrl.oos_windows"
 
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -132,36 +127,24 @@ def tag_challenger(
     oos_sharpe: float,
     parent_run_id: str,
     windows: list[tuple[date, date]],
+    n_trials: int | None = None,
     tags: Mapping[str, object] | None = None,
     description: str | None = None,
 ) -> None:
     """Mark version ``version`` of ``name`` as the ``challenger`` made by run
-    ``parent_run_id`` (which must hold ``oos_returns.csv``): the tags promote reads, any
+    ``parent_run_id`` (which must hold ``oos_returns.csv``): the tags promote reads (the DSR
+    with the ``n_trials`` it counted, when known), any
     further ``tags`` (algo, data, spans, validation Sharpe, ...), the description, and the
     ``challenger`` alias moved to it."""
     contract = {
-        DSR_TAG: f"{dsr:.6f}",
-        OOS_SHARPE_TAG: f"{oos_sharpe:.6f}",
-        PARENT_RUN_TAG: parent_run_id,
-        OOS_WINDOWS_TAG: format_windows(windows),
+        tag_names.OOS_DSR: f"{dsr:.6f}",
+        tag_names.OOS_SHARPE: f"{oos_sharpe:.6f}",
+        tag_names.OOS_PARENT_RUN: parent_run_id,
+        tag_names.OOS_WINDOWS: format_windows(windows),
+        **({tag_names.OOS_N_TRIALS: str(n_trials)} if n_trials is not None else {}),
     }
     describe_version(name, version, {**(tags or {}), **contract}, description)
     set_alias(name, CHALLENGER, version)
-
-
-def download_run_artifact(run_id: str, artifact_path: str, dst_dir: Path) -> Path:
-    """Download one artifact of run ``run_id`` into ``dst_dir``; its local path.
-
-    Raises BtcrlError naming the run and the artifact when it is missing.
-    """
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=artifact_path, dst_path=str(dst_dir)
-        )
-    except (MlflowException, OSError) as exc:
-        message = _message(exc) if isinstance(exc, MlflowException) else str(exc)
-        raise BtcrlError(f"run {run_id} has no artifact {artifact_path}: {message}") from None
-    return Path(local)
 
 
 def format_windows(windows: list[tuple[date, date]]) -> str:
@@ -176,9 +159,11 @@ def parse_windows(text: str) -> list[tuple[date, date]]:
         pairs = [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in json.loads(text)]
     except (ValueError, TypeError) as exc:
         raise BtcrlError(
-            f"tag {OOS_WINDOWS_TAG} is not a list of [start, end] days: {exc}"
+            f"tag {tag_names.OOS_WINDOWS} is not a list of [start, end] days: {exc}"
         ) from None
     for start, end in pairs:
         if end < start:
-            raise BtcrlError(f"tag {OOS_WINDOWS_TAG}: window {start}..{end} ends before it starts")
+            raise BtcrlError(
+                f"tag {tag_names.OOS_WINDOWS}: window {start}..{end} ends before it starts"
+            )
     return pairs

@@ -9,14 +9,12 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 
 from btcrl.errors import BtcrlError, CompatibilityError
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.tags import STAGE
 
 log = logging.getLogger(__name__)
 
 ENCODER_ARTIFACT = "encoder"
-#: tags of a train run whose policy reads through an encoder: its model URI and source run
-ENCODER_URI_TAG = "btcrl.encoder_uri"
-ENCODER_RUN_TAG = "btcrl.encoder_run_id"
 
 
 def log_encoder(
@@ -42,7 +40,7 @@ def log_encoder(
             pip_requirements=pip_requirements,
             serialization_format="pickle",  # the module class is importable from btcrl
         )
-        mlflow.set_tag(ENCODER_URI_TAG, info.model_uri)  # find_encoder reads it back
+        mlflow.set_tag(tag_names.ENCODER_URI, info.model_uri)  # find_encoder reads it back
     finally:
         quiet.setLevel(level)
     if not name:
@@ -85,7 +83,7 @@ def find_encoder(experiment: str, tags: dict[str, str]) -> str | None:
         [found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=20
     )
     for run in runs:
-        uri = run.data.tags.get(ENCODER_URI_TAG)
+        uri = run.data.tags.get(tag_names.ENCODER_URI)
         if uri:
             return uri
     return None

@@ -44,11 +44,6 @@ def run_tags(run_id: str | None) -> dict[str, str]:
         return {}
 
 
-def run_params(run_id: str) -> dict[str, str]:
-    """Params of run ``run_id``."""
-    return dict(MlflowClient().get_run(run_id).data.params)
-
-
 def load_run_text(run_id: str, artifact_file: str) -> str | None:
     """The text of artifact ``artifact_file`` of run ``run_id``; None when it is missing."""
     try:
@@ -57,14 +52,18 @@ def load_run_text(run_id: str, artifact_file: str) -> str | None:
         return None
 
 
-def download_run_artifact(run_id: str, artifact_path: str, dst: Path) -> Path | None:
-    """Download ``artifact_path`` of run ``run_id`` into ``dst``; None when it is missing."""
+def download_run_artifact(run_id: str, artifact_path: str, dst_dir: Path) -> Path:
+    """Download one artifact of run ``run_id`` into ``dst_dir``; its local path.
+
+    Raises BtcrlError naming the run and the artifact when it is missing.
+    """
     try:
         local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=artifact_path, dst_path=str(dst)
+            run_id=run_id, artifact_path=artifact_path, dst_path=str(dst_dir)
         )
-    except (mlflow.exceptions.MlflowException, OSError):
-        return None
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BtcrlError(f"run {run_id} has no artifact {artifact_path}: {message}") from None
     return Path(local)
 
 

@@ -27,6 +27,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from btcrl.errors import BtcrlError
 from btcrl.tracking import tags
+from btcrl.tracking.store import guard_store
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def policy_signature(input_names: list[str], action_size: int = 2) -> ModelSigna
     )
 
 
+@guard_store
 def log_policy_model(
     files: Mapping[str, Path],
     input_names: list[str],
@@ -186,7 +188,8 @@ def register_model(run_id: str, name: str, alias: str | None = "candidate") -> i
         ) from None
     model_version = int(result.version)
     client = MlflowClient()
-    client.update_model_version(name, str(model_version), description=_describe(version_tags))
+    description = _describe(version_tags) + _validation_line(client.get_run(run_id).data.metrics)
+    client.update_model_version(name, str(model_version), description=description)
     if alias:
         client.set_registered_model_alias(name, alias, str(model_version))
     log.info("registered %s version %d (alias %s)", name, model_version, alias)
@@ -222,9 +225,31 @@ def _describe(version_tags: Mapping[str, str]) -> str:
         f"{get(tags.ALGO, '?')} policy on {get(tags.SYMBOL, '?')} {get(tags.TIMEFRAME, '?')} "
         f"({get(tags.SOURCE, '?')}); trained {get(tags.TRAIN_START, '?')} .. "
         f"{get(tags.TRAIN_END, '?')}, validated {get(tags.VAL_START, '?')} .. "
-        f"{get(tags.VAL_END, '?')} (Sharpe {get(tags.VAL_SHARPE, '?')}); "
+        f"{get(tags.VAL_END, '?')} (annualised Sharpe {get(tags.VAL_SHARPE, '?')}); "
         f"source run {get(tags.SOURCE_RUN_ID, '?')}."
     )
+
+
+def _validation_line(metrics: Mapping[str, float]) -> str:
+    """The chosen checkpoint's validation figures (``best/*``) for the agent, the prior and
+    buy-and-hold side by side; empty when the run logged none."""
+    if "best/total_return" not in metrics:
+        return ""
+
+    def figures(prefix: str) -> str:
+        ret, sharpe = metrics.get(f"best/{prefix}total_return"), metrics.get(f"best/{prefix}sharpe")
+        if ret is None or sharpe is None:
+            return "n/a"
+        return f"return {ret:+.2%}, Sharpe {sharpe:.2f}"
+
+    line = (
+        f" Validation: agent {figures('')}; prior trend_voltarget {figures('prior_')}; "
+        f"buy-and-hold {figures('bh_')}"
+    )
+    fills = metrics.get("best/fills")
+    if fills == 0:
+        return line + "; the agent never traded on validation."
+    return line + (f"; {fills:.0f} fills." if fills is not None else ".")
 
 
 def logged_model_uri(run_id: str) -> str:

@@ -5,6 +5,7 @@ through the client (callbacks and workers that run outside ``start_run``'s block
 Non-finite metric values are skipped (MLflow stores NaN but the UI cannot plot it).
 """
 
+import contextlib
 import hashlib
 import math
 import time
@@ -19,6 +20,8 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from btcrl.tracking.store import guard_store, local_artifact_dir
+
 if TYPE_CHECKING:  # only for the annotation: tracking stays light to import
     from btcrl.features.spec import FeatureSet
 
@@ -27,6 +30,7 @@ _BATCH_LIMIT = 1000  # MLflow's cap on metrics per log_batch call
 DATASET_CONTEXTS = ("training", "validation", "backtest")
 
 
+@guard_store
 def log_metrics(
     metrics: Mapping[str, float], step: int | None = None, run_id: str | None = None
 ) -> None:
@@ -44,6 +48,7 @@ def log_metrics(
         client.log_batch(run_id, metrics=batch[i : i + _BATCH_LIMIT])
 
 
+@guard_store
 def set_tags(tags: Mapping[str, str], run_id: str | None = None) -> None:
     """Set ``tags`` (string values) on the active run or on ``run_id``."""
     if run_id is None:
@@ -54,16 +59,19 @@ def set_tags(tags: Mapping[str, str], run_id: str | None = None) -> None:
         client.set_tag(run_id, key, str(value))
 
 
+@guard_store
 def log_text(text: str, artifact_file: str) -> None:
     """``text`` as artifact ``artifact_file`` of the active run."""
     mlflow.log_text(text, artifact_file)
 
 
+@guard_store
 def log_dict(payload: Mapping[str, Any], artifact_file: str) -> None:
     """``payload`` as a JSON (or YAML, by extension) artifact of the active run."""
     mlflow.log_dict(dict(payload), artifact_file)
 
 
+@guard_store
 def log_artifact(path: Path, artifact_path: str | None = None, run_id: str | None = None) -> None:
     """Copy file ``path`` into the run's artifacts (under ``artifact_path``)."""
     if run_id is None:
@@ -72,11 +80,23 @@ def log_artifact(path: Path, artifact_path: str | None = None, run_id: str | Non
         MlflowClient().log_artifact(run_id, str(path), artifact_path)
 
 
+@guard_store
 def log_artifacts(folder: Path, artifact_path: str | None = None) -> None:
-    """Copy every file under ``folder`` into the active run's artifacts."""
-    mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+    """Copy every file under ``folder`` into the active run's artifacts: all of them or, when
+    the store fails half-way (a full disk), none (no truncated report left in the run)."""
+    try:
+        mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+    except Exception:
+        dest = local_artifact_dir(mlflow.get_artifact_uri(artifact_path))
+        if dest is not None:
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    with contextlib.suppress(OSError):
+                        (dest / path.relative_to(folder)).unlink(missing_ok=True)
+        raise
 
 
+@guard_store
 def log_candles(features: "FeatureSet", source: str, context: str) -> None:
     """Record the bars of ``features`` a run used as an MLflow dataset input (the runs table's
     Dataset column): name ``<source> <symbol> <timeframe>``, ``context`` one of training |

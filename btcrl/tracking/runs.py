@@ -11,10 +11,17 @@ import mlflow
 import mlflow.system_metrics
 from mlflow.entities import RunStatus
 
+from btcrl.config.redact import redact
 from btcrl.errors import interruption
 from btcrl.tracking import tags as tag
 from btcrl.tracking.stale import mark_stale_runs, process_tags
-from btcrl.tracking.store import ensure_experiment, set_experiment_kind
+from btcrl.tracking.store import (
+    ensure_experiment,
+    guard_store,
+    set_experiment_kind,
+    store_errors,
+    store_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,36 +69,52 @@ def start_run(
     (:func:`btcrl.tracking.stale.mark_stale_runs`).
     ``log_system_metrics``: CPU/memory sampling (None = MLflow's default).
     """
-    experiment_id = ensure_experiment(experiment)
-    try:
-        mark_stale_runs(experiment_id)
-    except mlflow.exceptions.MlflowException as exc:  # never block a new run on cleanup
-        log.warning("could not check for stale runs: %s", exc)
-    if log_system_metrics and "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL" not in os.environ:
-        mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    adopt = os.environ.get("MLFLOW_RUN_ID") if not nested and parent_run_id is None else None
-    run = mlflow.start_run(
-        run_id=adopt,
-        experiment_id=None if adopt else experiment_id,
-        run_name=None if adopt else run_name,
-        nested=nested or parent_run_id is not None,
-        parent_run_id=parent_run_id,
-        tags=_run_tags(stage, tags),
-        log_system_metrics=log_system_metrics,
-    )
-    if adopt:
-        _adopted(run, run_name, experiment)
+    with store_errors():
+        experiment_id = ensure_experiment(experiment)
+        try:
+            mark_stale_runs(experiment_id)
+        except mlflow.exceptions.MlflowException as exc:  # never block a new run on cleanup
+            log.warning("could not check for stale runs: %s", redact(str(exc)))
+        if log_system_metrics and "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL" not in os.environ:
+            mlflow.system_metrics.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+        adopt = os.environ.get("MLFLOW_RUN_ID") if not nested and parent_run_id is None else None
+        run = mlflow.start_run(
+            run_id=adopt,
+            experiment_id=None if adopt else experiment_id,
+            run_name=None if adopt else run_name,
+            nested=nested or parent_run_id is not None,
+            parent_run_id=parent_run_id,
+            tags=_run_tags(stage, tags),
+            log_system_metrics=log_system_metrics,
+        )
+        if adopt:
+            _adopted(run, run_name, experiment)
     try:
         yield run
     except BaseException as exc:
         interrupt = interruption(exc)
         killed = interrupt is not None or isinstance(exc, killed_on)
-        _record_end_reason(run.info.run_id, interrupt or exc)
-        status = RunStatus.KILLED if killed else RunStatus.FAILED
-        mlflow.end_run(RunStatus.to_string(status))
+        failure = None if interrupt else store_failure(exc, files=False)
+        reason = interrupt or failure or exc
+        _end(run.info.run_id, RunStatus.KILLED if killed else RunStatus.FAILED, reason)
+        if failure is not None and failure is not exc:
+            raise failure from exc
         raise
     else:
-        mlflow.end_run()
+        with store_errors():
+            mlflow.end_run()
+
+
+def _end(run_id: str, status: int, exc: BaseException) -> None:
+    """End the active run with ``status`` and the reason; a store that fails here too (it
+    is down) leaves the run as it is: the caller's error says why."""
+    _record_end_reason(run_id, exc)
+    try:
+        mlflow.end_run(RunStatus.to_string(status))
+    except Exception as err:
+        log.info("could not end run %s: %s", run_id, redact(str(err)))
+        with contextlib.suppress(Exception):  # forget it locally all the same
+            mlflow.tracking.fluent._active_run_stack.get().clear()
 
 
 def _run_tags(stage: str, tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -120,18 +143,20 @@ def _adopted(run: mlflow.ActiveRun, run_name: str | None, experiment: str) -> No
 
 
 def _record_end_reason(run_id: str, exc: BaseException) -> None:
-    """Tag ``btcrl.end_reason`` with the exception's first line, unless already set."""
+    """Tag ``btcrl.end_reason`` with the exception's first line (credentials redacted),
+    unless already set."""
     try:
         client = mlflow.tracking.MlflowClient()
         if tag.END_REASON in client.get_run(run_id).data.tags:
             return
-        text = str(exc).strip().splitlines()
+        text = redact(str(exc)).strip().splitlines()
         reason = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
         client.set_tag(run_id, tag.END_REASON, reason[:500])
     except Exception as err:  # the original exception matters more
-        log.warning("could not record why run %s ended: %s", run_id, err)
+        log.info("could not record why run %s ended: %s", run_id, redact(str(err)))
 
 
+@guard_store
 def log_params(params: Mapping[str, object], prefix_on_conflict: str = "btcrl.") -> None:
     """Log ``params`` to the active run, keeping params that are already there.
 

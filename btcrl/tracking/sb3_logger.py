@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
-from stable_baselines3.common.logger import HumanOutputFormat, KVWriter, Logger
+from stable_baselines3.common.logger import KVWriter, Logger
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,7 @@ def _as_float(value: Any) -> float | None:
     return None
 
 
-def make_sb3_logger(run_id: str, verbose: bool = False) -> Logger:
-    """An SB3 Logger writing to MLflow run ``run_id`` (and to stdout when ``verbose``)."""
+def make_sb3_logger(run_id: str) -> Logger:
+    """An SB3 Logger writing to MLflow run ``run_id`` only."""
     formats: list[KVWriter] = [MLflowOutputFormat(run_id)]
-    if verbose:
-        import sys
-
-        formats.append(HumanOutputFormat(sys.stdout))
     return Logger(folder=None, output_formats=formats)

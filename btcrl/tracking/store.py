@@ -1,16 +1,26 @@
 """Which MLflow store to use, opening it safely, and named experiments."""
 
 import contextlib
+import errno
+import functools
 import logging
 import os
+import re
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
 
 import mlflow
+import requests
 from filelock import FileLock
+from filelock import Timeout as LockTimeout
 from mlflow.tracking import MlflowClient
 
 from btcrl.config import TrackingConfig
+from btcrl.config.redact import redact
+from btcrl.errors import TrackingError
 from btcrl.tracking import tags
 
 log = logging.getLogger(__name__)
@@ -23,6 +33,21 @@ SCHEMA_LOCK_TIMEOUT_S = 120
 _CHATTY_LOGGERS = ("mlflow", "alembic")
 _opened: set[str] = set()
 _wal_listener = False  # the WAL connect hook is registered once per process
+#: errno values of a file system that cannot hold the store (full, read-only, gone, denied)
+_STORE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EIO,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.ENOENT,
+    errno.EEXIST,
+}
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def default_tracking_uri(project_dir: Path) -> str:
@@ -43,7 +68,7 @@ def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) 
     uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
     _quiet_unless_verbose()
     mlflow.set_tracking_uri(uri)
-    open_store(uri)
+    ensure_store(uri)
     return uri
 
 
@@ -55,17 +80,28 @@ def _quiet_unless_verbose() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def open_store(uri: str) -> None:
+def ensure_store(uri: str) -> None:
     """Open the store once in this process; a fresh sqlite store gets its schema under
-    ``<db>.lock`` (one creator, the others wait and find the tables)."""
+    ``<db>.lock`` (one creator, the others wait and find the tables).
+
+    Raises TrackingError (one line naming the store and the cause) when the store cannot be
+    opened: a path that is a directory, a read-only or full disk, a server that is down."""
     if uri in _opened:
         return
-    if uri.startswith(SQLITE_PREFIX):
-        db = Path(uri.removeprefix(SQLITE_PREFIX))
-        db.parent.mkdir(parents=True, exist_ok=True)
-        _sync_less_in_wal()
-        with FileLock(str(db) + ".lock", timeout=SCHEMA_LOCK_TIMEOUT_S):
-            _use_wal(db)
+    with store_errors(uri):
+        if uri.startswith(SQLITE_PREFIX):
+            db = Path(uri.removeprefix(SQLITE_PREFIX))
+            if db.is_dir():
+                raise TrackingError(f"tracking store {redact(uri)}: {db} is a directory")
+            folder = next((p for p in db.parents if p.exists()), None)
+            if folder is not None and not folder.is_dir():
+                raise TrackingError(f"tracking store {redact(uri)}: {folder} is not a folder")
+            db.parent.mkdir(parents=True, exist_ok=True)
+            _sync_less_in_wal()
+            with FileLock(str(db) + ".lock", timeout=SCHEMA_LOCK_TIMEOUT_S):
+                _use_wal(db)
+                MlflowClient(uri).search_experiments(max_results=1)
+        else:
             MlflowClient(uri).search_experiments(max_results=1)
     _opened.add(uri)
 
@@ -105,6 +141,84 @@ def _sync_less_in_wal() -> None:
     _wal_listener = True
 
 
+def store_failure(
+    exc: BaseException, uri: str | None = None, *, files: bool = True
+) -> TrackingError | None:
+    """``exc`` as one TrackingError line naming the store (credentials redacted) and the
+    cause, when it comes from the tracking store: MLflow's own errors, HTTP errors, a file
+    lock that timed out, or a file system error (disk full, read-only, denied). Else None.
+
+    ``files=False`` leaves file system errors out (for code that does more than tracking: an
+    OSError there need not be the store's)."""
+    if isinstance(exc, TrackingError):
+        return exc
+    if not files and isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
+        return None
+    cause = _store_cause(exc)
+    if cause is None:
+        return None
+    where = redact(uri or str(mlflow.get_tracking_uri()))
+    return TrackingError(f"tracking store {where}: {redact(cause)}"[:600])
+
+
+def _store_cause(exc: BaseException) -> str | None:
+    """The cause in a few words, or None when ``exc`` is not a store failure."""
+    if isinstance(exc, OSError) and exc.errno in _STORE_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, LockTimeout):
+        return f"another process holds {exc.lock_file} (waited {SCHEMA_LOCK_TIMEOUT_S} s)"
+    if isinstance(exc, mlflow.exceptions.MlflowException | requests.RequestException):
+        text = str(exc)
+        found = _ERRNO_TEXT.findall(text)
+        if "Max retries exceeded" in text or found:
+            return f"cannot reach it: {found[-1].strip() if found else 'no answer'}"
+        lines = text.strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
+    return None
+
+
+@contextlib.contextmanager
+def store_errors(uri: str | None = None) -> Iterator[None]:
+    """Turn a store failure raised inside the block into a one-line TrackingError."""
+    try:
+        yield
+    except TrackingError:
+        raise
+    except Exception as exc:
+        failure = store_failure(exc, uri)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def guard_store(func: F) -> F:
+    """Decorate a function that reads or writes the tracking store: its store failures come
+    out as one-line TrackingErrors."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TrackingError:
+            raise
+        except Exception as exc:
+            failure = store_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def local_artifact_dir(artifact_uri: str) -> Path | None:
+    """The folder of a ``file://`` artifact URI (None for remote artifact stores)."""
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme not in ("file", ""):
+        return None
+    return Path(unquote(parsed.path))
+
+
 def tracking_uri() -> str:
     """The URI MLflow uses now."""
     return str(mlflow.get_tracking_uri())
@@ -113,7 +227,7 @@ def tracking_uri() -> str:
 def set_tracking_uri(uri: str) -> None:
     """Point this process (e.g. a spawned worker) at ``uri``, opening it safely."""
     mlflow.set_tracking_uri(uri)
-    open_store(uri)
+    ensure_store(uri)
 
 
 def _artifact_root(uri: str) -> str | None:

@@ -6,7 +6,6 @@ says why a run did not finish normally (pruned, diverged, failed, killed, worker
 
 # MLflow's own tags
 RUN_NAME = "mlflow.runName"
-PARENT_RUN_ID = "mlflow.parentRunId"
 GIT_COMMIT = "mlflow.source.git.commit"
 #: MLflow 3's UI reads it to choose the experiment view
 EXPERIMENT_KIND = "mlflow.experimentKind"
@@ -64,4 +63,47 @@ MODEL_VERSION = "btcrl.model_version"
 MODEL_ALIAS = "btcrl.model_alias"
 BACKTEST_START = "btcrl.backtest_start"
 BACKTEST_END = "btcrl.backtest_end"
-OVERLAPS_TRAINING = "btcrl.overlaps_training"
+IN_SAMPLE = "btcrl.in_sample"  # "true" when the backtest shares bars with the model's spans
+
+# tune: the held-back retrain and the folds
+HELDBACK = "btcrl.tune.heldback"  # "1" on the held-back retrain of the best configuration
+HELDBACK_SHARPE = "btcrl.heldback_sharpe"
+HELDBACK_WINDOW = "btcrl.heldback_window"  # "<first day>..<last day>"
+FOLD = "btcrl.tune.fold"
+#: an Optuna study user attribute (not an MLflow tag): the objective the study optimises
+STUDY_OBJECTIVE = "btcrl.objective"
+
+# walk-forward parents, segment runs and their registered versions
+WALKFORWARD_NAME = "btcrl.walkforward.name"
+WALKFORWARD_SEGMENT = "btcrl.walkforward.segment"
+WALKFORWARD_SEED = "btcrl.walkforward.seed"
+WALKFORWARD_PARENT_RUN = "btcrl.walkforward.parent_run"
+WALKFORWARD_REGISTERED_RUN = "btcrl.walkforward.registered_run"
+WALKFORWARD_SEGMENTS_STITCHED = "btcrl.walkforward.segments_stitched"  # "<stitched>/<all>"
+STITCHED_SHARPE = "btcrl.stitched_sharpe"
+DSR = "btcrl.dsr"
+DATA = "btcrl.data"  # "<source> <symbol> <timeframe>" on registered versions
+
+# challenger versions: what btcrl promote reads (docs/selection.md)
+OOS_DSR = "btcrl.oos_dsr"
+OOS_SHARPE = "btcrl.oos_sharpe"
+OOS_PARENT_RUN = "btcrl.parent_run_id"
+OOS_WINDOWS = "btcrl.oos_windows"
+
+# encoder runs and the train runs that read one
+ENCODER_URI = "btcrl.encoder_uri"
+ENCODER_RUN_ID = "btcrl.encoder_run_id"
+
+# the trial ledger (btcrl.tracking.ledger): configurations tried on one out-of-sample window set
+LEDGER_WINDOW_SET = "btcrl.ledger.window_set"  # the window set's key, on every entry
+LEDGER_SHARPE = "btcrl.ledger.sharpe_per_bar"  # the entry's per-bar Sharpe on those windows
+LEDGER_KIND = "btcrl.ledger.kind"  # walkforward | tune_trial
+LEDGER_N_TRIALS = "btcrl.ledger.n_trials"  # on a walk-forward parent: the N of its DSR
+LEDGER_STATISTIC = "btcrl.ledger.statistic"  # DSR, or PSR when N = 1 (nothing to deflate by)
+OOS_N_TRIALS = "btcrl.oos_n_trials"  # on challenger versions: the N behind btcrl.oos_dsr
+
+
+def walkforward_span(boundary: str) -> str:
+    """The tag of one segment boundary (``train_start``, ``test_stop``, ...: the keys of
+    ``btcrl.walkforward.split.Segment.spans``)."""
+    return f"btcrl.walkforward.{boundary}"

@@ -53,15 +53,6 @@ def log_results(
         client.log_artifacts(run_id, str(artifacts))
 
 
-def run_tags(run_id: str) -> dict[str, str]:
-    """The tags of a run (empty when it cannot be read)."""
-    try:
-        return dict(MlflowClient().get_run(run_id).data.tags)
-    except mlflow.exceptions.MlflowException as exc:
-        log.warning("cannot read run %s: %s", run_id, exc)
-        return {}
-
-
 def tag_model_version(name: str, version: int, tags: Mapping[str, str], description: str) -> None:
     """Tags and a description on a registered model version."""
     client = MlflowClient()

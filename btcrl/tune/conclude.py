@@ -3,7 +3,12 @@
 Runs in the parent run after the trials (:func:`btcrl.tune.study.run_study`):
 
 1. :func:`btcrl.tune.selection.log_selection`: N, the best trial's DSR with that N and the
-   PBO by CSCV over the trials' return series, with its logit plot;
+   PBO by CSCV over the trials' return series, with its logit plot. The study counts its own
+   N and V; with the holdout objective N counts every checkpoint evaluated on the validation
+   span (``train.best_metric``'s history), since picking a checkpoint there is a selection
+   on the span the score is read on. Configurations tried on the same windows outside the
+   study (the trial ledger: an earlier study on the same folds, a walk-forward with the same
+   test windows) add to N and V, and every complete trial becomes a ledger entry;
 2. :func:`btcrl.tune.heldback.retrain_and_test`: the best configuration retrained on every
    bar before the held-back window and tested once on it (single objective only);
 3. the side-by-side summary, and the retrained model registered with alias ``challenger``
@@ -31,7 +36,7 @@ from btcrl.tune.heldback import (
 )
 from btcrl.tune.objective import METRICS_ATTR, OVERRIDES_ATTR
 from btcrl.tune.report import trial_run_ids
-from btcrl.tune.selection import SelectionStats, log_selection
+from btcrl.tune.selection import SelectionStats, log_selection, trial_series
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +81,15 @@ def conclude(
     trials = study.get_trials(deepcopy=False)
     run_ids = trial_run_ids(study, ensure_experiment(tune.experiment))
     best = summary.get("best_trial")
-    sel = log_selection(trials, run_ids, best, tune.pbo_partitions)
+    checkpoint_metric = config.train.best_metric if tune.objective == "holdout" else None
+    series = trial_series(run_ids, trials)
+    key = trial_window_set(config, split, candles, next(iter(series.values()), None))
+    others = ledger_others(key, set(run_ids.values()))
+    sel = log_selection(
+        trials, run_ids, best, tune.pbo_partitions, checkpoint_metric, series, others
+    )
+    if key is not None:
+        record_trials(key, {run_ids[n]: sel.sharpes[n] for n in series})
     out = Conclusion(selection=sel)
     if best is None:
         return out
@@ -96,6 +109,43 @@ def conclude(
         )
         out.model_name = config.train.model_name or f"btcrl-{config.agent.algo}"
     return out
+
+
+def trial_window_set(
+    config: ExperimentConfig, split: InnerSplit, candles: pd.DataFrame, series: pd.Series | None
+) -> str | None:
+    """The trial ledger's key of the study's out-of-sample windows: the inner folds' test
+    windows (walkforward objective; the same key a walk-forward on those windows has), or
+    the span of a trial's validation series (holdout); None when there is no series."""
+    from btcrl.data.timeframes import timeframe_timedelta
+    from btcrl.walkforward.aggregate import window_set
+
+    if config.tune.objective == "walkforward":
+        windows = [(s.test_start, s.test_stop) for s in split.folds]
+    elif series is not None and len(series):
+        bar = timeframe_timedelta(config.data.timeframe)
+        windows = [(series.index[0], series.index[-1] + bar)]
+    else:
+        return None
+    return window_set(config, windows, candles)
+
+
+def ledger_others(key: str | None, mine: set[str]) -> list[float]:
+    """Per-bar Sharpe ratios of the ledger's entries on ``key`` that are not runs in
+    ``mine`` (this study's trials)."""
+    from btcrl.tracking.ledger import ledger_entries
+
+    if key is None:
+        return []
+    return [e.sharpe_per_bar for e in ledger_entries(key) if e.run_id not in mine]
+
+
+def record_trials(key: str, sharpes: dict[str, float]) -> None:
+    """Make each complete trial's run (id -> its per-bar Sharpe) an entry of ``key``."""
+    from btcrl.tracking.ledger import TUNE_TRIAL, record_entry
+
+    for run_id, sharpe in sharpes.items():
+        record_entry(run_id, key, sharpe, TUNE_TRIAL)
 
 
 def resolve(config: ExperimentConfig) -> str:

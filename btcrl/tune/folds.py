@@ -89,8 +89,3 @@ def inner_split(index: pd.DatetimeIndex, config: ExperimentConfig, folds: bool) 
         val_start = stop - pd.DateOffset(months=wf.val_months)
         heldback = Segment(len(inner), index[0], val_start, stop, stop, end)
     return InnerSplit(inner, heldback, stop)
-
-
-def test_days(segment: Segment) -> tuple["pd.Timestamp", "pd.Timestamp"]:
-    """First and last UTC day of a segment's test window (inclusive)."""
-    return segment.test_start, segment.test_stop - pd.Timedelta(1, "ns")

@@ -29,7 +29,6 @@ from btcrl.tune.selection import SelectionStats
 
 log = logging.getLogger(__name__)
 
-HELDBACK_TAG = "btcrl.tune.heldback"
 SIDE_BY_SIDE = ("sharpe", "total_return", "max_drawdown", "excess_sharpe", "exposure")
 
 
@@ -61,7 +60,7 @@ def retrain_and_test(
         segment,
         candles,
         parent_run_id=parent_run_id,
-        tags={tags.STUDY: config.tune.study, tags.TUNE_PARENT: parent_run_id, HELDBACK_TAG: "1"},
+        tags={tags.STUDY: config.tune.study, tags.TUNE_PARENT: parent_run_id, tags.HELDBACK: "1"},
         name_prefix="heldback",
     )
     stitched = Stitched()
@@ -87,6 +86,7 @@ def side_by_side(
     return {
         "metrics": table,
         "n_trials": sel.n_trials,
+        "dsr_n": sel.n_deflated,
         "dsr": _clean(sel.dsr),
         "pbo": _clean(sel.pbo),
         "heldback_window": [d.isoformat() for d in held.window] if held else None,
@@ -107,7 +107,8 @@ def log_side_by_side(summary: dict[str, Any], held: Heldback | None) -> None:
     lines += [
         "",
         f"N = {summary['n_trials']} trials tried; DSR of the best "
-        f"{_fmt(summary['dsr'])}; PBO {_fmt(summary['pbo'])}",
+        f"{_fmt(summary['dsr'])} (counting N = {summary['dsr_n']}: the trials, or with the "
+        f"holdout objective every checkpoint evaluated); PBO {_fmt(summary['pbo'])}",
     ]
     with tempfile.TemporaryDirectory(prefix="btcrl-tune-") as tmp:
         for name, text in (
@@ -152,21 +153,22 @@ def register_challenger(
         name,
         version,
         dsr=sel.dsr,
+        n_trials=sel.n_deflated,
         oos_sharpe=sel.best_sharpe_per_bar,
         parent_run_id=parent_run_id,
         windows=windows,
         tags={
-            "btcrl.algo": config.agent.algo,
-            "btcrl.data": f"{data.source} {data.symbol} {data.timeframe}",
-            "btcrl.study": config.tune.study,
-            "btcrl.heldback_sharpe": held.metrics.get("heldback/sharpe"),
-            "btcrl.heldback_window": f"{held.window[0]}..{held.window[1]}",
+            tags.ALGO: config.agent.algo,
+            tags.DATA: f"{data.source} {data.symbol} {data.timeframe}",
+            tags.STUDY: config.tune.study,
+            tags.HELDBACK_SHARPE: held.metrics.get("heldback/sharpe"),
+            tags.HELDBACK_WINDOW: f"{held.window[0]}..{held.window[1]}",
         },
         description=(
             f"tune {config.tune.study}: best configuration retrained before "
-            f"{held.window[0]}; out-of-sample DSR {sel.dsr:.3f} over N={sel.n_trials} trials, "
-            f"held-back Sharpe {held.metrics.get('heldback/sharpe', math.nan):.3f}; parent run "
-            f"{parent_run_id}"
+            f"{held.window[0]}; out-of-sample DSR {sel.dsr:.3f} over N={sel.n_deflated} "
+            f"(trials or checkpoints), held-back Sharpe (annualised) "
+            f"{held.metrics.get('heldback/sharpe', math.nan):.3f}; parent run {parent_run_id}"
         ),
     )
     log.info("registered %s version %d (alias challenger)", name, version)

@@ -18,7 +18,7 @@ import numpy as np
 from btcrl.backtest.selection import excess_sharpe
 from btcrl.config import ExperimentConfig
 from btcrl.errors import ConfigError
-from btcrl.metrics import performance_metrics
+from btcrl.metrics import performance_metrics, sharpe_per_bar
 
 #: stitched out-of-sample metrics of the walkforward objective (annualised ratios,
 #: fractions for returns and drawdown; ``sharpe_per_bar`` is not annualised)
@@ -89,7 +89,7 @@ def oos_metrics(
     returns = equity[1:] / equity[:-1] - 1.0
     bench = bh_equity[1:] / bh_equity[:-1] - 1.0
     out = {f"oos/{k}": float(perf[k]) for k in perf if f"oos/{k}" in OOS_METRICS}
-    out["oos/sharpe_per_bar"] = _safe(lambda: excess_sharpe(returns, np.zeros_like(returns)))
+    out["oos/sharpe_per_bar"] = _safe(lambda: float(sharpe_per_bar(returns)))
     scale = math.sqrt(periods_per_year)
     out["oos/excess_sharpe"] = _safe(lambda: excess_sharpe(returns, bench)) * scale
     out["oos/exposure"] = float(np.mean(np.abs(exposure))) if len(exposure) else 0.0

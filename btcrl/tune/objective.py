@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import optuna
 
@@ -35,6 +35,13 @@ class TrialFailedError(BtcrlError):
 
 class MetricMissingError(ConfigError):
     """The tuned metric is not among the validation metrics: every trial would fail."""
+
+
+def fail_trial(trial: optuna.Trial, exc: BtcrlError) -> NoReturn:
+    """Fail only this trial: its reason as a user attribute, one warning, TrialFailedError."""
+    trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
+    log.warning("trial %d failed: %s", trial.number, exc)
+    raise TrialFailedError(str(exc)) from exc
 
 
 def trial_key(study_name: str, number: int) -> str:
@@ -99,30 +106,33 @@ class Objective:
             found[tags.TUNE_PARENT] = self.parent_run_id
         return found
 
+    def _start(self, trial: optuna.Trial) -> tuple[ExperimentConfig, dict[str, Any]]:
+        """How every trial starts: sample the space and apply it to ``base`` (a sampled
+        config that does not validate fails only this trial), record the overrides."""
+        params = sample_params(trial, self.space)
+        try:
+            config = with_overrides(self.base, params)
+        except ConfigError as exc:
+            fail_trial(trial, exc)
+        trial.set_user_attr(OVERRIDES_ATTR, {**self.space.fixed, **params})
+        log.info("trial %d: %s", trial.number, params)
+        return config, params
+
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         """Run one trial; BtcrlError (NaN, divergence, bad sampled config) fails only it."""
         from btcrl.agents import run_training  # the train code path; imported lazily
 
         tune = self.base.tune
-        params = sample_params(trial, self.space)
-        try:
-            config = with_overrides(self.base, params)
-        except ConfigError as exc:
-            trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
-            raise TrialFailedError(str(exc)) from exc
-        trial.set_user_attr(OVERRIDES_ATTR, {**self.space.fixed, **params})
+        config, params = self._start(trial)
         prune = len(tune.metrics) == 1 and tune.pruner != "none"
-        reported = 0
 
         def on_validation(timesteps: int, metrics: Mapping[str, float]) -> None:
-            nonlocal reported
             if not prune:
                 return
             value = metric_value(metrics, tune.metrics[0])
             if not math.isfinite(value):
                 return  # a NaN validation is judged by the final metric, not the pruner
             trial.report(value, step=int(timesteps))
-            reported += 1
             if trial.should_prune():
                 trial.set_user_attr("pruned_at_timesteps", int(timesteps))
                 raise optuna.TrialPruned(
@@ -130,7 +140,6 @@ class Objective:
                     f"({tune.metrics[0]}={value:.4g})"
                 )
 
-        log.info("trial %d: %s", trial.number, params)
         features = self._features(config)
         try:
             result = run_training(
@@ -148,9 +157,7 @@ class Objective:
         except MetricMissingError:
             raise
         except BtcrlError as exc:
-            trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
-            log.warning("trial %d failed: %s", trial.number, exc)
-            raise TrialFailedError(str(exc)) from exc
+            fail_trial(trial, exc)
         metrics = dict(result.metrics)
         floor_exposure(metrics, "val/", tune.min_exposure)
         values = [metric_value(metrics, name) for name in tune.metrics]

@@ -21,20 +21,19 @@ from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.data.timeframes import periods_per_year
 from btcrl.tracking import log_artifact
+from btcrl.tracking import tags as tag_names
 from btcrl.tune.metrics import oos_metrics
 from btcrl.walkforward.oos import BUY_AND_HOLD, baseline_policy, run_window, window_policy
 from btcrl.walkforward.split import Segment
 from btcrl.walkforward.stitch import Window, chain
 from btcrl.walkforward.train import segment_config
-from btcrl.walkforward.windows import window_features
+from btcrl.walkforward.windows import oos_window_features, train_window_features
 
 if TYPE_CHECKING:
     from btcrl.agents.training import TrainResult
     from btcrl.policy.loader import LoadedPolicy
 
 log = logging.getLogger(__name__)
-
-FOLD_TAG = "btcrl.tune.fold"
 
 
 @dataclass
@@ -95,13 +94,12 @@ def train_fold(
     from btcrl.agents import run_training
 
     train_config = fold_config(config, segment, log_model)
-    features = window_features(
-        candles, train_config.features, train_config.data, segment.train_start, segment.train_stop
-    )
+    # fitted features (HMM, fracdiff) fit on the fold's train split only, as a walk-forward's
+    features = train_window_features(candles, train_config, segment)
     return run_training(
         train_config,
         parent_run_id=parent_run_id,
-        extra_tags={**tags, **({FOLD_TAG: str(fold)} if fold is not None else {})},
+        extra_tags={**tags, **({tag_names.FOLD: str(fold)} if fold is not None else {})},
         features=features,
         name_prefix=name_prefix,
     )
@@ -116,16 +114,18 @@ def trade_fold(
 ) -> None:
     """Trade the fold's test window with the fold's model (the one in ``result``, in memory,
     else loaded from its URI) and with buy-and-hold, each starting with its previous
-    window's final equity; appends both windows to ``stitched``."""
-    fs = window_features(
-        candles, config.features, config.data, segment.test_start, segment.test_stop, lead_bars=1
-    )
+    window's final equity; appends both windows to ``stitched``. The test window applies
+    the fold model's fitted params (``spec.fitted``, never a refit) and starts, like the
+    walk-forward's, ``env.window`` bars before the test start."""
     loaded = _fold_policy(result, config)
+    window = loaded.config.env.window
+    fs = oos_window_features(candles, config, segment, loaded.spec.fitted, window)
     loaded.spec.check_compatible(fs.spec)
+    env = config.env.model_copy(update={"window": window})
     balance, bh_balance = stitched.balances(config.env.initial_balance)
     policy = window_policy(loaded, result.model_uri)
-    stitched.windows.append(run_window(fs, config.env, policy, balance, segment.index))
-    bh_policy, bh_env = baseline_policy(BUY_AND_HOLD, fs, config.env)
+    stitched.windows.append(run_window(fs, env, policy, balance, segment.index))
+    bh_policy, bh_env = baseline_policy(BUY_AND_HOLD, fs, env)
     stitched.bh_windows.append(run_window(fs, bh_env, bh_policy, bh_balance, segment.index))
 
 

@@ -22,10 +22,21 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Annotated, Any, Literal
 
 import optuna
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from btcrl.config import ExperimentConfig, flatten_config, with_overrides
 from btcrl.errors import ConfigError
@@ -34,11 +45,6 @@ SPACES_DIR = Path("configs") / "spaces"
 _PACKAGE_SPACES = Path(__file__).resolve().parents[2] / SPACES_DIR
 _KINDS = ("float", "int", "categorical")
 _FORBIDDEN_SECTIONS = ("tune", "tracking", "data")
-_SPEC_KEYS = {
-    "float": {"type", "low", "high", "log", "step", "when"},
-    "int": {"type", "low", "high", "log", "step", "when"},
-    "categorical": {"type", "choices", "when"},
-}
 
 
 @dataclass(frozen=True)
@@ -165,10 +171,6 @@ def _label(choice: Any) -> Any:
     return json.dumps(choice)
 
 
-def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _check_key(where: str, key: str, known: Mapping[str, str]) -> None:
     if key not in known:
         raise ConfigError(f"{where}: {key!r} is not a config key (e.g. agent.learning_rate)")
@@ -176,44 +178,92 @@ def _check_key(where: str, key: str, known: Mapping[str, str]) -> None:
         raise ConfigError(f"{where}: {key!r} cannot be tuned")
 
 
+class _Distribution(BaseModel):
+    """What every space entry may carry: ``when`` (earlier param -> value or list of values)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    when: dict[str, Any] = {}
+
+    def conditions(self) -> dict[str, tuple[Any, ...]]:
+        return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in self.when.items()}
+
+
+class _Numeric(_Distribution):
+    """``{type: float | int, low, high, log?, step?}``; an int range is in whole numbers."""
+
+    low: StrictFloat | StrictInt
+    high: StrictFloat | StrictInt
+    log: StrictBool = False
+    step: StrictFloat | StrictInt | None = None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> "_Numeric":
+        if not self.low < self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        if self.log and (self.low <= 0 or self.step is not None):
+            raise ValueError("log needs low > 0 and no step")
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"step {self.step} must be positive")
+        return self
+
+
+class _Float(_Numeric):
+    type: Literal["float"]
+
+
+class _Int(_Numeric):
+    type: Literal["int"]
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "_Int":
+        numbers = (self.low, self.high) if self.step is None else (self.low, self.high, self.step)
+        if not all(float(x).is_integer() for x in numbers):
+            raise ValueError("is int but low/high/step are not whole numbers")
+        return self
+
+
+class _Categorical(_Distribution):
+    type: Literal["categorical"]
+    choices: list[Any] = Field(min_length=1)
+
+
+_ENTRY: TypeAdapter[_Float | _Int | _Categorical] = TypeAdapter(
+    Annotated[_Float | _Int | _Categorical, Field(discriminator="type")]
+)
+
+
+def _entry_error(key: str, exc: ValidationError) -> str:
+    """The first fault of a space entry as one line naming the key."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"][1:]]  # after the discriminator's tag
+    kind = error["type"]
+    if kind in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type"):
+        return f"{key} needs a mapping with type one of {', '.join(_KINDS)}"
+    if kind == "extra_forbidden":
+        return f"{key} has unknown field {loc[-1]!r} for {error['loc'][0]}"
+    if kind == "value_error":
+        return f"{key} {error['ctx']['error']}"  # a model validator's own words
+    if loc and loc[0] == "choices":
+        return f"{key}.choices must be a non-empty list"
+    if kind == "missing":
+        return f"{key} needs {loc[0]}"
+    return f"{key}.{loc[0]}: {error['msg'].lower()} (got {error.get('input')!r})"
+
+
 def _parse_param(where: str, key: Any, raw: Any, known: Mapping[str, str]) -> ParamSpec:
+    """One ``params`` entry, validated by its pydantic model (``_Float``, ``_Int``,
+    ``_Categorical``), as a ParamSpec; one-line ConfigError naming the key."""
     key = str(key)
     _check_key(where, key, known)
-    if not isinstance(raw, dict) or raw.get("type") not in _KINDS:
-        raise ConfigError(f"{where}: {key} needs a mapping with type one of {', '.join(_KINDS)}")
-    kind = raw["type"]
-    extra = set(raw) - _SPEC_KEYS[kind]
-    if extra:
-        raise ConfigError(f"{where}: {key} has unknown field {sorted(extra)[0]!r} for {kind}")
-    when = raw.get("when") or {}
-    if not isinstance(when, dict):
-        raise ConfigError(f"{where}: {key}.when must map a parameter to a value or list")
-    cond = {str(k): tuple(v) if isinstance(v, list) else (v,) for k, v in when.items()}
-    if kind == "categorical":
-        choices = raw.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise ConfigError(f"{where}: {key}.choices must be a non-empty list")
-        return ParamSpec(key=key, kind=kind, choices=tuple(choices), when=cond)
-    raw_low, raw_high, raw_step = raw.get("low"), raw.get("high"), raw.get("step")
-    if not (_is_number(raw_low) and _is_number(raw_high)):
-        raise ConfigError(
-            f"{where}: {key} needs numeric low and high (got {raw_low!r}, {raw_high!r})"
-        )
-    if raw_step is not None and not _is_number(raw_step):
-        raise ConfigError(f"{where}: {key}.step {raw_step!r} is not a number")
-    low, high = float(raw_low), float(raw_high)
-    step = None if raw_step is None else float(raw_step)
-    numbers = (low, high) if step is None else (low, high, step)
-    if kind == "int" and not all(x.is_integer() for x in numbers):
-        raise ConfigError(f"{where}: {key} is int but low/high/step are not whole numbers")
-    if not low < high:
-        raise ConfigError(f"{where}: {key} low {raw_low} must be below high {raw_high}")
-    log = raw.get("log", False)
-    if not isinstance(log, bool) or (log and (low <= 0 or step is not None)):
-        raise ConfigError(f"{where}: {key}.log needs low > 0 and no step")
-    if step is not None and step <= 0:
-        raise ConfigError(f"{where}: {key}.step {raw_step} must be positive")
-    return ParamSpec(key, kind, low, high, log, step, (), cond)
+    try:
+        entry = _ENTRY.validate_python(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_entry_error(key, exc)}") from None
+    if isinstance(entry, _Categorical):
+        return ParamSpec(key, entry.type, choices=tuple(entry.choices), when=entry.conditions())
+    low, high = float(entry.low), float(entry.high)
+    step = None if entry.step is None else float(entry.step)
+    return ParamSpec(key, entry.type, low, high, entry.log, step, (), entry.conditions())
 
 
 def _check_values(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from btcrl.config import ExperimentConfig
 from btcrl.data import load_candles
-from btcrl.errors import ConfigError
+from btcrl.errors import BtcrlError, ConfigError
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import (
     configure_tracking,
@@ -29,7 +29,7 @@ from btcrl.tracking.models import register_model
 from btcrl.tune.conclude import Conclusion, conclude
 from btcrl.tune.folds import InnerSplit, inner_split
 from btcrl.tune.metrics import check_metrics
-from btcrl.tune.objective import trial_base_config
+from btcrl.tune.objective import FAIL_REASON_ATTR, trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
 from btcrl.tune.space import SearchSpace, load_space, resolve_space_path
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 ALGO_ATTR = tags.ALGO  # study user attrs that must match on resume
 METRICS_ATTR = tags.METRICS
-OBJECTIVE_ATTR = "btcrl.objective"
 
 
 @dataclass
@@ -103,7 +102,7 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
     wanted = (
         (ALGO_ATTR, config.agent.algo),
         (METRICS_ATTR, ",".join(tune.metrics)),
-        (OBJECTIVE_ATTR, tune.objective),
+        (tags.STUDY_OBJECTIVE, tune.objective),
     )
     for attr, want in wanted:
         have = study.user_attrs.get(attr)
@@ -145,7 +144,7 @@ def check_existing(config: ExperimentConfig, url: str) -> None:
             f"study {tune.study!r} is bound to metrics {list(have)}, not "
             f"{list(tune.metrics)}; use another --study"
         )
-    objective = study.user_attrs.get(OBJECTIVE_ATTR)
+    objective = study.user_attrs.get(tags.STUDY_OBJECTIVE)
     if objective is not None and objective != tune.objective:
         raise ConfigError(
             f"study {tune.study!r} was made with --objective {objective}, not "
@@ -204,6 +203,7 @@ def run_study(
         ):
             codes = run_workers(job, tune.workers, tune.trials)
         result = _finish(config, url, experiment_id, space, started)
+        check_not_all_failed(config, url, result.ran)
         result.conclusion = conclude(config, base, result.summary, split, candles, run.info.run_id)
     result.parent_run_id, result.first_trial, result.worker_exit_codes = (
         run.info.run_id,
@@ -297,6 +297,24 @@ def _finish(
         summary=summary,
         registered_version=version,
         ran=ran,
+    )
+
+
+def check_not_all_failed(config: ExperimentConfig, url: str, ran: list[int]) -> None:
+    """Raise a one-line BtcrlError with the first trial's error when every trial this
+    invocation ran failed (nothing to select from: the study is broken, not unlucky)."""
+    if not ran:
+        return
+    tune = config.tune
+    study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number in set(ran)]
+    if any(t.state != optuna.trial.TrialState.FAIL for t in trials):
+        return
+    first = min(trials, key=lambda t: t.number)
+    reason = str(first.user_attrs.get(FAIL_REASON_ATTR) or "no error recorded; see the log")
+    raise BtcrlError(
+        f"all {len(trials)} trial(s) of study {tune.study!r} failed; trial {first.number}: "
+        f"{' '.join(reason.split())}"
     )
 
 

@@ -14,21 +14,18 @@ import math
 import optuna
 import pandas as pd
 
-from btcrl.config import ExperimentConfig, with_overrides
-from btcrl.errors import BtcrlError, ConfigError
+from btcrl.config import ExperimentConfig
+from btcrl.errors import BtcrlError
 from btcrl.tracking import log_metrics, start_run
 from btcrl.tracking.tags import ALGO
 from btcrl.tune.folds import inner_split
 from btcrl.tune.objective import (
-    FAIL_REASON_ATTR,
-    OVERRIDES_ATTR,
     RUN_ID_ATTR,
     Objective,
-    TrialFailedError,
+    fail_trial,
     metric_value,
 )
 from btcrl.tune.oos import Stitched, log_returns, trade_fold, train_fold
-from btcrl.tune.space import sample_params
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +47,7 @@ class WalkforwardObjective(Objective):
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         """Run one trial; BtcrlError (NaN, divergence, bad sampled config) fails only it."""
-        params = sample_params(trial, self.space)
-        try:
-            config = with_overrides(self.base, params)
-        except ConfigError as exc:
-            trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
-            raise TrialFailedError(str(exc)) from exc
-        trial.set_user_attr(OVERRIDES_ATTR, {**self.space.fixed, **params})
-        log.info("trial %d: %s", trial.number, params)
+        config, params = self._start(trial)
         tags = self._tags(trial.number, params)
         try:
             with start_run(
@@ -71,9 +61,7 @@ class WalkforwardObjective(Objective):
                 trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
                 values = self._folds(trial, config, run.info.run_id, tags)
         except BtcrlError as exc:
-            trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
-            log.warning("trial %d failed: %s", trial.number, exc)
-            raise TrialFailedError(str(exc)) from exc
+            fail_trial(trial, exc)
         return values[0] if len(values) == 1 else values
 
     def _folds(

@@ -1,20 +1,22 @@
 """Worker loops: in this process, or as K spawned processes sharing one trial budget."""
 
-import _thread
 import logging
 import multiprocessing as mp
 import os
-import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 
 import optuna
 
-from btcrl.config import ExperimentConfig, with_overrides
-from btcrl.errors import BtcrlError
-from btcrl.jobs.processes import wait_workers
-from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
+from btcrl.config import ExperimentConfig
+from btcrl.jobs.processes import (
+    WorkerStart,
+    run_as_worker,
+    spawn_workers,
+    wait_workers,
+    with_worker_threads,
+)
 from btcrl.jobs.storage import make_storage
 from btcrl.tracking import set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
@@ -36,11 +38,6 @@ class WorkerJob:
     deadline: float | None  # time.time() seconds after which no trial starts
     index: int = 0
     log_level: int = logging.WARNING
-
-
-def torch_threads_per_worker(workers: int, cpus: int | None = None) -> int:
-    """CPU threads each worker's torch may use so K workers do not oversubscribe cores."""
-    return max(1, (cpus or os.cpu_count() or 1) // workers)
 
 
 def make_sampler(config: ExperimentConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -102,49 +99,10 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
         study.optimize(objective, n_trials=1, catch=(TrialFailedError,), gc_after_trial=True)
 
 
-#: seconds between a worker's checks that the tune process that started it is alive
-PARENT_POLL_S = 0.5
-#: seconds an orphaned worker has to end its trial's run (KILLED) before it exits anyway
-ORPHAN_GRACE_S = 3.0
-
-
-def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Thread:
-    """A daemon thread that stops this worker when process ``parent_pid`` is gone (the tune
-    main process was killed, even with SIGKILL): Ctrl-C in the main thread first, so the
-    trial's run ends KILLED, then a hard exit after ORPHAN_GRACE_S seconds."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_s)
-        log.warning("tune process %d is gone; this worker stops", parent_pid)
-        _thread.interrupt_main()
-        time.sleep(ORPHAN_GRACE_S)
-        os._exit(1)
-
-    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
-    thread.start()
-    return thread
-
-
 def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None:  # type: ignore[type-arg]
-    """Entry point of a spawned worker: stop with the parent, logging, thread limits, then
-    ``run_worker``."""
-    watch_parent(parent_pid)
-    freeze_after_imports(TRAINING_MODULES)  # btcrl.jobs.startup: imports, then gc.freeze
-    logging.basicConfig(
-        level=job.log_level, format=f"%(asctime)s %(levelname)s w{job.index} %(name)s: %(message)s"
-    )
-    optuna.logging.set_verbosity(optuna.logging.INFO if job.log_level <= logging.INFO else 30)
-    import torch
-
-    torch.set_num_threads(max(1, job.base.train.torch_threads))
-    try:
-        run_worker(job, budget)
-    except BtcrlError as exc:
-        logging.getLogger(__name__).error("worker %d stopped: %s", job.index, exc)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``)."""
+    start = WorkerStart(f"w{job.index}", job.log_level, job.base.train.torch_threads)
+    run_as_worker(start, lambda: run_worker(job, budget), parent_pid)
 
 
 def run_workers(job: WorkerJob, workers: int, trials: int) -> list[int]:
@@ -153,20 +111,11 @@ def run_workers(job: WorkerJob, workers: int, trials: int) -> list[int]:
     One worker runs in this process. Several run as spawned processes, each with
     ``cpu_count // workers`` torch threads (unless ``train.torch_threads`` is set).
     """
-    ctx = mp.get_context("spawn")
-    budget = ctx.Value("i", trials)
+    budget = mp.get_context("spawn").Value("i", trials)
     if workers == 1:
         run_worker(job, budget)
         return []
-    base = job.base
-    if base.train.torch_threads == 0:
-        base = with_overrides(base, {"train.torch_threads": torch_threads_per_worker(workers)})
-    procs = []
-    for index in range(workers):
-        worker_job = WorkerJob(**{**job.__dict__, "base": base, "index": index})
-        proc = ctx.Process(
-            target=_process_main, args=(worker_job, budget, os.getpid()), name=f"tune-w{index}"
-        )
-        proc.start()
-        procs.append(proc)
+    base = with_worker_threads(job.base, workers)
+    jobs = [WorkerJob(**{**job.__dict__, "base": base, "index": i}) for i in range(workers)]
+    procs = spawn_workers(_process_main, [(j, budget, os.getpid()) for j in jobs], "tune")
     return wait_workers(procs, "tune")

@@ -2,9 +2,13 @@
 
 Only segments finished for every seed are stitched (so seeds compare on the same windows).
 The first seed in ``walkforward.seeds`` is the primary series: chosen before any result, it
-carries the stitched artifacts, the PSR, the DSR and the minimum track-record length. The
-DSR counts ``walkforward.n_trials`` configurations (default: the seeds) with the variance of
-the seeds' per-bar stitched Sharpe ratios.
+carries the stitched artifacts, the PSR, the DSR and the minimum track-record length.
+
+The DSR's N and V are not known here: they count every configuration tried on the same
+out-of-sample windows (:attr:`Aggregate.window_set`), which the trial ledger of the tracking
+store holds (:func:`btcrl.walkforward.publish.count_trials`) or a caller that ran the
+comparison itself passes. :func:`deflate` completes the metrics with them; with N = 1 there
+is nothing to deflate by and ``stats/dsr`` is NaN: the PSR is the figure to read.
 """
 
 import logging
@@ -15,9 +19,13 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest import stats
+from btcrl.backtest.report import excess_group
 from btcrl.config import EnvConfig, ExperimentConfig
+from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.spec import FeatureSet, FittedParams
+from btcrl.policy.policies import PRIOR_RULE
+from btcrl.tracking.ledger import window_set_key
 from btcrl.walkforward.jobs import Job
 from btcrl.walkforward.oos import (
     BUY_AND_HOLD,
@@ -71,6 +79,8 @@ class Aggregate:
     baselines: dict[str, Stitched]
     metrics: dict[str, float] = field(default_factory=dict)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    window_set: str = ""  # the trial ledger's key of the stitched test windows
+    trials: stats.TrialCount | None = None  # what the DSR counted (set by deflate)
 
     @property
     def primary(self) -> Stitched:
@@ -139,7 +149,7 @@ def aggregate(
             primary_parts, primary_envs = parts, envs
         models[seed] = _chain(f"seed {seed}", parts, policies, envs, initial, ppy, rf)
     baselines: dict[str, Stitched] = {}
-    for name in baseline_names(config.features.strategies):
+    for name in baseline_names(config.features.strategies, config.features.prior.enabled):
         rules = [
             baseline_policy(name, fs, env)
             for (_, fs), env in zip(primary_parts, primary_envs, strict=True)
@@ -148,9 +158,25 @@ def aggregate(
             name, primary_parts, [b[0] for b in rules], [b[1] for b in rules], initial, ppy, rf
         )
     result = Aggregate(done, seeds, models, baselines)
-    result.metrics = headline(result, config)
+    result.window_set = test_window_set(config, done, candles)
+    result.metrics = headline(result)
+    result.metrics.update(excess_metrics(result, ppy))
     result.table = segment_table(result, finished)
     return result
+
+
+def excess_metrics(result: Aggregate, periods_per_year: float) -> dict[str, float]:
+    """The primary seed's stitched excess over buy-and-hold and, when its columns were there,
+    the prior: ``<baseline>/excess_return`` (difference of total returns), ``/excess_sharpe``
+    (annualised Sharpe of the per-bar return differences) and ``/excess_psr``."""
+    out: dict[str, float] = {}
+    for name in (BUY_AND_HOLD, PRIOR_RULE):
+        base = result.baselines.get(name)
+        if base is None:
+            continue
+        excess = excess_group(result.primary.equity, base.equity, periods_per_year)
+        out.update({f"{name}/{key}": value for key, value in excess.items()})
+    return out
 
 
 def _test_features(
@@ -172,12 +198,32 @@ def _test_features(
     return fs
 
 
-def headline(result: Aggregate, config: ExperimentConfig) -> dict[str, float]:
+def test_window_set(config: ExperimentConfig, done: list[Segment], candles: pd.DataFrame) -> str:
+    """The trial ledger's key of the test windows of ``done`` (:func:`window_set`)."""
+    return window_set(config, [(s.test_start, s.test_stop) for s in done], candles)
+
+
+def window_set(
+    config: ExperimentConfig,
+    windows: list[tuple[pd.Timestamp, pd.Timestamp]],
+    candles: pd.DataFrame,
+) -> str:
+    """The trial ledger's key of out-of-sample ``windows`` (``[start, stop)`` UTC, in order):
+    the market, the hash of the candles inside them and the windows, so runs on other data,
+    spans or splits are other window sets, whatever their train windows were."""
+    inside = candles[(candles.index >= windows[0][0]) & (candles.index < windows[-1][1])]
+    data = config.data
+    market = f"{data.exchange} {data.symbol} {data.timeframe}"
+    spans = [(start.isoformat(), stop.isoformat()) for start, stop in windows]
+    return window_set_key(market, frame_hash(inside), spans)
+
+
+def headline(result: Aggregate) -> dict[str, float]:
     """Stitched metrics of the primary seed, the seed spread, baselines, alpha and the
-    statistics (PSR, DSR, MinTRL) on the primary seed's per-bar returns."""
+    statistics that need no trial count (PSR, MinTRL) on the primary seed's per-bar returns;
+    :func:`deflate` adds the DSR."""
     primary = result.primary
     out = {f"stitched/{k}": v for k, v in primary.metrics.items()}
-    sharpes = np.array([m.metrics["sharpe_per_bar"] for m in result.models.values()])
     for key in ("total_return", "sharpe", "max_drawdown"):
         values = np.array([m.metrics[key] for m in result.models.values()])
         out[f"seeds/{key}_mean"] = float(values.mean())
@@ -190,18 +236,33 @@ def headline(result: Aggregate, config: ExperimentConfig) -> dict[str, float]:
     alpha = _alpha(primary, result.baselines[BUY_AND_HOLD])
     out["alpha/mean"] = float(alpha["alpha"].mean())
     out["alpha/share_beating_bh"] = share_beating(alpha)
-    returns = primary.equity[1:] / primary.equity[:-1] - 1.0
-    n_trials = config.walkforward.n_trials or len(result.seeds)
-    variance = float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0
+    returns = primary_returns(result)
     out["stats/psr"] = stats.probabilistic_sharpe_ratio(returns)
-    out["stats/dsr"] = stats.deflated_sharpe_ratio(returns, n_trials, variance)
-    out["stats/n_trials"] = float(n_trials)
-    out["stats/expected_max_sharpe_per_bar"] = stats.expected_max_sharpe(n_trials, variance)
     out["stats/min_track_record_bars"] = stats.min_track_record_length(returns)
     out["stats/track_record_bars"] = float(returns.size)
     out["segments/stitched"] = float(len(primary.windows))
     out["segments/total"] = float(len(result.segments))
     return out
+
+
+def primary_returns(result: Aggregate) -> np.ndarray:
+    """The primary seed's stitched per-bar simple returns (fractions)."""
+    equity = result.primary.equity
+    return equity[1:] / equity[:-1] - 1.0
+
+
+def deflate(result: Aggregate, trials: stats.TrialCount) -> None:
+    """Add the DSR of the primary series counting ``trials`` to ``result.metrics`` (in
+    place): ``stats/dsr`` (NaN when N = 1: undeflated, it is the PSR), ``stats/n_trials``,
+    ``stats/sharpe_variance`` and ``stats/expected_max_sharpe_per_bar`` (per bar)."""
+    returns = primary_returns(result)
+    n, variance = trials.n_trials, trials.sharpe_variance
+    dsr = math.nan if trials.single else stats.deflated_sharpe_ratio(returns, n, variance)
+    result.metrics["stats/dsr"] = dsr
+    result.metrics["stats/n_trials"] = float(n)
+    result.metrics["stats/sharpe_variance"] = variance
+    result.metrics["stats/expected_max_sharpe_per_bar"] = stats.expected_max_sharpe(n, variance)
+    result.trials = trials
 
 
 def _alpha(model: Stitched, bench: Stitched) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 from btcrl.backtest.ledger import collect_steps, extract_trades, ledger_columns
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS
-from btcrl.env.episodes import first_row
+from btcrl.env.params import first_row
 from btcrl.features.spec import FeatureSet
 from btcrl.policy.episode import (
     StepPolicy,
@@ -20,17 +20,19 @@ from btcrl.policy.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.policy.rules import rule_env, rule_policy
+from btcrl.policy.policies import PRIOR_RULE, benchmark_env, rule_env, rule_policy
 from btcrl.walkforward.stitch import Window
 
-MODEL = "model"
 BUY_AND_HOLD = "buy_and_hold"
 FLAT = "flat"
 
 
-def baseline_names(strategies: tuple[str, ...]) -> tuple[str, ...]:
-    """buy_and_hold, flat and ``strategy:NAME`` for every configured strategy."""
-    return (BUY_AND_HOLD, FLAT, *(f"strategy:{name}" for name in strategies))
+def baseline_names(strategies: tuple[str, ...], prior: bool = False) -> tuple[str, ...]:
+    """buy_and_hold, flat, ``trend_voltarget`` when the feature sets carry the prior's
+    columns (``prior``: ``features.prior.enabled``) and ``strategy:NAME`` for every
+    configured strategy."""
+    rules = (PRIOR_RULE,) if prior else ()
+    return (BUY_AND_HOLD, FLAT, *rules, *(f"strategy:{name}" for name in strategies))
 
 
 def window_policy(loaded: object, name: str) -> StepPolicy:
@@ -40,9 +42,9 @@ def window_policy(loaded: object, name: str) -> StepPolicy:
 
 
 def baseline_policy(name: str, fs: FeatureSet, env: EnvConfig) -> tuple[StepPolicy, EnvConfig]:
-    """A rule baseline over ``fs`` and its env (stops effectively off), as ``btcrl backtest
-    --policy`` builds them."""
-    return rule_policy(name, fs, env), rule_env(env)
+    """A rule baseline over ``fs`` and its env (stops effectively off; buy-and-hold without a
+    position cap), as ``btcrl backtest --policy`` builds them."""
+    return rule_policy(name, fs, env), benchmark_env(env) if name == BUY_AND_HOLD else rule_env(env)
 
 
 def run_window(

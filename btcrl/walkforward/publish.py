@@ -1,5 +1,6 @@
-"""Log a walk-forward's aggregate: out-of-sample metrics on each job's run, the stitched
-results and files on the parent, and the latest segment's model in the registry."""
+"""Log a walk-forward's aggregate: out-of-sample metrics on each job's run, the parent's entry
+in the trial ledger and the DSR it gives, the stitched results and files on the parent, and
+the latest segment's model in the registry."""
 
 import json
 import logging
@@ -9,16 +10,17 @@ import pandas as pd
 
 from btcrl.backtest.artifacts import write_tables
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
+from btcrl.backtest.stats import TrialCount, trial_count
 from btcrl.config import ExperimentConfig
-from btcrl.walkforward.aggregate import Aggregate
+from btcrl.tracking import tags as tag_names
+from btcrl.walkforward.aggregate import Aggregate, deflate
 from btcrl.walkforward.oos import BUY_AND_HOLD
 from btcrl.walkforward.report import write_report
 
 log = logging.getLogger(__name__)
 
-REGISTERED_RUN_TAG = "btcrl.walkforward.registered_run"
-PARENT_TAG = "btcrl.walkforward.parent_run"
 CHALLENGER = "challenger"
+LEDGER_ARTIFACT = "trial_ledger.csv"
 _NS = pd.Timedelta(1, "ns")
 
 
@@ -31,6 +33,9 @@ def write_files(agg: Aggregate, title: str, out: Path) -> None:
     """segments.csv, steps.csv / trades.csv (stitched, primary seed), baselines.csv,
     summary.json and report.html into ``out``."""
     agg.table.to_csv(out / "segments.csv", index=False)
+    if agg.trials is not None:  # which runs the DSR counted
+        counted = {"run": agg.trials.counted, "sharpe_per_bar": agg.trials.sharpes}
+        pd.DataFrame(counted).to_csv(out / LEDGER_ARTIFACT, index=False)
     primary = agg.primary
     write_tables(out, primary.steps, primary.trades)
     returns = primary.equity[1:] / primary.equity[:-1] - 1.0
@@ -45,10 +50,38 @@ def write_files(agg: Aggregate, title: str, out: Path) -> None:
     write_report(agg, title, out / "report.html")
 
 
-def log_aggregate(config: ExperimentConfig, agg: Aggregate, parent: str, tmp: Path) -> int | None:
+def statistic_label(trials: TrialCount) -> str:
+    """``"DSR"``, or ``"PSR"`` when nothing else was counted (N = 1: no deflation)."""
+    return "PSR" if trials.single else "DSR"
+
+
+def count_trials(agg: Aggregate, parent: str) -> TrialCount:
+    """Record ``parent`` in the trial ledger of the aggregate's window set (with its primary
+    seed's stitched per-bar Sharpe) and count every entry there: N and V for the DSR."""
+    from btcrl.tracking.ledger import WALKFORWARD, ledger_entries, record_entry
+
+    sharpe = agg.primary.metrics["sharpe_per_bar"]
+    record_entry(parent, agg.window_set, sharpe, WALKFORWARD)
+    entries = ledger_entries(agg.window_set)
+    counted = [f"{e.run_id} {e.run_name}".strip() for e in entries]
+    return trial_count([e.sharpe_per_bar for e in entries], "trial ledger", counted)
+
+
+def log_aggregate(
+    config: ExperimentConfig,
+    agg: Aggregate,
+    parent: str,
+    tmp: Path,
+    trials: TrialCount | None = None,
+) -> int | None:
     """Log everything; returns the registered version (None when nothing new was
-    registered)."""
+    registered). ``trials``: N and V for the DSR when the caller counted them itself (a
+    comparison it ran); None = the trial ledger's count (:func:`count_trials`).
+    ``agg.metrics`` gets the DSR in place (:func:`btcrl.walkforward.aggregate.deflate`)."""
     from btcrl.tracking.walkforward import log_results
+
+    counted = trials if trials is not None else count_trials(agg, parent)
+    deflate(agg, counted)
 
     bench = agg.baselines[BUY_AND_HOLD]
     for _, row in agg.table.iterrows():
@@ -58,12 +91,14 @@ def log_aggregate(config: ExperimentConfig, agg: Aggregate, parent: str, tmp: Pa
         bh = bench.segment_metrics.get(seg, {}).get("total_return", float("nan"))
         oos["oos/bh_return"] = bh
         oos["oos/alpha"] = metrics["total_return"] - bh
-        log_results(str(row["run_id"]), oos, {PARENT_TAG: parent})
+        log_results(str(row["run_id"]), oos, {tag_names.WALKFORWARD_PARENT_RUN: parent})
     out = tmp / "walkforward"
     out.mkdir()
     write_files(agg, f"walk-forward {config.walkforward.name}", out)
     tags = {
-        "btcrl.walkforward.segments_stitched": f"{len(agg.primary.windows)}/{len(agg.segments)}",
+        tag_names.WALKFORWARD_SEGMENTS_STITCHED: f"{len(agg.primary.windows)}/{len(agg.segments)}",
+        tag_names.LEDGER_N_TRIALS: str(counted.n_trials),
+        tag_names.LEDGER_STATISTIC: statistic_label(counted),
     }
     log_results(parent, agg.metrics, tags, artifacts=out)
     if not config.walkforward.register_model:
@@ -73,32 +108,38 @@ def log_aggregate(config: ExperimentConfig, agg: Aggregate, parent: str, tmp: Pa
 
 def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
     from btcrl.tracking.aliases import tag_challenger
+    from btcrl.tracking.lookup import run_tags
     from btcrl.tracking.models import register_model
-    from btcrl.tracking.walkforward import log_results, run_tags, tag_model_version
+    from btcrl.tracking.walkforward import log_results, tag_model_version
 
     latest = max(w.segment for w in agg.primary.windows)
     row = agg.table[(agg.table["segment"] == latest) & (agg.table["seed"] == agg.seeds[0])]
     run_id = str(row["run_id"].iloc[0])
-    if run_tags(parent).get(REGISTERED_RUN_TAG) == run_id:
+    if run_tags(parent).get(tag_names.WALKFORWARD_REGISTERED_RUN) == run_id:
         return None  # already registered by an earlier aggregation
     name = model_name(config)
     version = register_model(run_id, name, alias=CHALLENGER)
     segment = agg.segments[[s.index for s in agg.segments].index(latest)]
+    trials = agg.trials or TrialCount(1, 0.0, "none")
+    label = statistic_label(trials)  # with N = 1 the PSR stands where the DSR would
+    value = agg.metrics["stats/psr" if trials.single else "stats/dsr"]
     tags = {
-        PARENT_TAG: parent,
-        "btcrl.walkforward.name": config.walkforward.name,
-        "btcrl.walkforward.segment": str(latest),
-        "btcrl.algo": config.agent.algo,
-        "btcrl.data": f"{config.data.source} {config.data.symbol} {config.data.timeframe}",
-        **{f"btcrl.walkforward.{k}": v for k, v in segment.spans().items()},
-        "btcrl.stitched_sharpe": f"{agg.metrics['stitched/sharpe']:.4f}",
-        "btcrl.dsr": f"{agg.metrics['stats/dsr']:.4f}",
+        tag_names.WALKFORWARD_PARENT_RUN: parent,
+        tag_names.WALKFORWARD_NAME: config.walkforward.name,
+        tag_names.WALKFORWARD_SEGMENT: str(latest),
+        tag_names.ALGO: config.agent.algo,
+        tag_names.DATA: f"{config.data.source} {config.data.symbol} {config.data.timeframe}",
+        **{tag_names.walkforward_span(k): v for k, v in segment.spans().items()},
+        tag_names.STITCHED_SHARPE: f"{agg.metrics['stitched/sharpe']:.4f}",
+        tag_names.DSR: f"{agg.metrics['stats/dsr']:.4f}",
+        tag_names.LEDGER_STATISTIC: label,
     }
     description = (
         f"walk-forward {config.walkforward.name} segment {latest} (train "
         f"{segment.train_start:%Y-%m-%d}..{segment.train_stop:%Y-%m-%d}); stitched "
-        f"out-of-sample Sharpe {agg.metrics['stitched/sharpe']:.3f}, DSR "
-        f"{agg.metrics['stats/dsr']:.3f}; parent run {parent}"
+        f"out-of-sample Sharpe (annualised) {agg.metrics['stitched/sharpe']:.3f}, {label} "
+        f"{value:.3f} (N = {trials.n_trials} configurations on these windows); parent run "
+        f"{parent}"
     )
     tag_model_version(name, version, tags, description)
     spans = {s.index: s for s in agg.segments}
@@ -109,11 +150,16 @@ def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> i
     tag_challenger(  # the tags btcrl promote reads (docs/selection.md)
         name,
         version,
-        dsr=agg.metrics["stats/dsr"],
+        dsr=value,
+        n_trials=trials.n_trials,
         oos_sharpe=agg.metrics["stitched/sharpe_per_bar"],
         parent_run_id=parent,
         windows=windows,
     )
-    log_results(parent, {}, {REGISTERED_RUN_TAG: run_id, "btcrl.registered_version": str(version)})
+    log_results(
+        parent,
+        {},
+        {tag_names.WALKFORWARD_REGISTERED_RUN: run_id, tag_names.REGISTERED_VERSION: str(version)},
+    )
     log.info("registered %s version %d (alias %s)", name, version, CHALLENGER)
     return version

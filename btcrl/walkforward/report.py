@@ -2,7 +2,7 @@
 
 Stitched equity of the primary seed against buy-and-hold (linear / log toggle), the
 per-segment return and alpha bars, and the stitched drawdown, above a table of the headline
-metrics.
+metrics and the runs the DSR counted (the trial ledger's entries on the same windows).
 """
 
 import html
@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from btcrl.backtest.plots import drawdown_figure, equity_figure, equity_frame
+from btcrl.backtest.stats import TrialCount
 from btcrl.walkforward.aggregate import Aggregate
 from btcrl.walkforward.oos import BUY_AND_HOLD
 
@@ -29,16 +30,26 @@ HEADLINE = (
     ("stitched/return_before_costs", "stitched return before costs", "%"),
     ("stitched/avg_exposure", "average exposure", "%u"),
     ("buy_and_hold/total_return", "buy-and-hold total return", "%"),
-    ("buy_and_hold/sharpe", "buy-and-hold Sharpe", ".2f"),
+    ("buy_and_hold/sharpe", "buy-and-hold Sharpe (annualised)", ".2f"),
+    ("buy_and_hold/max_drawdown", "buy-and-hold max drawdown", "%"),
+    ("buy_and_hold/excess_sharpe", "excess over buy-and-hold: Sharpe (annualised)", ".2f"),
+    ("buy_and_hold/excess_psr", "excess over buy-and-hold: PSR (SR* = 0)", ".3f"),
+    ("trend_voltarget/total_return", "prior trend_voltarget total return", "%"),
+    ("trend_voltarget/sharpe", "prior trend_voltarget Sharpe (annualised)", ".2f"),
+    ("trend_voltarget/max_drawdown", "prior trend_voltarget max drawdown", "%"),
+    ("trend_voltarget/excess_return", "excess over the prior: total return", "%"),
+    ("trend_voltarget/excess_sharpe", "excess over the prior: Sharpe (annualised)", ".2f"),
+    ("trend_voltarget/excess_psr", "excess over the prior: PSR (SR* = 0)", ".3f"),
     ("alpha/mean", "mean alpha per segment", "%"),
     ("alpha/share_beating_bh", "segments beating buy-and-hold", "%u"),
     ("stats/psr", "PSR (SR* = 0)", ".3f"),
-    ("stats/dsr", "DSR", ".3f"),
-    ("stats/n_trials", "configurations counted (DSR N)", ".0f"),
+    ("stats/dsr", "DSR (n/a when N = 1: read the PSR)", ".3f"),
+    ("stats/n_trials", "configurations counted on these windows (DSR N)", ".0f"),
+    ("stats/sharpe_variance", "variance of their per-bar Sharpe ratios (DSR V)", ".3g"),
     ("stats/min_track_record_bars", "minimum track record (bars)", ",.0f"),
     ("stats/track_record_bars", "track record (bars)", ",.0f"),
-    ("seeds/sharpe_mean", "Sharpe, mean over seeds", ".2f"),
-    ("seeds/sharpe_std", "Sharpe, std over seeds", ".2f"),
+    ("seeds/sharpe_mean", "Sharpe (annualised), mean over seeds", ".2f"),
+    ("seeds/sharpe_std", "Sharpe (annualised), std over seeds", ".2f"),
 )
 
 
@@ -49,6 +60,36 @@ def _cell(value: float, fmt: str) -> str:
     if fmt.startswith("%"):
         return f"{100.0 * value:{'+' if fmt == '%' else ''}.2f} %"
     return format(value, fmt)
+
+
+def trials_html(trials: TrialCount | None) -> str:
+    """What the DSR counted, as HTML: N, V, who counted and the runs; with N = 1 a warning
+    that the figure is the PSR."""
+    if trials is None:
+        return ""
+    if trials.single:
+        head = (
+            "<p><b>PSR, not a DSR:</b> N = 1, no other configuration was tried on these "
+            "out-of-sample windows, so nothing deflates it for selection. "
+            "<code>btcrl promote</code> refuses it without <code>--allow-single-trial</code>."
+            "</p>"
+        )
+    else:
+        head = (
+            f"<p>The DSR counts N = {trials.n_trials} configurations tried on these "
+            f"out-of-sample windows ({html.escape(trials.source)}), whose per-bar Sharpe "
+            f"ratios vary with V = {trials.sharpe_variance:.3g}:</p>"
+        )
+    rows = "".join(
+        f"<tr><td><code>{html.escape(label)}</code></td><td style='text-align:right'>"
+        f"{sharpe:.5f}</td></tr>"
+        for label, sharpe in zip(trials.counted, trials.sharpes, strict=False)
+    )
+    table = (
+        "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
+        f"<tr><th>run counted</th><th>per-bar Sharpe</th></tr>{rows}</table>"
+    )
+    return head + (table if rows else "")
 
 
 def segment_figure(result: Aggregate) -> go.Figure:
@@ -101,6 +142,7 @@ def write_report(result: Aggregate, title: str, path: Path) -> None:
         "window's final equity; positions are closed (with costs) at each window's end. "
         "Statistics use the primary seed's per-bar stitched returns.</p>",
         f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{rows}</table>",
+        trials_html(result.trials),
     ]
     for i, fig in enumerate(figures):
         fig.update_layout(template="plotly_white")

@@ -29,8 +29,10 @@ from btcrl.data.timeframes import timeframe_timedelta
 from btcrl.errors import ConfigError
 from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
+from btcrl.tracking import tags as tag_names
 from btcrl.walkforward import jobs
 from btcrl.walkforward.split import Segment, make_segments, select_segments
+from btcrl.walkforward.workers import run_worker, start_workers
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
     if existing:
         return str(existing)
     wf = config.walkforward
-    tags = {"btcrl.walkforward.name": wf.name, "btcrl.storage": redact_url(url)}
+    tags = {tag_names.WALKFORWARD_NAME: wf.name, tag_names.STORAGE: redact_url(url)}
     run_id = create_parent_run(
         wf.experiment, f"walkforward-{wf.name}", tags, flatten_config(config)
     )
@@ -188,9 +190,9 @@ def _run_jobs(ctx: jobs.JobContext, workers: int, report: Callable[[], None]) ->
     """Run the waiting jobs in this process (one worker) or in spawned workers, calling
     ``report`` as jobs finish (every few seconds for spawned workers)."""
     if workers == 1:
-        jobs.run_worker(ctx, on_trial=report)
+        run_worker(ctx, on_trial=report)
         return []
-    procs = jobs.start_workers(ctx, workers)
+    procs = start_workers(ctx, workers)
     return wait_workers(procs, "walk-forward", poll_s=jobs.POLL_S, on_poll=report)
 
 

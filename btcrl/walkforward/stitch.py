@@ -14,10 +14,8 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest.report import cost_totals, risk_group
-from btcrl.backtest.stats import probabilistic_sharpe_ratio, sharpe_ratio
-from btcrl.metrics import performance_metrics
-
-WINDOW_KEYS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar")
+from btcrl.backtest.stats import probabilistic_sharpe_ratio
+from btcrl.metrics import performance_metrics, sharpe_per_bar
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ def window_metrics(
     (``total_return + costs_fraction``) and ``trade_count`` (closed and open round trips)."""
     out = performance_metrics(equity, periods_per_year, risk_free_rate)
     returns = equity[1:] / equity[:-1] - 1.0
-    out["sharpe_per_bar"] = sharpe_ratio(returns)
+    out["sharpe_per_bar"] = float(sharpe_per_bar(returns))
     out["psr"] = probabilistic_sharpe_ratio(returns) if returns.size >= 3 else math.nan
     risk = risk_group(steps, steps, trades, periods_per_year)  # steps hold the ledger columns
     for key in ("turnover", "avg_exposure", "time_in_market", "avg_net_exposure"):

@@ -17,15 +17,12 @@ import pandas as pd
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.errors import BtcrlError
 from btcrl.features.spec import FeatureSet
+from btcrl.tracking import tags as tag_names
 from btcrl.walkforward.jobs import RESULT_ATTR, SEED_HIGH, JobContext, JobFailedError, jobs_in
 from btcrl.walkforward.policies import remember_policy
 from btcrl.walkforward.split import Segment
 
 log = logging.getLogger(__name__)
-
-SEGMENT_TAG = "btcrl.walkforward.segment"
-SEED_TAG = "btcrl.walkforward.seed"
-NAME_TAG = "btcrl.walkforward.name"
 
 
 def _day(ts: pd.Timestamp) -> date:
@@ -52,11 +49,11 @@ def segment_config(config: ExperimentConfig, segment: Segment, seed: int) -> Exp
 def segment_tags(config: ExperimentConfig, segment: Segment, seed: int) -> dict[str, str]:
     """Tags of a job's run: walk-forward name, segment, seed and its spans."""
     tags = {
-        NAME_TAG: config.walkforward.name,
-        SEGMENT_TAG: str(segment.index),
-        SEED_TAG: str(seed),
+        tag_names.WALKFORWARD_NAME: config.walkforward.name,
+        tag_names.WALKFORWARD_SEGMENT: str(segment.index),
+        tag_names.WALKFORWARD_SEED: str(seed),
     }
-    tags.update({f"btcrl.walkforward.{k}": v for k, v in segment.spans().items()})
+    tags.update({tag_names.walkforward_span(k): v for k, v in segment.spans().items()})
     return tags
 
 
@@ -74,7 +71,10 @@ def segment_encoder(
     from btcrl.agents.pretraining import run_pretraining
     from btcrl.tracking.encoder import find_encoder
 
-    tags = {NAME_TAG: config.walkforward.name, SEGMENT_TAG: str(segment.index)}
+    tags = {
+        tag_names.WALKFORWARD_NAME: config.walkforward.name,
+        tag_names.WALKFORWARD_SEGMENT: str(segment.index),
+    }
     experiment = config.walkforward.experiment
     uri = find_encoder(experiment, tags)
     if uri is None:

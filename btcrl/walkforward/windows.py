@@ -12,16 +12,13 @@ included; never a validation or test bar. The test window applies the segment mo
 ``spec.fitted`` and never refits (tests/walkforward/test_fitted_per_segment.py).
 """
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
 from btcrl.config import DataConfig, ExperimentConfig, FeaturesConfig
 from btcrl.errors import DataError
-from btcrl.features.build import build_feature_set
 from btcrl.features.fitted import FitEnd, enabled_fitted
-from btcrl.features.load import warmup_bars
+from btcrl.features.load import build_window
 from btcrl.features.spec import FeatureSet, FittedParams
 from btcrl.walkforward.split import Segment
 
@@ -34,40 +31,39 @@ def window_features(
     stop: pd.Timestamp,
     *,
     lead_bars: int = 0,
+    history_bars: int = 0,
     fit_end: FitEnd | None = None,
     fitted: tuple[FittedParams, ...] | None = None,
 ) -> FeatureSet:
     """FeatureSet of the bars ``[start, stop)`` plus ``lead_bars`` bars before ``start``
-    (a test window's starting point), built on candles from ``warmup_bars`` earlier.
+    (a test window's starting point) and up to ``history_bars`` unobserved bars before
+    those (``btcrl.features.load.build_window``), built on candles from ``warmup_bars``
+    earlier.
 
     ``fit_end`` / ``fitted`` go to ``build_feature_set`` (fit on the loaded bars up to
     ``fit_end``, or apply given params); one of them is needed when fitted features are on.
     Raises DataError when the window holds fewer than 3 bars.
     """
     index = candles.index
-    first = int(np.searchsorted(index, start, "left")) - lead_bars
+    first = int(np.searchsorted(index, start, "left"))
     last = int(np.searchsorted(index, stop, "left"))
-    if first < 0 or last - first < 3:
+    if first - lead_bars < 0 or last - first + lead_bars < 3:
         raise DataError(
-            f"window {start:%Y-%m-%d %H:%M}..{stop:%Y-%m-%d %H:%M} holds {max(last - first, 0)} "
-            f"{data.timeframe} bars; the data holds {index[0]}..{index[-1]}"
+            f"window {start:%Y-%m-%d %H:%M}..{stop:%Y-%m-%d %H:%M} holds "
+            f"{max(last - first + lead_bars, 0)} {data.timeframe} bars; the data holds "
+            f"{index[0]}..{index[-1]}"
         )
-    history = max(0, first - warmup_bars(features, data.timeframe))
-    fs = build_feature_set(
-        candles.iloc[history:last],
+    return build_window(
+        candles,
         features,
-        exchange=data.exchange,
-        symbol=data.symbol,
-        timeframe=data.timeframe,
-        data_dir=data.data_dir,
+        data,
+        first,
+        last,
+        lead_bars=lead_bars,
+        history_bars=history_bars,
         fit_end=fit_end,
         fitted=fitted,
     )
-    part = fs.rows(first - history, len(fs))
-    spec = replace(
-        part.spec, first_bar=part.index[0].isoformat(), last_bar=part.index[-1].isoformat()
-    )
-    return replace(part, spec=spec)
 
 
 def train_window_features(
@@ -86,6 +82,7 @@ def train_window_features(
         config.data,
         segment.train_start,
         segment.train_stop,
+        history_bars=config.env.vol_window,
         fit_end=lambda fs: last_train_time(fs, train.split_ratio, train.train_end),
     )
 
@@ -110,5 +107,6 @@ def oos_window_features(
         segment.test_start,
         segment.test_stop,
         lead_bars=window,
+        history_bars=config.env.vol_window,
         fitted=given,
     )

@@ -34,6 +34,13 @@ def tiny_config(tracking_uri: str, **values: Any) -> ExperimentConfig:
         "agent.learning_starts": 256,
         "agent.off_policy_batch_size": 64,
         "agent.device": "cpu",
+        # the fixtures' feature sets carry no prior: the plain action mode (the residual
+        # mode of the shipped default has its own tests: tests/env/test_residual.py)
+        "env.action_mode": "absolute",
+        "features.prior.enabled": False,
+        # an untrained policy's small targets still trade: a model that never traded on
+        # validation is registered without @candidate (tests/agents/test_validation_prior.py)
+        "env.exposure_deadzone": 0.0,
     }
     base.update(values)
     return with_overrides(ExperimentConfig(), base)

@@ -31,6 +31,7 @@ def test_default_ppo_recipe_beats_flat_and_buy_and_hold_on_a_sine(tracking_uri: 
         ExperimentConfig(),  # the shipped agent and train settings, only the budget is smaller
         {
             "env.allow_short": True,  # the previous default recipe
+            "env.action_mode": "absolute",
             "env.borrow_rate_annual": 0.0,
             "train.curriculum": "off",
             "tracking.uri": tracking_uri,

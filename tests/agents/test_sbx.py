@@ -15,12 +15,12 @@ from btcrl.agents import run_training  # noqa: E402
 from btcrl.agents.algos import build_model  # noqa: E402
 from btcrl.config import with_overrides  # noqa: E402
 from btcrl.env import BatchTradingEnv  # noqa: E402
-from btcrl.env.mlp import mlp_from_policy  # noqa: E402
 from btcrl.errors import ConfigError  # noqa: E402
 from btcrl.features.spec import FeatureSet  # noqa: E402
 from btcrl.policy import load_policy  # noqa: E402
 from btcrl.policy.act import deterministic_act  # noqa: E402
 from btcrl.policy.algos import load_model, saved_backend  # noqa: E402
+from btcrl.policy.sb3_mlp import mlp_from_policy  # noqa: E402
 
 ALGOS = ["sac", "tqc", "crossq"]
 

@@ -155,13 +155,13 @@ def test_load_policy_accepts_every_uri_form(tiny, sample_features: FeatureSet, t
     fresh.policy.load_state_dict(torch.load(actor))
     np.testing.assert_array_equal(fresh.predict(obs, deterministic=True)[0], reference)
 
-    for bad in (
-        "models:/btcrl-ppo@nope",
-        "models:/no-such-model/1",
-        str(tmp_path / "missing"),
-        "s3x://bucket/model",
+    for bad, message in (
+        ("models:/btcrl-ppo@nope", "not found in the registry"),
+        ("models:/no-such-model/1", "not found in the registry"),
+        (str(tmp_path / "missing"), "is not an MLflow model directory"),
+        ("s3x://bucket/model", "is not supported"),
     ):
-        with pytest.raises(BtcrlError):
+        with pytest.raises(BtcrlError, match=f"{re.escape(bad)}.* {message}"):
             load_policy(bad)
     with pytest.raises(BtcrlError, match=r"expected \(N, 38\)|expected \(N, "):
         load_policy(uris[1]).predict(np.zeros((1, 3), np.float32))
@@ -174,7 +174,7 @@ def test_pruning_ends_the_run_killed_and_propagates(tiny, sine_features: Feature
         seen.append((step, metrics))
         raise optuna.TrialPruned(f"pruned at {step}")
 
-    with pytest.raises(optuna.TrialPruned):
+    with pytest.raises(optuna.TrialPruned, match="^pruned at "):
         run_training(
             tiny(),
             features=sine_features,

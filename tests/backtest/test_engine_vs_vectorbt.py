@@ -7,7 +7,7 @@ import pytest
 from btcrl.backtest.crosscheck import order_series
 from btcrl.config.env import EnvConfig
 from btcrl.policy.episode import backtest_env_config, run_episode
-from btcrl.policy.rules import RULE_STOP_PCT, RulePolicy
+from btcrl.policy.policies import RULE_STOP_PCT, RulePolicy
 
 from .conftest import bare_feature_set
 

@@ -25,7 +25,7 @@ from btcrl.policy.episode import (
     model_policy,
     run_episode,
 )
-from btcrl.policy.rules import RULE_STOP_PCT, ModelPolicy, RulePolicy
+from btcrl.policy.policies import RULE_STOP_PCT, ModelPolicy, RulePolicy
 
 from .conftest import bare_feature_set
 
@@ -148,14 +148,23 @@ def test_validation_scores_the_backtests_episode(candles: pd.DataFrame) -> None:
 
 def test_model_policy_falls_back_to_torch(candles: pd.DataFrame) -> None:
     fs = featured(candles)
-    sde = lively_ppo(fs, use_sde=True)
-    assert isinstance(model_policy(sde.policy, deterministic_act(sde)), ModelPolicy)
+    sde = lively_ppo(fs, use_sde=True)  # gSDE: no compiled actor
+    fallback = model_policy(sde.policy, deterministic_act(sde))
+    assert isinstance(fallback, ModelPolicy)
+    episode = run_episode(fs, EnvConfig(), fallback)
+    expected, _ = sde.predict(episode.observations, deterministic=True)
+    np.testing.assert_allclose(episode.actions, expected, rtol=0, atol=1e-6)
+    assert np.ptp(episode.actions[:, 0]) > 0.5  # the policy acts: the comparison has teeth
+
     plain = lively_ppo(fs)
 
     def wrong(obs: np.ndarray) -> np.ndarray:  # a "torch path" that disagrees with the weights
         return np.zeros((obs.shape[0], 2), np.float32)
 
-    assert isinstance(model_policy(plain.policy, wrong), ModelPolicy)
+    disagreeing = model_policy(plain.policy, wrong)
+    assert isinstance(disagreeing, ModelPolicy)
+    # it steps the torch path it was given, not the compiled actor that disagrees with it
+    np.testing.assert_array_equal(run_episode(fs, EnvConfig(), disagreeing).actions, 0.0)
 
 
 def test_training_mode_is_refused(candles: pd.DataFrame) -> None:

@@ -8,7 +8,7 @@ from btcrl.backtest.ledger import TRADE_COLUMNS, collect_steps, extract_trades, 
 from btcrl.config.env import EnvConfig
 from btcrl.env import LEDGER_FIELDS
 from btcrl.policy.episode import backtest_env_config, run_episode
-from btcrl.policy.rules import RULE_STOP_PCT, buy_and_hold_policy
+from btcrl.policy.policies import RULE_STOP_PCT, buy_and_hold_policy
 
 from .conftest import bare_feature_set
 

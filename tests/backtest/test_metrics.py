@@ -1,6 +1,7 @@
 """Metrics against quantstats, hand-made curves with known answers, and invariants."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -128,17 +129,17 @@ def test_bankrupt_curve() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        np.array([]),
-        np.array([1.0]),
-        np.array([1.0, 2.0]),
-        np.array([1.0, np.nan, 2.0]),
-        np.array([0.0, 1.0, 2.0]),
+        (np.array([]), "equity needs at least 2 points, got 0"),
+        (np.array([1.0]), "equity needs at least 2 points, got 1"),
+        (np.array([1.0, 2.0]), "performance metrics need at least 3 equity points, got 2"),
+        (np.array([1.0, np.nan, 2.0]), "equity holds 1 non-finite values"),
+        (np.array([0.0, 1.0, 2.0]), "equity must start positive, starts at 0.0"),
     ],
 )
-def test_bad_input_raises(bad: np.ndarray) -> None:
-    with pytest.raises(ValueError):
+def test_bad_input_raises(bad: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         performance_metrics(bad, PPY)
 
 

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from btcrl.backtest.pbo import in_sample_masks, pbo_cscv, relative_rank, sharpe_columns
+from btcrl.backtest.pbo import in_sample_masks, pbo_cscv, relative_rank
 from btcrl.backtest.pbo_plot import pbo_logit_figure
+from btcrl.metrics import sharpe_per_bar
 
 LN3 = math.log(3.0)
 
@@ -92,13 +93,13 @@ def test_fast_sharpe_path_matches_a_naive_loop_and_the_metric_path() -> None:
     returns = np.random.default_rng(3).normal(0.001, 0.01, (403, 10))  # 403: uneven blocks
     fast = pbo_cscv(returns, n_partitions=8)
     np.testing.assert_allclose(fast.logits, _naive_logits(returns, 8), atol=1e-12)
-    generic = pbo_cscv(returns, n_partitions=8, metric=sharpe_columns)
+    generic = pbo_cscv(returns, n_partitions=8, metric=sharpe_per_bar)  # type: ignore[arg-type]
     np.testing.assert_allclose(fast.logits, generic.logits, atol=1e-12)
 
 
-def test_sharpe_columns_flat_and_constant() -> None:
+def test_sharpe_per_bar_columns_flat_and_constant() -> None:
     values = np.array([[0.0, 0.01, 0.01], [0.0, 0.01, -0.01]])
-    np.testing.assert_allclose(sharpe_columns(values), [0.0, np.inf, 0.0])
+    np.testing.assert_allclose(sharpe_per_bar(values), [0.0, np.inf, 0.0])
 
 
 def test_relative_rank_and_masks() -> None:

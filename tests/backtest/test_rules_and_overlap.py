@@ -6,7 +6,7 @@ import pytest
 
 from btcrl.backtest.overlap import find_overlaps, missing_spans
 from btcrl.errors import ConfigError
-from btcrl.policy.rules import parse_rule, signal_targets, strategy_codes
+from btcrl.policy.policies import parse_rule, signal_targets, strategy_codes
 
 TAGS = {
     "btcrl.train_start": "2024-01-01T00:00:00+00:00",
@@ -71,7 +71,7 @@ def test_find_overlaps(start: str, end: str, spans: list[str]) -> None:
 def test_missing_spans() -> None:
     assert missing_spans(TAGS) == []
     assert missing_spans({"btcrl.train_start": "x"}) == ["train", "validation"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"backtest span ends \(2024-01-01 .*\) before it starts"):
         find_overlaps(
             pd.Timestamp("2024-02-01", tz="UTC"), pd.Timestamp("2024-01-01", tz="UTC"), TAGS
         )

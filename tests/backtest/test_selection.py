@@ -9,19 +9,19 @@ import pytest
 
 from btcrl.backtest.selection import (
     excess_sharpe,
-    per_period_sharpe,
     read_oos_returns,
     returns_from_equity,
     write_oos_returns,
 )
+from btcrl.metrics import sharpe_per_bar
 
 
-def test_per_period_sharpe_by_hand() -> None:
+def test_sharpe_per_bar_by_hand() -> None:
     # mean 0.02, sample std sqrt(((0.01)^2 + 0 + (0.01)^2) / 2) = 0.01
-    assert per_period_sharpe(np.array([0.01, 0.02, 0.03])) == pytest.approx(2.0)
-    assert per_period_sharpe(np.zeros(5)) == 0.0
+    assert sharpe_per_bar(np.array([0.01, 0.02, 0.03])) == pytest.approx(2.0)
+    assert sharpe_per_bar(np.zeros(5)) == 0.0
     with pytest.raises(ValueError, match="at least 2"):
-        per_period_sharpe(np.array([0.1]))
+        sharpe_per_bar(np.array([0.1]))
 
 
 def test_excess_sharpe_by_hand() -> None:
@@ -35,7 +35,7 @@ def test_excess_sharpe_by_hand() -> None:
 def test_holding_the_market_scores_zero_and_flat_scores_minus_the_market() -> None:
     market = np.random.default_rng(0).normal(0.001, 0.01, 500)
     assert excess_sharpe(market, market) == 0.0
-    assert excess_sharpe(np.zeros(500), market) == pytest.approx(-per_period_sharpe(market))
+    assert excess_sharpe(np.zeros(500), market) == pytest.approx(-sharpe_per_bar(market))
 
 
 def test_exposure_floor() -> None:
@@ -44,7 +44,7 @@ def test_exposure_floor() -> None:
     exposure = np.array([0.0, 0.0, 0.0, 0.2])  # mean |exposure| 0.05
     assert excess_sharpe(policy, market, exposure, min_exposure=0.1) == -math.inf
     passed = excess_sharpe(policy, market, exposure, min_exposure=0.05)
-    assert passed == pytest.approx(per_period_sharpe(policy - market))
+    assert passed == pytest.approx(sharpe_per_bar(policy - market))
     short = -exposure  # shorts count as exposure too
     assert excess_sharpe(policy, market, short, min_exposure=0.05) == pytest.approx(passed)
 

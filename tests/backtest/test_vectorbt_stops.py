@@ -19,7 +19,7 @@ import pytest
 
 from btcrl.config.env import EnvConfig
 from btcrl.policy.episode import Episode, backtest_env_config, run_episode
-from btcrl.policy.rules import RulePolicy
+from btcrl.policy.policies import RulePolicy
 
 from .conftest import bare_feature_set
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def test_overrides_are_parsed_as_yaml_values() -> None:
     ],
 )
 def test_bad_values_name_key_value_and_allowed(override: str, expected: str) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
         load_config(None, [override])
     assert expected in str(info.value)
     assert "\n" not in str(info.value)

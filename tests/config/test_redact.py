@@ -36,7 +36,10 @@ def _planted(**more: object) -> ExperimentConfig:
         ("https://host/api?apiKey=K1&secret=S2", "https://host/api?apiKey=***&secret=***"),
         ("sqlite:////tmp/x/mlflow.db", "sqlite:////tmp/x/mlflow.db"),  # nothing secret
         ("http://127.0.0.1:8080/path", "http://127.0.0.1:8080/path"),
-        ("http://user@host/", "http://user@host/"),  # a user name alone stays
+        # a bare user name may be a token (issue 23.2): it is masked whole
+        ("http://TOKEN123@host/", "http://***@host/"),
+        ("see 'https://u:p@h' and ftp://anon@h:21", "see 'https://u:***@h' and ftp://***@h:21"),
+        ("HTTPConnectionPool(host='h', port=1): /x", "HTTPConnectionPool(host='h', port=1): /x"),
     ],
 )
 def test_redact_masks_only_secrets(text: str, expected: str) -> None:
@@ -117,6 +120,7 @@ def test_a_train_run_logs_no_planted_password(
         "train.eval_every": 256, "train.system_metrics": False, "train.torch_threads": 1,
         "env.episode_length": 128, "agent.n_steps": 64, "agent.batch_size": 64,
         "agent.n_epochs": 1, "agent.net_arch": [16, 16], "agent.device": "cpu",
+        "env.action_mode": "absolute", "features.prior.enabled": False,  # features above
     })  # fmt: skip
     run_training(config, features=features)
     found = _grep_store(tracking_uri, tmp_path)

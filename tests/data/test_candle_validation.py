@@ -30,7 +30,7 @@ def test_bad_values_are_severe(
 ) -> None:
     bad = candles.copy()
     bad.iloc[[7, 11], bad.columns.get_loc(column)] = value
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match=f"^batch rejected: 2 {problem.replace('_', ' ')}") as info:
         validate_candles(bad, "1h", label="batch")
     message = str(info.value)
     assert message.startswith("batch rejected: 2 ")

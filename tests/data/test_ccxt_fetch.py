@@ -107,7 +107,7 @@ def test_permanent_fault_leaves_store_byte_identical(
     fake_binance.faults.append("short")  # the first page arrives, then the exchange fails
     fake_binance.always = None
     fake_binance.faults.extend(["503"] * 50)
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeError, match=r"binance failed 3 time\(s\)") as info:
         ingest_candles(config)
     message = str(info.value)
     assert "failed 3 time(s)" in message and "ExchangeNotAvailable" in message

@@ -1,5 +1,6 @@
 """``csv:PATH`` parsing: the usual layouts normalise to the same UTC candle frame."""
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -70,7 +71,7 @@ def test_real_file_reads(shared_data: Path) -> None:
 def test_malformed_files_raise_one_line(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match=re.escape(expected)) as info:
         read_csv_candles(path)
     assert expected in str(info.value) and str(path) in str(info.value)
     assert "\n" not in str(info.value)

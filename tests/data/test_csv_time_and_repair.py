@@ -33,7 +33,7 @@ def test_binance_export_reads_by_its_open_time_column() -> None:
 def test_named_time_column_wins_and_a_bad_one_says_why() -> None:
     explicit = read_csv_candles(EXPORT, "open time")  # any case
     pd.testing.assert_frame_equal(explicit, read_csv_candles(EXPORT))
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match="column Date .* is not ISO datetimes") as info:
         read_csv_candles(EXPORT, "Date")
     message = str(info.value)
     assert "column Date (first value '2023-01-01_00:00:00') is not ISO datetimes" in message
@@ -50,7 +50,7 @@ def test_no_complete_column_names_every_candidate(tmp_path: Path) -> None:
         read_csv_candles(path)
     frame.insert(0, "timestamp", "soon")  # two candidates, neither complete: both named
     frame.to_csv(path)
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match="no column parses completely as bar open times") as info:
         read_csv_candles(path)
     assert str(info.value).endswith(
         "no column parses completely as bar open times ('timestamp' (first value 'soon'); "
@@ -92,7 +92,7 @@ def test_validation_reports_findings_with_first_rows(tmp_path: Path) -> None:
     assert report.findings().startswith("72 rows read, 72 kept; 1 ohlc inconsistent (first: ")
     assert "2023-01-01T05:00:00Z" in report.findings() and report.repaired == 0
     bad = _with_problems(tmp_path, off_grid=True)
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match="1 off grid") as info:
         ingest_candles(DataConfig(data_dir=tmp_path / "e", source=f"csv:{bad}"))
     message = str(info.value)
     assert "rejected (time column 'Open time' (epoch ms)): 1 off grid" in message

@@ -51,7 +51,7 @@ def test_listing_names_every_stored_series(store: Path) -> None:
 
 def test_missing_span_says_what_is_stored_and_how_to_get_it(store: Path) -> None:
     config = DataConfig(data_dir=store, source="csv-newer", start="2024-01-01", end="2024-01-31")
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match="^no csv-newer BTC/USDT 1h candles between") as info:
         load_candles(config)
     message = str(info.value)
     assert message.startswith(

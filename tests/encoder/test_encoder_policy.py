@@ -14,10 +14,11 @@ from btcrl.agents.pretraining import encoder_policy
 from btcrl.cli import main
 from btcrl.config import load_config
 from btcrl.encoder.extractor import EncoderExtractor
-from btcrl.env.episodes import observation_names
+from btcrl.env.params import observation_names
 from btcrl.errors import CompatibilityError
 from btcrl.features import load_feature_set
-from btcrl.tracking.encoder import ENCODER_URI_TAG, load_encoder
+from btcrl.tracking import tags as tag_names
+from btcrl.tracking.encoder import load_encoder
 
 WINDOW = 8
 ENCODER = "models:/btcrl-encoder@candidate"
@@ -61,7 +62,7 @@ def test_pretrain_train_backtest_serve(tracking_uri: str, tmp_path: Path) -> Non
     assert loaded.config.env.window == WINDOW  # set from the encoder, in the logged config
     assert loaded.config.agent.encoder == ENCODER
     tags = mlflow.get_run(loaded.source_run_id).data.tags
-    assert tags[ENCODER_URI_TAG] == ENCODER
+    assert tags[tag_names.ENCODER_URI] == ENCODER
     # frozen: the policy's encoder holds the pre-trained weights unchanged
     extractor = loaded.model.policy.features_extractor
     assert isinstance(extractor, EncoderExtractor) and not extractor.trainable

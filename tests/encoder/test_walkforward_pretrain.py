@@ -11,7 +11,8 @@ import torch
 
 from btcrl.config import load_config
 from btcrl.data.sample import load_sample
-from btcrl.tracking.encoder import ENCODER_URI_TAG, load_encoder
+from btcrl.tracking import tags as tag_names
+from btcrl.tracking.encoder import load_encoder
 from btcrl.walkforward.split import Segment
 from btcrl.walkforward.train import segment_config, segment_encoder
 from btcrl.walkforward.windows import window_features
@@ -66,7 +67,7 @@ def test_segment_encoder_never_sees_test_bars(tracking_uri: str, tmp_path: Path)
     for key, tensor in clean.state_dict().items():
         torch.testing.assert_close(dirty.state_dict()[key], tensor, rtol=0, atol=0)
     run = mlflow.get_run(meta["run_id"])
-    assert run.data.tags[ENCODER_URI_TAG] == uris[0]
+    assert run.data.tags[tag_names.ENCODER_URI] == uris[0]
     assert run.data.tags["btcrl.walkforward.segment"] == "0"
 
 
@@ -96,5 +97,5 @@ def test_walkforward_with_pretrain_stitches_in_the_same_process(
     encoders = set()
     for run_id in result.table["run_id"]:
         tags = client.get_run(str(run_id)).data.tags
-        encoders.add(tags[ENCODER_URI_TAG])
+        encoders.add(tags[tag_names.ENCODER_URI])
     assert len(encoders) == 2  # one encoder per segment, linked from its child run

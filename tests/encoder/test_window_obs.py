@@ -5,7 +5,7 @@ import pytest
 
 from btcrl.config import DataConfig, EnvConfig, FeaturesConfig
 from btcrl.env import BatchTradingEnv, TradingEnv
-from btcrl.env.episodes import first_row, observation_names, observation_size
+from btcrl.env.params import first_row, observation_names, observation_size
 from btcrl.features import FeatureSet, load_feature_set
 
 W = 16

@@ -162,7 +162,7 @@ def test_bankruptcy_terminates_the_episode() -> None:
     assert info["stop_hit"] and info["stop_fill_price"] == pytest.approx(500.0 * (1 - SLIP))
     assert info["equity"] < 0
     assert np.isfinite(reward) and reward < -10
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="after the episode ended"):
         act(env, 0.0)
 
 

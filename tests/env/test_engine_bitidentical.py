@@ -11,8 +11,8 @@ import pytest
 
 from btcrl.config.env import EnvConfig
 from btcrl.env import engine
-from btcrl.env.episodes import engine_params
 from btcrl.env.layout import N_ISTATE, N_LEDGER, N_STATE
+from btcrl.env.params import engine_params
 
 from . import legacy_engine, legacy_layout
 from .helpers import price_feature_set
@@ -77,8 +77,10 @@ class _Kernel:
 
 
 def _run(name: str, overrides: dict, parallel: bool, n_steps: int = N_STEPS) -> dict[str, float]:
-    # the pre-split kernel has no carry; shorts on unless a config turns them off
-    config = EnvConfig(**{"allow_short": True, "borrow_rate_annual": 0.0, **overrides})
+    # the pre-split kernel has no carry and always a position cap (its default was 1 BTC;
+    # btcrl's default is now no cap); shorts on unless a config turns them off
+    pre_split = {"allow_short": True, "borrow_rate_annual": 0.0, "max_position_btc": 1.0}
+    config = EnvConfig(**{**pre_split, **overrides})
     features = price_feature_set(_synthetic_prices(n_steps + 400, seed=len(name)))
     prices = features.prices
     values = np.random.default_rng(1).normal(size=(len(features), 3)).astype(np.float32)

@@ -110,13 +110,16 @@ def test_hysteresis_trades_after_the_change_kept_its_sign_k_bars() -> None:
 
 
 def test_decision_interval_holds_the_order_between_decisions() -> None:
+    # bars stamped 00:00, 01:00, ...: the first step (bar 01:00) decides, then the bars that
+    # open a new 3-hour period of the clock (03:00, 06:00); the others hold
     env = make_env([FLAT] * 8, decision_interval=3)
-    infos = [act(env, a)[4] for a in (0.5, 1.0, -1.0, -0.5, 0.0, 0.0)]
+    infos = [act(env, a)[4] for a in (0.5, 1.0, -1.0, -0.5, 0.5, 0.0)]
     assert [i["fill_qty"] for i in infos] == [
-        pytest.approx(5.0), 0.0, 0.0, pytest.approx(-10.0, rel=1e-2), 0.0, 0.0,
+        pytest.approx(5.0), 0.0, pytest.approx(-15.0, rel=1e-2), 0.0, 0.0,
+        pytest.approx(10.0, rel=1e-2),
     ]  # fmt: skip
-    assert [i["target_exposure"] for i in infos] == [0.5, 0.5, 0.5, -0.5, -0.5, -0.5]
-    assert infos[3]["position"] < 0.0
+    assert [i["target_exposure"] for i in infos] == [0.5, 0.5, -1.0, -1.0, -1.0, 0.0]
+    assert infos[2]["position"] < 0.0
 
 
 def test_discrete_levels_snap_the_target_to_the_nearest_level() -> None:

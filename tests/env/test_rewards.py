@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from btcrl.config.env import REWARD_NAMES, EnvConfig
-from btcrl.env.episodes import engine_params
+from btcrl.env.params import engine_params
 from btcrl.env.rewards import (
     BANKRUPTCY_FLOOR,
+    RELATIVE_FIRST_ID,
+    RELATIVE_REWARDS,
     REWARDS,
     churn_term,
     compute_reward,
@@ -26,9 +28,11 @@ def params(**overrides: object) -> np.ndarray:
 
 
 def test_registry_names_and_ids() -> None:
-    assert reward_names() == ("log_return", "asymmetric_drawdown", "differential_sharpe")
+    assert reward_names()[:3] == ("log_return", "asymmetric_drawdown", "differential_sharpe")
+    assert reward_names()[3:] == RELATIVE_REWARDS  # issue 21: relative to the prior
     assert reward_names() == REWARD_NAMES
-    assert sorted(spec.id for spec in REWARDS.values()) == [0, 1, 2]
+    assert sorted(spec.id for spec in REWARDS.values()) == [0, 1, 2, 3, 4]
+    assert [REWARDS[n].id >= RELATIVE_FIRST_ID for n in REWARDS] == [False] * 3 + [True] * 2
     with pytest.raises(ConfigError, match="'nope'.*log_return"):
         get_reward("nope")
 

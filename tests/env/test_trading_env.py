@@ -12,15 +12,44 @@ from btcrl.errors import ConfigError, DataError
 
 from .helpers import simple_feature_set
 
+#: checker warnings about a choice, not a fault: the observation (cash ratio, z-scores) is
+#: unbounded, Box(-inf, inf), by design
+INTENDED_WARNINGS = (
+    r".*observation space minimum value is -infinity",
+    r".*observation space maximum value is infinity",
+)
 
-def test_passes_gymnasium_and_sb3_checkers(short_real_features) -> None:  # noqa: ANN001
+
+def _check(env: TradingEnv) -> None:
+    """gymnasium's and SB3's env checkers, every warning but the intended ones an error (the
+    env renders nothing, so gymnasium's render check is skipped, not silenced)."""
     from gymnasium.utils.env_checker import check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_env(TradingEnv(short_real_features, EnvConfig(), seed=0))
-        sb3_check_env(TradingEnv(short_real_features, EnvConfig(), seed=0))
+        warnings.simplefilter("error")
+        for pattern in INTENDED_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        check_env(env, skip_render_check=True)
+        sb3_check_env(env)
+
+
+def test_passes_gymnasium_and_sb3_checkers(short_real_features) -> None:  # noqa: ANN001
+    _check(TradingEnv(short_real_features, EnvConfig(), seed=0))
+
+
+class _InfiniteRewardEnv(TradingEnv):
+    """A broken env: an infinite reward, which the checkers only warn about (and which the
+    old check, ignoring every warning, passed)."""
+
+    def step(self, action):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+        obs, _, *rest = super().step(action)
+        return (obs, float("inf"), *rest)
+
+
+def test_the_checkers_fail_a_broken_env(short_real_features) -> None:  # noqa: ANN001
+    with pytest.raises(UserWarning, match="The reward is an inf value"):
+        _check(_InfiniteRewardEnv(short_real_features, EnvConfig(), seed=0))
 
 
 def test_observation_layout(short_real_features) -> None:  # noqa: ANN001
@@ -59,7 +88,7 @@ def test_mode_defaults_and_errors(short_real_features) -> None:  # noqa: ANN001
         TradingEnv(short_real_features, EnvConfig(), mode="live")
     with pytest.raises(DataError, match="episode_length=5000"):
         TradingEnv(short_real_features, EnvConfig(episode_length=5000))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"step\(\) called before reset\(\)"):
         TradingEnv(short_real_features, EnvConfig()).step(np.zeros(2, np.float32))
 
 

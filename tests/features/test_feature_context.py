@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from btcrl.cli import main
-from btcrl.config import FeaturesConfig
+from btcrl.config import ExperimentConfig, FeaturesConfig
 from btcrl.data.csv_source import read_csv_candles
 from btcrl.data.external import YAHOO_TICKERS
 from btcrl.data.sample import load_sample
@@ -124,7 +124,9 @@ def test_nasdaq_is_a_daily_series_like_the_others(btc: pd.DataFrame, tmp_path: P
 
 def test_new_features_are_off_in_code_and_in_the_shipped_yaml() -> None:
     shipped = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())["features"]
-    assert FeaturesConfig.model_validate(shipped) == FeaturesConfig()
+    # the shipped experiment enables the prior (issue 21); the section's own default is off
+    assert FeaturesConfig.model_validate(shipped) == ExperimentConfig().features
+    assert FeaturesConfig().prior.enabled is False and shipped["prior"]["enabled"] is True
     code = FeaturesConfig()
     assert code.context == () and code.fit_end is None
     for section in ("range_volatility", "returns", "hmm", "fracdiff"):

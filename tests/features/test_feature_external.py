@@ -91,7 +91,9 @@ def test_unreachable_yfinance_is_a_clear_error(monkeypatch, tmp_path: Path, btc_
 
     monkeypatch.setattr(yfinance, "Ticker", Offline)
     candles = btc_1h.loc["2023-03-01":"2023-03-20"]
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(
+        ExchangeError, match=r"^cannot download \^VIX \(vix\) from yfinance"
+    ) as info:
         _build(candles, ExternalSeriesConfig(name="vix"), data_dir=tmp_path)
     message = str(info.value)
     assert "cannot download ^VIX (vix) from yfinance: ConnectionError" in message

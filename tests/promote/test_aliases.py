@@ -7,13 +7,12 @@ import mlflow
 import pytest
 
 from btcrl.errors import BtcrlError
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHALLENGER,
     CHAMPION,
-    DSR_TAG,
     alias_version,
     describe_version,
-    download_run_artifact,
     format_windows,
     parse_windows,
     resolve_version,
@@ -22,6 +21,7 @@ from btcrl.tracking.aliases import (
     version_run_id,
     version_tags,
 )
+from btcrl.tracking.lookup import download_run_artifact
 
 NAME = "btcrl-test"
 
@@ -64,8 +64,10 @@ def test_aliases_move_and_resolve(tracking_uri: str, tmp_path: Path) -> None:
 
 def test_version_tags_and_description(tracking_uri: str, tmp_path: Path) -> None:
     _register_two_versions(tmp_path)
-    describe_version(NAME, 2, {DSR_TAG: 0.97, "btcrl.algo": "ppo", "skip": None}, "made by X")
-    assert version_tags(NAME, 2) == {DSR_TAG: "0.97", "btcrl.algo": "ppo"}
+    describe_version(
+        NAME, 2, {tag_names.OOS_DSR: 0.97, "btcrl.algo": "ppo", "skip": None}, "made by X"
+    )
+    assert version_tags(NAME, 2) == {tag_names.OOS_DSR: "0.97", "btcrl.algo": "ppo"}
     assert version_tags(NAME, 1) == {}
     client = mlflow.tracking.MlflowClient()
     assert client.get_model_version(NAME, "2").description == "made by X"
@@ -81,12 +83,12 @@ def test_tag_challenger_writes_the_promote_contract(tracking_uri: str, tmp_path:
         oos_sharpe=0.0421,
         parent_run_id=runs[0],
         windows=windows,
-        tags={"btcrl.algo": "ppo", DSR_TAG: "overridden by the contract"},
+        tags={"btcrl.algo": "ppo", tag_names.OOS_DSR: "overridden by the contract"},
         description="walk-forward 4 segments",
     )
     assert version_tags(NAME, 2) == {
         "btcrl.algo": "ppo",
-        DSR_TAG: "0.971235",
+        tag_names.OOS_DSR: "0.971235",
         "btcrl.oos_sharpe": "0.042100",
         "btcrl.parent_run_id": runs[0],
         "btcrl.oos_windows": '[["2024-01-01", "2024-03-31"]]',

@@ -13,14 +13,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, per_period_sharpe, write_oos_returns
+from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.cli import main
 from btcrl.config import DataConfig, ExperimentConfig, FeaturesConfig, with_overrides
+from btcrl.metrics import sharpe_per_bar
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.aliases import (
     CHAMPION,
-    DSR_TAG,
-    OOS_WINDOWS_TAG,
-    PARENT_RUN_TAG,
     alias_version,
     describe_version,
     format_windows,
@@ -57,6 +56,8 @@ def _train_config(uri: str, data_dir: Path) -> ExperimentConfig:
         "agent.n_epochs": 1,
         "agent.net_arch": [16, 16],
         "agent.device": "cpu",
+        "env.action_mode": "absolute",  # features built without the prior below
+        "features.prior.enabled": False,
     }
     return with_overrides(ExperimentConfig(), values)
 
@@ -108,7 +109,12 @@ def _simulate_walkforward(returns: pd.Series, dsr: float, tmp_path: Path) -> Non
     # set for every later test of the session
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifact(str(path))
-    tags = {DSR_TAG: dsr, PARENT_RUN_TAG: run.info.run_id, OOS_WINDOWS_TAG: format_windows(WINDOWS)}
+    tags = {
+        tag_names.OOS_DSR: dsr,
+        tag_names.OOS_N_TRIALS: 10,  # a tune of 10 trials (a walk-forward parent: in the ledger)
+        tag_names.OOS_PARENT_RUN: run.info.run_id,
+        tag_names.OOS_WINDOWS: format_windows(WINDOWS),
+    }
     describe_version(NAME, 2, tags, "walk-forward output (simulated)")
 
 
@@ -135,11 +141,11 @@ def test_promotes_a_challenger_that_beats_the_champion(
     _simulate_walkforward(trained.champion_returns + SHIFT, 0.97, tmp_path)
     code, output = _promote(store, trained.data_dir)
     assert code == 0, output
-    ours = per_period_sharpe((trained.champion_returns + SHIFT).to_numpy())
-    theirs = per_period_sharpe(trained.champion_returns.to_numpy())
+    ours = sharpe_per_bar((trained.champion_returns + SHIFT).to_numpy())
+    theirs = sharpe_per_bar(trained.champion_returns.to_numpy())
     assert output == (
-        f"{NAME} v2: promoted: DSR 0.970 >= 0.950; Sharpe {ours:.4f} beats the champion's "
-        f"{theirs:.4f} over the same 334 out-of-sample bars"
+        f"{NAME} v2: promoted: DSR (N = 10) 0.970 >= 0.950; per-bar Sharpe {ours:.4f} beats "
+        f"the champion's {theirs:.4f} over the same 334 out-of-sample bars"
     )
     assert alias_version(NAME, CHAMPION) == 2
 
@@ -152,7 +158,7 @@ def test_refuses_a_challenger_that_loses_on_the_same_bars(
     code, output = _promote(store, trained.data_dir)
     assert code == 1
     assert len(output.splitlines()) == 1
-    assert "not promoted: DSR 0.990 >= 0.950 but Sharpe" in output
+    assert "not promoted: DSR (N = 10) 0.990 >= 0.950 but per-bar Sharpe" in output
     assert "does not beat the champion's" in output
     assert alias_version(NAME, CHAMPION) == 1
 
@@ -164,13 +170,13 @@ def test_refuses_a_low_dsr_and_leaves_the_registry_alone(
     code, output = _promote(store, trained.data_dir)
     assert (code, output) == (
         1,
-        f"{NAME} v2: not promoted: DSR 0.800 is below promote.min_dsr 0.950",
+        f"{NAME} v2: not promoted: DSR (N = 10) 0.800 is below promote.min_dsr 0.950",
     )
     assert alias_version(NAME, CHAMPION) is None
     code, output = _promote(store, trained.data_dir, "--min-dsr", "0.8")
     assert (code, output) == (
         0,
-        f"{NAME} v2: promoted: DSR 0.800 >= 0.800 and there is no champion yet",
+        f"{NAME} v2: promoted: DSR (N = 10) 0.800 >= 0.800 and there is no champion yet",
     )
     assert alias_version(NAME, CHAMPION) == 2
 
@@ -191,8 +197,8 @@ def test_a_version_without_walkforward_tags_is_an_error(trained: Store, store: s
     code, output = _promote(store, trained.data_dir)
     assert code == 1
     assert output == (
-        f"error: {NAME} version 2 has no tag {DSR_TAG}: only a walk-forward or tune output "
-        "can be promoted"
+        f"error: {NAME} version 2 has no tag {tag_names.OOS_DSR}: only a walk-forward or tune "
+        "output can be promoted"
     )
 
 

@@ -143,6 +143,24 @@ def test_registry_and_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     assert strategy_signals("always_long", candles, "1h").tolist() == [Signal.LONG]
 
 
+#: fewest signal changes a strategy must make in 2023 H1 for the sweep to test anything (each
+#: makes 99 or more)
+MIN_CHANGES = 20
+
+
+def sweep_rows(signals: np.ndarray) -> list[int]:
+    """The rows where ``signals`` changes and the rows before them (the first 400); fails
+    when it changes fewer than MIN_CHANGES times: a sweep over no change proves nothing."""
+    changes = np.flatnonzero(signals[1:] != signals[:-1]) + 1
+    assert len(changes) >= MIN_CHANGES, f"the signal changes {len(changes)} times"
+    return sorted(set(changes.tolist()) | set((changes - 1).tolist()))[:400]
+
+
+def test_a_sweep_over_a_signal_that_never_changes_fails() -> None:
+    with pytest.raises(AssertionError, match="the signal changes 0 times"):
+        sweep_rows(np.full(1000, Signal.LONG, np.int8))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_sweep_every_signal_change(btc_1h: pd.DataFrame, name: str) -> None:
@@ -150,7 +168,6 @@ def test_reference_sweep_every_signal_change(btc_1h: pd.DataFrame, name: str) ->
     before it."""
     real = btc_1h
     fast = raw_signals(get_strategy(name), real, "1h")
-    changes = np.flatnonzero(fast[1:] != fast[:-1]) + 1
-    rows = sorted(set(changes.tolist()) | set((changes - 1).tolist()))[:400]
+    rows = sweep_rows(fast)
     for t in rows:
         assert fast[t] == reference_signal(name, real.iloc[: t + 1], "1h"), f"{name} t={t}"

@@ -16,7 +16,7 @@ def _checkpoint_write_interrupted() -> None:
 
 
 def test_interruption_finds_the_signal_behind_a_library_error() -> None:
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(RuntimeError, match="unexpected pos") as caught:
         _checkpoint_write_interrupted()
     found = interruption(caught.value)
     assert isinstance(found, KeyboardInterrupt) and str(found) == "signal 15"
@@ -25,7 +25,10 @@ def test_interruption_finds_the_signal_behind_a_library_error() -> None:
 
 
 def test_run_interrupted_inside_a_library_ends_killed(tracking_uri: str) -> None:
-    with pytest.raises(RuntimeError), start_run("btcrl-test", "train") as run:
+    with (
+        pytest.raises(RuntimeError, match="unexpected pos"),
+        start_run("btcrl-test", "train") as run,
+    ):
         _checkpoint_write_interrupted()
     ended = mlflow.MlflowClient().get_run(run.info.run_id)
     assert ended.info.status == "KILLED"
@@ -33,6 +36,9 @@ def test_run_interrupted_inside_a_library_ends_killed(tracking_uri: str) -> None
 
 
 def test_run_failing_for_its_own_reason_ends_failed(tracking_uri: str) -> None:
-    with pytest.raises(RuntimeError), start_run("btcrl-test", "train") as run:
+    with (
+        pytest.raises(RuntimeError, match="^plain failure$"),
+        start_run("btcrl-test", "train") as run,
+    ):
         raise RuntimeError("plain failure")
     assert mlflow.MlflowClient().get_run(run.info.run_id).info.status == "FAILED"

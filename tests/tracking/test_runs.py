@@ -28,13 +28,19 @@ def test_run_ends_finished_failed_or_killed(tracking_uri: str) -> None:
     assert _status(ok) == "FINISHED"
     assert MlflowClient().get_run(ok).data.tags["btcrl.stage"] == "train"
 
-    with pytest.raises(ValueError), start_run("btcrl-test", "train") as run:
+    with (
+        pytest.raises(ValueError, match="^boom\nsecond line$"),
+        start_run("btcrl-test", "train") as run,
+    ):
         failed = run.info.run_id
         raise ValueError("boom\nsecond line")
     assert _status(failed) == "FAILED"
     assert MlflowClient().get_run(failed).data.tags[END_REASON_TAG] == "ValueError: boom"
 
-    with pytest.raises(Pruned), start_run("btcrl-test", "train", killed_on=(Pruned,)) as run:
+    with (
+        pytest.raises(Pruned, match="^pruned at step 5$"),
+        start_run("btcrl-test", "train", killed_on=(Pruned,)) as run,
+    ):
         pruned = run.info.run_id
         raise Pruned("pruned at step 5")
     assert _status(pruned) == "KILLED"
@@ -43,12 +49,12 @@ def test_run_ends_finished_failed_or_killed(tracking_uri: str) -> None:
 def test_nested_failure_leaves_the_parent_running(tracking_uri: str) -> None:
     with start_run("btcrl-test", "tune") as parent:
         with (
-            pytest.raises(Pruned),
+            pytest.raises(Pruned, match="^child pruned$"),
             start_run(
                 "btcrl-test", "train", parent_run_id=parent.info.run_id, killed_on=(Pruned,)
             ) as child,
         ):
-            raise Pruned
+            raise Pruned("child pruned")
         assert mlflow.active_run().info.run_id == parent.info.run_id
     assert _status(child.info.run_id) == "KILLED"
     assert _status(parent.info.run_id) == "FINISHED"

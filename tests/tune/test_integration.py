@@ -115,6 +115,11 @@ def test_real_study_completes_and_resumes(study_dir: Path, shared_data_dir: Path
     selection = mlflow.get_run(result.parent_run_id).data.metrics
     assert selection["selection/n_trials"] == 4
     assert selection["selection/n_series"] == result.summary["n_complete"]
+    # holdout: the DSR's N counts every checkpoint a trial evaluated on the validation span
+    client = mlflow.MlflowClient()
+    checkpoints = [len(client.get_metric_history(r.info.run_id, "val/sharpe")) for r in runs]
+    assert selection["selection/dsr_n"] == sum(max(1, n) for n in checkpoints)
+    assert selection["selection/dsr_n"] > selection["selection/n_trials"]
     assert "val/bh_sharpe" in best[0].data.metrics
 
     again = run_study(

@@ -8,7 +8,7 @@ import pytest
 from btcrl.agents.validation import VALIDATION_METRICS, score_episode
 from btcrl.config import load_config
 from btcrl.errors import ConfigError
-from btcrl.metrics import sharpe_ratio
+from btcrl.metrics import sharpe_annualised
 from btcrl.tune.metrics import OOS_METRICS, check_metrics, oos_metrics
 
 
@@ -49,8 +49,8 @@ def test_validation_logs_buy_and_hold_sharpe_and_excess() -> None:
     metrics = score_episode(episode, 8760.0)
     bh = close / np.array([100.0, 101.0, 99.0, 102.0, 104.0]) - 1.0
     ours = equity[1:] / equity[:-1] - 1.0
-    assert metrics["bh_sharpe"] == pytest.approx(sharpe_ratio(bh, 8760.0))
-    assert metrics["excess_sharpe"] == pytest.approx(sharpe_ratio(ours - bh, 8760.0))
+    assert metrics["bh_sharpe"] == pytest.approx(sharpe_annualised(bh, 8760.0))
+    assert metrics["excess_sharpe"] == pytest.approx(sharpe_annualised(ours - bh, 8760.0))
 
 
 def test_oos_excess_sharpe_and_the_exposure_floor() -> None:
@@ -64,3 +64,11 @@ def test_oos_excess_sharpe_and_the_exposure_floor() -> None:
     floored = oos_metrics(flat, bh, np.zeros(4), 8760.0, min_exposure=0.1)
     assert floored["oos/excess_sharpe"] == -math.inf  # never trading cannot win
     assert floored["oos/sharpe"] == idle["oos/sharpe"] and floored["oos/exposure"] == 0.0
+
+
+def test_oos_sharpe_per_bar_and_annualised_are_one_ratio_in_two_units() -> None:
+    equity = np.array([100.0, 102.0, 101.0, 104.0, 103.0])
+    r = equity[1:] / equity[:-1] - 1.0
+    m = oos_metrics(equity, equity, np.ones(4), 8760.0)
+    assert m["oos/sharpe_per_bar"] == pytest.approx(r.mean() / r.std(ddof=1), rel=1e-12)
+    assert m["oos/sharpe"] == pytest.approx(m["oos/sharpe_per_bar"] * math.sqrt(8760), rel=1e-12)

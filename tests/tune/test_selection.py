@@ -81,3 +81,75 @@ def test_study_counts_are_what_optuna_holds() -> None:
     study.add_trial(create_trial(state=TrialState.FAIL))
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5))
     assert count_tried(study.trials) == 3
+
+
+def test_holdout_n_counts_every_checkpoint_evaluated_on_the_validation_span(
+    tracking_uri: str,
+) -> None:
+    """Issue 22.5: a holdout trial picks its checkpoint on the span its score is read on, so
+    each checkpoint it evaluated there is one more try; the DSR deflates by all of them."""
+    import mlflow
+
+    from btcrl.tune.selection import count_checkpoints
+
+    dist = {"x": FloatDistribution(0, 1)}
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    trials, run_ids = [], {}
+    experiment = mlflow.MlflowClient().create_experiment("btcrl-tune")
+    for number, (state, logged) in enumerate(zip(states, (3, 2, 0, 4), strict=True)):
+        trial = create_trial(state=state, params={"x": 0.1}, distributions=dist,
+                             value=1.0 if state == TrialState.COMPLETE else None)  # fmt: skip
+        trial.number = number
+        trials.append(trial)
+        with mlflow.start_run(experiment_id=experiment) as run:
+            for step in range(logged):
+                mlflow.log_metric("val/sharpe", 0.1 * step, step=1000 * (step + 1))
+        run_ids[number] = run.info.run_id
+    # 3 + 2 checkpoints, the failed trial counts once, the running one not yet
+    assert count_checkpoints(trials, run_ids, "val/sharpe") == 6
+    rng = np.random.default_rng(5)
+    series = _series(rng, 2, 500)
+    plain, _ = selection_stats(series, 3, 0, 8)
+    counted, _ = selection_stats(series, 3, 0, 8, n_deflated=6)
+    assert (plain.n_deflated, counted.n_deflated) == (3, 6)
+    assert counted.dsr == pytest.approx(
+        stats.deflated_sharpe_ratio(series[0].to_numpy(), 6, counted.sharpe_variance)
+    )
+    assert counted.dsr < plain.dsr
+    assert counted.metrics()["selection/dsr_n"] == 6.0
+
+
+def test_configurations_outside_the_study_on_the_same_windows_add_to_n_and_v() -> None:
+    rng = np.random.default_rng(7)
+    series = _series(rng, 3, 400, edge=0)
+    alone, _ = selection_stats(series, 3, 0, 8)
+    others = [0.05, -0.04]
+    pooled, _ = selection_stats(series, 3, 0, 8, others=others)
+    assert (pooled.n_deflated, pooled.n_others) == (5, 2)
+    sharpes = [*alone.sharpes.values(), *others]
+    assert pooled.sharpe_variance == pytest.approx(float(np.var(sharpes, ddof=1)))
+    assert pooled.dsr == pytest.approx(
+        stats.deflated_sharpe_ratio(series[0].to_numpy(), 5, pooled.sharpe_variance)
+    )
+    assert pooled.dsr < alone.dsr
+
+
+def test_trials_become_ledger_entries_and_count_for_others(tracking_uri: str) -> None:
+    """A study's complete trials are recorded on its window set; a later study on the same
+    windows counts them as others, never its own trials."""
+    import mlflow
+
+    from btcrl.tracking.ledger import ledger_entries
+    from btcrl.tune.conclude import ledger_others, record_trials
+
+    experiment = mlflow.MlflowClient().create_experiment("btcrl-tune")
+    runs = []
+    for _ in range(3):
+        with mlflow.start_run(experiment_id=experiment) as run:
+            runs.append(run.info.run_id)
+    record_trials("key-a", {runs[0]: 0.01, runs[1]: -0.02})
+    assert sorted(e.sharpe_per_bar for e in ledger_entries("key-a")) == [-0.02, 0.01]
+    assert {e.kind for e in ledger_entries("key-a")} == {"tune_trial"}
+    assert ledger_others("key-a", {runs[0]}) == [-0.02]
+    assert sorted(ledger_others("key-a", {runs[2]})) == [-0.02, 0.01]
+    assert ledger_others(None, set()) == []

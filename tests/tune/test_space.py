@@ -1,6 +1,7 @@
 """Search spaces: shipped files load, sampling respects the space, bad files fail early."""
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -94,6 +95,11 @@ BAD_SPACES = {
         "params:\n  env.downside_weight: {type: float, low: 1, high: 2, when: {env.reward: x}}\n",
         "not an earlier param",
     ),
+    "int not whole": (
+        "params:\n  agent.n_steps: {type: int, low: 64, high: 512.5}\n",
+        "not whole numbers",
+    ),
+    "bool bound": ("params:\n  agent.gamma: {type: float, low: true, high: 1}\n", "gamma.low"),
     "wrong algo": (
         "algo: sac\nparams:\n  agent.gamma: {type: float, low: 0.9, high: 1}\n",
         "for algo 'sac'",
@@ -106,7 +112,7 @@ def test_malformed_space_is_a_one_line_config_error(tmp_path: Path, name: str) -
     text, expected = BAD_SPACES[name]
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=f"^search space {re.escape(str(path))}") as info:
         load_space(path, load_config())
     message = str(info.value)
     assert "\n" not in message

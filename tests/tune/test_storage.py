@@ -1,5 +1,6 @@
 """Storage URLs: defaults, early one-line errors, heartbeat settings."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_default_storage_is_created_in_cwd(tmp_path: Path, monkeypatch: pytest.M
     ],
 )
 def test_bad_storage_url_is_a_one_line_error(url: str, expected: str) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
         resolve_storage_url(TuneConfig(storage=url))
     message = str(info.value)
     assert expected in message

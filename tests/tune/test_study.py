@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tune_helpers import FakeTraining, diverge_when_high_lr, tune_config
 
 from btcrl.cli import main
-from btcrl.errors import ConfigError
+from btcrl.errors import BtcrlError, ConfigError
 from btcrl.tune import run_study
 
 
@@ -83,8 +83,34 @@ def test_diverged_trial_fails_with_reason_and_study_goes_on(
 
 def test_nan_objective_fails_the_trial(study_dir: Path, fake_training: FakeTraining) -> None:
     fake_training.score = lambda c: math.nan
-    result = run_study(tune_config(study_dir, "tune.trials=2", "tune.pruner=none"))
-    assert result.summary["n_fail"] == 2 and result.best_value is None
+    config = tune_config(study_dir, "tune.trials=2", "tune.pruner=none")
+    with pytest.raises(BtcrlError, match=r"all 2 trial\(s\) of study 'test' failed; trial 0: "):
+        run_study(config)
+    study = optuna.load_study(study_name="test", storage=config.tune.storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    parent = [r for r in _runs() if r.data.tags.get("btcrl.stage") == "tune"]
+    assert [r.info.status for r in parent] == ["FAILED"]
+
+
+def test_a_study_whose_trials_all_failed_exits_1_with_the_first_error(
+    study_dir: Path, fake_training: FakeTraining
+) -> None:
+    fake_training.score = lambda c: BtcrlError("training diverged: NaN in the\npolicy loss")
+    args = [
+        "tune", "--trials", "3", "--study", "dead", "--pruner", "none", "--objective", "holdout",
+        "--budget-timesteps", "200", "--set", "tune.holdout_months=0",
+    ]  # fmt: skip
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 1, out.output
+    lines = [line for line in out.output.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: all 3 trial(s) of study 'dead' failed; trial 0: training diverged: NaN in the "
+        "policy loss"
+    ]
+    # a study with one trial that completes works: no error
+    fake_training.score = lambda c: 0.5 if len(fake_training.calls) == 5 else BtcrlError("x")
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
 
 
 def test_unknown_metric_stops_the_study(study_dir: Path, fake_training: FakeTraining) -> None:

@@ -17,7 +17,7 @@ from tune_helpers import FakeTraining, tune_config
 from btcrl.cli import main
 from btcrl.config import ExperimentConfig, load_config
 from btcrl.errors import ConfigError
-from btcrl.tracking.aliases import DSR_TAG, OOS_WINDOWS_TAG, PARENT_RUN_TAG
+from btcrl.tracking import tags as tag_names
 from btcrl.tune import run_study
 
 SPACE = """\
@@ -34,32 +34,34 @@ fixed:
 
 
 def wf_config(tmp: Path, *overrides: str) -> ExperimentConfig:
+    return load_config(None, wf_overrides(tmp, *overrides))
+
+
+def wf_overrides(tmp: Path, *overrides: str) -> list[str]:
+    """The ``--set`` values of :func:`wf_config` (writes its space file)."""
     space = tmp / "space.yaml"
     space.write_text(SPACE)
-    return load_config(
-        None,
-        [
-            f"data.data_dir={tmp / 'data'}",
-            "data.start=2023-09-01",
-            "data.end=2024-12-31",
-            f"tune.storage=sqlite:///{tmp / 'studies' / 'wf.db'}",
-            "tune.study=wf",
-            f"tune.space={space}",
-            "tune.objective=walkforward",
-            "tune.inner_folds=2",
-            "tune.holdout_months=2",
-            "tune.budget_timesteps=256",
-            "tune.budget_eval_every=128",
-            "tune.budget_n_envs=2",
-            "tune.pruner_startup_trials=1",
-            "walkforward.train_months=6",
-            "walkforward.val_months=1",
-            "walkforward.test_months=1",
-            "walkforward.step_months=1",
-            "train.system_metrics=false",
-            *overrides,
-        ],
-    )
+    return [
+        f"data.data_dir={tmp / 'data'}",
+        "data.start=2023-09-01",
+        "data.end=2024-12-31",
+        f"tune.storage=sqlite:///{tmp / 'studies' / 'wf.db'}",
+        "tune.study=wf",
+        f"tune.space={space}",
+        "tune.objective=walkforward",
+        "tune.inner_folds=2",
+        "tune.holdout_months=2",
+        "tune.budget_timesteps=256",
+        "tune.budget_eval_every=128",
+        "tune.budget_n_envs=2",
+        "tune.pruner_startup_trials=1",
+        "walkforward.train_months=6",
+        "walkforward.val_months=1",
+        "walkforward.test_months=1",
+        "walkforward.step_months=1",
+        "train.system_metrics=false",
+        *overrides,
+    ]
 
 
 def parent_run(run_id: str) -> mlflow.entities.Run:
@@ -112,9 +114,14 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
     assert summary["metrics"]["sharpe"]["heldback"] == pytest.approx(m["heldback/sharpe"])
 
     version = mlflow.MlflowClient().get_model_version_by_alias("btcrl-ppo", "challenger")
-    assert version.tags[PARENT_RUN_TAG] == result.parent_run_id
-    assert float(version.tags[DSR_TAG]) == pytest.approx(m["selection/dsr"], abs=1e-6)
-    assert json.loads(version.tags[OOS_WINDOWS_TAG]) == [
+    assert version.tags[tag_names.OOS_PARENT_RUN] == result.parent_run_id
+    assert float(version.tags[tag_names.OOS_DSR]) == pytest.approx(m["selection/dsr"], abs=1e-6)
+    assert version.tags["btcrl.oos_n_trials"] == "2"  # the N behind it
+    # every complete trial is an entry of the trial ledger of the inner folds' test windows
+    entries = [mlflow.get_run(t.user_attrs["mlflow_run_id"]).data.tags for t in complete]
+    assert len({e["btcrl.ledger.window_set"] for e in entries}) == 1
+    assert {e["btcrl.ledger.kind"] for e in entries} == {"tune_trial"}
+    assert json.loads(version.tags[tag_names.OOS_WINDOWS]) == [
         ["2024-09-01", "2024-09-30"],
         ["2024-10-01", "2024-10-31"],
     ]
@@ -131,7 +138,10 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
     study.add_trial(create_trial(state=TrialState.PRUNED))
     study.add_trial(create_trial(state=TrialState.FAIL))
     again = run_study(wf_config(study_dir, "tune.trials=1"))
-    assert parent_run(again.parent_run_id).data.metrics["selection/n_trials"] == 5
+    again_metrics = parent_run(again.parent_run_id).data.metrics
+    assert again_metrics["selection/n_trials"] == 5
+    # the study's own trials in the ledger are not counted twice
+    assert (again_metrics["selection/dsr_n"], again_metrics["selection/ledger_others"]) == (5, 0)
 
     # the next step: retrain trial 0's configuration
     out = CliRunner().invoke(
@@ -148,6 +158,26 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
     assert out.exit_code == 0, out.output
     lr = study.trials[0].params["agent.learning_rate"]
     assert "from study wf, trial 0" in out.output and f"agent.learning_rate={lr}" in out.output
+
+
+@pytest.mark.slow
+def test_walkforward_study_with_hmm_completes_its_trials(study_dir: Path) -> None:
+    """``btcrl tune --objective walkforward --set features.hmm.enabled=true --trials 3``: each
+    fold fits the HMM on its train split (tests/tune/test_fitted_folds.py) and trades its test
+    window with those params."""
+    sets = wf_overrides(study_dir, "features.hmm.enabled=true", "tune.holdout_months=0")
+    args = ["tune", "--objective", "walkforward", "--trials", "3"]
+    out = CliRunner().invoke(main, [*args, *(f"--set={item}" for item in sets)])
+    assert out.exit_code == 0, out.output
+    storage = f"sqlite:///{study_dir / 'studies' / 'wf.db'}"
+    trials = optuna.load_study(study_name="wf", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    fold_runs = mlflow.search_runs(
+        experiment_names=["btcrl-tune"],
+        filter_string="tags.`btcrl.stage` = 'train'",
+        output_format="list",
+    )
+    assert len(fold_runs) == 6
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 _PARENT = textwrap.dedent(
     """
     import multiprocessing as mp, os, sys, time
-    from btcrl.tune.workers import watch_parent
+    from btcrl.jobs.processes import watch_parent
 
     def child(parent_pid, ready):
         watch_parent(parent_pid, poll_s=0.1)

@@ -43,5 +43,5 @@ def test_bad_input_is_one_line(
 def test_parse_indices() -> None:
     assert parse_indices("4, 5,6", "segments") == [4, 5, 6]
     assert parse_indices("", "seeds") is None
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="--seeds '-1' must list distinct non-negative integers"):
         parse_indices("-1", "seeds")

@@ -86,7 +86,8 @@ def test_each_segment_fits_on_its_own_train_split_only(
         )
         assert alone.spec.fitted == params
         # validation rows are observed with the train params: the columns match too
-        np.testing.assert_array_equal(alone.features, fs.features[: len(alone)])
+        k = int(np.searchsorted(fs.times, alone.times[0]))  # (fs keeps history before it)
+        np.testing.assert_array_equal(alone.features, fs.features[k : k + len(alone)])
         fitted.append(params)
     first, second = fitted
     assert first[0].values != second[0].values  # another window, another HMM
@@ -122,10 +123,13 @@ def test_the_test_window_applies_the_segment_params_without_a_refit(
     monkeypatch.setattr("btcrl.features.build.fit_features", refit)
     fs = oos_window_features(candles, config, segment, params)
     assert fs.spec.fitted == params
-    assert fs.index[0] == segment.test_start - HOUR  # the bar the episode starts from
+    # the bar the episode starts from, after env.vol_window bars of unobserved history
+    assert fs.index[fs.first_valid] == segment.test_start - HOUR
+    assert fs.first_valid == config.env.vol_window
     assert fs.index[-1] == segment.test_stop - HOUR
     assert np.isfinite(fs.features[fs.first_valid :]).all()
-    with pytest.raises(CompatibilityError):  # a model without params cannot be tested here
+    # a model without params cannot be tested here
+    with pytest.raises(CompatibilityError, match=r"fitted params are for \[\], the features"):
         oos_window_features(candles, config, segment, ())
 
 

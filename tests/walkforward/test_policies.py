@@ -35,6 +35,6 @@ def test_a_remembered_model_is_handed_out_once(tmp_path: Path, tracking_uri: str
         take_policy(uri)  # handed out: now it is looked up in the store, where it is not
     remember_policy(uri, model, fs.spec, config)
     forget_policies()
-    with pytest.raises(BtcrlError):
+    with pytest.raises(BtcrlError, match=f"cannot load model {uri}: Run with id=0123456789abcdef"):
         take_policy(uri)
     env.close()

@@ -2,7 +2,8 @@
 
 import math
 
-from btcrl.walkforward.report import HEADLINE, _cell
+from btcrl.backtest.stats import TrialCount
+from btcrl.walkforward.report import HEADLINE, _cell, trials_html
 
 
 def test_cells() -> None:
@@ -19,3 +20,14 @@ def test_every_headline_metric_has_a_label_and_format() -> None:
     keys = [key for key, _, _ in HEADLINE]
     assert len(keys) == len(set(keys))
     assert all(fmt.startswith("%") or format(1.5, fmt) for _, _, fmt in HEADLINE)
+
+
+def test_trials_section_names_what_was_counted_and_labels_a_single_trial() -> None:
+    counted = TrialCount(2, 1e-6, "trial ledger", ("run-a walkforward-a", "run-b"), (0.01, 0.02))
+    text = trials_html(counted)
+    assert "N = 2 configurations" in text and "V = 1e-06" in text
+    assert "run-a walkforward-a" in text and "0.02000" in text
+    single = trials_html(TrialCount(1, 0.0, "trial ledger", ("run-a",), (0.01,)))
+    assert single.startswith("<p><b>PSR, not a DSR:</b> N = 1")
+    assert "--allow-single-trial" in single
+    assert trials_html(None) == ""

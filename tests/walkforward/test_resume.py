@@ -1,6 +1,7 @@
 """A real walk-forward on the bundled sample (tiny budget, sqlite MLflow + Optuna stores):
 it logs parent and child runs, resumes without retraining, and extends to new segments."""
 
+import math
 import os
 import uuid
 from pathlib import Path
@@ -57,7 +58,9 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     assert (first.trained, first.finished, first.wanted) == (2, 2, 2)
     assert len(first.segments) == 5  # 2024-06 .. 2024-10 test months
     assert first.metrics["segments/stitched"] == 2
-    assert 0.0 <= first.metrics["stats/dsr"] <= 1.0
+    # alone on its window set: N = 1, no DSR; the PSR stands, labelled so
+    assert first.metrics["stats/n_trials"] == 1 and math.isnan(first.metrics["stats/dsr"])
+    assert 0.0 <= first.metrics["stats/psr"] <= 1.0
     assert first.registered_version == 1
     assert list(first.table["segment"]) == [0, 1]
     # in sample (the train span) and out of sample, each before and after costs
@@ -66,6 +69,10 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     client = mlflow.tracking.MlflowClient()
     files = {f.path for f in client.list_artifacts(first.parent_run_id)}
     assert {"segments.csv", "steps.csv", "trades.csv", "report.html"} <= files
+    assert "trial_ledger.csv" in files
+    parent_tags = client.get_run(first.parent_run_id).data.tags
+    assert parent_tags["btcrl.ledger.statistic"] == "PSR"
+    assert parent_tags["btcrl.ledger.n_trials"] == "1"
     child = client.get_run(str(first.table["run_id"].iloc[1]))
     assert child.data.tags["mlflow.parentRunId"] == first.parent_run_id
     assert child.data.tags["btcrl.walkforward.test_start"].startswith("2024-07-01")
@@ -89,6 +96,8 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     assert (more.trained, more.finished) == (1, 3)
     assert more.metrics["segments/stitched"] == 3
     assert more.registered_version == 2
+    # three test windows are another window set: the parent's entry moved there, still alone
+    assert more.metrics["stats/n_trials"] == 1
     assert _train_runs("btcrl-walkforward") == 3
 
     other = with_overrides(config, {"agent.learning_rate": 1e-3})
@@ -114,7 +123,9 @@ def test_two_workers_and_two_seeds(tmp_path: Path, tracking_uri: str) -> None:
     assert result.table["run_id"].nunique() == 4
     assert _train_runs("btcrl-walkforward") == 4
     assert "seeds/sharpe_std" in result.metrics
-    assert result.metrics["stats/n_trials"] == 2
+    # the seeds are one configuration: alone on its window set, its DSR is the PSR (none)
+    assert result.metrics["stats/n_trials"] == 1
+    assert math.isnan(result.metrics["stats/dsr"])
 
 
 @pytest.mark.postgres

@@ -45,7 +45,9 @@ def test_too_few_segments_names_the_range() -> None:
 def test_bad_windows_are_config_errors() -> None:
     with pytest.raises(ValueError, match="must equal test_months"):
         WalkforwardConfig(step_months=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match="test_months\n  Input should be greater than or equal to 1"
+    ):
         WalkforwardConfig(test_months=0)
     with pytest.raises(ValueError, match="seeds repeat"):
         WalkforwardConfig(seeds=(0, 0))

@@ -12,8 +12,8 @@ from btcrl.backtest.stats import (
     min_track_record_length,
     moments,
     probabilistic_sharpe_ratio,
-    sharpe_ratio,
 )
+from btcrl.metrics import sharpe_per_bar
 
 # r = [2 %, -1 %, 2 %, -1 %]: mean 0.005, sample std sqrt(0.0003), SR = 1 / (2 sqrt 3);
 # symmetric (skew 0) with every deviation +/-0.015 (kurtosis 1): the variance factor is 1.
@@ -27,9 +27,9 @@ Z95 = 1.6448536269514722  # Phi^-1(0.95)
 
 
 def test_hand_sharpe_and_moments() -> None:
-    assert sharpe_ratio(SYMMETRIC) == pytest.approx(SR_SYMMETRIC, rel=1e-12)
+    assert sharpe_per_bar(SYMMETRIC) == pytest.approx(SR_SYMMETRIC, rel=1e-12)
     assert moments(SYMMETRIC) == pytest.approx((0.0, 1.0), abs=1e-12)
-    assert sharpe_ratio(SKEWED) == pytest.approx(SR_SKEWED, rel=1e-12)
+    assert sharpe_per_bar(SKEWED) == pytest.approx(SR_SKEWED, rel=1e-12)
     assert moments(SKEWED) == pytest.approx((1.0 / math.sqrt(2.0), 1.5), rel=1e-12)
 
 
@@ -72,28 +72,33 @@ def test_min_trl_is_where_psr_reaches_confidence() -> None:
     """A series repeated to MinTRL periods has PSR = confidence (moments do not change)."""
     r = np.tile(SYMMETRIC, 200)
     length = min_track_record_length(r)
-    sr = sharpe_ratio(r)
+    sr = sharpe_per_bar(r)
     skew, kurt = moments(r)
     factor = 1 - skew * sr + (kurt - 1) / 4 * sr**2
     assert norm.cdf(sr * math.sqrt(length - 1) / math.sqrt(factor)) == pytest.approx(0.95)
 
 
 @pytest.mark.parametrize(
-    "bad", [np.array([0.01, 0.02]), np.array([0.01, np.nan, 0.02]), np.ones((3, 2))]
+    ("bad", "message"),
+    [
+        (np.array([0.01, 0.02]), r"need at least 3 returns, got 2"),
+        (np.array([0.01, np.nan, 0.02]), r"returns hold 1 non-finite values"),
+        (np.ones((3, 2)), r"returns must be one-dimensional, got shape \(3, 2\)"),
+    ],
 )
-def test_too_short_or_bad_input_raises(bad: np.ndarray) -> None:
-    with pytest.raises(ValueError):
+def test_too_short_or_bad_input_raises(bad: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         probabilistic_sharpe_ratio(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         min_track_record_length(bad)
 
 
 def test_bad_arguments_raise() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_trials must be a finite number >= 1, got 0.5"):
         expected_max_sharpe(0.5, 0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sharpe_variance must be finite and >= 0, got -0.1"):
         expected_max_sharpe(5, -0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\), got 1.0"):
         min_track_record_length(SYMMETRIC, confidence=1.0)
 
 

@@ -9,7 +9,7 @@ from btcrl.config import DataConfig, FeaturesConfig
 from btcrl.config.env import EnvConfig
 from btcrl.config.walkforward import WalkforwardConfig
 from btcrl.data.sample import load_sample
-from btcrl.policy.rules import ModelPolicy
+from btcrl.policy.policies import ModelPolicy
 from btcrl.walkforward.oos import run_window
 from btcrl.walkforward.split import make_segments
 from btcrl.walkforward.windows import window_features

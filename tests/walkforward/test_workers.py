@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from btcrl.walkforward import jobs
+from btcrl.jobs.processes import watch_parent
 
 
 def _orphan(pids: "mp.Queue[int]") -> None:
-    jobs._exit_with_parent()
+    watch_parent(poll_s=0.1)
     pids.put(os.getpid())
     time.sleep(120)  # would outlive the test without the watch
 

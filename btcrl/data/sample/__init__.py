@@ -6,7 +6,6 @@ import pandas as pd
 
 from btcrl.data.columns import OHLCV, TIME
 
-SAMPLE_EXCHANGE = "binance"
 SAMPLE_SYMBOL = "BTC/USDT"
 SAMPLE_TIMEFRAME = "1h"
 SAMPLE_FILE = "BTCUSDT_1h_binance.parquet"

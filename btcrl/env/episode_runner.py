@@ -22,15 +22,15 @@ from numba import njit
 
 from btcrl.config.env import EnvConfig
 from btcrl.env.engine import reset_env, step_range
-from btcrl.env.episodes import (
+from btcrl.env.layout import N_ISTATE, N_LEDGER, N_STATE
+from btcrl.env.mlp import RELU, TANH, MlpActor
+from btcrl.env.params import (
     check_feature_set,
     episode_bounds,
     feature_params,
     observation_size,
     resolve_mode,
 )
-from btcrl.env.layout import N_ISTATE, N_LEDGER, N_STATE
-from btcrl.env.mlp import RELU, TANH, MlpActor
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet
 

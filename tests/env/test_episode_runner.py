@@ -11,11 +11,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from btcrl.config.env import EnvConfig
 from btcrl.env import BatchTradingEnv, TradingEnv
+from btcrl.env.episode_runner import run_compiled_episode, run_planned_episode, tanh32
 from btcrl.env.layout import L_CLOSE_QTY, L_EQUITY, L_FILL_QTY, L_STOP_QTY, L_TRUNCATED
-from btcrl.env.mlp import IDENTITY, RELU, TANH, MlpActor, mlp_from_policy
-from btcrl.env.policy_episode import run_compiled_episode, run_planned_episode, tanh32
+from btcrl.env.mlp import IDENTITY, RELU, TANH, MlpActor
 from btcrl.errors import CompatibilityError, ConfigError
 from btcrl.features.spec import FeatureSet
+from btcrl.policy.sb3_mlp import mlp_from_policy
 
 CONFIG = EnvConfig(episode_length=200, allow_short=True)
 ALGOS: dict[str, tuple[type[BaseAlgorithm], dict[str, Any]]] = {

@@ -1,16 +1,24 @@
-"""What the two env shells share: input checks, episode bounds, the engine's parameters."""
+"""What the two env shells share: input checks, episode bounds, spaces and the engine's
+parameter vector (``ENGINE_TABLE``: EnvConfig field -> slot)."""
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from btcrl.config.env import EnvConfig
-from btcrl.data.timeframes import periods_per_year
-from btcrl.env.layout import (
+from btcrl.data.timeframes import periods_per_year, timeframe_seconds
+from btcrl.env.layout import (  # noqa: F401  (RULE_STOP_PCT: re-exported)
+    BAR_TIME,
+    N_BAR,
     N_PARAMS,
+    P_ACTION_MODE,
     P_ALLOW_SHORT,
     P_AUTO_RESET,
+    P_BAR_SECONDS,
     P_BARS_PER_YEAR,
     P_BORROW_RATE,
     P_CHURN_PENALTY,
@@ -25,7 +33,6 @@ from btcrl.env.layout import (
     P_FORCE_CLOSE,
     P_HYSTERESIS,
     P_INITIAL_BALANCE,
-    P_LEVELS,
     P_LEVERAGE,
     P_MAX_LEVERAGE,
     P_MAX_POSITION,
@@ -33,6 +40,8 @@ from btcrl.env.layout import (
     P_MIN_STOP,
     P_N_LEVELS,
     P_OBS_ACCOUNT,
+    P_PRIOR_COL,
+    P_RESIDUAL_LIMIT,
     P_REWARD_ID,
     P_REWARD_SCALE,
     P_SLIPPAGE,
@@ -40,9 +49,11 @@ from btcrl.env.layout import (
     P_TARGET_VOL,
     P_VOL_FLOOR,
     P_VOL_WINDOW,
+    RULE_STOP_PCT,
 )
-from btcrl.env.rewards import get_reward
+from btcrl.env.rewards import RELATIVE_REWARDS, get_reward
 from btcrl.errors import ConfigError, DataError
+from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import ACCOUNT_HEAD, ACCOUNT_TAIL, FeatureSet, FeatureSpec
 
 MODES = ("train", "eval", "backtest")
@@ -124,8 +135,10 @@ def episode_bounds(features: FeatureSet, config: EnvConfig, mode: str) -> Episod
 
 
 def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous float64 prices and float32 features; DataError on bad shapes or values."""
-    prices = np.ascontiguousarray(features.prices, dtype=np.float64)
+    """The engine's float64 bars (T, ``N_BAR``: open, high, low, close and the open time in
+    UTC epoch seconds, the decision clock) and contiguous float32 features; DataError on bad
+    shapes or values."""
+    prices = np.asarray(features.prices, dtype=np.float64)
     values = np.ascontiguousarray(features.features, dtype=np.float32)
     n_rows = len(features)
     if prices.shape != (n_rows, 4):
@@ -147,7 +160,66 @@ def check_feature_set(features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(values[first:]).all():
         bad = first + int(np.argmax(~np.isfinite(values[first:]).all(axis=1)))
         raise DataError(f"feature set row {bad} (after first_valid={first}) holds NaN or inf")
-    return prices, values
+    bars = np.empty((n_rows, N_BAR), dtype=np.float64)
+    bars[:, :4] = prices
+    bars[:, BAR_TIME] = np.asarray(features.times, dtype=np.int64) // 1_000_000_000
+    return bars, values
+
+
+def _number(value: float) -> tuple[float, ...]:
+    return (float(value),)
+
+
+def _levels(levels: list[float] | None) -> tuple[float, ...]:
+    """``P_N_LEVELS`` then the levels from ``P_LEVELS`` (= ``P_N_LEVELS + 1``) on."""
+    chosen = levels or []
+    return (float(len(chosen)), *chosen)
+
+
+#: EnvConfig field -> (its first slot in the parameter vector, the slot values from the
+#: field's value). The one place a config field becomes an engine parameter.
+ENGINE_TABLE: dict[str, tuple[int, Callable[[Any], tuple[float, ...]]]] = {
+    "initial_balance": (P_INITIAL_BALANCE, _number),
+    "leverage_limit": (P_LEVERAGE, _number),
+    "max_position_btc": (P_MAX_POSITION, lambda cap: (cap or math.inf,)),  # none: +-inf
+    "exposure_deadzone": (P_DEADZONE, _number),
+    "fee_rate": (P_FEE_RATE, _number),
+    "slippage_bps": (P_SLIPPAGE, lambda bps: (bps / 10_000.0,)),
+    "min_stop_pct": (P_MIN_STOP, _number),
+    "max_stop_pct": (P_MAX_STOP, _number),
+    "allow_short": (P_ALLOW_SHORT, _number),
+    "reward": (P_REWARD_ID, lambda name: (float(get_reward(name).id),)),
+    "downside_weight": (P_DOWNSIDE_WEIGHT, _number),
+    "dsr_eta": (P_DSR_ETA, _number),
+    "reward_scale": (P_REWARD_SCALE, _number),
+    "force_close_at_end": (P_FORCE_CLOSE, _number),
+    "churn_penalty": (P_CHURN_PENALTY, _number),
+    "smooth_penalty": (P_SMOOTH_PENALTY, _number),
+    "drawdown_penalty": (P_DRAWDOWN_PENALTY, _number),
+    "target_volatility": (P_TARGET_VOL, lambda vol: (vol or 0.0,)),
+    "vol_window": (P_VOL_WINDOW, _number),
+    "max_leverage": (P_MAX_LEVERAGE, _number),
+    "vol_floor": (P_VOL_FLOOR, _number),
+    "borrow_rate_annual": (P_BORROW_RATE, _number),
+    "hysteresis_bars": (P_HYSTERESIS, _number),
+    "decision_interval": (P_DECISION_INTERVAL, _number),
+    "observation_account": (P_OBS_ACCOUNT, lambda kind: (1.0 if kind == "scale_free" else 0.0,)),
+    "action_levels": (P_N_LEVELS, _levels),
+    # residual action mode (issue 21): target = clip(prior + residual_limit x a_pos, lo, 1)
+    "action_mode": (P_ACTION_MODE, lambda mode: (1.0 if mode == "residual" else 0.0,)),
+    "residual_limit": (P_RESIDUAL_LIMIT, _number),
+}
+#: EnvConfig fields the engine never reads, with where the host uses them
+HOST_FIELDS: dict[str, str] = {
+    "episode_length": "episode_bounds: the steps of a training episode (P_EPISODE_STEPS)",
+    "mode": "resolve_mode: train, eval or backtest bounds",
+    "window": "the observation's feature rows (observation_size, first_row)",
+    "prior": "the prior whose observed exposure column is P_PRIOR_COL (feature_params)",
+}
+#: slots each call sets from its arguments, not from EnvConfig
+CALL_SLOTS = (
+    P_EPISODE_STEPS, P_AUTO_RESET, P_BARS_PER_YEAR, P_FIRST_ROW, P_BAR_SECONDS, P_PRIOR_COL,
+)  # fmt: skip
 
 
 def engine_params(
@@ -157,60 +229,72 @@ def engine_params(
     *,
     timeframe: str = "1h",
     first_row: int = 0,
+    prior_col: int = -1,
 ) -> np.ndarray:
-    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*).
+    """The engine's float64 parameter vector for ``config`` (``btcrl.env.layout`` P_*),
+    packed by ``ENGINE_TABLE``.
 
     ``timeframe`` (the feature set's bar size) gives the bars per year that annualise the
-    vol target and the borrow rate; ``first_row`` is the feature set's ``first_valid`` (the
-    realised volatility reads no row before it). ``feature_params`` fills both from a
-    FeatureSet.
+    vol target and the borrow rate, and the seconds of the decision clock; ``first_row`` is
+    the feature set's first row of price history (the realised volatility reads no row
+    before it); ``prior_col`` the feature column of the prior's exposure (-1: none; the
+    residual action mode and the rewards relative to the prior read it, ``feature_params``
+    checks it is there). ``feature_params`` fills them from a FeatureSet.
     """
     params = np.zeros(N_PARAMS, dtype=np.float64)
-    params[P_INITIAL_BALANCE] = config.initial_balance
-    params[P_LEVERAGE] = config.leverage_limit
-    params[P_MAX_POSITION] = config.max_position_btc
-    params[P_DEADZONE] = config.exposure_deadzone
-    params[P_FEE_RATE] = config.fee_rate
-    params[P_SLIPPAGE] = config.slippage_bps / 10_000.0
-    params[P_MIN_STOP] = config.min_stop_pct
-    params[P_MAX_STOP] = config.max_stop_pct
-    params[P_ALLOW_SHORT] = float(config.allow_short)
-    params[P_REWARD_ID] = get_reward(config.reward).id
-    params[P_DOWNSIDE_WEIGHT] = config.downside_weight
-    params[P_DSR_ETA] = config.dsr_eta
-    params[P_REWARD_SCALE] = config.reward_scale
-    params[P_FORCE_CLOSE] = float(config.force_close_at_end)
+    for field, (slot, pack) in ENGINE_TABLE.items():
+        values = pack(getattr(config, field))
+        params[slot : slot + len(values)] = values
     params[P_EPISODE_STEPS] = steps
     params[P_AUTO_RESET] = float(auto_reset)
-    params[P_CHURN_PENALTY] = config.churn_penalty
-    params[P_SMOOTH_PENALTY] = config.smooth_penalty
-    params[P_DRAWDOWN_PENALTY] = config.drawdown_penalty
-    params[P_TARGET_VOL] = config.target_volatility or 0.0
-    params[P_VOL_WINDOW] = config.vol_window
-    params[P_MAX_LEVERAGE] = config.max_leverage
-    params[P_VOL_FLOOR] = config.vol_floor
     params[P_BARS_PER_YEAR] = periods_per_year(timeframe)
-    params[P_BORROW_RATE] = config.borrow_rate_annual
-    params[P_HYSTERESIS] = config.hysteresis_bars
-    params[P_DECISION_INTERVAL] = config.decision_interval
-    params[P_OBS_ACCOUNT] = 1.0 if config.observation_account == "scale_free" else 0.0
+    params[P_BAR_SECONDS] = timeframe_seconds(timeframe)
     params[P_FIRST_ROW] = first_row
-    levels = config.action_levels or []
-    params[P_N_LEVELS] = len(levels)
-    params[P_LEVELS : P_LEVELS + len(levels)] = levels
+    params[P_PRIOR_COL] = prior_col
     return params
+
+
+def _check_prior(config: EnvConfig, prior_col: int) -> None:
+    """ConfigError when the residual action mode or a reward relative to the prior meets a
+    feature set without the prior's exposure column (``prior_col`` -1)."""
+    if prior_col >= 0:
+        return
+    if config.reward in RELATIVE_REWARDS:
+        raise ConfigError(
+            f"env.reward {config.reward} is relative to the prior: its {EXPOSURE_COLUMN!r} "
+            "column needs features.prior.enabled=true"
+        )
+    if config.action_mode == "residual":
+        raise ConfigError(
+            f"env.action_mode residual needs the prior's {EXPOSURE_COLUMN!r} column in the "
+            "feature set: set features.prior.enabled=true"
+        )
+
+
+def price_history_start(features: FeatureSet) -> int:
+    """The first row from which every price up to ``first_valid`` is finite and positive.
+    Rows before ``first_valid`` are never observed, but they are history: the realised
+    volatility reads their closes (a period's warm-up bars before its start)."""
+    head = np.asarray(features.prices[: features.first_valid])
+    bad = np.flatnonzero(~(np.isfinite(head) & (head > 0)).all(axis=1))
+    return int(bad[-1]) + 1 if bad.size else 0
 
 
 def feature_params(
     config: EnvConfig, features: FeatureSet, steps: int, auto_reset: bool
 ) -> np.ndarray:
-    """``engine_params`` with the bars per year and first valid row of ``features``."""
+    """``engine_params`` with the bars per year of ``features``, its first row of price
+    history (:func:`price_history_start`) and its prior exposure column."""
+    names = features.spec.feature_names
+    prior_col = names.index(EXPOSURE_COLUMN) if EXPOSURE_COLUMN in names else -1
+    _check_prior(config, prior_col)
     return engine_params(
         config,
         steps,
         auto_reset,
         timeframe=features.spec.timeframe,
-        first_row=features.first_valid,
+        first_row=price_history_start(features),
+        prior_col=prior_col,
     )
 
 

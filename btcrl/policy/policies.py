@@ -7,13 +7,18 @@ Rule baselines ignore the observation:
 - ``flat``: ``a_pos = 0`` (never trades; the zero line of every metric).
 - ``strategy:NAME``: one of the strategies' signals at row t: LONG -> 1, SHORT -> -1 (0 when
   ``env.allow_short`` is off), FLAT -> 0, HOLD -> keep the previous target (0 at the start).
+- ``trend_voltarget``: the prior (``btcrl.features.prior``): ``a_pos`` = the observed
+  ``prior_exposure`` column at row t (0 before it is defined). The feature set must carry the
+  prior's columns (``features.prior.enabled``; ``btcrl backtest`` enables it for this rule).
+  A residual model whose action is 0 trades exactly this (``env.action_mode: residual``).
 
 Rules trade unlevered: with ``env.leverage_limit`` L > 1 every target is divided by L, so
 "long" is 1x equity (``a_pos`` is a fraction of L x equity).
 
 Rule baselines run with stops effectively off (``RULE_STOP_PCT`` below entry), so that
 buy-and-hold holds; they are otherwise traded under the same env rules (fees, slippage,
-deadzone, position cap) as the model.
+deadzone, position cap) as the model; the buy-and-hold benchmark ignores a position cap, vol
+targeting, hysteresis and action levels (``benchmark_env``).
 """
 
 from collections.abc import Callable
@@ -22,12 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from btcrl.config.env import EnvConfig
+from btcrl.env.params import RULE_STOP_PCT  # a long's stop at 1 % of its entry
 from btcrl.errors import ConfigError
+from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import FeatureSet
 from btcrl.strategies.base import UNDEFINED
 
-RULE_STOP_PCT = 0.99  # a long's stop at 1 % of its entry: never reached in practice
-RULE_POLICIES = ("buy_and_hold", "flat", "strategy:NAME")
+PRIOR_RULE = "trend_voltarget"
+RULE_POLICIES = ("buy_and_hold", "flat", PRIOR_RULE, "strategy:NAME")
 FLAT, LONG, SHORT, HOLD = 0, 1, 2, 3
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -61,7 +68,7 @@ def parse_rule(policy: str) -> tuple[str, str | None]:
     Raises ConfigError naming the value and what is allowed.
     """
     value = policy.strip()
-    if value in ("buy_and_hold", "flat"):
+    if value in ("buy_and_hold", "flat", PRIOR_RULE):
         return value, None
     if value.startswith("strategy:") and value.removeprefix("strategy:").strip():
         return "strategy", value.removeprefix("strategy:").strip()
@@ -98,11 +105,17 @@ def rule_targets(
     allow_short: bool,
     leverage_limit: float = 1.0,
 ) -> np.ndarray:
-    """Targets for a parsed rule (``parse_rule``); ``signals`` per row for ``strategy``.
+    """Targets for a parsed rule (``parse_rule``); ``signals`` per row for ``strategy``, the
+    prior's exposure (fraction of equity, NaN = not yet defined) for ``trend_voltarget``.
 
     Rules trade unlevered: "long" is 1x equity whatever ``env.leverage_limit`` allows.
     """
     scale = np.float32(unlevered(leverage_limit))
+    if kind == PRIOR_RULE:
+        if signals is None or len(signals) != n_rows:
+            raise ValueError("prior targets need one exposure per feature-set row")
+        exposure = np.nan_to_num(np.asarray(signals, dtype=np.float32), nan=0.0)
+        return exposure * scale
     if kind == "buy_and_hold":
         return np.full(n_rows, scale, dtype=np.float32)
     if kind == "flat":
@@ -113,8 +126,24 @@ def rule_targets(
 
 
 def rule_env(env: EnvConfig) -> EnvConfig:
-    """``env`` with the rules' stops (``RULE_STOP_PCT``: effectively off)."""
-    return env.model_copy(update={"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT})
+    """``env`` with the rules' stops (``RULE_STOP_PCT``: effectively off) and absolute
+    actions (a rule's target is the exposure itself, also beside a residual model)."""
+    update = {"min_stop_pct": RULE_STOP_PCT, "max_stop_pct": RULE_STOP_PCT}
+    return env.model_copy(update={**update, "action_mode": "absolute"})
+
+
+def benchmark_env(env: EnvConfig) -> EnvConfig:
+    """The buy-and-hold benchmark's env: ``rule_env`` without what would reshape the holding
+    (a position cap, vol targeting, hysteresis, action levels), so that it holds 1x equity
+    from the first open whatever ``env`` says (docs/backtest.md, "Buy-and-hold, exactly");
+    costs, leverage and the forced close stay."""
+    plain = {
+        "max_position_btc": None,
+        "target_volatility": None,
+        "hysteresis_bars": 1,
+        "action_levels": None,
+    }
+    return rule_env(env).model_copy(update=plain)
 
 
 def rule_policy(policy: str, features: FeatureSet, env: EnvConfig) -> RulePolicy:
@@ -123,6 +152,8 @@ def rule_policy(policy: str, features: FeatureSet, env: EnvConfig) -> RulePolicy
     unknown rule or a strategy without signal codes in ``features``."""
     kind, strategy = parse_rule(policy)
     signals = strategy_codes(features, strategy) if strategy else None
+    if kind == PRIOR_RULE:
+        signals = prior_exposure(features)
     targets = rule_targets(kind, len(features), signals, env.allow_short, env.leverage_limit)
     return RulePolicy(policy, targets)
 
@@ -146,3 +177,15 @@ def strategy_codes(features: FeatureSet, name: str) -> np.ndarray:
         raise ConfigError(f"strategy {name!r} has no signal codes in the feature set ({column})")
     codes = features.raw[:, features.raw_names.index(column)]
     return np.where(codes == UNDEFINED, FLAT, codes).astype(np.int8)
+
+
+def prior_exposure(features: FeatureSet) -> np.ndarray:
+    """The observed ``prior_exposure`` column (float32, fraction of equity; NaN before it is
+    defined): the value the engine reads in ``env.action_mode: residual``. ConfigError when
+    the feature set has no prior columns (``features.prior.enabled`` is false)."""
+    names = features.spec.feature_names
+    if EXPOSURE_COLUMN not in names:
+        raise ConfigError(
+            f"policy {PRIOR_RULE!r} needs the prior's columns: set features.prior.enabled=true"
+        )
+    return features.features[:, names.index(EXPOSURE_COLUMN)]

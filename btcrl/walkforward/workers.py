@@ -1,0 +1,60 @@
+"""Walk-forward workers: this process, or K spawned ones, taking waiting segment x seed jobs
+(``btcrl.walkforward.jobs``) and training them (``btcrl.walkforward.train``)."""
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+
+from btcrl.jobs.processes import WorkerStart, run_as_worker, spawn_workers, with_worker_threads
+from btcrl.walkforward.jobs import (
+    POLL_S,
+    JobContext,
+    JobFailedError,
+    has_waiting,
+    open_study,
+    running_elsewhere,
+)
+from btcrl.walkforward.train import SegmentObjective
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> int:
+    """Take waiting jobs until none is left and no wanted job runs elsewhere (a lost one is
+    failed once its heartbeat is stale and comes back as waiting); returns the jobs run."""
+    from btcrl.config import TrackingConfig
+    from btcrl.tracking import configure_tracking
+
+    configure_tracking(TrackingConfig(uri=ctx.tracking_uri))  # the store the parent uses
+    study = open_study(ctx)
+    objective = SegmentObjective(ctx)
+    ran = 0
+    while True:
+        if has_waiting(study):
+            study.optimize(objective, n_trials=1, catch=(JobFailedError,))
+            ran += 1
+            if on_trial is not None:
+                on_trial()
+        elif running_elsewhere(study, ctx.wanted):
+            time.sleep(POLL_S)
+        else:
+            return ran
+
+
+def _process_main(ctx: JobContext, parent_pid: int) -> None:
+    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``)."""
+    start = WorkerStart(f"wf{ctx.index}", ctx.log_level, ctx.config.train.torch_threads)
+    run_as_worker(start, lambda: run_worker(ctx), parent_pid)
+
+
+def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:
+    """Spawn ``workers`` long-lived worker processes, each with ``cpu_count // workers`` torch
+    threads unless ``train.torch_threads`` is set."""
+    config = with_worker_threads(ctx.config, workers)
+    jobs = [
+        JobContext(**{**ctx.__dict__, "config": config, "index": i, "keep_models": False})
+        for i in range(workers)
+    ]
+    return spawn_workers(_process_main, [(job, os.getpid()) for job in jobs], "walkforward")
