@@ -21,6 +21,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	printf '\n# btcrl: the project store for btcrl, mlflow run and mlflow ui unless one is set\nexport MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db}"\n' >> $(VENV)/bin/activate
 	$(BIN)/pip install -q --upgrade pip
 	$(if $(TORCH_SPEC),$(BIN)/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_SPEC)')
 	$(BIN)/pip install -q -e '.[dev]'

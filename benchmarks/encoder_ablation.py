@@ -86,6 +86,7 @@ def learning_speed(config: ExperimentConfig) -> float:
     from btcrl.encoder.model import EncoderShape, MaskedEncoder
     from btcrl.env import BatchTradingEnv
     from btcrl.features import load_feature_set
+    from btcrl.jobs.processes import set_torch_threads
 
     features = load_feature_set(config.data, config.features)
     features = features.rows(0, min(len(features), 6000))
@@ -103,7 +104,8 @@ def learning_speed(config: ExperimentConfig) -> float:
         )
         kwargs = encoder_policy_kwargs(MaskedEncoder(shape), config.agent.encoder_trainable)
         env_config = env_config.model_copy(update={"window": p.window})
-    seed_training(0, config.train.torch_threads, "cpu")
+    set_torch_threads(config.train.torch_threads)
+    seed_training(0, "cpu")
     env = BatchTradingEnv(features, env_config, config.train.n_envs, 0)
     model = build_model(config.agent, env, 0, "cpu", kwargs)
     rollout = config.agent.n_steps * config.train.n_envs
@@ -212,4 +214,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from btcrl.kernel_cache import drop_stale_kernels
+
+    drop_stale_kernels()  # an entry point: kernels cached from older sources go first
     sys.exit(main())

@@ -312,4 +312,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from btcrl.kernel_cache import drop_stale_kernels
+
+    drop_stale_kernels()  # an entry point: kernels cached from older sources go first
     sys.exit(main())

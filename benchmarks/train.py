@@ -26,6 +26,7 @@ from btcrl.agents.split import split_feature_set
 from btcrl.config import ExperimentConfig, FeaturesConfig, with_overrides
 from btcrl.env import BatchTradingEnv, TradingEnv
 from btcrl.features import load_feature_set
+from btcrl.jobs.processes import set_torch_threads
 
 
 @dataclass
@@ -74,7 +75,8 @@ def sb3_default(config: ExperimentConfig, train: Any, threads: int) -> PPO:
 
 
 def btcrl_recipe(config: ExperimentConfig, train: Any) -> PPO:
-    seed_training(config.seed, config.train.torch_threads, "cpu")
+    set_torch_threads(config.train.torch_threads)
+    seed_training(config.seed, "cpu")
     env = BatchTradingEnv(train, config.env, config.train.n_envs, config.seed, "train")
     return build_model(config.agent, env, config.seed, "cpu")  # type: ignore[return-value]
 
@@ -140,4 +142,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from btcrl.kernel_cache import drop_stale_kernels
+
+    drop_stale_kernels()  # an entry point: kernels cached from older sources go first
     main()

@@ -194,3 +194,32 @@ def package_cycles() -> list[list[str]]:
 def test_no_import_cycle_inside_a_package() -> None:
     cycles = package_cycles()
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+#: where process-wide side effects may happen: the commands and the worker start
+EDGES = ("btcrl/cli/", "btcrl/jobs/processes.py")
+
+
+def process_side_effects(path: Path) -> list[str]:
+    """torch thread counts, environment defaults and tqdm bars set in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = ast.unparse(node.func)
+            if target.endswith("set_num_threads") or target == "os.environ.setdefault":
+                found.append(f"{node.lineno}: {target}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "tqdm":
+            found += [f"{node.lineno}: tqdm" for a in node.names if a.name == "tqdm"]
+        elif isinstance(node, ast.Import) and any(a.name == "tqdm" for a in node.names):
+            found.append(f"{node.lineno}: tqdm")
+    return found
+
+
+def test_process_side_effects_live_at_the_edges() -> None:
+    bad = [
+        f"{rel}:{hit}"
+        for path in sorted(ROOT.rglob("*.py"))
+        if not (rel := str(path.relative_to(ROOT.parent))).startswith(EDGES)
+        for hit in process_side_effects(path)
+    ]
+    assert bad == []

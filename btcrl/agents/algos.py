@@ -4,8 +4,6 @@ sb3-contrib TQC on torch (``agent.backend: sb3``), or SBX SAC / TQC / CrossQ on 
 same zip format."""
 
 import logging
-import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,29 +50,12 @@ def agent_fields(algo: str) -> tuple[str, ...]:
     return (*_COMMON_FIELDS, "backend", *fields, *extra)
 
 
-def seed_training(seed: int, torch_threads: int, device: str) -> None:
-    """Seed Python, NumPy and torch (SB3's ``set_random_seed``; CUDA too on a GPU device) and
-    fix torch's intra-op thread count (``torch_threads`` > 0; 0 leaves torch's choice; JAX's
-    too while it is not imported yet: :func:`limit_jax_threads`). With
-    the same seed, threads, config and data, CPU training is bit-for-bit repeatable: SB3 draws
+def seed_training(seed: int, device: str) -> None:
+    """Seed Python, NumPy and torch (SB3's ``set_random_seed``; CUDA too on a GPU device).
+    With the same seed, torch threads (set by the entry point: ``btcrl.jobs.processes.
+    set_torch_threads``), config and data, CPU training is bit-for-bit repeatable: SB3 draws
     every random number from these generators and the envs take ``seed + index``."""
     set_random_seed(seed, using_cuda=device.startswith("cuda"))
-    if torch_threads > 0 and torch.get_num_threads() != torch_threads:
-        torch.set_num_threads(torch_threads)
-        log.debug("torch intra-op threads set to %d", torch_threads)
-    limit_jax_threads(torch_threads)
-
-
-def limit_jax_threads(threads: int) -> None:
-    """One XLA CPU thread pool of ``threads`` threads for SBX (``train.torch_threads``, which
-    holds for both backends; 0 leaves XLA's choice). XLA reads its flags once, when JAX
-    starts, so this works only before JAX is imported (the first SBX model of a process)."""
-    if threads <= 0 or "jax" in sys.modules:
-        return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" not in flags:
-        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
-        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
 
 
 def resolve_device(device: str) -> str:

@@ -1,6 +1,6 @@
 """The time split of a FeatureSet into a train span and a validation span (never shuffled)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -16,10 +16,19 @@ MIN_SPAN_BARS = 10
 @dataclass(frozen=True)
 class TimeSplit:
     """Train rows ``[0, boundary)`` (warm-up rows kept, never observed) and validation rows
-    ``[boundary, len)``; both spans as FeatureSets."""
+    ``[boundary - val_lead, len)``; both spans as FeatureSets. The ``val_lead`` rows before
+    the boundary (train bars) are the validation episode's first decision bar(s) and
+    unobserved history for the realised vol (``split_feature_set``'s ``lead_bars`` /
+    ``history_bars``), so its first fill is at the validation span's first open."""
 
     train: FeatureSet
     validation: FeatureSet
+    val_lead: int = 0
+
+    @property
+    def validation_span(self) -> FeatureSet:
+        """The validation bars themselves, without the rows before the boundary."""
+        return self.validation.rows(self.val_lead, len(self.validation))
 
     def tags(self) -> dict[str, str]:
         """``btcrl.train_start`` .. ``btcrl.val_end``: ISO UTC open times of the first and last
@@ -28,7 +37,7 @@ class TimeSplit:
         return {
             tag_names.TRAIN_START: _iso(train_times[0]),
             tag_names.TRAIN_END: _iso(train_times[-1]),
-            tag_names.VAL_START: _iso(self.validation.times[0]),
+            tag_names.VAL_START: _iso(self.validation.times[self.val_lead]),
             tag_names.VAL_END: _iso(self.validation.times[-1]),
         }
 
@@ -38,10 +47,18 @@ def _iso(ns: np.int64) -> str:
 
 
 def split_feature_set(
-    features: FeatureSet, ratio: float, train_end: date | None = None
+    features: FeatureSet,
+    ratio: float,
+    train_end: date | None = None,
+    *,
+    lead_bars: int = 0,
+    history_bars: int = 0,
 ) -> TimeSplit:
     """Split at ``train_end`` (last train UTC day, inclusive) if given, else so that ``ratio`` of
-    the valid bars (after warm-up) train. Raises DataError if either span has < 10 bars."""
+    the valid bars (after warm-up) train. The validation set keeps ``lead_bars`` observed
+    rows (``env.window``: its first decision is the last train bar) and ``history_bars``
+    unobserved rows before its start (:class:`TimeSplit`). Raises DataError if either span
+    has < 10 bars."""
     first = features.first_valid
     valid = len(features) - first
     if valid < 2 * MIN_SPAN_BARS:
@@ -60,9 +77,11 @@ def split_feature_set(
             f"(each needs at least {MIN_SPAN_BARS}); data spans "
             f"{_iso(features.times[first])} .. {_iso(features.times[-1])}"
         )
-    return TimeSplit(
-        train=features.rows(0, boundary), validation=features.rows(boundary, len(features))
-    )
+    keep = min(boundary, lead_bars + history_bars)
+    validation = features.rows(boundary - keep, len(features))
+    observed_from = keep - min(lead_bars, keep)
+    validation = replace(validation, first_valid=max(validation.first_valid, observed_from))
+    return TimeSplit(train=features.rows(0, boundary), validation=validation, val_lead=keep)
 
 
 def last_train_time(

@@ -1,4 +1,4 @@
-"""``run_training``: one tracked, reproducible training run (DESIGN.md, "MLflow layout")."""
+"""``run_training``: one tracked, reproducible training run (docs/training.md)."""
 
 import logging
 import tempfile
@@ -29,6 +29,7 @@ from btcrl.agents.run_info import model_name, run_name, run_params, train_run_ta
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
+from btcrl.config.train import trained_timesteps, validation_interval
 from btcrl.data.timeframes import periods_per_year
 from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
@@ -115,11 +116,11 @@ def run_training(
     configure_tracking(config.tracking)
     if features is None:
         features = _load_features(config)
-    split = split_feature_set(features, config.train.split_ratio, config.train.train_end)
     encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
     config = encoder.config
+    split = _split(config, features)
     device = resolve_device(config.agent.device)
-    seed_training(config.seed, config.train.torch_threads, device)
+    seed_training(config.seed, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
     all_tags = {**train_run_tags(config, features, split), **encoder.tags, **resumed}
     all_tags.update(extra_tags or {})
@@ -143,6 +144,19 @@ def run_training(
     log.info("run %s finished: %s", run_id, uri)
     # config as trained and logged (env.window follows an encoder's)
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
+
+
+def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
+    """The train / validation split; the validation set keeps the ``env.window`` bars before
+    its start (its first decision is the last train bar, its first fill the first validation
+    open) and ``env.vol_window`` bars of history for the realised vol."""
+    return split_feature_set(
+        features,
+        config.train.split_ratio,
+        config.train.train_end,
+        lead_bars=config.env.window,
+        history_bars=config.env.vol_window,
+    )
 
 
 def _load_features(config: ExperimentConfig) -> FeatureSet:
@@ -191,7 +205,7 @@ def _log_inputs(config: ExperimentConfig, features: FeatureSet, split: TimeSplit
     log_text(dump_config(config), "config.yaml")
     log_text(features.spec.to_json(), "feature_spec.json")
     log_candles(split.train, config.data.source, "training")
-    log_candles(split.validation, config.data.source, "validation")
+    log_candles(split.validation_span, config.data.source, "validation")
 
 
 def _register(
@@ -247,11 +261,12 @@ def _train(
 
     config = job.config
     model.set_logger(make_sb3_logger(run_id))
+    rollout, total = _budget(model, config)
     validation = ValidationCallback(
         job.split.validation,
         config.env,
         periods_per_year(config.data.timeframe),
-        eval_every=config.train.eval_every,
+        eval_every=validation_interval(config.train, rollout),
         best_metric=config.train.best_metric,
         checkpoint_dir=job.tmp / "checkpoints",
         run_id=run_id,
@@ -263,12 +278,12 @@ def _train(
     if curriculum is not None:
         callbacks.insert(0, curriculum)
     if lines is not None:
-        callbacks.append(ProgressLineCallback(config.train.total_timesteps, lines, validation))
+        callbacks.append(ProgressLineCallback(total, lines, validation))
     try:
         with warnings.catch_warnings():  # SB3's bar is tqdm.rich, which calls itself alpha
             warnings.simplefilter("ignore", TqdmExperimentalWarning)
             model.learn(
-                config.train.total_timesteps,
+                total,
                 callback=CallbackList(callbacks),
                 log_interval=1 if config.agent.algo == "ppo" else 4,
                 reset_num_timesteps=not config.train.resume,
@@ -285,6 +300,27 @@ def _train(
     if validation.last_eval_step != model.num_timesteps or not validation.history:
         validation.validate()  # the final weights are always scored
     return validation
+
+
+def _budget(model: BaseAlgorithm, config: ExperimentConfig) -> tuple[int, int]:
+    """(rollout, env-steps to train): SB3 trains whole rollouts (PPO: ``n_envs x n_steps``;
+    off-policy: ``n_envs x train_freq``), so ``train.total_timesteps`` is rounded up to them,
+    said once in a warning when that changes it."""
+    per_env = config.agent.n_steps if config.agent.algo == "ppo" else config.agent.train_freq
+    rollout = int(model.n_envs) * per_env
+    total = trained_timesteps(config.train, rollout)
+    if total != config.train.total_timesteps:
+        log.warning(
+            "training %s env-steps, not train.total_timesteps=%s: %s trains whole rollouts of "
+            "%s env-steps (%d envs x %d steps)",
+            f"{total:,}",
+            f"{config.train.total_timesteps:,}",
+            config.agent.algo.upper(),
+            f"{rollout:,}",
+            model.n_envs,
+            per_env,
+        )
+    return rollout, total
 
 
 def _chosen_model(

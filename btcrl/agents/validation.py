@@ -39,7 +39,13 @@ VALIDATION_METRICS = tuple(
         "costs",
         "return_before_costs",
         "fills",
-        # the prior (features.prior; NaN when the feature set carries none), issue 21
+    )
+)
+#: the prior's figures and the excess over it (issue 21), logged when the feature set
+#: carries the prior's columns (``features.prior``)
+PRIOR_VALIDATION_METRICS = tuple(
+    f"val/{name}"
+    for name in (
         "prior_total_return",
         "prior_sharpe",
         "prior_max_drawdown",
@@ -123,7 +129,7 @@ def score_episode(episode: dict[str, np.ndarray], periods_per_year: float) -> di
             metrics[key] = behaviour[key]
     metrics.update(_against_buy_and_hold(episode, periods_per_year))
     metrics.update(_costs(episode))
-    metrics["fills"] = float(episode["fills"].sum())
+    metrics["fills"] = float(np.sum(episode.get("fills", np.zeros(0))))
     return metrics
 
 
@@ -164,11 +170,10 @@ def _against_prior(
     rules' stops), and the agent's excess over it: ``prior_total_return``,
     ``prior_sharpe``, ``prior_max_drawdown``, ``excess_prior_return`` (simple difference of
     the total returns) and ``excess_prior_sharpe`` (annualised Sharpe of the per-bar return
-    differences). NaN when the feature set has no prior columns."""
+    differences). Empty when the feature set has no prior columns."""
     keys = ("total_return", "sharpe", "max_drawdown")
-    names = [f"prior_{k}" for k in keys] + ["excess_prior_return", "excess_prior_sharpe"]
     if "prior_exposure" not in features.spec.feature_names:
-        return dict.fromkeys(names, float("nan"))
+        return {}
     env = rule_env(config)
     prior = _episode_arrays(features, env, rule_policy(PRIOR_RULE, features, env))["equity"]
     perf = performance_metrics(prior, periods_per_year)

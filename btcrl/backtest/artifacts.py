@@ -137,16 +137,19 @@ def _comparison_lines(summary: dict[str, Any]) -> list[str]:
     each (return difference, annualised Sharpe of the per-bar excess and its PSR)."""
     bh = summary["buy_and_hold"]
     lines = [
-        f"  buy and hold: total return {bh['total_return']:+.2%}  sharpe {bh['sharpe']:.2f}  "
-        f"max drawdown {bh['max_drawdown']:.2%};  excess sharpe {bh['excess_sharpe']:.2f} "
+        f"  buy and hold: total return {bh['total_return']:+.2%}  sharpe (annualised) "
+        f"{bh['sharpe']:.2f}  "
+        f"max drawdown {bh['max_drawdown']:.2%};  excess: sharpe (annualised) "
+        f"{bh['excess_sharpe']:.2f} "
         f"(PSR {bh['excess_psr']:.2f})"
     ]
     prior = summary.get("prior")
     if prior:
         lines.append(
             f"  prior trend_voltarget: total return {prior['total_return']:+.2%}  sharpe "
-            f"{prior['sharpe']:.2f}  max drawdown {prior['max_drawdown']:.2%};  excess "
-            f"{prior['excess_return']:+.2%}, sharpe {prior['excess_sharpe']:.2f} "
+            f"(annualised) {prior['sharpe']:.2f}  max drawdown {prior['max_drawdown']:.2%};  "
+            f"excess {prior['excess_return']:+.2%}, sharpe (annualised) "
+            f"{prior['excess_sharpe']:.2f} "
             f"(PSR {prior['excess_psr']:.2f})"
         )
     return lines

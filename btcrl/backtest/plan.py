@@ -275,8 +275,9 @@ def prepare(
         plan.algo = loaded.config.agent.algo
     else:
         _attach_rule(plan, policy or "")
-    for message in plan.warnings:
-        log.warning("%s", message)
+    for message in plan.warnings:  # the in-sample one is the summary's first line already
+        level = logging.INFO if message.startswith("IN-SAMPLE") else logging.WARNING
+        log.log(level, "%s", message)
     return plan
 
 

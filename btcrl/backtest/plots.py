@@ -107,41 +107,84 @@ def drawdown_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+def entry_fills(frame: pd.DataFrame) -> pd.DataFrame:
+    """The order fills that opened, added to or flipped a position: ``time``, ``price`` (the
+    fill's own price, USD, not a trade's average), ``qty`` (signed BTC) and ``side``. The
+    order fills at the bar's open, so the position before it is the previous step's."""
+    qty = frame["fill_qty"].to_numpy(dtype=float)
+    after = frame["position"].to_numpy(dtype=float)
+    before = np.concatenate([[0.0], after[:-1]])
+    at_open = before + qty
+    grows = np.abs(at_open) > np.abs(before) + 1e-12
+    flips = np.sign(at_open) != np.sign(before)
+    mask = (qty != 0) & (at_open != 0) & (grows | flips)
+    return pd.DataFrame(
+        {
+            "time": frame.index[mask],
+            "price": frame["fill_price"].to_numpy(dtype=float)[mask],
+            "qty": qty[mask],
+            "side": np.where(at_open[mask] > 0, "long", "short"),
+        }
+    )
+
+
+def _entry_markers(frame: pd.DataFrame) -> list[go.Scatter]:
+    """Long and short entry markers, one per entry fill at its own price."""
+    if "fill_qty" not in frame or "fill_price" not in frame:
+        return []
+    entries = entry_fills(frame)
+    out = []
+    for side, symbol, color in (
+        ("long", "triangle-up", "green"),
+        ("short", "triangle-down", "red"),
+    ):
+        chosen = entries[entries["side"] == side]
+        text = [
+            f"{side} entry: {q:+.6f} BTC at {p:,.2f} USD"
+            for q, p in zip(chosen["qty"], chosen["price"], strict=True)
+        ]
+        marker = {"symbol": symbol, "color": color, "size": 8}
+        out.append(
+            go.Scatter(
+                x=_x(chosen["time"]), y=chosen["price"], name=f"{side} entry", mode="markers",
+                text=text, marker=marker,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _exit_markers(trades: pd.DataFrame) -> list[go.Scatter]:
+    """One marker per closed trade at its exit price, with the trade's PnL and reason."""
+    if not len(trades):
+        return []
+    chosen = trades[~trades["open"].astype(bool)]
+    text = [
+        f"trade {t} {s}: pnl {p:,.2f} USD ({q * 100:.2f} %), {r}"
+        for t, s, p, q, r in zip(
+            chosen["trade"],
+            chosen["side"],
+            chosen["pnl_usd"],
+            chosen["pnl_pct"],
+            chosen["exit_reason"],
+            strict=True,
+        )
+    ]
+    marker = {"symbol": "x", "color": "black", "size": 8}
+    return [
+        go.Scatter(
+            x=_x(chosen["exit_time"]), y=chosen["exit_price"], name="exit", mode="markers",
+            text=text, marker=marker,
+        )
+    ]  # fmt: skip
+
+
 def trades_figure(frame: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.Figure:
-    """Close price with entry / exit markers, and the position (BTC) underneath."""
+    """Close price with a marker at each entry fill's price (scale-ins each get one), exit
+    markers at each trade's exit price, and the position (BTC) underneath."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
     fig.add_trace(_line(frame.index, frame["close"], name="close"), row=1, col=1)
-    if len(trades):
-        markers = (
-            ("long entry", trades["side"] == "long", "entry", "triangle-up", "green"),
-            ("short entry", trades["side"] == "short", "entry", "triangle-down", "red"),
-            ("exit", ~trades["open"].astype(bool), "exit", "x", "black"),
-        )
-        for name, mask, end, symbol, color in markers:
-            chosen = trades[mask]
-            text = [
-                f"trade {t} {s}: pnl {p:,.2f} USD ({q * 100:.2f} %), {r}"
-                for t, s, p, q, r in zip(
-                    chosen["trade"],
-                    chosen["side"],
-                    chosen["pnl_usd"],
-                    chosen["pnl_pct"],
-                    chosen["exit_reason"],
-                    strict=True,
-                )
-            ]
-            fig.add_trace(
-                go.Scatter(
-                    x=_x(chosen[f"{end}_time"]),
-                    y=chosen[f"{end}_price"],
-                    name=name,
-                    mode="markers",
-                    text=text,
-                    marker={"symbol": symbol, "color": color, "size": 8},
-                ),
-                row=1,
-                col=1,
-            )
+    for trace in [*_entry_markers(frame), *_exit_markers(trades)]:
+        fig.add_trace(trace, row=1, col=1)
     fig.add_trace(
         _line(
             frame.index,
@@ -248,11 +291,16 @@ def figures(
 
 
 def write_report(
-    figs: dict[str, go.Figure], path: Path, title: str, lines: list[str], alert: str | None
+    figs: dict[str, go.Figure],
+    path: Path,
+    title: str,
+    lines: list[str],
+    alert: str | None,
+    extra_html: str = "",
 ) -> None:
     """One HTML page: ``title``, the ``alert`` in red (e.g. the in-sample warning), the
     ``lines``, then every figure, with plotly.js inline once (about 4.6 MB) and each figure's
-    data after it."""
+    data after it, then ``extra_html``."""
     from plotly.offline import get_plotlyjs
 
     parts = [
@@ -269,5 +317,6 @@ def write_report(
     for name, fig in figs.items():
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}")
         parts.append(f'<section id="{name}">{body}</section>')
+    parts.append(extra_html)  # e.g. the breakdowns (btcrl.backtest.breakdown)
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -178,7 +178,20 @@ def write_artifacts(
         title = f"Backtest {plan.title}, {plan.period_text}"
         lines = artifacts.report_lines(outcome.summary)
         alert = artifacts.in_sample_line(outcome.summary)
-        write_report(figs, out / artifacts.REPORT, title, lines, alert)
+        extra = _breakdowns(frame, outcome.trades, ppy, out)
+        write_report(figs, out / artifacts.REPORT, title, lines, alert, extra)
+
+
+def _breakdowns(frame: pd.DataFrame, trades: pd.DataFrame, ppy: float, out: Path) -> str:
+    """regimes.csv and trade_summary.csv into ``out``; their HTML for the report."""
+    from btcrl.backtest.breakdown import breakdown_html, regime_table, trade_summary
+
+    curves = {"strategy": "equity", "buy and hold": "buy_and_hold"}
+    regimes = regime_table(frame, curves, ppy)
+    summary = trade_summary(trades)
+    regimes.to_csv(out / "regimes.csv", index=False)
+    summary.to_csv(out / "trade_summary.csv", index=False)
+    return breakdown_html(regimes, summary)
 
 
 def run_backtest(
@@ -244,7 +257,10 @@ def _plot_frame(fs: FeatureSet, episodes: Episodes, steps: pd.DataFrame) -> pd.D
     if len(bench_equity) < len(times):  # buy-and-hold went bankrupt first: flat after that
         bench_equity = np.pad(bench_equity, (0, len(times) - len(bench_equity)), mode="edge")
     equity = equity_curve(steps, episode.initial_balance)
-    return equity_frame(times, equity, bench_equity[: len(times)], close, position)
+    frame = equity_frame(times, equity, bench_equity[: len(times)], close, position)
+    for name in ("fill_qty", "fill_price"):  # the entry markers sit at each fill's own price
+        frame[name] = np.concatenate([[0.0], steps[name].to_numpy(dtype=float)])
+    return frame
 
 
 def _experiment_for(config: ExperimentConfig, parent_run_id: str | None) -> str:
@@ -283,7 +299,13 @@ def log_backtest(
     ) as run:
         log_params(plan.logged_params(config))
         log_candles(plan.features, config.data.source, "backtest")
-        log_metrics(headline)
+        linked = False
+        if plan.model_name and plan.model_version is not None:
+            from btcrl.tracking.models import log_version_metrics
+
+            linked = log_version_metrics(headline, plan.model_name, plan.model_version)
+        if not linked:
+            log_metrics(headline)
         log_artifacts(out)
         run_id = str(run.info.run_id)
     return run_id

@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "btcrl.cli.pretrain",
         "Train a masked autoencoder on feature windows of the train span (the span ...",
     ),
+    "runs": (
+        "btcrl.cli.runs",
+        "Rank an experiment's runs by annualised Sharpe on the span that judges them ...",
+    ),
 }
 #: libraries a command imports sooner or later, imported before the heap is frozen
 _HEAVY = {

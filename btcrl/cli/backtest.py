@@ -1,6 +1,7 @@
 """`btcrl backtest`: a registry model (or a rule baseline) on a period, logged to MLflow."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from btcrl.cli.common import (
     data_options,
     handle_errors,
 )
+
+if TYPE_CHECKING:
+    from btcrl.backtest.runner import BacktestResult
 
 _KEYS = {
     "model": "backtest.model",
@@ -82,3 +86,16 @@ def backtest(
         click.echo(f"run id: {result.run_id}")
     if result.output_dir:
         click.echo(f"files: {result.output_dir}")
+    if config.backtest.plots:
+        click.echo(f"report: {_report_path(result)}")
+
+
+def _report_path(result: "BacktestResult") -> str:
+    """The report.html to open: in --output-dir when given, else the run's artifact."""
+    from btcrl.backtest.artifacts import REPORT
+
+    if result.output_dir:
+        return str(Path(result.output_dir) / REPORT)
+    from btcrl.tracking.lookup import artifact_location
+
+    return artifact_location(str(result.run_id), REPORT) if result.run_id else "(not logged)"

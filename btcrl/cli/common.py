@@ -1,10 +1,11 @@
 """Shared click options and the error boundary of every command."""
 
+import contextlib
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,7 +84,8 @@ def empty_uses_env(_ctx: click.Context, param: click.Parameter, value: str | Non
 
 
 def data_options(func: F) -> F:
-    """The data options of DESIGN.md; unset ones keep the config's values."""
+    """The data options every data-reading command shares (--source, --symbol, ...); unset ones
+    keep the config's values."""
     options = [
         click.option(
             "--source",
@@ -173,6 +175,26 @@ def progress_modes() -> tuple[bool, Callable[[str], None] | None]:
     return False, lambda line: click.echo(line, err=True)
 
 
+@contextlib.contextmanager
+def progress_bar(desc: str, unit: str) -> Iterator[Callable[..., None] | None]:
+    """A tqdm bar on stderr when it is a terminal (not CI), as ``update(done, total,
+    **counts)`` for a library's ``progress`` argument; None elsewhere."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=0, desc=desc, unit=unit, file=sys.stderr) as bar:
+
+        def update(done: int, total: int, **counts: int) -> None:
+            bar.total, bar.n = total, min(done, total)
+            if counts:
+                bar.set_postfix(refresh=False, **counts)
+            bar.refresh()
+
+        yield update
+
+
 def handle_errors(func: F) -> F:
     """Turn BtcrlError into one line on stderr (credentials redacted) and exit code 1;
     Ctrl-C into exit 130."""
@@ -210,13 +232,15 @@ TRACKING_HTTP_ENV = {
 
 def setup_logging(verbose: int) -> None:
     """Configure logging once, at the edge: every record and uncaught traceback redacted;
-    bounded waits for a tracking server."""
+    bounded waits for a tracking server; MLflow's progress bars off unless ``-v``."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format=LOG_FORMAT)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     if verbose <= 0:  # its "Retrying ..." lines precede the one error line that says it all
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+        # MLflow's download bars stay off unless -v (spawned workers inherit it)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     sys.excepthook = _redacted_excepthook
     for name, value in TRACKING_HTTP_ENV.items():
         os.environ.setdefault(name, value)

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, data_options, handle_errors
+from btcrl.cli.common import (
+    build_experiment_config,
+    config_options,
+    data_options,
+    handle_errors,
+    progress_bar,
+)
 from btcrl.config import DataConfig, ExperimentConfig
 from btcrl.config.redact import redact_tree
 from btcrl.data import IngestResult, ingest_candles
@@ -41,7 +47,8 @@ def ingest(
     if config.tracking.enabled:
         result, features, run_id = _ingest_tracked(config, with_features=not no_features)
     else:
-        result, run_id = ingest_candles(config.data, progress=True), None
+        with progress_bar(config.data.symbol, "bar") as bar:
+            result, run_id = ingest_candles(config.data, progress=bar), None
         features = None if no_features else load_feature_set(config.data, config.features)
     click.echo(_summary(config.data, result, run_id))
     if features is not None:
@@ -73,7 +80,8 @@ def _ingest_tracked(
     run_name = f"ingest {data.source if data.source != 'ccxt' else data.exchange} {data.symbol}"
     with start_run(experiment=EXPERIMENT, stage="ingest", run_name=run_name) as run:
         log_params(_params(data))  # keeps what `mlflow run` logged itself
-        result = ingest_candles(data, progress=True)
+        with progress_bar(data.symbol, "bar") as bar:
+            result = ingest_candles(data, progress=bar)
         set_tags({tags.DATA_HASH: result.manifest.content_hash})
         log_metrics(
             {
@@ -92,7 +100,11 @@ def _ingest_tracked(
         if with_features:
             features = load_feature_set(config.data, config.features)
             log_text(features.spec.to_json(), "feature_spec.json")
-            log_metrics({f"features/{k}": v for k, v in feature_stats(features).items()})
+            stats = feature_stats(features)  # per column: feature_stats.json, not 179 metrics
+            log_dict(stats, "feature_stats.json")
+            nan = sum(v for k, v in stats.items() if k.endswith(".nan"))
+            totals = {"rows": stats["rows"], "first_valid": stats["first_valid"], "nan": nan}
+            log_metrics({f"features/{k}": v for k, v in totals.items()})
             set_tags({tags.FEATURE_SPEC_HASH: features.spec.spec_hash})
         return result, features, run.info.run_id
 

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -34,7 +35,7 @@ _PRETRAIN_KEYS = {
 @config_options
 @data_options
 @handle_errors
-def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: str | None) -> None:
+def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: object) -> None:
     """Train a masked autoencoder on feature windows of the train span (the span `btcrl train`
     trains on with the same config) and register it as btcrl-encoder (alias candidate).
 
@@ -43,12 +44,15 @@ def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: st
     from tqdm import tqdm
 
     from btcrl.agents.pretraining import run_pretraining
+    from btcrl.jobs.processes import set_torch_threads
 
     config = build_experiment_config(config_path, overrides, options, _PRETRAIN_KEYS)
+    set_torch_threads(config.pretrain.torch_threads)
     quiet = not sys.stderr.isatty() or bool(os.environ.get("CI"))
     with tqdm(
         total=config.pretrain.steps, desc="pretrain", unit="step", disable=quiet, mininterval=1.0
     ) as bar:
+        lines = _ProgressLines(config.pretrain.steps) if quiet else None
 
         def on_eval(step: int, metrics: dict[str, float]) -> None:
             bar.update(step - bar.n)
@@ -57,6 +61,8 @@ def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: st
                     holdout=f"{metrics['loss/holdout']:.4f}",
                     baseline=f"{metrics['loss/baseline']:.4f}",
                 )
+            if lines is not None:
+                lines(step, metrics)
 
         result = run_pretraining(config, on_eval=on_eval)
     click.echo(f"run id:      {result.run_id}")
@@ -65,3 +71,27 @@ def pretrain(config_path: Path | None, overrides: tuple[str, ...], **options: st
         if key in result.metrics:
             click.echo(f"{key}: {result.metrics[key]:.5f}")
     click.echo(f"samples/s:   {result.samples_per_second:.0f}")
+
+
+class _ProgressLines:
+    """Without a terminal (pipes, logs, CI): one line on stderr every ``every_s`` seconds of
+    pre-training and at its last step, instead of a bar."""
+
+    def __init__(self, total: int, every_s: float = 30.0) -> None:
+        self.total = total
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every_s and step < self.total:
+            return
+        self.last = now
+        losses = "".join(
+            f", {key.removeprefix('loss/')} loss {metrics[key]:.4f}"
+            for key in ("loss/holdout", "loss/baseline")
+            if key in metrics
+        )
+        click.echo(
+            f"pretrain: step {step:,}/{self.total:,} ({step / self.total:.0%}){losses}", err=True
+        )

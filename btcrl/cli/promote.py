@@ -1,11 +1,17 @@
 """`btcrl promote MODEL_URI`: challenger -> champion through the gate (docs/selection.md)."""
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from btcrl.cli.common import build_experiment_config, config_options, handle_errors
+from btcrl.cli.common import BLANK_FLOAT, build_experiment_config, config_options, handle_errors
+from btcrl.errors import BtcrlError
+
+if TYPE_CHECKING:
+    from btcrl.config import ExperimentConfig
 
 
 @click.command()
@@ -13,6 +19,7 @@ from btcrl.cli.common import build_experiment_config, config_options, handle_err
 @click.argument("model_uri", metavar="MODEL_URI")
 @click.option(
     "--min-dsr",
+    type=BLANK_FLOAT,
     default=None,
     help="Lowest out-of-sample Deflated Sharpe Ratio to promote (default promote.min_dsr, 0.95).",
 )
@@ -33,7 +40,7 @@ def promote(
     config_path: Path | None,
     overrides: tuple[str, ...],
     model_uri: str,
-    min_dsr: str | None,
+    min_dsr: float | None,
     data_dir: str | None,
     allow_single_trial: bool,
 ) -> None:
@@ -47,7 +54,32 @@ def promote(
     single = "true" if allow_single_trial else None  # unset: the config decides
     options = {"min_dsr": min_dsr, "data_dir": data_dir, "allow_single_trial": single}
     config = build_experiment_config(config_path, overrides, options, keys)
-    result = promote_model(config, model_uri)
-    click.echo(f"{result.name} v{result.version}: {result.decision.reason}")
+    try:
+        result = promote_model(config, model_uri)
+    except BtcrlError as exc:
+        _record_under_mlflow_run(config, model_uri, f"BtcrlError: {exc}")
+        raise
+    line = f"{result.name} v{result.version}: {result.decision.reason}"
+    _record_under_mlflow_run(config, model_uri, None if result.decision.promote else line)
+    click.echo(line)
     if not result.decision.promote:
         sys.exit(1)
+
+
+def _record_under_mlflow_run(
+    config: "ExperimentConfig", model_uri: str, refusal: str | None
+) -> None:
+    """Under ``mlflow run -e promote`` (MLFLOW_RUN_ID set): name the run MLflow made after
+    what it promoted, tag its stage and, for a refusal or an error, why (``btcrl.end_reason``),
+    rather than leave an untagged FAILED run with a random name."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    from btcrl.tracking import configure_tracking, set_tags
+    from btcrl.tracking import tags as tag_names
+
+    configure_tracking(config.tracking)
+    found = {tag_names.RUN_NAME: f"promote {model_uri}", tag_names.STAGE: "promote"}
+    if refusal:
+        found[tag_names.END_REASON] = refusal[:500]
+    set_tags(found, run_id=run_id)

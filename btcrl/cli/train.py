@@ -86,6 +86,7 @@ def train(
     Prints the run id, the model URI and how to open the MLflow UI.
     """
     from btcrl.agents import run_training
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.tracking import configure_tracking
 
     if from_study:
@@ -93,6 +94,8 @@ def train(
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
     config = _load(config_path, overrides, options)
+    _check_backtest_period(config)  # before any training: a failing command moves no alias
+    set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
     with _terminate_as_interrupt():
@@ -148,6 +151,18 @@ def validation_table(metrics: dict[str, float]) -> list[str]:
     return [line for line in lines if line]
 
 
+def _check_backtest_period(config: ExperimentConfig) -> None:
+    """The backtest after training has an ordered period with candles in it: ConfigError or
+    DataError now, not after a model was trained, registered and aliased."""
+    if not (config.backtest.start or config.backtest.end):
+        return
+    from btcrl.backtest.period import resolve_period
+    from btcrl.data import load_candles
+
+    start, end = resolve_period(config)
+    load_candles(config.data.model_copy(update={"start": start, "end": end}))
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (``kill``, a container stop) ends the run KILLED like Ctrl-C, not RUNNING."""
@@ -176,13 +191,13 @@ def _mlflow_command() -> str:
 
 
 def _runs_page(run_id: str) -> str:
-    """The run's experiment in ``mlflow ui``'s default address, in the classic view: MLflow
-    3.17's UI opens on its GenAI view whatever the ``mlflow.experimentKind`` tag says, unless
-    the URL (or the toggle it remembers) asks for ``machine_learning``."""
+    """The run's experiment in ``mlflow ui``'s default address, opened on btcrl's saved view
+    (the deciding columns, best first; ``btcrl.tracking.leaderboard.ui_link``) in the classic
+    view."""
+    from btcrl.tracking.leaderboard import ui_link
     from btcrl.tracking.lookup import get_run
 
-    experiment_id = get_run(run_id).experiment_id
-    return f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning"
+    return ui_link(get_run(run_id).experiment_id)
 
 
 def _store_uri(uri: str) -> str:

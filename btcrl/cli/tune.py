@@ -1,6 +1,7 @@
 """`btcrl tune`: an Optuna study over training runs (docs/tune.md)."""
 
 import math
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from btcrl.cli.common import (
     data_options,
     empty_uses_env,
     handle_errors,
+    progress_bar,
     progress_modes,
 )
 
@@ -110,6 +112,7 @@ def tune(
     Every trial is a training run (nested under one parent MLflow run); validation metrics
     are reported to the pruner. Re-running with the same --study and --storage resumes.
     """
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.tune import run_study
 
     values: dict[str, object] = {}  # typed, never re-parsed as YAML
@@ -124,8 +127,10 @@ def tune(
     if register_best:
         values["tune.register_best"] = True
     config = build_experiment_config(config_path, overrides, options, _TUNE_KEYS, values)
-    bar, lines = progress_modes()
-    result = run_study(config, progress=bar, progress_lines=lines)
+    set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
+    _, lines = progress_modes()
+    with progress_bar(f"study {config.tune.study}", "trial") as bar:
+        result = run_study(config, progress=bar, progress_lines=lines)
     s = result.summary
     ran = _numbers(result.ran)
     click.echo(
@@ -147,8 +152,32 @@ def tune(
         click.echo(f"registered version {result.registered_version} with alias tuned")
     _conclusion(result)
     refused = promote and not _promote(config, result)
-    if refused or any(code != 0 for code in result.worker_exit_codes):
+    lost = worker_failures(result.worker_exit_codes)
+    if lost:  # the summary above covers the trials that finished
+        held = "a trial a lost worker held is failed by its heartbeat and retried (tune.max_retry)"
+        click.echo(f"error: {'; '.join(lost)}; {held}", err=True)
+    if refused or lost:
         raise SystemExit(1)
+
+
+def worker_failures(codes: list[int]) -> list[str]:
+    """One phrase per worker process that did not exit 0: its number and why (a signal by
+    name, or its exit code), e.g. ``worker 1 of 2 was killed by SIGKILL``."""
+    phrases = []
+    for index, code in enumerate(codes):
+        if code == 0:
+            continue
+        if code < 0:
+            try:
+                why = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                why = f"was killed by signal {-code}"
+        elif code == 130:
+            why = "was interrupted"
+        else:
+            why = f"exited with code {code}"
+        phrases.append(f"worker {index} of {len(codes)} {why}")
+    return phrases
 
 
 def _conclusion(result: "StudyResult") -> None:
@@ -165,7 +194,8 @@ def _conclusion(result: "StudyResult") -> None:
     if c.heldback is not None:
         rows = c.summary.get("metrics", {})
         pairs = ", ".join(
-            f"{k} {_num(v['in_sample_best'])} -> {_num(v['heldback'])}" for k, v in rows.items()
+            f"{_label(k)} {_num(v['in_sample_best'], k)} -> {_num(v['heldback'], k)}"
+            for k, v in rows.items()
         )
         window = f"{c.heldback.window[0]}..{c.heldback.window[1]}"
         click.echo(f"in-sample best -> held-back window {window}: {pairs}")
@@ -192,8 +222,24 @@ def _promote(config: "ExperimentConfig", result: "StudyResult") -> bool:
     return outcome.decision.promote
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+_PERCENT_KEYS = ("return", "drawdown", "cagr", "exposure")  # fractions, shown in %
+
+
+def _label(key: str) -> str:
+    """A metric's name as printed: a Sharpe ratio says it is annualised (the per-bar one says
+    so in its own name)."""
+    if "sharpe" in key and "per_bar" not in key:
+        return f"{key} (annualised)"
+    return key
+
+
+def _num(value: float | None, key: str = "") -> str:
+    """A metric as the rest of the output prints it: returns and drawdowns in %."""
+    if value is None:
+        return "n/a"
+    if any(part in key for part in _PERCENT_KEYS):
+        return f"{value:+.2%}"
+    return f"{value:.4g}"
 
 
 def _numbers(numbers: list[int]) -> str:

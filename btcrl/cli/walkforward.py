@@ -136,9 +136,9 @@ def walkforward(
     Re-running with the same --name resumes (finished segments are never retrained); the
     same --name and --storage on other machines joins the same walk-forward.
     """
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.walkforward import run_walkforward
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if logging.getLogger().level >= logging.WARNING:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     extra = list(overrides)
@@ -153,6 +153,7 @@ def walkforward(
     if pretrain:
         extra.append("pretrain.per_segment=true")
     config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
+    set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
     progress = SegmentProgress()
     try:
         result = run_walkforward(config, progress=progress, step_progress=progress.tty)
@@ -217,4 +218,7 @@ def _summary(r: "WalkforwardResult") -> None:
         f"{m['stats/min_track_record_bars']:.0f} of {m['stats/track_record_bars']:.0f} bars"
     )
     if r.registered_version:
-        click.echo(f"registered version {r.registered_version} with alias challenger")
+        click.echo(
+            f"registered version {r.registered_version} of {r.registered_name} "
+            "with alias challenger"
+        )

@@ -1,4 +1,4 @@
-"""The typed config tree (DESIGN.md, "Configuration")."""
+"""The typed config tree (docs/internals.md, config)."""
 
 from btcrl.config.agent import AgentConfig
 from btcrl.config.backtest import BacktestConfig

@@ -73,7 +73,17 @@ def _refill_derived(
 ) -> None:
     """A value that was filled in from another one is filled in again when that one changes
     (unless it is set too): ``tune.metrics`` left at the old objective's default follows a
-    new ``tune.objective``."""
+    new ``tune.objective``; ``env.action_mode`` left at the shipped default (residual when
+    the prior is on and no ``action_levels``) follows ``features.prior`` and
+    ``env.action_levels``."""
+    if not any(k == "env" or k.startswith("env.action_mode") for k in values):
+        derived = (
+            "residual"
+            if config.features.prior.enabled and not config.env.action_levels
+            else "absolute"
+        )
+        if config.env.action_mode == derived:
+            tree["env"].pop("action_mode", None)
     tune = config.tune
     if (
         "tune.objective" in values

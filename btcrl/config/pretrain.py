@@ -31,8 +31,9 @@ class PretrainConfig(Section):
     torch_threads: int = Field(
         1,
         ge=0,
-        description="torch intra-op threads; 0 = torch's default (all cores). 1: on 2 shared "
-        "cores, 2 threads ran 7x slower than 1 (they spin waiting for each other)",
+        description="torch intra-op threads of btcrl pretrain (set by the command; a "
+        "walk-forward's per-segment encoders use train.torch_threads); 0 = torch's default "
+        "(all cores). 1: on 2 shared cores, 2 threads ran 7x slower than 1 (they spin)",
     )
     experiment: str = "btcrl-pretrain"
     model_name: str = Field("btcrl-encoder", description="registry name of the encoder")

@@ -77,13 +77,19 @@ class TrainConfig(Section):
     n_envs: int = Field(64, ge=1, le=65536)
     split_ratio: float = Field(0.75, gt=0, lt=1, description="train fraction of the bars")
     train_end: date | None = Field(None, description="last train day; overrides split_ratio")
-    eval_every: int = Field(50_000, ge=1, description="env-steps between validations")
+    eval_every: int = Field(
+        0,
+        ge=0,
+        description="env-steps between validations; 0 = about ten per run, at whole "
+        "rollouts (TrainConfig.validation_interval)",
+    )
     best_metric: str = Field("val/sharpe", description="metric that picks the best checkpoint")
     early_stop_patience: int = Field(0, ge=0, description="evaluations without gain; 0 = off")
     torch_threads: int = Field(
         1,
         ge=0,
-        description="torch intra-op threads; 0 = torch's default (all cores). 1 is fastest for "
+        description="torch intra-op threads, set by the command or the worker at its start; "
+        "0 = torch's default (all cores). 1 is fastest for "
         "the small default MLP: batched env stepping is single-threaded and extra threads "
         "mostly spin (benchmarks/train.py)",
     )
@@ -126,3 +132,23 @@ class TrainConfig(Section):
         if self.curriculum == "three_phase":
             return THREE_PHASE
         return self.curriculum
+
+
+#: validations per run when ``train.eval_every`` is 0
+AUTO_VALIDATIONS = 10
+
+
+def validation_interval(train: TrainConfig, rollout: int) -> int:
+    """Env-steps between validations: ``train.eval_every``, or when it is 0 about
+    ``AUTO_VALIDATIONS`` per run, a whole number of rollouts (``rollout`` env-steps: PPO's
+    ``n_envs x n_steps``, between which its policy does not change; ``n_envs`` off-policy)."""
+    if train.eval_every:
+        return train.eval_every
+    rollouts = max(1, round(train.total_timesteps / AUTO_VALIDATIONS / rollout))
+    return rollouts * rollout
+
+
+def trained_timesteps(train: TrainConfig, rollout: int) -> int:
+    """The env-steps a run trains: ``train.total_timesteps`` rounded up to whole rollouts
+    (SB3 finishes the rollout it is in)."""
+    return -(-train.total_timesteps // rollout) * rollout

@@ -36,6 +36,7 @@ def atomic_write(
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
         os.close(handle)
+        Path(name).chmod(_created_mode())  # mkstemp's 0600 would lock the team out
     except OSError as exc:
         raise DataError(describe_os_error(exc, path, what)) from None
     tmp = Path(name)
@@ -53,6 +54,13 @@ def atomic_write(
         raise
     with contextlib.suppress(OSError):
         _fsync(path.parent)
+
+
+def _created_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0666 less the umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: Path, text: str, *, what: str = "file") -> None:

@@ -12,7 +12,6 @@ import difflib
 import logging
 import os
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from urllib.parse import urlsplit
 
 import ccxt
 import pandas as pd
-from tqdm import tqdm
 
 from btcrl.config import DataConfig
 from btcrl.data.columns import OHLCV, TIME
@@ -33,6 +31,8 @@ from btcrl.errors import ConfigError, ExchangeError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: ``progress(done, total)``: grid bars fetched so far of all asked for
+Progress = Callable[[int, int], None]
 DEFAULT_PAGE_LIMIT = 500
 MAX_BACKOFF_S = 60.0
 _WEEK_OFFSET_MS = 4 * 86_400_000  # weekly bars open on Mondays; 1970-01-01 was a Thursday
@@ -91,6 +91,18 @@ def api_credentials(exchange_id: str) -> dict[str, str]:
     return {field: value for field, value in found.items() if value}
 
 
+def check_exchange_id(exchange_id: str) -> None:
+    """ConfigError naming close matches when ccxt does not know ``exchange_id`` (checked
+    before the store is touched: a misspelt id leaves no folder behind)."""
+    if exchange_id not in ccxt.exchanges:
+        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ConfigError(
+            f"exchange {exchange_id!r} is unknown to ccxt; {hint}"
+            f"{len(ccxt.exchanges)} ids are known, e.g. binance, bybit, coinbase, kraken, okx"
+        )
+
+
 def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     """A ccxt exchange for ``config``, markets loaded, symbol and timeframe checked.
 
@@ -99,13 +111,7 @@ def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     markets cannot be loaded after retries.
     """
     exchange_id = config.exchange
-    if exchange_id not in ccxt.exchanges:
-        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ConfigError(
-            f"exchange {exchange_id!r} is unknown to ccxt; {hint}"
-            f"{len(ccxt.exchanges)} ids are known, e.g. binance, bybit, coinbase, kraken, okx"
-        )
+    check_exchange_id(exchange_id)
     options: dict[str, Any] = {"enableRateLimit": True, "timeout": config.timeout_ms}
     if config.rate_limit_ms is not None:
         options["rateLimit"] = config.rate_limit_ms
@@ -132,19 +138,26 @@ def open_exchange(config: DataConfig, counter: _Counter | None = None) -> Any:
     return exchange
 
 
-def fetch_ranges(config: DataConfig, ranges: list[Range], progress: bool = False) -> FetchResult:
-    """Download the bars of ``ranges`` (ms, inclusive open times) for ``config``'s market."""
+def fetch_ranges(
+    config: DataConfig, ranges: list[Range], progress: Progress | None = None
+) -> FetchResult:
+    """Download the bars of ``ranges`` (ms, inclusive open times) for ``config``'s market;
+    ``progress(done, total)`` in grid bars after every page (the CLI draws the bar)."""
     counter = _Counter()
     exchange = open_exchange(config, counter)
     step = timeframe_ms(config.timeframe)
     total = sum((b - a) // step + 1 for a, b in ranges)
-    show = progress and sys.stderr.isatty()
+    done = 0
+
+    def advance(bars: int) -> None:
+        nonlocal done
+        done += bars
+        if progress is not None:
+            progress(done, total)
+
     rows: list[list[Any]] = []
-    with tqdm(
-        total=total, unit="bar", disable=not show, desc=config.symbol, file=sys.stderr
-    ) as bar:
-        for first, last in ranges:
-            rows.extend(_fetch_range(exchange, config, first, last, counter, bar))
+    for first, last in ranges:
+        rows.extend(_fetch_range(exchange, config, first, last, counter, advance))
     frame = pd.DataFrame(rows, columns=["ts", *OHLCV])
     index = pd.DatetimeIndex(pd.to_datetime(frame["ts"], unit="ms", utc=True), name=TIME)
     candles = frame[list(OHLCV)].astype("float64").set_axis(index.as_unit("us"))
@@ -161,7 +174,12 @@ def page_limit(exchange: Any) -> int:
 
 
 def _fetch_range(
-    exchange: Any, config: DataConfig, first: int, last: int, counter: _Counter, bar: tqdm
+    exchange: Any,
+    config: DataConfig,
+    first: int,
+    last: int,
+    counter: _Counter,
+    advance: Callable[[int], None],
 ) -> list[list[Any]]:
     step = timeframe_ms(config.timeframe)
     limit_max = page_limit(exchange)
@@ -180,7 +198,7 @@ def _fetch_range(
         if not page:
             break  # the exchange has nothing from `since` to `last` (an outage or the end)
         rows.extend(page)
-        bar.update((int(page[-1][0]) + step - since) // step)  # grid bars passed, gaps too
+        advance((int(page[-1][0]) + step - since) // step)  # grid bars passed, gaps too
         since = int(page[-1][0]) + step
     return rows
 

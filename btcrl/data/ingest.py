@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -75,14 +76,16 @@ def open_store(config: DataConfig) -> CandleStore:
     return CandleStore(config.data_dir, store_key(config), keep_archives=config.keep_archives)
 
 
-def ingest_candles(config: DataConfig, progress: bool = False) -> IngestResult:
+def ingest_candles(
+    config: DataConfig, progress: Callable[[int, int], None] | None = None
+) -> IngestResult:
     """Make the store hold ``config``'s range: import sample/csv, or fetch what ccxt lacks.
 
     Sample and csv sources are imported whole (a re-import of an unchanged file does nothing).
     For ccxt only the bars outside the stored coverage are fetched. New batches are validated
     (severe problems raise DataError and leave the store untouched), merged (new values win),
     sorted and de-duplicated, then written atomically; a result equal to the stored content
-    leaves the parquet file untouched. ``progress`` shows a bar on a terminal.
+    leaves the parquet file untouched. ``progress(done, total)``: bars fetched from an exchange.
     """
     started = time.perf_counter()
     _check_sample(config)
@@ -91,6 +94,10 @@ def ingest_candles(config: DataConfig, progress: bool = False) -> IngestResult:
             f"source {config.source!r} names stored data; ingest it with --source csv:PATH, "
             "ccxt or sample (it is read as it is by the other commands)"
         )
+    if config.source == "ccxt":
+        from btcrl.data.ccxt_source import check_exchange_id
+
+        check_exchange_id(config.exchange)  # before the store's folder and lock exist
     store = open_store(config)
     with store.lock():
         previous = store.read_manifest()
@@ -118,7 +125,7 @@ def load_candles(config: DataConfig) -> pd.DataFrame:
     """
     store = open_store(config)
     if not is_stored_source(config.source) and not is_up_to_date(config, store):
-        ingest_candles(config, progress=False)
+        ingest_candles(config)
     frame = select_range(store.read(), config)
     if frame.empty:
         raise MissingCandlesError(describe_missing(config, store.key))
@@ -229,7 +236,10 @@ def _source_fingerprint(config: DataConfig) -> tuple[str, str]:
 
 
 def _ingest_ccxt(
-    config: DataConfig, store: CandleStore, previous: Manifest | None, progress: bool
+    config: DataConfig,
+    store: CandleStore,
+    previous: Manifest | None,
+    progress: Callable[[int, int], None] | None,
 ) -> IngestResult:
     """Fetch the bars of the requested range that the stored coverage lacks."""
     from btcrl.data.ccxt_source import fetch_ranges, last_closed_bar, requested_range

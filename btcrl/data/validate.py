@@ -6,9 +6,16 @@ Problem classes and how each is treated (``DataConfig.repair`` only changes the 
 problem                    severity  treatment
 =========================  ========  ====================================================
 NaN or non-positive price  severe    reject the batch (DataError)
+infinite price or volume   severe    reject the batch
+implausible price          severe    reject the batch: a price 10x above or below the median
+                                     close of the 25 bars around it, or a bar range 100x the
+                                     median range there and over 25% of the price
 NaN or negative volume     severe    reject the batch
 high below low             severe    reject the batch
-off-grid timestamp         severe    reject the batch (a stamp not on the timeframe grid)
+off-grid timestamp         severe    reject the batch (a stamp not on the timeframe grid);
+                                     with ``repair``, stamps that all share one constant
+                                     offset from the grid (an export shifted by 5 minutes)
+                                     are snapped back onto it, and the report says so
 conflicting duplicates     severe    reject the batch (one stamp, different values)
 exact duplicate rows       minor     always dropped (they carry no information), reported
 high below open/close or   minor     reported and kept; with ``repair`` high/low are widened
@@ -36,10 +43,24 @@ MAX_EXAMPLES = 3
 _NS = 1_000_000_000
 _WEEK_OFFSET_NS = 4 * 86_400 * _NS  # weekly bars open on Mondays; 1970-01-01 was a Thursday
 
+#: a price this many times above (or below) the median close of the bars around it is
+#: implausible; so is a bar range RANGE_FACTOR times their median range (and over
+#: RANGE_FRACTION of the price)
+IMPLAUSIBLE_FACTOR = 10.0
+RANGE_FACTOR = 100.0
+RANGE_FRACTION = 0.25
+#: bars around a bar (centred) whose median close and range judge it; fewer than
+#: NEIGHBOURS_MIN finite bars: not judged
+NEIGHBOURS = 25
+NEIGHBOURS_MIN = 5
+
 SEVERE = (
     "nan_prices",
     "nonpositive_prices",
+    "nonfinite_prices",
+    "implausible_prices",
     "nan_volume",
+    "nonfinite_volume",
     "negative_volume",
     "high_below_low",
     "off_grid",
@@ -146,8 +167,10 @@ def validate_candles(
     step_ns = timeframe_seconds(timeframe) * _NS
     data = frame[list(OHLCV)].astype("float64")
     if not data.index.is_monotonic_increasing:
-        report.counts["unsorted"] = 1
+        _count_unsorted(data, report)
         data = data.sort_index(kind="stable")
+    if repair:
+        data = _snap_offset(data, step_ns, _grid_offset(timeframe), report)
     data = _drop_duplicates(data, report)
     _check_values(data, report)
     _check_grid(data, step_ns, _grid_offset(timeframe), report)
@@ -156,9 +179,10 @@ def validate_candles(
     data = _check_ohlc(data, report, repair=repair)
     report.gaps = find_gaps(data.index, timeframe)
     report.rows_out = len(data)
-    if repair and not report.repaired:
+    if repair and not report.repaired and not report.repair_note:
         report.repair_note = (
-            "repair requested but nothing to repair: no bar has high/low outside open/close"
+            "repair requested but nothing to repair: no bar has high/low outside open/close "
+            "and no stamp is off the grid"
         )
         log.warning("%s: %s", label, report.repair_note)
     if report.minor:
@@ -234,13 +258,46 @@ def _drop_duplicates(data: pd.DataFrame, report: ValidationReport) -> pd.DataFra
     return data
 
 
+def _count_unsorted(data: pd.DataFrame, report: ValidationReport) -> None:
+    """Count the rows that open before the row above them; the first one is the example."""
+    times = data.index.as_unit("ns").asi8
+    back = np.flatnonzero(np.diff(times) < 0) + 1
+    report.counts["unsorted"] = len(back)
+    _examples(report, "unsorted", data.iloc[back])
+
+
+def _snap_offset(
+    data: pd.DataFrame, step_ns: int, offset_ns: int, report: ValidationReport
+) -> pd.DataFrame:
+    """With ``repair``: when every off-grid stamp sits at one constant offset from the grid
+    (an export stamped 5 minutes late), move those stamps back onto the grid and note it."""
+    times = data.index.as_unit("ns").asi8
+    shift = (times - offset_ns) % step_ns
+    off = shift != 0
+    if not off.any() or len(np.unique(shift[off])) != 1:
+        return data
+    delta = int(shift[off][0])
+    snapped = np.where(off, times - delta, times)
+    index = pd.DatetimeIndex(pd.to_datetime(snapped, utc=True), name=data.index.name)
+    data = data.set_axis(index.as_unit(data.index.unit), axis=0)
+    report.repaired += int(off.sum())
+    report.repair_note = (
+        f"{int(off.sum()):,} stamps {_duration(delta)} off the grid snapped back onto it"
+    )
+    log.warning("%s", report.repair_note)
+    return data.sort_index(kind="stable")
+
+
 def _check_values(data: pd.DataFrame, report: ValidationReport) -> None:
     prices = data[[OPEN, HIGH, LOW, CLOSE]].to_numpy()
     volume = data[VOLUME].to_numpy()
     checks = {
         "nan_prices": np.isnan(prices).any(axis=1),
         "nonpositive_prices": (prices <= 0).any(axis=1),
+        "nonfinite_prices": np.isinf(prices).any(axis=1),
+        "implausible_prices": _implausible(data),
         "nan_volume": np.isnan(volume),
+        "nonfinite_volume": np.isinf(volume),
         "negative_volume": volume < 0,
         "high_below_low": data[HIGH].to_numpy() < data[LOW].to_numpy(),
     }
@@ -248,6 +305,26 @@ def _check_values(data: pd.DataFrame, report: ValidationReport) -> None:
         if mask.any():
             report.counts[name] = int(mask.sum())
             _examples(report, name, data[mask])
+
+
+def _implausible(data: pd.DataFrame) -> np.ndarray:
+    """Finite bars whose prices are :data:`IMPLAUSIBLE_FACTOR` times off the median close of
+    the :data:`NEIGHBOURS` bars around them, or whose range is :data:`RANGE_FACTOR` times
+    their median range and over :data:`RANGE_FRACTION` of that close (``high=1e308``)."""
+    prices = data[[OPEN, HIGH, LOW, CLOSE]].to_numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(prices).all(axis=1) & (prices > 0).all(axis=1)
+        close = data[CLOSE].where(finite)
+        spread = (data[HIGH] - data[LOW]).where(finite)
+        window = {"window": NEIGHBOURS, "center": True, "min_periods": NEIGHBOURS_MIN}
+        median = close.rolling(**window).median().to_numpy()
+        median_range = spread.rolling(**window).median().to_numpy()
+        high, low = data[HIGH].to_numpy(), data[LOW].to_numpy()
+        off = (high > median * IMPLAUSIBLE_FACTOR) | (low < median / IMPLAUSIBLE_FACTOR)
+        wide = (spread.to_numpy() > RANGE_FACTOR * median_range) & (
+            spread.to_numpy() > RANGE_FRACTION * median
+        )
+    return finite & ~np.isnan(median) & (off | wide)
 
 
 def _check_grid(data: pd.DataFrame, step_ns: int, offset_ns: int, report: ValidationReport) -> None:
@@ -284,6 +361,14 @@ def _examples(report: ValidationReport, name: str, rows: pd.DataFrame) -> None:
 def _row_text(stamp: pd.Timestamp, row: pd.Series) -> str:
     values = " ".join(f"{col}={row[col]:g}" for col in OHLCV)
     return f"{_iso(stamp)} {values}"
+
+
+def _duration(ns: int) -> str:
+    """``5 min``, ``30 s``, ``2 h``: the largest unit that divides ``ns``."""
+    for unit, size in (("h", 3600 * _NS), ("min", 60 * _NS), ("s", _NS), ("ms", 1_000_000)):
+        if ns % size == 0:
+            return f"{ns // size} {unit}"
+    return f"{ns} ns"
 
 
 def _iso(stamp: pd.Timestamp) -> str:

@@ -1,5 +1,6 @@
 """The reconstruction plot of a pre-training run: one held-out window, its masked tokens and
-what the encoder made of them (an HTML page, logged as ``reconstruction.html``)."""
+what the encoder made of them (an HTML page with plotly.js inline, so it renders offline,
+logged as ``reconstruction.html``)."""
 
 import numpy as np
 import plotly.graph_objects as go
@@ -56,4 +57,4 @@ def reconstruction_html(
         height=220 * count + 120,
         xaxis_title="bar relative to the window's last (t)",
     )
-    return figure.to_html(include_plotlyjs="cdn", full_html=True)
+    return figure.to_html(include_plotlyjs=True, full_html=True)  # renders offline

@@ -87,8 +87,6 @@ def pretrain_encoder(
 ) -> PretrainResult:
     """Train a :class:`MaskedEncoder` on every full window of ``features``' valid rows."""
     torch.manual_seed(seed)
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
     values = np.ascontiguousarray(features.features, dtype=np.float32)
     ends = window_ends(features, config.window)
     train_ends, holdout_ends = split_ends(ends, config.holdout_fraction)

@@ -14,8 +14,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.config.redact import RedactingFormatter
 from btcrl.errors import BtcrlError
-from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
+from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports, limit_jax_threads
 from btcrl.kernel_cache import drop_stale_kernels
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,27 @@ def with_worker_threads(config: ExperimentConfig, workers: int) -> ExperimentCon
     return with_overrides(config, {"train.torch_threads": torch_threads_per_worker(workers)})
 
 
-def watch_parent(parent_pid: int | None = None, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+def set_torch_threads(threads: int) -> None:
+    """torch's intra-op thread count for this process (0 leaves torch's choice). Only entry
+    points call it: the commands and each spawned worker at its start."""
+    import torch
+
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+        log.debug("torch intra-op threads set to %d", threads)
+    limit_jax_threads(threads)  # SBX's too, while JAX is not imported yet
+
+
+def watch_parent(
+    parent_pid: int | None = None,
+    poll_s: float = PARENT_POLL_S,
+    on_orphan: Callable[[], object] | None = None,
+) -> threading.Thread:
     """A daemon thread that stops this worker when process ``parent_pid`` (default: the
     parent now) is gone, killed even with SIGKILL: Ctrl-C in the main thread first, so the
-    trial's run ends KILLED, then a hard exit (EXIT_ORPHANED) after ORPHAN_GRACE_S seconds."""
+    trial's run ends KILLED, then, after ORPHAN_GRACE_S seconds, ``on_orphan`` (it ends from
+    this thread the runs the main thread could not: a trial stuck in torch's C code never sees
+    the Ctrl-C) and a hard exit (EXIT_ORPHANED)."""
     watched = os.getppid() if parent_pid is None else parent_pid
 
     def watch() -> None:
@@ -61,6 +79,11 @@ def watch_parent(parent_pid: int | None = None, poll_s: float = PARENT_POLL_S) -
         log.warning("process %d that started this worker is gone; the worker stops", watched)
         _thread.interrupt_main()
         time.sleep(ORPHAN_GRACE_S)
+        if on_orphan is not None:
+            try:
+                on_orphan()
+            except Exception as exc:  # the store may be gone too: exit all the same
+                log.warning("could not end this worker's runs: %s", exc)
         os._exit(EXIT_ORPHANED)
 
     thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
@@ -68,31 +91,37 @@ def watch_parent(parent_pid: int | None = None, poll_s: float = PARENT_POLL_S) -
     return thread
 
 
-def start_worker(start: WorkerStart, parent_pid: int | None = None) -> None:
-    """What every spawned worker does first: watch the parent, the kernels' cache guard,
-    logging with the worker's tag, Optuna's verbosity and torch's threads. Its libraries are
-    imported with the garbage collector paused, then frozen (``btcrl.jobs.startup``)."""
+def start_worker(
+    start: WorkerStart,
+    parent_pid: int | None = None,
+    on_orphan: Callable[[], object] | None = None,
+) -> None:
+    """What every spawned worker does first: watch the parent (``on_orphan`` as in
+    ``watch_parent``), the kernels' cache guard, logging with the worker's tag (credentials
+    redacted), Optuna's verbosity and torch's threads. Its libraries are imported with the
+    garbage collector paused, then frozen (``btcrl.jobs.startup``)."""
     freeze_after_imports((*TRAINING_MODULES, "optuna"))
     import optuna
 
-    watch_parent(parent_pid)
+    watch_parent(parent_pid, on_orphan=on_orphan)
     drop_stale_kernels()
-    logging.basicConfig(
-        level=start.log_level,
-        format=f"%(asctime)s %(levelname)s {start.tag} %(name)s: %(message)s",
-    )
+    log_format = f"%(asctime)s %(levelname)s {start.tag} %(name)s: %(message)s"
+    logging.basicConfig(level=start.log_level, format=log_format)
+    for handler in logging.getLogger().handlers:  # no credential in a worker's log lines
+        handler.setFormatter(RedactingFormatter(log_format))
     optuna.logging.set_verbosity(optuna.logging.INFO if start.log_level <= logging.INFO else 30)
-    import torch
-
-    torch.set_num_threads(max(1, start.torch_threads))
+    set_torch_threads(max(1, start.torch_threads))
 
 
 def run_as_worker(
-    start: WorkerStart, loop: Callable[[], Any], parent_pid: int | None = None
+    start: WorkerStart,
+    loop: Callable[[], Any],
+    parent_pid: int | None = None,
+    on_orphan: Callable[[], object] | None = None,
 ) -> None:
     """``start_worker``, then ``loop``; a BtcrlError ends the worker with exit code 1 and one
     logged line, Ctrl-C (or a lost parent) with EXIT_INTERRUPTED."""
-    start_worker(start, parent_pid)
+    start_worker(start, parent_pid, on_orphan)
     try:
         loop()
     except BtcrlError as exc:

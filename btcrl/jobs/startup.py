@@ -18,6 +18,7 @@ import contextlib
 import gc
 import importlib
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 #: environment variable: ``0`` keeps CPython's collector settings (benchmarks, debugging)
@@ -76,3 +77,15 @@ def freeze_after_imports(modules: Iterable[str] = ()) -> None:
         _, gen1, gen2 = gc.get_threshold()
         gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
         gc.enable()
+
+
+def limit_jax_threads(threads: int) -> None:
+    """One XLA CPU thread pool of ``threads`` threads for SBX (``train.torch_threads`` holds
+    for both backends; 0 leaves XLA's choice). XLA reads its flags once, when JAX starts, so
+    this works only before JAX is imported (entry points call it with torch's threads)."""
+    if threads <= 0 or "jax" in sys.modules:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:
+        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
+        os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()

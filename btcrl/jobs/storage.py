@@ -44,8 +44,10 @@ def redact_url(url: str) -> str:
 def resolve_storage_url(config: TuneConfig) -> str:
     """The storage URL to use, checked: a known RDB dialect that can be reached.
 
-    Creates the directory of a sqlite file. Raises a one-line ConfigError naming the URL
-    (password hidden) when it cannot be parsed, names an unknown dialect or cannot connect.
+    Creates nothing: a sqlite file's folder must exist (or only its last level may be
+    missing, e.g. ``studies/``: made with the study), and a server must answer. Raises a
+    one-line ConfigError naming the URL (password hidden) when it cannot be parsed, names an
+    unknown dialect, a missing folder, or cannot connect.
     """
     url = config.storage or default_storage_url(config.study)
     shown = redact_url(url)
@@ -64,13 +66,41 @@ def resolve_storage_url(config: TuneConfig) -> str:
     if dialect == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise ConfigError(f"storage URL {shown!r} needs a file (workers share it)")
-        try:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"storage URL {shown!r}: cannot create its folder: {exc}") from None
+        _check_sqlite_folder(Path(parsed.database).expanduser(), shown)
+        return url
     url = _with_installed_driver(url, parsed.drivername)
     _check_connect(url, shown)
     return url
+
+
+def _check_sqlite_folder(db: Path, shown: str) -> None:
+    """The folder of a sqlite storage file exists, or only its last level is missing (as
+    ``studies/`` on a first tune; made with the study), and the file, if there, is a file:
+    ConfigError otherwise (a mistyped path never grows a tree of folders)."""
+    folder = db.parent
+    if db.is_dir():
+        raise ConfigError(f"storage URL {shown!r} names a folder, not a database file")
+    if folder.is_dir() or folder.parent.is_dir():
+        return
+    raise ConfigError(f"storage URL {shown!r}: folder {folder.parent} does not exist")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a sqlite storage URL; None for a server."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def storage_exists(url: str) -> bool:
+    """False for a sqlite storage whose file is not there yet (opening it would create an
+    empty database): look-ups answer "no such study" without writing anything."""
+    db = sqlite_file(url)
+    return db is None or db.is_file()
 
 
 def _with_installed_driver(url: str, drivername: str) -> str:
@@ -115,6 +145,9 @@ def make_storage(url: str, config: TuneConfig, on_stale: StaleCallback | None = 
         if on_stale is not None:
             on_stale(study, trial)
 
+    db = sqlite_file(url)
+    if db is not None:  # a missing last folder (studies/) is made here, with the study
+        db.parent.mkdir(exist_ok=True)
     error: BaseException | None = None
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
         try:

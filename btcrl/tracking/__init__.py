@@ -19,7 +19,13 @@ from btcrl.tracking.records import (
     log_text,
     set_tags,
 )
-from btcrl.tracking.runs import active_run_id, git_commit, log_params, start_run
+from btcrl.tracking.runs import (
+    active_run_id,
+    end_orphaned_runs,
+    git_commit,
+    log_params,
+    start_run,
+)
 from btcrl.tracking.stale import mark_stale_runs, process_tags
 from btcrl.tracking.store import (
     configure_tracking,
@@ -31,6 +37,7 @@ from btcrl.tracking.store import (
 __all__ = [
     "active_run_id",
     "configure_tracking",
+    "end_orphaned_runs",
     "ensure_experiment",
     "git_commit",
     "log_artifact",

@@ -1,4 +1,4 @@
-"""Registry aliases and model-version metadata (DESIGN.md, "MLflow layout").
+"""Registry aliases and model-version metadata (docs/selection.md).
 
 Aliases with a meaning: ``candidate`` = the latest trained version; ``challenger`` = the
 output of a walk-forward or a tune; ``champion`` = what passed the promotion gate.
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
+#: aliases that say what a version is for; a version holds one at a time
+ROLES = (CHALLENGER, CHAMPION)
 
 
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
@@ -77,9 +79,16 @@ def alias_version(name: str, alias: str) -> int | None:
 
 
 def set_alias(name: str, alias: str, version: int) -> None:
-    """Point ``alias`` of model ``name`` at ``version`` (creating or moving it)."""
+    """Point ``alias`` of model ``name`` at ``version`` (creating or moving it). A version
+    holds one of the roles ``ROLES``: giving it one takes the other from it (a promoted
+    challenger is the champion, no longer a challenger)."""
+    client = MlflowClient()
     try:
-        MlflowClient().set_registered_model_alias(name, alias, str(version))
+        client.set_registered_model_alias(name, alias, str(version))
+        if alias in ROLES:
+            for other in ROLES:
+                if other != alias and alias_version(name, other) == version:
+                    client.delete_registered_model_alias(name, other)
     except MlflowException as exc:
         raise BtcrlError(
             f"cannot set {name}@{alias} to version {version}: {_message(exc)}"

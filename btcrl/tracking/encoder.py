@@ -46,7 +46,10 @@ def log_encoder(
     if not name:
         return info.model_uri, None
     try:
-        version = int(mlflow.register_model(info.model_uri, name).version)
+        from btcrl.tracking.models import quiet_stderr
+
+        with quiet_stderr():  # MLflow prints "Successfully registered ..." itself
+            version = int(mlflow.register_model(info.model_uri, name).version)
     except mlflow.exceptions.MlflowException as exc:
         raise BtcrlError(f"cannot register the encoder as {name!r}: {exc.message}") from None
     MlflowClient().set_registered_model_alias(name, alias, str(version))

@@ -1,5 +1,5 @@
-"""The trial ledger: every configuration tried on one out-of-sample window set (DESIGN.md,
-"Counting trials"), kept as tags on the runs that tried them.
+"""The trial ledger: every configuration tried on one out-of-sample window set
+(docs/selection.md), kept as tags on the runs that tried them.
 
 An entry is a run (a walk-forward parent, a tune trial) tagged with the key of its window
 set (:data:`~btcrl.tracking.tags.LEDGER_WINDOW_SET`, :func:`window_set_key`: the market, the

@@ -108,3 +108,15 @@ def end_run_as(run_id: str, status: str, reason: str) -> bool:
         log.warning("could not close MLflow run %s: %s", run_id, exc)
         return False
     return True
+
+
+def artifact_location(run_id: str, artifact_file: str) -> str:
+    """Where artifact ``artifact_file`` of run ``run_id`` lives: a local path when the
+    artifact store is local (open it in a browser), else its URI."""
+    from urllib.parse import unquote, urlparse
+
+    root = str(MlflowClient().get_run(run_id).info.artifact_uri)
+    parsed = urlparse(root)
+    if parsed.scheme in ("", "file"):
+        return str(Path(unquote(parsed.path)) / artifact_file)
+    return f"{root.rstrip('/')}/{artifact_file}"

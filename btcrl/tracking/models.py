@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import re
 import tempfile
 import warnings
@@ -180,7 +181,7 @@ def register_model(run_id: str, name: str, alias: str | None = "candidate") -> i
     """
     version_tags = _version_tags(run_id)
     try:
-        with _quiet_stderr():  # MLflow prints "Successfully registered ..." itself
+        with quiet_stderr():  # MLflow prints "Successfully registered ..." itself
             result = mlflow.register_model(logged_model_uri(run_id), name, tags=version_tags)
     except mlflow.exceptions.MlflowException as exc:
         raise BtcrlError(
@@ -197,7 +198,7 @@ def register_model(run_id: str, name: str, alias: str | None = "candidate") -> i
 
 
 @contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
+def quiet_stderr() -> Iterator[None]:
     """Keep MLflow's own stderr prints for ``-v`` (they go to this module's INFO log)."""
     if logging.getLogger().getEffectiveLevel() <= logging.INFO:
         yield
@@ -317,3 +318,26 @@ def _download(model_uri: str) -> Path:
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         message = getattr(exc, "message", str(exc))
         raise BtcrlError(f"cannot load model {model_uri}: {message}".splitlines()[0]) from None
+
+
+_LOGGED = re.compile(r"^models:/m-[0-9a-f]+$")
+
+
+def log_version_metrics(metrics: Mapping[str, float], name: str, version: int) -> bool:
+    """Log ``metrics`` (finite values) to the active run linked to the logged model behind
+    version ``version`` of ``name`` (MLflow 3's ``model_id``), so that the model lists the
+    runs that measured it, and tag the run ``btcrl.model_id``. False (nothing logged) when
+    the version has no logged model (registered from a plain artifact path)."""
+    try:
+        found = MlflowClient().get_model_version(name, str(version))
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("cannot read %s version %s: %s", name, version, exc)
+        return False
+    source = str(found.source or "")  # models:/m-<id> when registered from a logged model
+    model_id = found.model_id or (source.removeprefix("models:/") if _LOGGED.match(source) else "")
+    if not model_id:
+        return False
+    finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+    mlflow.log_metrics(finite, model_id=model_id)
+    mlflow.set_tag(tags.MODEL_ID, model_id)
+    return True

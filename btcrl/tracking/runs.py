@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -186,3 +187,32 @@ def active_run_id() -> str:
     if run is None:
         raise RuntimeError("no active MLflow run")
     return str(run.info.run_id)
+
+
+def end_orphaned_runs(
+    parent_run_id: str, parent_pid: int, tracking_uri: str | None = None
+) -> list[str]:
+    """For a worker whose tune process ``parent_pid`` is gone (even SIGKILLed): end KILLED,
+    with the reason, this process's RUNNING runs (its in-flight trial) in the experiment of
+    ``parent_run_id``, and that parent run too if still RUNNING (nobody else will). Called
+    from the worker's watcher thread, so it cannot rely on the main thread's active run.
+    Returns the ids it ended."""
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    mine = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=(
+            f"attributes.status = 'RUNNING' and tags.`{tag.PID}` = '{os.getpid()}' "
+            f"and tags.`{tag.HOST}` = '{socket.gethostname()}'"
+        ),
+        max_results=100,
+    )
+    reason = f"tune process {parent_pid} was killed; worker {os.getpid()} stopped its run"
+    ended = []
+    for run in [*mine, parent]:
+        if run.info.status != "RUNNING":
+            continue
+        client.set_tag(run.info.run_id, tag.END_REASON, reason)
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        ended.append(run.info.run_id)
+    return ended

@@ -20,13 +20,15 @@ from mlflow.tracking import MlflowClient
 
 from btcrl.config import TrackingConfig
 from btcrl.config.redact import redact
-from btcrl.errors import TrackingError
+from btcrl.errors import ConfigError, TrackingError
 from btcrl.tracking import tags
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE_DIR = "mlruns"
 SQLITE_PREFIX = "sqlite:///"
+#: what MLflow 3 uses (and ``mlflow run`` passes on) when no tracking URI is set
+MLFLOW_DEFAULT_URI = "sqlite:///mlflow.db"
 #: seconds a process waits for another one that is creating the same fresh sqlite store
 SCHEMA_LOCK_TIMEOUT_S = 120
 #: loggers whose INFO lines (schema migrations, "Created version ...") only show with -v
@@ -61,21 +63,47 @@ def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) 
 
     Creates the store's folder and, for sqlite, its schema under a file lock, so that two
     first-ever commands on one fresh store never race to create the same tables. MLflow's
-    INFO lines and download bars stay quiet unless the root logger shows INFO (``-v``).
+    INFO lines stay quiet unless the root logger shows INFO (``-v``; its download bars: the CLI).
     Returns the URI in use.
     """
     project_dir = project_dir or Path.cwd()
     uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
+    if not config.uri:
+        check_not_mlflow_default(uri, project_dir)
     _quiet_unless_verbose()
     mlflow.set_tracking_uri(uri)
     ensure_store(uri)
     return uri
 
 
+def check_not_mlflow_default(uri: str, project_dir: Path) -> None:
+    """Refuse MLflow's own default store (``sqlite:///mlflow.db`` in the working directory),
+    which ``mlflow run`` hands to its command when no tracking URI is set: the run would land
+    in a second store with its own registry. One line naming the fix (ConfigError)."""
+    if uri != MLFLOW_DEFAULT_URI or not os.environ.get("MLFLOW_RUN_ID"):
+        return
+    raise ConfigError(
+        f"MLflow's default store {uri} is not the project's: export "
+        f"MLFLOW_TRACKING_URI={default_tracking_uri(project_dir)} (activating .venv does)"
+    )
+
+
+def study_storage_beside(uri: str, study: str, project_dir: Path | None = None) -> str | None:
+    """The default Optuna storage of ``study`` beside the sqlite tracking store ``uri``:
+    ``sqlite:///<store dir>/studies/<study>.db``, so that a fresh tracking store never meets
+    a stale study. None for the project's own store (its studies stay in ``studies/``) and
+    for a tracking server (pass a storage URL)."""
+    if not uri.startswith(SQLITE_PREFIX):
+        return None
+    db = Path(uri.removeprefix(SQLITE_PREFIX)).resolve()
+    if db == (project_dir or Path.cwd()).resolve() / DEFAULT_STORE_DIR / "mlflow.db":
+        return None
+    return f"{SQLITE_PREFIX}{db.parent / 'studies' / f'{study}.db'}"
+
+
 def _quiet_unless_verbose() -> None:
     if logging.getLogger().getEffectiveLevel() <= logging.INFO:
         return
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -61,6 +61,7 @@ MODEL_URI = "btcrl.model_uri"
 MODEL_NAME = "btcrl.model_name"
 MODEL_VERSION = "btcrl.model_version"
 MODEL_ALIAS = "btcrl.model_alias"
+MODEL_ID = "btcrl.model_id"  # MLflow 3's logged-model id of the version a backtest tested
 BACKTEST_START = "btcrl.backtest_start"
 BACKTEST_END = "btcrl.backtest_end"
 IN_SAMPLE = "btcrl.in_sample"  # "true" when the backtest shares bars with the model's spans

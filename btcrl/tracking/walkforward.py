@@ -1,5 +1,5 @@
 """MLflow calls of ``btcrl walkforward``: the parent run, late metrics on finished child runs,
-and tags on the registered model version (DESIGN.md, "MLflow layout")."""
+and tags on the registered model version (docs/walkforward.md)."""
 
 import logging
 from collections.abc import Mapping
@@ -26,6 +26,14 @@ def create_parent_run(
         for i in range(0, len(items), BATCH):
             log_params(dict(items[i : i + BATCH]))
         return str(run.info.run_id)
+
+
+def end_parent_run(run_id: str) -> None:
+    """End the parent run now (FINISHED), so that it spans the segment runs it waited for."""
+    try:
+        MlflowClient().set_terminated(run_id, "FINISHED")
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("could not end walk-forward run %s: %s", run_id, exc)
 
 
 def _values(metrics: Mapping[str, float]) -> dict[str, float]:

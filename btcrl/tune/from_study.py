@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from btcrl.config import TuneConfig
 from btcrl.errors import ConfigError
-from btcrl.jobs.storage import make_storage, resolve_storage_url
+from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url, storage_exists
 from btcrl.tune.objective import OVERRIDES_ATTR
 from btcrl.tune.study import ALGO_ATTR
 
@@ -23,6 +23,8 @@ def study_overrides(
     ``--trial``."""
     settings = tune.model_copy(update={"study": name, "storage": storage})
     url = resolve_storage_url(settings)
+    if not storage_exists(url):  # opening it would leave an empty database behind
+        raise ConfigError(f"no study {name!r} in {redact_url(url)}: the file does not exist")
     try:
         study = optuna.load_study(study_name=name, storage=make_storage(url, settings))
     except KeyError:

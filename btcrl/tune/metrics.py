@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from btcrl.backtest.report import excess_group
 from btcrl.backtest.selection import excess_sharpe
 from btcrl.config import ExperimentConfig
 from btcrl.errors import ConfigError
@@ -95,6 +96,22 @@ def oos_metrics(
     out["oos/exposure"] = float(np.mean(np.abs(exposure))) if len(exposure) else 0.0
     floor_exposure(out, "oos/", min_exposure)
     return out
+
+
+def prior_metrics(
+    equity: np.ndarray, prior_equity: np.ndarray, periods_per_year: float
+) -> dict[str, float]:
+    """The prior (``trend_voltarget``) over the same stitched bars and the curve's excess
+    over it: ``oos/prior_total_return``, ``oos/prior_sharpe`` (annualised),
+    ``oos/excess_prior_return`` (difference of total returns), ``oos/excess_prior_sharpe``
+    (annualised Sharpe of the per-bar return differences) and ``oos/excess_prior_psr``."""
+    perf = performance_metrics(prior_equity, periods_per_year)
+    excess = excess_group(equity, prior_equity, periods_per_year)
+    return {
+        "oos/prior_total_return": float(perf["total_return"]),
+        "oos/prior_sharpe": float(perf["sharpe"]),
+        **{f"oos/{k.replace('excess_', 'excess_prior_')}": v for k, v in excess.items()},
+    }
 
 
 def _safe(compute: Callable[[], float]) -> float:

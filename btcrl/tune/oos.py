@@ -20,9 +20,11 @@ import pandas as pd
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.data.timeframes import periods_per_year
+from btcrl.features.prior import EXPOSURE_COLUMN
+from btcrl.policy.policies import PRIOR_RULE
 from btcrl.tracking import log_artifact
 from btcrl.tracking import tags as tag_names
-from btcrl.tune.metrics import oos_metrics
+from btcrl.tune.metrics import oos_metrics, prior_metrics
 from btcrl.walkforward.oos import BUY_AND_HOLD, baseline_policy, run_window, window_policy
 from btcrl.walkforward.split import Segment
 from btcrl.walkforward.stitch import Window, chain
@@ -42,6 +44,7 @@ class Stitched:
 
     windows: list[Window] = field(default_factory=list)
     bh_windows: list[Window] = field(default_factory=list)
+    prior_windows: list[Window] = field(default_factory=list)  # when folds carry the prior
 
     def balances(self, initial: float) -> tuple[float, float]:
         """Equity (USD) each next window starts with: the model's and buy-and-hold's."""
@@ -62,7 +65,11 @@ class Stitched:
         value = np.abs(steps["position"].to_numpy() * steps["close"].to_numpy())
         exposure = value / np.maximum(steps["equity"].to_numpy(), 1e-12)
         ppy = periods_per_year(config.data.timeframe)
-        return oos_metrics(equity, bh, exposure, ppy, config.tune.min_exposure)
+        out = oos_metrics(equity, bh, exposure, ppy, config.tune.min_exposure)
+        if len(self.prior_windows) == len(self.windows):
+            _, prior = chain(self.prior_windows)
+            out.update(prior_metrics(equity, prior, ppy))
+        return out
 
 
 def fold_config(
@@ -127,6 +134,15 @@ def trade_fold(
     stitched.windows.append(run_window(fs, env, policy, balance, segment.index))
     bh_policy, bh_env = baseline_policy(BUY_AND_HOLD, fs, env)
     stitched.bh_windows.append(run_window(fs, bh_env, bh_policy, bh_balance, segment.index))
+    if EXPOSURE_COLUMN in fs.spec.feature_names:  # the prior beside the model, like a baseline
+        prior_balance = (
+            float(stitched.prior_windows[-1].equity[-1])
+            if stitched.prior_windows
+            else config.env.initial_balance
+        )
+        prior_policy, prior_env = baseline_policy(PRIOR_RULE, fs, env)
+        window_run = run_window(fs, prior_env, prior_policy, prior_balance, segment.index)
+        stitched.prior_windows.append(window_run)
 
 
 def _fold_policy(result: "TrainResult", config: ExperimentConfig) -> "LoadedPolicy":

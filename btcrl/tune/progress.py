@@ -1,4 +1,5 @@
-"""A progress bar over the study's trials, fed by polling the storage (workers may be remote)."""
+"""Progress over the study's trials, fed by polling the storage (workers may be remote): a
+bar the caller draws (the CLI, ``btcrl.cli.common.progress_bar``), or lines."""
 
 import contextlib
 import threading
@@ -20,24 +21,21 @@ def trial_progress(
     study_name: str,
     first: int,
     total: int,
-    enabled: bool,
+    bar: Callable[..., None] | None,
     lines: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Show finished/pruned/failed trials numbered ``first`` and later, out of ``total``.
+    """Report finished/pruned/failed trials numbered ``first`` and later, out of ``total``.
 
-    Polls every POLL_S seconds in a daemon thread while the block runs: a bar when
-    ``enabled``, else (given ``lines``) one line every LINE_EVERY_S seconds. Counts trials of
-    other invocations started meanwhile too (several machines).
+    Polls every POLL_S seconds in a daemon thread while the block runs: ``bar(done, total,
+    complete=, pruned=, failed=)`` when given, else (given ``lines``) one line every
+    LINE_EVERY_S seconds. Counts trials of other invocations started meanwhile too (several
+    machines).
     """
-    if not enabled:
+    if bar is None:
         with _progress_lines(storage, study_name, first, total, lines):
             yield
         return
-    from tqdm import tqdm
-
     stop = threading.Event()
-    bar = tqdm(total=total, desc=f"study {study_name}", unit="trial", leave=True)
-
     study = optuna.load_study(study_name=study_name, storage=storage)
 
     def update() -> None:
@@ -46,14 +44,13 @@ def trial_progress(
         except (SQLAlchemyError, optuna.exceptions.StorageInternalError):
             return
         done = [t for t in trials if t.number >= first and t.state.is_finished()]
-        bar.n = min(len(done), total)
-        bar.set_postfix(
+        bar(
+            min(len(done), total),
+            total,
             complete=sum(t.state == TrialState.COMPLETE for t in done),
             pruned=sum(t.state == TrialState.PRUNED for t in done),
             failed=sum(t.state == TrialState.FAIL for t in done),
-            refresh=False,
         )
-        bar.refresh()
 
     def poll() -> None:
         while not stop.wait(POLL_S):
@@ -67,7 +64,6 @@ def trial_progress(
         stop.set()
         thread.join(timeout=2 * POLL_S)
         update()
-        bar.close()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import pandas as pd
 from btcrl.config import ExperimentConfig
 from btcrl.data import load_candles
 from btcrl.errors import BtcrlError, ConfigError
-from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
+from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url, storage_exists
 from btcrl.tracking import (
     configure_tracking,
     ensure_experiment,
@@ -134,6 +134,8 @@ def check_existing(config: ExperimentConfig, url: str) -> None:
     """A study of this name that already exists must measure the same metrics with the same
     objective: a one-line ConfigError otherwise, before anything is created or trained."""
     tune = config.tune
+    if not storage_exists(url):
+        return  # a new study in a new sqlite file: made once every check has passed
     try:
         study = optuna.load_study(study_name=tune.study, storage=make_storage(url, tune))
     except KeyError:
@@ -155,7 +157,7 @@ def check_existing(config: ExperimentConfig, url: str) -> None:
 def run_study(
     config: ExperimentConfig,
     project_dir: Path | None = None,
-    progress: bool = False,
+    progress: Callable[..., None] | None = None,
     progress_lines: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run ``config.tune.trials`` trials of the study (created or resumed) and log them.
@@ -164,8 +166,9 @@ def run_study(
     runs: the metrics, the search space file, the storage URL (and that it can be reached),
     an existing study's metrics and objective, the data and the inner folds.
     MLflow gets one parent run (experiment ``tune.experiment``, stage ``tune``) with one nested
-    run per trial. ``progress``: a bar of finished trials on stderr (the CLI turns it on in a
-    terminal); ``progress_lines``: called with one progress line every 30 s otherwise.
+    run per trial. ``progress(done, total, complete=, pruned=, failed=)``: finished trials, for
+    the CLI's bar on a terminal; ``progress_lines``: called with one progress line every 30 s
+    otherwise.
     """
     tune = config.tune
     space, url, candles, split, base = _prepare(config)
@@ -183,7 +186,7 @@ def run_study(
                 "trials": tune.trials,
                 "workers": tune.workers,
                 "pruner": tune.pruner,
-                "budget_timesteps": base.train.total_timesteps,
+                **_budget_params(config, base),
                 "first_trial": first,
             }
         )
@@ -213,6 +216,16 @@ def run_study(
     return result
 
 
+def _budget_params(config: ExperimentConfig, base: ExperimentConfig) -> dict[str, int]:
+    """The env-steps a trial trains in all, and per inner fold under the walkforward
+    objective (``trial_base_config`` splits the trial's budget over the folds)."""
+    total = config.tune.budget_timesteps or config.train.total_timesteps
+    out = {"budget_timesteps_per_trial": total}
+    if config.tune.objective == "walkforward":
+        out["budget_timesteps_per_fold"] = base.train.total_timesteps
+    return out
+
+
 def _prepare(
     config: ExperimentConfig,
 ) -> tuple[SearchSpace, str, pd.DataFrame, InnerSplit, ExperimentConfig]:
@@ -223,7 +236,7 @@ def _prepare(
     check_metrics(config)
     space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
     url = resolve_storage_url(tune)
-    check_existing(config, url)
+    check_existing(config, url)  # writes nothing: a failing check leaves no database
     candles = load_candles(config.data)
     split = inner_split(candles.index, config, folds=tune.objective == "walkforward")
     last_day = (split.tuning_stop - pd.Timedelta(1, "ns")).date()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from btcrl.config import ExperimentConfig
 from btcrl.errors import BtcrlError
-from btcrl.tracking import log_metrics, start_run
+from btcrl.tracking import log_metrics, log_params, start_run
 from btcrl.tracking.tags import ALGO
 from btcrl.tune.folds import inner_split
 from btcrl.tune.objective import (
@@ -30,6 +30,17 @@ from btcrl.tune.oos import Stitched, log_returns, trade_fold, train_fold
 log = logging.getLogger(__name__)
 
 TRIAL_STAGE = "tune_trial"
+
+
+def trial_params(config: ExperimentConfig, values: dict[str, object]) -> dict[str, object]:
+    """A walkforward trial run's params: its sampled and fixed values under their config keys
+    (so MLflow's compare view and parallel coordinates relate them to ``oos/*``), the inner
+    folds and the env-steps each fold trains (``tune.budget_timesteps`` split over them)."""
+    return {
+        **values,
+        "tune.inner_folds": config.tune.inner_folds,
+        "budget_timesteps_per_fold": config.train.total_timesteps,
+    }
 
 
 class WalkforwardObjective(Objective):
@@ -59,6 +70,7 @@ class WalkforwardObjective(Objective):
                 killed_on=(optuna.TrialPruned,),
             ) as run:
                 trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
+                log_params(trial_params(config, {**self.space.fixed, **params}))
                 values = self._folds(trial, config, run.info.run_id, tags)
         except BtcrlError as exc:
             fail_trial(trial, exc)

@@ -1,9 +1,12 @@
 """Worker loops: in this process, or as K spawned processes sharing one trial budget."""
 
+import functools
 import logging
 import multiprocessing as mp
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 
@@ -11,14 +14,16 @@ import optuna
 
 from btcrl.config import ExperimentConfig
 from btcrl.jobs.processes import (
+    PARENT_POLL_S,
     WorkerStart,
     run_as_worker,
     spawn_workers,
     wait_workers,
+    watch_parent,
     with_worker_threads,
 )
 from btcrl.jobs.storage import make_storage
-from btcrl.tracking import set_tracking_uri
+from btcrl.tracking import end_orphaned_runs, set_tracking_uri
 from btcrl.tune.objective import Objective, TrialFailedError
 from btcrl.tune.space import SearchSpace
 from btcrl.tune.wf_objective import WalkforwardObjective
@@ -55,6 +60,7 @@ def make_pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
     if tune.pruner == "hyperband":
         total = tune.budget_timesteps or config.train.total_timesteps
         every = min(tune.budget_eval_every or config.train.eval_every, total)
+        every = every or max(1, total // 10)  # 0: validations at about a tenth of the budget
         return optuna.pruners.HyperbandPruner(
             min_resource=every, max_resource=total, reduction_factor=3
         )
@@ -99,10 +105,26 @@ def run_worker(job: WorkerJob, budget: Synchronized) -> None:  # type: ignore[ty
         study.optimize(objective, n_trials=1, catch=(TrialFailedError,), gc_after_trial=True)
 
 
+def watch_tune_process(
+    job: WorkerJob, parent_pid: int, poll_s: float = PARENT_POLL_S
+) -> threading.Thread:
+    """Stop this worker with the tune process; its in-flight trial run and the tune's parent
+    run end KILLED (issue 23.8): ``watch_parent`` with ``end_orphaned_runs`` as its last act."""
+    return watch_parent(parent_pid, poll_s, _on_orphan(job, parent_pid))
+
+
+def _on_orphan(job: WorkerJob, parent_pid: int) -> Callable[[], object] | None:
+    """What an orphaned worker does before its hard exit: end its runs KILLED."""
+    if job.parent_run_id is None:
+        return None
+    return functools.partial(end_orphaned_runs, job.parent_run_id, parent_pid, job.tracking_uri)
+
+
 def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None:  # type: ignore[type-arg]
-    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``)."""
+    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``); an orphaned
+    one ends its trial's run and the tune's parent run KILLED."""
     start = WorkerStart(f"w{job.index}", job.log_level, job.base.train.torch_threads)
-    run_as_worker(start, lambda: run_worker(job, budget), parent_pid)
+    run_as_worker(start, lambda: run_worker(job, budget), parent_pid, _on_orphan(job, parent_pid))
 
 
 def run_workers(job: WorkerJob, workers: int, trials: int) -> list[int]:

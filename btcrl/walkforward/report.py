@@ -9,6 +9,7 @@ import html
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from btcrl.backtest.plots import drawdown_figure, equity_figure, equity_frame
@@ -113,6 +114,20 @@ def segment_figure(result: Aggregate) -> go.Figure:
     return fig
 
 
+def _breakdowns(frame: pd.DataFrame, trades: pd.DataFrame) -> str:
+    """By regime and the trade table of the stitched primary seed. The regimes read the
+    stitched buy-and-hold curve as the price (it moves with the close within each window)."""
+    from btcrl.backtest.breakdown import breakdown_html, regime_table, trade_summary
+
+    if len(frame) < 3:
+        return ""
+    spacing = float(np.median(np.diff(frame.index.as_unit("ns").asi8))) / 1e9
+    ppy = 365 * 24 * 3600 / spacing
+    priced = frame.assign(close=frame["buy_and_hold"])
+    curves = {"model": "equity", "buy and hold": "buy_and_hold"}
+    return breakdown_html(regime_table(priced, curves, ppy), trade_summary(trades))
+
+
 def write_report(result: Aggregate, title: str, path: Path) -> None:
     """Write the report to ``path`` (one HTML file)."""
     primary = result.primary
@@ -147,5 +162,6 @@ def write_report(result: Aggregate, title: str, path: Path) -> None:
     for i, fig in enumerate(figures):
         fig.update_layout(template="plotly_white")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
+    parts.append(_breakdowns(frame, primary.trades))
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")

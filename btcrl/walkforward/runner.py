@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PARENT_ATTR = "parent_run_id"
 SIGNATURE_ATTR = "signature"
+RECIPE_ATTR = "recipe_settings"
 Progress = Callable[[int, int], None]  # (finished wanted jobs, wanted jobs)
 
 
@@ -55,17 +56,24 @@ class WalkforwardResult:
     metrics: dict[str, float] = field(default_factory=dict)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     registered_version: int | None = None
+    registered_name: str | None = None  # the registered model's name, with the version
     worker_exit_codes: list[int] = field(default_factory=list)
+
+
+def _recipe(config: ExperimentConfig) -> dict[str, object]:
+    """The settings a resumed walk-forward must share (features, env, agent, train)."""
+    recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
+    recipe["train"].pop("torch_threads", None)
+    if recipe["env"].get("action_levels") is None:  # off: studies made before it existed resume
+        recipe["env"].pop("action_levels", None)
+    return recipe
 
 
 def signature(config: ExperimentConfig, first: Segment) -> dict[str, str]:
     """What a resumed walk-forward must share with the one that made the study: the split,
     the market and a hash of the recipe (features, env, agent, train, backtest)."""
     wf = config.walkforward
-    recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
-    recipe["train"].pop("torch_threads", None)
-    if recipe["env"].get("action_levels") is None:  # off: studies made before it existed resume
-        recipe["env"].pop("action_levels", None)
+    recipe = _recipe(config)
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "split": f"train={wf.train_months} val={wf.val_months} test={wf.test_months} "
@@ -74,6 +82,24 @@ def signature(config: ExperimentConfig, first: Segment) -> dict[str, str]:
         f"{config.data.timeframe}",
         "recipe": digest,
     }
+
+
+def recipe_settings(config: ExperimentConfig) -> dict[str, str]:
+    """The recipe flattened (``agent.learning_rate`` -> ``'0.0003'``), kept in the study so
+    that a mismatch can name the settings that differ."""
+    out: dict[str, str] = {}
+    for section, values in _recipe(config).items():
+        for key, value in values.items():
+            out[f"{section}.{key}"] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def _differences(theirs: dict[str, str], mine: dict[str, str]) -> str:
+    """``key=their value (now mine)`` for each setting that differs, at most three."""
+    keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+    shown = [f"{k}={theirs.get(k, 'unset')} (now {mine.get(k, 'unset')})" for k in keys[:3]]
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return ", ".join(shown) + more
 
 
 def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> optuna.Study:
@@ -90,14 +116,30 @@ def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> 
     theirs = study.user_attrs.get(SIGNATURE_ATTR)
     if theirs is None:
         study.set_user_attr(SIGNATURE_ATTR, mine)
-    else:
-        for key, value in mine.items():
-            if theirs.get(key) != value:
-                raise ConfigError(
-                    f"walk-forward {wf.name!r} was made with {key} {theirs.get(key)!r}, not "
-                    f"{value!r}: use another --name (or the same settings) to keep results apart"
-                )
+        study.set_user_attr(RECIPE_ATTR, recipe_settings(config))
+        return study
+    for key, value in mine.items():
+        if theirs.get(key) == value:
+            continue
+        made = f"{key} {theirs.get(key)!r}, not {value!r}"
+        if key == "recipe" and RECIPE_ATTR in study.user_attrs:
+            made = _differences(study.user_attrs[RECIPE_ATTR], recipe_settings(config))
+        raise ConfigError(
+            f"walk-forward {wf.name!r} ({redact_url(url)}) was made with {made}: use another "
+            "--name (or the same settings) to keep results apart"
+        )
     return study
+
+
+def parent_params(config: ExperimentConfig) -> dict[str, str]:
+    """The params that apply to a walk-forward: what each segment's training logs
+    (``btcrl.agents.run_info.run_params``), the ``walkforward`` section, and ``pretrain``
+    only with per-segment encoders; never ``tune``, ``promote`` or ``tracking``."""
+    from btcrl.agents.run_info import run_params
+
+    sections = ("walkforward", "pretrain") if config.pretrain.per_segment else ("walkforward",)
+    extra = {k: v for k, v in flatten_config(config).items() if k.split(".")[0] in sections}
+    return {**run_params(config), **extra}
 
 
 def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
@@ -108,9 +150,7 @@ def _parent_run(config: ExperimentConfig, study: optuna.Study, url: str) -> str:
         return str(existing)
     wf = config.walkforward
     tags = {tag_names.WALKFORWARD_NAME: wf.name, tag_names.STORAGE: redact_url(url)}
-    run_id = create_parent_run(
-        wf.experiment, f"walkforward-{wf.name}", tags, flatten_config(config)
-    )
+    run_id = create_parent_run(wf.experiment, f"walkforward-{wf.name}", tags, parent_params(config))
     study.set_user_attr(PARENT_ATTR, run_id)
     return run_id
 
@@ -125,13 +165,15 @@ def run_walkforward(
     Raises ConfigError for a split that does not fit the data or a study made with other
     settings, DataError for missing data, before any training starts."""
     from btcrl.tracking import configure_tracking
+    from btcrl.tracking.store import study_storage_beside
 
     wf = config.walkforward
     tracking_uri = configure_tracking(config.tracking)
     candles, segments, selected = _split(config)
-    url = resolve_storage_url(
-        config.tune.model_copy(update={"storage": wf.storage, "study": wf.name})
-    )
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # segments do not compete:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Best is trial" lines
+    storage = wf.storage or study_storage_beside(tracking_uri, wf.name)
+    url = resolve_storage_url(config.tune.model_copy(update={"storage": storage, "study": wf.name}))
     study = _open_study(config, url, segments)
     parent = _parent_run(config, study, url)
     wanted = [(s.index, seed) for s in selected for seed in wf.seeds]
@@ -168,6 +210,9 @@ def run_walkforward(
         worker_exit_codes=codes,
     )
     _aggregate(config, study, segments, candles, result)
+    from btcrl.tracking.walkforward import end_parent_run
+
+    end_parent_run(parent)  # its duration spans the segments it ran
     return result
 
 
@@ -220,3 +265,7 @@ def _aggregate(
     result.table = agg.table
     with tempfile.TemporaryDirectory(prefix="btcrl-walkforward-") as tmp:
         result.registered_version = log_aggregate(config, agg, result.parent_run_id, Path(tmp))
+    if result.registered_version is not None:
+        from btcrl.walkforward.publish import model_name
+
+        result.registered_name = model_name(config)

@@ -57,6 +57,13 @@ def segment_tags(config: ExperimentConfig, segment: Segment, seed: int) -> dict[
     return tags
 
 
+def segment_run_prefix(segment: Segment) -> str:
+    """What tells a walk-forward's runs apart, first: ``seg3-test2024-07-01..2024-09-30``
+    (the run name then adds the seed, ``-s0-...``)."""
+    last = (segment.test_stop - pd.Timedelta(1, "ns")).date()
+    return f"seg{segment.index}-test{segment.test_start.date()}..{last}"
+
+
 def segment_encoder(
     config: ExperimentConfig,
     features: FeatureSet,
@@ -139,6 +146,7 @@ class SegmentObjective:
                 config,
                 parent_run_id=self.ctx.parent_run_id,
                 extra_tags=segment_tags(config, segment, seed),
+                name_prefix=segment_run_prefix(segment),
                 features=features,
                 progress=self.ctx.step_progress,
             )

@@ -27,6 +27,7 @@ FAST = [
     "--set", "agent.batch_size=128",
     "--set", "agent.n_epochs=1",
     "--set", "agent.net_arch=[16,16]",
+    "--set", "features.prior.enabled=false",  # as tiny(): the resume reuses its features
 ]  # fmt: skip
 
 
@@ -50,7 +51,7 @@ def test_train_command_adopts_the_mlflow_run_and_prints_uris(
     assert "model URI: models:/btcrl-ppo/1" in result.output
     assert f"mlflow ui --backend-store-uri {tracking_uri}" in result.output  # not under cwd
     run = MlflowClient().get_run(outer.info.run_id)
-    page = f"#/experiments/{run.info.experiment_id}?workflowType=machine_learning\n"
+    page = f"#/experiments/{run.info.experiment_id}/runs?viewStateShareKey=btcrl-leaderboard&"
     assert result.output.count("mlflow ui") == 1 and page in result.output  # classic view
     assert run.info.status == "FINISHED"
     assert run.data.params["train.total_timesteps"] == "1024"
@@ -64,7 +65,8 @@ def test_bad_option_is_one_line_and_exit_1(tracking_uri: str) -> None:
     result = CliRunner().invoke(main, ["train", "--algo", "dqn"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "error: config key agent.algo='dqn' is invalid: Input should be 'ppo', 'sac', 'tqc' or 'crossq'"
+        "error: config key agent.algo='dqn' is invalid: "
+        "Input should be 'ppo', 'sac', 'tqc' or 'crossq'"
     ]
 
 

@@ -40,3 +40,30 @@ def test_date_split_ends_train_at_the_end_of_that_utc_day() -> None:
 def test_spans_too_short_are_errors(ratio: float, train_end: date | None, message: str) -> None:
     with pytest.raises(DataError, match=message):
         split_feature_set(sine_feature_set(n=1000), ratio=ratio, train_end=train_end)
+
+
+def test_validation_decides_first_at_the_last_train_bar_with_history() -> None:
+    """With ``lead_bars`` 1 and ``history_bars`` 24 the validation set starts 25 rows before
+    the boundary: 24 unobserved rows of history (the realised vol reads them), then the last
+    train bar, where the episode decides first, so its first fill is at the validation span's
+    first open. Tags and the span itself are those of the split without them."""
+    from btcrl.config.env import EnvConfig
+    from btcrl.env.params import first_row
+    from btcrl.policy.episode import run_episode
+    from btcrl.policy.policies import buy_and_hold_policy
+
+    features = sine_feature_set(n=1000)
+    plain = split_feature_set(features, ratio=0.5, train_end=date(2024, 1, 10))
+    split = split_feature_set(
+        features, ratio=0.5, train_end=date(2024, 1, 10), lead_bars=1, history_bars=24
+    )
+    assert split.tags() == plain.tags() and split.val_lead == 25
+    assert np.array_equal(split.validation_span.times, plain.validation.times)
+    assert split.validation.first_valid == 24
+    assert first_row(split.validation) == 24  # the last train bar
+    config = EnvConfig(borrow_rate_annual=0.0)
+    policy = buy_and_hold_policy(len(split.validation))
+    episode = run_episode(split.validation, config, policy, mode="eval")
+    first_bar = int(episode.field("bar")[0])
+    assert split.validation.times[first_bar] == plain.validation.times[0]
+    assert episode.field("fill_qty")[0] > 0.0

@@ -6,7 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
+from btcrl.agents.validation import (
+    PRIOR_VALIDATION_METRICS,
+    VALIDATION_METRICS,
+    evaluate_policy,
+)
 from btcrl.config import EnvConfig, FeaturesConfig
 from btcrl.config.features import PriorConfig
 from btcrl.data.sample import load_sample
@@ -29,7 +33,7 @@ def _zeros(obs: np.ndarray) -> np.ndarray:
 def test_zero_residual_is_the_prior_and_flat_trails_it(features: FeatureSet) -> None:
     residual = EnvConfig(action_mode="residual", mode="eval")
     m = evaluate_policy(features, residual, _zeros, 8760.0)
-    assert tuple(m) == VALIDATION_METRICS
+    assert tuple(m) == VALIDATION_METRICS + PRIOR_VALIDATION_METRICS
     assert m["val/fills"] > 10
     assert m["val/excess_prior_return"] == 0.0
     assert m["val/prior_total_return"] == m["val/total_return"]
@@ -44,13 +48,13 @@ def test_zero_residual_is_the_prior_and_flat_trails_it(features: FeatureSet) -> 
     assert -1.0 < flat["val/bh_max_drawdown"] < 0.0
 
 
-def test_without_prior_columns_the_prior_figures_are_nan() -> None:
+def test_without_prior_columns_there_are_no_prior_figures() -> None:
     candles = load_sample().iloc[:1500]
     config = FeaturesConfig(cache=False, strategies=(), turbulence={"enabled": False})
     fs = build_feature_set(candles, config, exchange="binance", symbol="BTC/USDT", timeframe="1h")
     m = evaluate_policy(fs, EnvConfig(mode="eval"), _zeros, 8760.0)
     assert tuple(m) == VALIDATION_METRICS
-    assert math.isnan(m["val/prior_sharpe"]) and math.isnan(m["val/excess_prior_return"])
+    assert math.isfinite(m["val/bh_total_return"]) and m["val/fills"] == 0.0
 
 
 def test_a_model_that_never_traded_takes_no_candidate(tiny, sine_features) -> None:  # noqa: ANN001

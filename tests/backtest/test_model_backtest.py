@@ -1,5 +1,6 @@
 """Backtests of a trained model: tags, overlap, compatibility, train-then-backtest."""
 
+import logging
 from pathlib import Path
 
 import mlflow
@@ -18,7 +19,9 @@ def _config(home: Path, *extra: str):
     return load_config(None, [*bt_overrides(home), "backtest.plots=false", *extra])
 
 
-def test_model_backtest_tags_and_overlap(bt_home: Path, trained_model: str) -> None:
+def test_model_backtest_tags_and_overlap(
+    bt_home: Path, trained_model: str, caplog: pytest.LogCaptureFixture
+) -> None:
     name, version = trained_model.removeprefix("models:/").split("/")
     uri = f"models:/{name}@candidate"
     # after training (train and validation end 2024-09-30): no overlap
@@ -41,6 +44,8 @@ def test_model_backtest_tags_and_overlap(bt_home: Path, trained_model: str) -> N
     )
     assert mlflow.get_run(inside.run_id).data.tags["btcrl.in_sample"] == "true"
     assert any("validation span" in w for w in inside.warnings)
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING and "IN-SAMPLE" in r.message]
+    assert not said  # the summary's first line says it; a warning would say it twice
     # ... and it says so in the summary, summary.json and the run name
     assert inside.in_sample and inside.summary["in_sample"] is True
     spans = inside.summary["in_sample_spans"]

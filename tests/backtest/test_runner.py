@@ -55,6 +55,8 @@ def test_buy_and_hold_run_logs_everything(bt_home: Path) -> None:
         "config.yaml",
         "feature_spec.json",
         "report.html",
+        "regimes.csv",  # the report's breakdowns (btcrl.backtest.breakdown)
+        "trade_summary.csv",
     }
     assert names == expected
     # one report: plotly.js inline exactly once, every figure in it, under 6 MB

@@ -150,3 +150,20 @@ def test_csv_errors_are_one_line(
         output_format="list",
     )  # fmt: skip
     assert runs[0].info.status == "FAILED" and runs[0].data.params["source"] == f"csv:{path}"
+
+
+def test_feature_stats_are_one_artifact_not_a_metric_per_column(
+    tmp_path: Path, tracking: str
+) -> None:
+    code, out, err = _ingest("--source", "sample", "--data-dir", str(tmp_path / "data"))
+    assert code == 0, err
+    run = mlflow.search_runs(  # the latest: other tests of this module ingest too
+        experiment_names=["btcrl-ingest"],
+        filter_string="params.source = 'sample'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )[0]
+    features = {k for k in run.data.metrics if k.startswith("features/")}
+    assert features == {"features/rows", "features/first_valid", "features/nan"}
+    stats = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/feature_stats.json")
+    assert stats["rows"] == run.data.metrics["features/rows"] and len(stats) > 100

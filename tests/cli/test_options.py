@@ -1,6 +1,8 @@
 """Numeric options are typed (and accept MLproject's '' for "keep the config's value");
 tune's summary names the trials this invocation ran; training prints progress lines."""
 
+import os
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -8,7 +10,7 @@ from click.testing import CliRunner
 
 from btcrl.agents.callbacks import ProgressLineCallback
 from btcrl.cli import main
-from btcrl.cli.common import BLANK_INT
+from btcrl.cli.common import BLANK_INT, TRACKING_HTTP_ENV, setup_logging
 from btcrl.cli.tune import _numbers
 
 
@@ -68,3 +70,64 @@ def test_blank_storage_falls_back_to_its_env_var(monkeypatch: pytest.MonkeyPatch
     assert runner.invoke(show, []).output.strip() == "'sqlite:////tmp/x.db'"
     monkeypatch.delenv("BTCRL_WALKFORWARD_STORAGE")
     assert runner.invoke(show, ["--storage", ""]).output.strip() == "None"
+
+
+def test_a_quiet_command_turns_mlflow_download_bars_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", *TRACKING_HTTP_ENV):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    setup_logging(0)
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+
+
+@pytest.mark.parametrize("value", ["bar time: utc", "2024", "true", "[a, b]"])
+def test_option_values_are_typed_not_parsed_as_yaml(value: str) -> None:
+    """``--time-column "bar time: utc"`` (or ``2024``) stays the string it is (issue 23.7)."""
+    from btcrl.cli.common import build_experiment_config
+
+    config = build_experiment_config(None, (), {"time_column": value, "start": "2024-01-02"})
+    assert config.data.time_column == value and str(config.data.start) == "2024-01-02"
+
+
+def test_a_csv_time_column_with_yaml_syntax_in_its_name(tmp_path, tracking_uri: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "candles.csv"
+    rows = [f"2024-01-01 {h:02d}:00,1,2,0.5,1.5,3" for h in range(24)]
+    path.write_text("bar time: utc,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    args = ["ingest", "--source", f"csv:{path}", "--time-column", "bar time: utc"]
+    args += ["--timeframe", "1h", "--data-dir", str(tmp_path / "data"), "--no-features"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "24 rows" in result.output and "time column: 'bar time: utc'" in result.output
+
+
+def test_tune_metrics_are_passed_as_values() -> None:
+    """``--metric`` values reach the config as typed strings (no ``repr`` round trip)."""
+    from btcrl.cli.common import build_experiment_config
+
+    values = {
+        "tune.metrics": ["val/sharpe", "val/max_drawdown"],
+        "tune.directions": ["maximize"] * 2,
+    }
+    config = build_experiment_config(None, (), {}, {}, values)
+    assert list(config.tune.metrics) == ["val/sharpe", "val/max_drawdown"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "env.fee_rate"], "must look like key.path=value"),
+        (["--set", "=3"], "must look like key.path=value"),
+        (["--config", "no/such/file.yaml"], "does not exist"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], expected: str) -> None:
+    """A ``--set`` without ``=`` and a missing ``--config`` file are usage errors (issue 23.11)."""
+    result = CliRunner().invoke(main, ["ingest", *args])
+    assert result.exit_code == 2 and expected in result.output
+
+
+def test_held_back_results_print_returns_in_percent() -> None:
+    from btcrl.cli.tune import _num
+
+    assert _num(0.0523, "total_return") == "+5.23%" and _num(-0.2, "max_drawdown") == "-20.00%"
+    assert _num(1.23456, "sharpe") == "1.235" and _num(None, "sharpe") == "n/a"

@@ -121,6 +121,7 @@ def test_repair_with_nothing_to_repair_says_so(tmp_path: Path) -> None:
     report = ingest_candles(config).report
     assert report is not None and report.repaired == 0
     assert report.repair_note == (
-        "repair requested but nothing to repair: no bar has high/low outside open/close"
+        "repair requested but nothing to repair: no bar has high/low outside open/close "
+        "and no stamp is off the grid"
     )
     assert report.to_dict()["repair_note"] == report.repair_note

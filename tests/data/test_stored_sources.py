@@ -100,7 +100,7 @@ def test_cli_backtest_on_a_stored_key_after_one_ingest(
     line = missing.stderr.strip()
     assert line.startswith(
         "error: no csv-newer BTC/USDT 1h candles between 2024-01-01 and 2024-01-31 (with "
-        "warm-up history from 2023-11-24)"
+        "warm-up history from 2023-06-09)"
     )
     assert "the store holds: csv-newer BTC/USDT 1h 2023-01-01T00:00:00Z .. " in line
-    assert "--start 2023-11-24 --end 2024-01-31" in line and "\n" not in line
+    assert "--start 2023-06-09 --end 2024-01-31" in line and "\n" not in line

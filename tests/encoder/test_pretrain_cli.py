@@ -48,3 +48,9 @@ def test_pretrain_registers_a_loadable_encoder(tracking_uri: str, tmp_path) -> N
     assert "loss/holdout" in run.data.metrics
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"reconstruction.html", "config.yaml", "feature_spec.json"} <= logged
+    # no terminal here: a progress line instead of a bar (at least the last step's)
+    assert "pretrain: step 40/40 (100%), holdout loss" in result.output
+    assert "Successfully registered model" not in result.output  # MLflow's own print
+    page = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/reconstruction.html")
+    assert '<script src="https://cdn.plot.ly' not in page  # plotly.js inline: offline
+    assert len(page) > 1_000_000

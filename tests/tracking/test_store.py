@@ -81,7 +81,36 @@ def test_mlflow_info_lines_stay_quiet_unless_verbose(tracking_uri: str) -> None:
         logging.getLogger("mlflow").setLevel(logging.NOTSET)
         configure_tracking(TrackingConfig(uri=tracking_uri))
         assert logging.getLogger("mlflow").getEffectiveLevel() == logging.WARNING
-        assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
     finally:
         root.setLevel(before[0])
         logging.getLogger("mlflow").setLevel(before[1])
+
+
+def test_mlflow_defaults_store_under_mlflow_run_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlflow run` without a tracking URI hands btcrl MLflow's ./mlflow.db: a second store."""
+    from btcrl.errors import ConfigError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123")
+    with pytest.raises(ConfigError) as caught:
+        configure_tracking(TrackingConfig(), project_dir=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"export MLFLOW_TRACKING_URI=sqlite:///{tmp_path}/mlruns/mlflow.db" in message
+    monkeypatch.delenv("MLFLOW_RUN_ID")  # a user who asks for ./mlflow.db gets it
+    monkeypatch.chdir(tmp_path)
+    assert configure_tracking(TrackingConfig(), project_dir=tmp_path) == "sqlite:///mlflow.db"
+
+
+def test_a_study_lives_beside_its_tracking_store(tmp_path: Path) -> None:
+    from btcrl.tracking.store import study_storage_beside
+
+    elsewhere = f"sqlite:///{tmp_path / 'team' / 'mlflow.db'}"
+    assert study_storage_beside(elsewhere, "wf", tmp_path) == (
+        f"sqlite:///{tmp_path / 'team' / 'studies' / 'wf.db'}"
+    )
+    project = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert study_storage_beside(project, "wf", tmp_path) is None  # studies/ as before
+    assert study_storage_beside("http://127.0.0.1:5000", "wf", tmp_path) is None

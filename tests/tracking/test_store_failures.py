@@ -54,13 +54,18 @@ def test_the_cli_bounds_the_wait_for_a_tracking_server(monkeypatch: pytest.Monke
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"  # the user's own value stays
 
 
-@pytest.mark.parametrize("kind", ["directory", "file_as_folder"])
+@pytest.mark.parametrize("kind", ["directory", "file_as_folder", "lock_unopenable"])
 def test_a_sqlite_uri_that_names_no_database_fails_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
+    """A directory, a path through a file, and a schema lock that cannot be opened (what a
+    read-only store gives FileLock; root ignores permissions, a folder in its place does not)."""
     if kind == "directory":
         target = tmp_path / "store"
         target.mkdir()
+    elif kind == "lock_unopenable":
+        target = tmp_path / "mlflow.db"
+        (tmp_path / "mlflow.db.lock").mkdir()
     else:
         (tmp_path / "afile").write_text("x")
         target = tmp_path / "afile" / "mlflow.db"

@@ -19,7 +19,9 @@ def test_default_storage_is_created_in_cwd(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     url = resolve_storage_url(TuneConfig(study="s1"))
     assert url.endswith("/studies/s1.db")
-    assert (tmp_path / "studies").is_dir()
+    assert not (tmp_path / "studies").exists()  # checking creates nothing (issue 23.6)
+    make_storage(url, TuneConfig(study="s1"))
+    assert (tmp_path / "studies" / "s1.db").is_file()
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,9 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
         assert trial.intermediate_values[1] == pytest.approx(trial.value)
         run_id = trial.user_attrs["mlflow_run_id"]
         assert "oos_returns.csv" in artifacts(run_id)
+        params = parent_run(run_id).data.params  # the compare view relates them to oos/*
+        assert float(params["agent.learning_rate"]) == trial.params["agent.learning_rate"]
+        assert params["agent.n_steps"] == "64" and params["budget_timesteps_per_fold"] == "128"
         folds = mlflow.search_runs(
             experiment_names=["btcrl-tune"],
             filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'",
@@ -97,6 +100,8 @@ def test_walkforward_study_counts_every_trial_and_tests_the_heldback_window(
 
     parent = parent_run(result.parent_run_id)
     m = parent.data.metrics
+    assert parent.data.params["budget_timesteps_per_trial"] == "256"
+    assert parent.data.params["budget_timesteps_per_fold"] == "128"
     assert m["selection/n_trials"] == 2 and m["selection/n_series"] == 2
     assert 0.0 <= m["selection/dsr"] <= 1.0 and 0.0 <= m["selection/pbo"] <= 1.0
     assert m["selection/pbo_partitions"] == 16

@@ -70,12 +70,26 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     files = {f.path for f in client.list_artifacts(first.parent_run_id)}
     assert {"segments.csv", "steps.csv", "trades.csv", "report.html"} <= files
     assert "trial_ledger.csv" in files
+    page = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/report.html")
+    assert "By market regime" in page and "win / draw / loss" in page  # the breakdowns
     parent_tags = client.get_run(first.parent_run_id).data.tags
     assert parent_tags["btcrl.ledger.statistic"] == "PSR"
     assert parent_tags["btcrl.ledger.n_trials"] == "1"
     child = client.get_run(str(first.table["run_id"].iloc[1]))
     assert child.data.tags["mlflow.parentRunId"] == first.parent_run_id
     assert child.data.tags["btcrl.walkforward.test_start"].startswith("2024-07-01")
+    assert child.data.tags["mlflow.runName"].startswith("seg1-test2024-07-01..2024-07-31-s0-")
+    parent = client.get_run(first.parent_run_id)
+    assert parent.info.end_time >= child.info.end_time  # the parent spans its segments
+    assert "walkforward.train_months" in parent.data.params
+    assert "agent.learning_rate" in parent.data.params and "agent.buffer_size" not in (
+        parent.data.params
+    )
+    assert not [
+        k
+        for k in parent.data.params
+        if k.split(".")[0] in ("tune", "promote", "pretrain", "tracking")
+    ]
     assert child.data.metrics["oos/total_return"] == pytest.approx(
         first.table["oos_total_return"].iloc[1]
     )
@@ -101,7 +115,8 @@ def test_run_resume_extend(tmp_path: Path, tracking_uri: str) -> None:
     assert _train_runs("btcrl-walkforward") == 3
 
     other = with_overrides(config, {"agent.learning_rate": 1e-3})
-    with pytest.raises(ConfigError, match="was made with recipe"):
+    named = r"made with agent\.learning_rate=0\.0003 \(now 0\.001\):"  # the setting, no hash
+    with pytest.raises(ConfigError, match=named):
         run_walkforward(other)
 
 
