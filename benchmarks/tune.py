@@ -149,7 +149,9 @@ def run_objectives(root: Path, args: argparse.Namespace) -> None:
     warm = objective_config(root, "holdout", 1)
     from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
     from btcrl.features import load_feature_set
+    from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
 
+    freeze_after_imports((*TRAINING_MODULES, "btcrl.tune"))  # as `btcrl tune` does
     load_feature_set(warm.data, warm.features)  # the candle store and feature cache, once
     timers = Timers()
     timers.install()

@@ -123,7 +123,10 @@ def main() -> None:
     import torch._dynamo  # noqa: F401  (imports are paid once per process)
 
     import btcrl.agents.training  # noqa: F401
+    from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
     from btcrl.tracking import configure_tracking, ensure_experiment
+
+    freeze_after_imports(TRAINING_MODULES)  # as `btcrl walkforward` does (BTCRL_GC_FREEZE=0: off)
 
     with tempfile.TemporaryDirectory(prefix="bench-walkforward-") as tmp:
         cfg = config(Path(tmp), args.segments, args.timesteps)

@@ -1,4 +1,7 @@
-"""SB3 PPO / SAC and sb3-contrib TQC models built from an AgentConfig (classes: btcrl.policy)."""
+"""Models built from an AgentConfig (classes: btcrl.policy.algos): SB3 PPO / SAC and
+sb3-contrib TQC on torch (``agent.backend: sb3``), or SBX SAC / TQC / CrossQ on JAX
+(``agent.backend: sbx``). Both train on the same VecEnv with the same callbacks and save the
+same zip format."""
 
 import logging
 from collections.abc import Mapping
@@ -42,7 +45,9 @@ def agent_fields(algo: str) -> tuple[str, ...]:
     if algo == "ppo":
         return (*_COMMON_FIELDS, *_PPO_FIELDS)
     extra = ("top_quantiles_to_drop_per_net",) if algo == "tqc" else ()
-    return (*_COMMON_FIELDS, *_OFF_POLICY_FIELDS, *extra)
+    skip = ("tau",) if algo == "crossq" else ()  # CrossQ has no target networks
+    fields = tuple(f for f in _OFF_POLICY_FIELDS if f not in skip)
+    return (*_COMMON_FIELDS, "backend", *fields, *extra)
 
 
 def seed_training(seed: int, device: str) -> None:
@@ -70,7 +75,7 @@ def algorithm_kwargs(config: AgentConfig, n_envs: int) -> dict[str, Any]:
     """
     policy_kwargs: dict[str, Any] = {
         "net_arch": list(config.net_arch),
-        "activation_fn": ACTIVATIONS[config.activation],
+        "activation_fn": _activation(config),
     }
     common: dict[str, Any] = {"learning_rate": config.learning_rate, "gamma": config.gamma}
     if config.algo == "ppo":
@@ -93,13 +98,23 @@ def algorithm_kwargs(config: AgentConfig, n_envs: int) -> dict[str, Any]:
         "buffer_size": config.buffer_size,
         "learning_starts": config.learning_starts,
         "batch_size": config.off_policy_batch_size,
-        "tau": config.tau,
         "train_freq": config.train_freq,
         "gradient_steps": config.gradient_steps,
     }
+    if config.algo != "crossq":
+        off_policy["tau"] = config.tau
     if config.algo == "tqc":
         off_policy["top_quantiles_to_drop_per_net"] = config.top_quantiles_to_drop_per_net
     return off_policy
+
+
+def _activation(config: AgentConfig) -> Any:
+    """The hidden-layer activation: a torch module class (sb3) or a JAX function (sbx)."""
+    if config.backend == "sb3":
+        return ACTIVATIONS[config.activation]
+    import flax.linen as nn
+
+    return {"tanh": nn.tanh, "relu": nn.relu}[config.activation]
 
 
 def build_model(
@@ -109,9 +124,9 @@ def build_model(
     device: str,
     policy_kwargs: Mapping[str, Any] | None = None,
 ) -> BaseAlgorithm:
-    """A fresh, seeded SB3 model for ``config.algo`` on ``env`` (an SB3 VecEnv);
-    ``policy_kwargs`` are added to the policy's (e.g. a features extractor)."""
-    cls = algorithm_class(config.algo)
+    """A fresh, seeded model for ``config.algo`` on ``config.backend`` and ``env`` (an SB3
+    VecEnv); ``policy_kwargs`` are added to the policy's (e.g. a features extractor)."""
+    cls = algorithm_class(config.algo, config.backend)
     kwargs = algorithm_kwargs(config, env.num_envs)
     log.info("building %s on %d envs, device %s: %s", config.algo, env.num_envs, device, kwargs)
     kwargs["policy_kwargs"].update(policy_kwargs or {})  # after the log: it holds weights

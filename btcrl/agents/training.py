@@ -295,6 +295,8 @@ def _train(
         raise TrainingDivergedError(
             f"training diverged at {model.num_timesteps} steps: {str(exc).splitlines()[0]}"
         ) from None
+    finally:
+        model.logger.close()  # sends the curves the MLflow writer keeps (tracking.sb3_logger)
     if validation.last_eval_step != model.num_timesteps or not validation.history:
         validation.validate()  # the final weights are always scored
     return validation

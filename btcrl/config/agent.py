@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from btcrl.config.base import Section
 
@@ -10,7 +10,12 @@ from btcrl.config.base import Section
 class AgentConfig(Section):
     """SB3 hyperparameters. Fields an algorithm does not use are ignored by it."""
 
-    algo: Literal["ppo", "sac", "tqc"] = "ppo"
+    algo: Literal["ppo", "sac", "tqc", "crossq"] = "ppo"
+    backend: Literal["sb3", "sbx"] = Field(
+        "sb3",
+        description="sb3: stable-baselines3 / sb3-contrib on torch; sbx: SBX on JAX (sac, tqc, "
+        "crossq; crossq is SBX only)",
+    )
     learning_rate: float = Field(3e-4, gt=0, lt=1)
     gamma: float = Field(0.99, gt=0, le=1)
     net_arch: tuple[int, ...] = Field((64, 64), description="hidden layer sizes, policy and value")
@@ -24,7 +29,7 @@ class AgentConfig(Section):
     ent_coef: float = Field(0.0, ge=0)
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
-    # off-policy (SAC, TQC)
+    # off-policy (SAC, TQC, CrossQ)
     buffer_size: int = Field(200_000, ge=1000, description="replay buffer, transitions")
     off_policy_batch_size: int = Field(256, ge=8, description="SAC/TQC minibatch, transitions")
     learning_starts: int = Field(1000, ge=0)
@@ -42,3 +47,13 @@ class AgentConfig(Section):
     encoder_trainable: bool = Field(
         False, description="fine-tune the encoder with the policy (false = frozen)"
     )
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> "AgentConfig":
+        if self.backend == "sbx" and self.algo == "ppo":
+            raise ValueError("agent.backend 'sbx' serves sac, tqc and crossq; ppo uses 'sb3'")
+        if self.algo == "crossq" and self.backend != "sbx":
+            raise ValueError("agent.algo 'crossq' exists on agent.backend 'sbx' only")
+        if self.backend == "sbx" and self.encoder is not None:
+            raise ValueError("agent.encoder needs agent.backend 'sb3' (the encoder is torch)")
+        return self

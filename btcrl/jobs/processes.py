@@ -16,6 +16,7 @@ from typing import Any
 from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.config.redact import RedactingFormatter
 from btcrl.errors import BtcrlError
+from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports, limit_jax_threads
 from btcrl.kernel_cache import drop_stale_kernels
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def set_torch_threads(threads: int) -> None:
     if threads > 0 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
         log.debug("torch intra-op threads set to %d", threads)
+    limit_jax_threads(threads)  # SBX's too, while JAX is not imported yet
 
 
 def watch_parent(
@@ -96,7 +98,9 @@ def start_worker(
 ) -> None:
     """What every spawned worker does first: watch the parent (``on_orphan`` as in
     ``watch_parent``), the kernels' cache guard, logging with the worker's tag (credentials
-    redacted), Optuna's verbosity and torch's threads."""
+    redacted), Optuna's verbosity and torch's threads. Its libraries are imported with the
+    garbage collector paused, then frozen (``btcrl.jobs.startup``)."""
+    freeze_after_imports((*TRAINING_MODULES, "optuna"))
     import optuna
 
     watch_parent(parent_pid, on_orphan=on_orphan)

@@ -24,6 +24,9 @@ class DeterministicAct:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         policy, space = self.policy, self.space
+        if type(policy).__module__.split(".")[0] == "sbx":  # JAX: SBX's own predict
+            actions, _ = policy.predict(np.asarray(obs, dtype=np.float32), deterministic=True)
+            return np.asarray(actions, dtype=np.float32).reshape((-1, *space.shape))
         policy.set_training_mode(False)
         with torch.no_grad():
             tensor = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)

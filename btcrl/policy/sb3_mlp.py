@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from btcrl.env.mlp import IDENTITY, RELU, TANH, MlpActor
+from btcrl.policy.sbx_mlp import is_sbx_policy, mlp_from_sbx_policy
 
 ACTIVATION_NAMES = {"Tanh": TANH, "ReLU": RELU}
 
@@ -79,6 +80,8 @@ def mlp_from_policy(policy: Any, extractor: str = "FlattenExtractor") -> MlpActo
     MLP over the flat, raw observation (see the module docstring). ``extractor``: the
     features extractor class the policy must have; another than ``FlattenExtractor`` (the
     encoder's) gives the MLP head over the extractor's output (``features_dim`` inputs)."""
+    if is_sbx_policy(policy):  # JAX: its flax parameters (btcrl.policy.sbx_mlp)
+        return mlp_from_sbx_policy(policy) if extractor == "FlattenExtractor" else None
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     obs_space = getattr(policy, "observation_space", None)

@@ -3,7 +3,7 @@
 This file is copied into every logged model and executed on load, so it imports nothing from
 btcrl: only MLflow, NumPy, stable-baselines3 and sb3-contrib (the pip requirements). The
 model's artifacts are the SB3 zip (``sb3_model``), ``feature_spec.json`` and ``config.yaml``
-(whose ``agent.algo`` names the algorithm).
+(whose ``agent.algo`` and ``agent.backend`` name the algorithm).
 
 ``predict`` takes float32 observations (N, obs_size) in FeatureSpec order and returns the
 deterministic float32 actions (N, 2) = ``[a_pos, a_sl]`` in [-1, 1], exactly what
@@ -18,7 +18,11 @@ import yaml
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 
-def _algorithm_class(algo: str) -> Any:
+def _algorithm_class(algo: str, backend: str = "sb3") -> Any:
+    if backend == "sbx":  # SBX (JAX): sac | tqc | crossq
+        import sbx
+
+        return {"sac": sbx.SAC, "tqc": sbx.TQC, "crossq": sbx.CrossQ}[algo]
     if algo == "ppo":
         from stable_baselines3 import PPO
 
@@ -43,8 +47,11 @@ class BtcrlPolicyModel(PythonModel):
 
     def load_context(self, context: PythonModelContext) -> None:
         with open(context.artifacts["config"]) as handle:  # noqa: PTH123
-            algo = str(yaml.safe_load(handle)["agent"]["algo"])
-        self.model = _algorithm_class(algo).load(context.artifacts["sb3_model"], device="cpu")
+            agent = yaml.safe_load(handle)["agent"]
+        backend = str(agent.get("backend", "sb3"))
+        self.model = _algorithm_class(str(agent["algo"]), backend).load(
+            context.artifacts["sb3_model"], device="cpu"
+        )
 
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         """float32 (N, obs_size) observations -> float32 (N, 2) deterministic actions."""

@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ SCHEMA_LOCK_TIMEOUT_S = 120
 #: loggers whose INFO lines (schema migrations, "Created version ...") only show with -v
 _CHATTY_LOGGERS = ("mlflow", "alembic")
 _opened: set[str] = set()
+_wal_listener = False  # the WAL connect hook is registered once per process
 #: errno values of a file system that cannot hold the store (full, read-only, gone, denied)
 _STORE_ERRNOS = {
     errno.ENOSPC,
@@ -123,11 +125,48 @@ def ensure_store(uri: str) -> None:
             if folder is not None and not folder.is_dir():
                 raise TrackingError(f"tracking store {redact(uri)}: {folder} is not a folder")
             db.parent.mkdir(parents=True, exist_ok=True)
+            _sync_less_in_wal()
             with FileLock(str(db) + ".lock", timeout=SCHEMA_LOCK_TIMEOUT_S):
+                _use_wal(db)
                 MlflowClient(uri).search_experiments(max_results=1)
         else:
             MlflowClient(uri).search_experiments(max_results=1)
     _opened.add(uri)
+
+
+def _use_wal(db: Path) -> None:
+    """Put the sqlite file ``db`` (created if missing) in WAL mode, which the file keeps; a
+    store another process holds busy keeps its mode (tried again at the next open)."""
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=1.0)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        log.debug("sqlite store %s stays in its journal mode: %s", db, exc)
+
+
+def _sync_less_in_wal() -> None:
+    """``PRAGMA synchronous=NORMAL`` on every sqlite connection of this process that is in WAL
+    mode (registered once). In WAL mode a commit appends to the write-ahead log without an
+    fsync; the log is synced at checkpoints. A crashed or killed process loses nothing (the
+    log is in the OS's file cache and is replayed on the next open) and the database can
+    never be corrupted; only an OS crash or power cut may roll back the last commits before
+    it, which leaves a consistent store (sqlite.org/pragma.html#pragma_synchronous). It saves
+    an fsync per MLflow write (~3 ms on this machine, 100+ a training run). Connections not
+    in WAL mode keep sqlite's default FULL."""
+    global _wal_listener
+    if _wal_listener:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def on_connect(connection: object, _record: object) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            mode = connection.execute("PRAGMA journal_mode").fetchone()
+            if mode and str(mode[0]).lower() == "wal":
+                connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(Engine, "connect", on_connect)
+    _wal_listener = True
 
 
 def store_failure(

@@ -65,7 +65,8 @@ def test_bad_option_is_one_line_and_exit_1(tracking_uri: str) -> None:
     result = CliRunner().invoke(main, ["train", "--algo", "dqn"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "error: config key agent.algo='dqn' is invalid: Input should be 'ppo', 'sac' or 'tqc'"
+        "error: config key agent.algo='dqn' is invalid: "
+        "Input should be 'ppo', 'sac', 'tqc' or 'crossq'"
     ]
 
 

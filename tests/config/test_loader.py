@@ -24,7 +24,7 @@ def test_overrides_are_parsed_as_yaml_values() -> None:
     ("override", "expected"),
     [
         ("env.fee_rate=-1", "config key env.fee_rate=-1 is invalid: Input should be greater"),
-        ("agent.algo=dqn", "'ppo', 'sac' or 'tqc'"),
+        ("agent.algo=dqn", "'ppo', 'sac', 'tqc' or 'crossq'"),
         ("env.no_such_key=1", "config key env.no_such_key is unknown"),
         ("data.timeframe=1x", "data.timeframe='1x'"),
         ("data.source=ftp", "must be 'sample', 'ccxt', 'csv:PATH', or a stored key"),

@@ -99,6 +99,9 @@ def test_sb3_logger_writes_metrics_at_the_given_step(tracking_uri: str) -> None:
         logger.dump(step=4096)
         logger.record("train/loss", 0.25)
         logger.dump(step=8192)
+        client = MlflowClient()
+        assert client.get_metric_history(run.info.run_id, "train/loss") == []  # kept
+        logger.close()
     client = MlflowClient()
     history = client.get_metric_history(run.info.run_id, "train/loss")
     assert [(m.step, m.value) for m in history] == [(4096, 0.5), (8192, 0.25)]
