@@ -68,7 +68,13 @@ def _process_main(ctx: JobContext, parent_pid: int) -> None:
     """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``); an orphaned
     one ends its segment's run and the walk-forward's parent run KILLED."""
     start = WorkerStart(f"wf{ctx.index}", ctx.log_level, ctx.config.train.torch_threads)
-    run_as_worker(start, lambda: run_worker(ctx), parent_pid, _on_orphan(ctx, parent_pid))
+    on_orphan = _on_orphan(ctx, parent_pid)
+    try:
+        run_as_worker(start, lambda: run_worker(ctx), parent_pid, on_orphan)
+    except SystemExit:
+        if os.getppid() != parent_pid:  # the interrupt ended the loop before the watcher's
+            on_orphan()  # grace period did: end the parent run KILLED from here
+        raise
 
 
 def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:

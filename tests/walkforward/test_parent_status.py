@@ -2,6 +2,11 @@
 FINISHED when it completes, KILLED when interrupted or orphaned; each invocation counts the
 jobs it trained itself (real sqlite MLflow and Optuna stores, tiny budgets)."""
 
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -9,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from btcrl.cli import main
+from btcrl.config import flatten_config
 from btcrl.tracking import process_tags
 from btcrl.tracking.walkforward import create_parent_run, open_parent_run
 from btcrl.walkforward import WalkforwardResult, run_walkforward
@@ -110,3 +116,60 @@ def test_cli_names_a_lost_worker_and_counts_its_own_jobs(
     assert "(trained by this process 3, in the study meanwhile 5)" in out.output
     errors = [line for line in out.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "worker 1 of 2 was killed by SIGKILL" in errors[0]
+
+
+def _runs(stage: str) -> list[mlflow.entities.Run]:
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return []
+    return mlflow.tracking.MlflowClient().search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`btcrl.stage` = '{stage}'"
+    )
+
+
+def _running() -> list[str]:
+    return [
+        r.info.run_id
+        for r in [*_runs("train"), *_runs("walkforward")]
+        if r.info.status == "RUNNING"
+    ]
+
+
+def _wait(check: Callable[[], bool], what: str, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what} within {seconds} s"
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_sigkilled_walkforward_leaves_no_run_running(tmp_path: Path, tracking_uri: str) -> None:
+    """``kill -9`` of a walk-forward with two spawned workers: the workers end their segment
+    runs and the parent run KILLED before they exit."""
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    args = [str(Path(sys.executable).parent / "btcrl"), "walkforward", "--workers", "2"]
+    values = {
+        **{
+            k: v
+            for k, v in flatten_config(config).items()
+            if k.split(".")[0] in _SECTIONS and v != "None"
+        },
+        "train.total_timesteps": "1000000",  # still training when it is killed
+    }
+    for key, value in values.items():
+        args += ["--set", f"{key}={value}"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        _wait(lambda: any(r.info.status == "RUNNING" for r in _runs("train")), "a segment run")
+        time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    _wait(lambda: not _running(), f"no run RUNNING (still: {_running()})", 60)
+    parent = _parent()
+    assert parent.info.status == "KILLED"
+    assert str(proc.pid) in parent.data.tags["btcrl.end_reason"]
+    assert {r.info.status for r in _runs("train")} == {"KILLED"}
+
+
+_SECTIONS = ("tracking", "data", "features", "train", "env", "agent", "walkforward")
