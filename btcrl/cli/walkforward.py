@@ -17,6 +17,8 @@ from btcrl.cli.common import (
     empty_uses_env,
     handle_errors,
 )
+from btcrl.cli.train import _terminate_as_interrupt as terminate_as_interrupt
+from btcrl.cli.tune import worker_failures
 from btcrl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -156,12 +158,17 @@ def walkforward(
     set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
     progress = SegmentProgress()
     try:
-        result = run_walkforward(config, progress=progress, step_progress=progress.tty)
+        with terminate_as_interrupt():  # SIGTERM ends the parent run KILLED, like Ctrl-C
+            result = run_walkforward(config, progress=progress, step_progress=progress.tty)
     finally:
         progress.close()
     _summary(result)
     refused = promote and not _promote(config, result.registered_version)
-    if refused or any(code != 0 for code in result.worker_exit_codes):
+    lost = worker_failures(result.worker_exit_codes)
+    if lost:  # the summary above covers the jobs that finished
+        held = "a job a lost worker held is failed by its heartbeat and retried (tune.max_retry)"
+        click.echo(f"error: {'; '.join(lost)}; {held}", err=True)
+    if refused or lost:
         raise SystemExit(1)
 
 
@@ -181,7 +188,8 @@ def _promote(config: Any, version: int | None) -> bool:
 def _summary(r: "WalkforwardResult") -> None:
     click.echo(
         f"walk-forward {r.name} ({r.storage}): {len(r.segments)} segments; jobs finished "
-        f"{r.finished}/{r.wanted} (trained now {r.trained}); parent run {r.parent_run_id}"
+        f"{r.finished}/{r.wanted} (trained by this process {r.trained}, in the study meanwhile "
+        f"{r.trained_in_study}); parent run {r.parent_run_id}"
     )
     m = r.metrics
     if not m:

@@ -190,9 +190,9 @@ def active_run_id() -> str:
 
 
 def end_orphaned_runs(
-    parent_run_id: str, parent_pid: int, tracking_uri: str | None = None
+    parent_run_id: str, parent_pid: int, tracking_uri: str | None = None, command: str = "tune"
 ) -> list[str]:
-    """For a worker whose tune process ``parent_pid`` is gone (even SIGKILLed): end KILLED,
+    """For a worker whose ``command`` process ``parent_pid`` is gone (even SIGKILLed): end KILLED,
     with the reason, this process's RUNNING runs (its in-flight trial) in the experiment of
     ``parent_run_id``, and that parent run too if still RUNNING (nobody else will). Called
     from the worker's watcher thread, so it cannot rely on the main thread's active run.
@@ -207,7 +207,7 @@ def end_orphaned_runs(
         ),
         max_results=100,
     )
-    reason = f"tune process {parent_pid} was killed; worker {os.getpid()} stopped its run"
+    reason = f"{command} process {parent_pid} was killed; worker {os.getpid()} stopped its run"
     ended = []
     for run in [*mine, parent]:
         if run.info.status != "RUNNING":

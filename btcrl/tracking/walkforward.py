@@ -9,7 +9,9 @@ import mlflow
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from btcrl.tracking import tags as tag_names
 from btcrl.tracking.runs import log_params, start_run
+from btcrl.tracking.stale import process_tags
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,8 @@ BATCH = 100  # MLflow accepts at most 1000 metrics / 100 params per batch
 def create_parent_run(
     experiment: str, run_name: str, tags: Mapping[str, str], params: Mapping[str, str]
 ) -> str:
-    """Create the walk-forward's parent run with its params (it ends at once; later calls
-    reopen it to log results). Returns its id."""
+    """Create the walk-forward's parent run with its params (it ends at once; each invocation
+    reopens it with ``open_parent_run`` and ends it with ``end_parent_run``). Returns its id."""
     with start_run(experiment, "walkforward", run_name=run_name, tags=tags) as run:
         items = list(params.items())
         for i in range(0, len(items), BATCH):
@@ -28,10 +30,23 @@ def create_parent_run(
         return str(run.info.run_id)
 
 
-def end_parent_run(run_id: str) -> None:
-    """End the parent run now (FINISHED), so that it spans the segment runs it waited for."""
+def open_parent_run(run_id: str) -> None:
+    """Mark the parent run RUNNING while this process runs its segments, owned by this
+    process (host, pid tags): if it dies, the next run started on this host marks it KILLED
+    (``btcrl.tracking.stale``) and a spawned worker that outlives it ends it KILLED."""
+    client = MlflowClient()
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in process_tags().items()])
+    client.update_run(run_id, status="RUNNING")
+
+
+def end_parent_run(run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+    """End the parent run now with ``status`` (KILLED and FAILED with ``reason`` in
+    ``btcrl.end_reason``), so that it spans the segment runs it waited for."""
     try:
-        MlflowClient().set_terminated(run_id, "FINISHED")
+        client = MlflowClient()
+        if reason is not None:
+            client.set_tag(run_id, tag_names.END_REASON, reason[:500])
+        client.set_terminated(run_id, status)
     except mlflow.exceptions.MlflowException as exc:
         log.warning("could not end walk-forward run %s: %s", run_id, exc)
 

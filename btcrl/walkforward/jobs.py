@@ -27,6 +27,7 @@ Job = tuple[int, int]  # (segment index, seed)
 SEED_HIGH = 2**31 - 1
 POLL_S = 5.0  # seconds between looks at jobs running elsewhere
 RESULT_ATTR = "result"  # a finished trial's user attribute: run_id, model_uri, val/* metrics
+INVOCATION_ATTR = "invocation"  # a trial's user attribute: the invocation that took it
 _ACTIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -48,6 +49,7 @@ class JobContext:
     index: int = 0
     log_level: int = logging.WARNING
     keep_models: bool = True  # keep trained models for a stitch in this process (not spawned)
+    invocation: str = ""  # id of the walk-forward invocation whose workers take the jobs
 
 
 def grid_sampler(segments: int, seeds: tuple[int, ...]) -> optuna.samplers.GridSampler:
@@ -85,6 +87,12 @@ def finished_jobs(study: optuna.Study) -> dict[Job, dict[str, object]]:
             attrs.update(attrs.pop(RESULT_ATTR, None) or {})
             out[job] = attrs
     return out
+
+
+def trained_by(study: optuna.Study, invocation: str) -> int:
+    """COMPLETE trials taken by the workers of ``invocation`` (not by other processes)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sum(t.user_attrs.get(INVOCATION_ATTR) == invocation for t in trials)
 
 
 def enqueue_missing(study: optuna.Study, wanted: list[Job]) -> list[Job]:

@@ -7,7 +7,9 @@ See docs/walkforward.md. Steps:
    an existing one was made with the same split, market and recipe (else ConfigError);
 3. create the parent MLflow run once (its id lives in the study) and enqueue every wanted
    job that is not finished, running or waiting;
-4. run the jobs in this process or in ``walkforward.workers`` spawned workers;
+4. run the jobs in this process or in ``walkforward.workers`` spawned workers; the parent
+   run is RUNNING meanwhile and ends FINISHED after step 5, KILLED on Ctrl-C (or SIGTERM)
+   and FAILED on an error, with the reason in ``btcrl.end_reason``;
 5. stitch every segment finished for all seeds, log the out-of-sample metrics to each job's
    run and the stitched results, ``segments.csv``, the stitched steps/trades and the report
    to the parent; register the latest segment's model (primary seed) with alias challenger.
@@ -17,6 +19,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +28,9 @@ import optuna
 import pandas as pd
 
 from btcrl.config import ExperimentConfig, flatten_config
+from btcrl.config.redact import redact
 from btcrl.data.timeframes import timeframe_timedelta
-from btcrl.errors import ConfigError
+from btcrl.errors import ConfigError, interruption
 from btcrl.jobs.processes import wait_workers
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import tags as tag_names
@@ -51,8 +55,9 @@ class WalkforwardResult:
     parent_run_id: str
     segments: list[Segment]
     wanted: int
-    trained: int  # jobs trained by this invocation
+    trained: int  # jobs trained by this invocation (its own workers)
     finished: int  # wanted jobs finished after it
+    trained_in_study: int = 0  # jobs finished in the study while it ran, by any process
     metrics: dict[str, float] = field(default_factory=dict)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     registered_version: int | None = None
@@ -177,9 +182,6 @@ def run_walkforward(
     study = _open_study(config, url, segments)
     parent = _parent_run(config, study, url)
     wanted = [(s.index, seed) for s in selected for seed in wf.seeds]
-    complete_before = _completed(study)
-    todo = jobs.enqueue_missing(study, wanted)
-    log.info("walk-forward %s: %d jobs wanted, %d to run", wf.name, len(wanted), len(todo))
     ctx = jobs.JobContext(
         config=config,
         segments=tuple(segments),
@@ -189,7 +191,40 @@ def run_walkforward(
         wanted=frozenset(wanted),
         step_progress=step_progress and wf.workers == 1,
         log_level=logging.getLogger().getEffectiveLevel(),
+        invocation=uuid.uuid4().hex,
     )
+    from btcrl.tracking.walkforward import end_parent_run, open_parent_run
+
+    open_parent_run(parent)  # RUNNING while its segments run (issue 23.8)
+    try:
+        result = _run_and_aggregate(ctx, study, candles, wanted, progress)
+    except BaseException as exc:
+        interrupt = interruption(exc)
+        status = "KILLED" if interrupt is not None else "FAILED"
+        end_parent_run(parent, status, _reason(interrupt or exc))
+        raise
+    end_parent_run(parent)  # its duration spans the segments it ran
+    return result
+
+
+def _reason(exc: BaseException) -> str:
+    """``btcrl.end_reason`` of a parent run ended by ``exc``: its type and first line."""
+    text = redact(str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _run_and_aggregate(
+    ctx: jobs.JobContext,
+    study: optuna.Study,
+    candles: pd.DataFrame,
+    wanted: list[jobs.Job],
+    progress: Progress | None,
+) -> WalkforwardResult:
+    """Enqueue the missing jobs, run them, then stitch and log what is finished."""
+    wf = ctx.config.walkforward
+    complete_before = _completed(study)
+    todo = jobs.enqueue_missing(study, wanted)
+    log.info("walk-forward %s: %d jobs wanted, %d to run", wf.name, len(wanted), len(todo))
 
     def report() -> None:
         if progress is not None:
@@ -201,18 +236,16 @@ def run_walkforward(
     complete = jobs.jobs_in(study, (optuna.trial.TrialState.COMPLETE,))
     result = WalkforwardResult(
         name=wf.name,
-        storage=redact_url(url),
-        parent_run_id=parent,
-        segments=segments,
+        storage=redact_url(ctx.storage_url),
+        parent_run_id=ctx.parent_run_id,
+        segments=list(ctx.segments),
         wanted=len(wanted),
-        trained=_completed(study) - complete_before,
+        trained=jobs.trained_by(study, ctx.invocation),
+        trained_in_study=_completed(study) - complete_before,
         finished=sum(job in complete for job in wanted),
         worker_exit_codes=codes,
     )
-    _aggregate(config, study, segments, candles, result)
-    from btcrl.tracking.walkforward import end_parent_run
-
-    end_parent_run(parent)  # its duration spans the segments it ran
+    _aggregate(ctx.config, study, list(ctx.segments), candles, result)
     return result
 
 

@@ -1,14 +1,17 @@
 """Walk-forward workers: this process, or K spawned ones, taking waiting segment x seed jobs
 (``btcrl.walkforward.jobs``) and training them (``btcrl.walkforward.train``)."""
 
+import functools
 import logging
 import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from btcrl.jobs.processes import WorkerStart, run_as_worker, spawn_workers, with_worker_threads
 from btcrl.walkforward.jobs import (
+    INVOCATION_ATTR,
     POLL_S,
     JobContext,
     JobFailedError,
@@ -17,6 +20,9 @@ from btcrl.walkforward.jobs import (
     running_elsewhere,
 )
 from btcrl.walkforward.train import SegmentObjective
+
+if TYPE_CHECKING:
+    import optuna
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,12 @@ def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> i
 
     configure_tracking(TrackingConfig(uri=ctx.tracking_uri))  # the store the parent uses
     study = open_study(ctx)
-    objective = SegmentObjective(ctx)
+    segment_objective = SegmentObjective(ctx)
+
+    def objective(trial: "optuna.Trial") -> float:
+        trial.set_user_attr(INVOCATION_ATTR, ctx.invocation)  # who trained it (issue 23.9)
+        return segment_objective(trial)
+
     ran = 0
     while True:
         if has_waiting(study):
@@ -43,10 +54,27 @@ def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> i
             return ran
 
 
+def _on_orphan(ctx: JobContext, parent_pid: int) -> Callable[[], object]:
+    """What an orphaned worker does before its hard exit: end its in-flight segment run and
+    the walk-forward's parent run KILLED (issue 23.8)."""
+    from btcrl.tracking import end_orphaned_runs
+
+    return functools.partial(
+        end_orphaned_runs, ctx.parent_run_id, parent_pid, ctx.tracking_uri, "walk-forward"
+    )
+
+
 def _process_main(ctx: JobContext, parent_pid: int) -> None:
-    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``)."""
+    """Entry point of a spawned worker (``btcrl.jobs.processes.run_as_worker``); an orphaned
+    one ends its segment's run and the walk-forward's parent run KILLED."""
     start = WorkerStart(f"wf{ctx.index}", ctx.log_level, ctx.config.train.torch_threads)
-    run_as_worker(start, lambda: run_worker(ctx), parent_pid)
+    on_orphan = _on_orphan(ctx, parent_pid)
+    try:
+        run_as_worker(start, lambda: run_worker(ctx), parent_pid, on_orphan)
+    except SystemExit:
+        if os.getppid() != parent_pid:  # the interrupt ended the loop before the watcher's
+            on_orphan()  # grace period did: end the parent run KILLED from here
+        raise
 
 
 def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:

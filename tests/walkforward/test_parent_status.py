@@ -1,0 +1,175 @@
+"""Issue 23.8 and 23.9: the walk-forward's parent run is RUNNING while its segments run,
+FINISHED when it completes, KILLED when interrupted or orphaned; each invocation counts the
+jobs it trained itself (real sqlite MLflow and Optuna stores, tiny budgets)."""
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+
+from btcrl.cli import main
+from btcrl.config import flatten_config
+from btcrl.tracking import process_tags
+from btcrl.tracking.walkforward import create_parent_run, open_parent_run
+from btcrl.walkforward import WalkforwardResult, run_walkforward
+from btcrl.walkforward.jobs import JobContext
+from btcrl.walkforward.workers import _on_orphan
+from tests.walkforward.test_resume import tiny_walkforward
+
+EXPERIMENT = "btcrl-walkforward"
+
+
+def _parent() -> mlflow.entities.Run:
+    runs = mlflow.tracking.MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name(EXPERIMENT).experiment_id],
+        filter_string="tags.`btcrl.stage` = 'walkforward'",
+    )
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_interrupted_walkforward_ends_its_parent_killed(tmp_path: Path, tracking_uri: str) -> None:
+    seen: list[str] = []
+
+    def interrupt(done: int, wanted: int) -> None:  # the first report, before any training
+        seen.append(_parent().info.status)
+        raise KeyboardInterrupt
+
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    with pytest.raises(KeyboardInterrupt):
+        run_walkforward(config, progress=interrupt)
+    assert seen == ["RUNNING"]  # not FINISHED from its creation on
+    parent = _parent()
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["btcrl.end_reason"].startswith("KeyboardInterrupt")
+
+
+@pytest.mark.slow
+def test_parent_is_running_until_done_and_jobs_are_counted_per_process(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """A second invocation on the same name joins after the first job and trains the other:
+    each reports the one job it trained, not the two the study gained."""
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    seen: list[str] = []
+    joined: list[WalkforwardResult] = []
+
+    def join_after_first(done: int, wanted: int) -> None:
+        seen.append(_parent().info.status)
+        if done == 1 and not joined:
+            joined.append(run_walkforward(config))
+            open_parent_run(_parent().info.run_id)  # the first one still runs
+
+    first = run_walkforward(config, progress=join_after_first)
+    assert set(seen) == {"RUNNING"}
+    assert _parent().info.status == "FINISHED"
+    assert (first.trained, first.trained_in_study, first.finished) == (1, 2, 2)
+    assert (joined[0].trained, joined[0].trained_in_study, joined[0].finished) == (1, 1, 2)
+
+
+def test_orphaned_worker_ends_its_segment_run_and_the_parent_killed(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """What a spawned worker does when its walk-forward process is SIGKILLed: its in-flight
+    segment run and the parent run end KILLED, saying why."""
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    parent = create_parent_run(EXPERIMENT, "walkforward-wf-test", {}, {})
+    open_parent_run(parent)
+    ctx = JobContext(config, (), "sqlite://", tracking_uri, parent)
+    client = mlflow.tracking.MlflowClient()
+    experiment = client.get_run(parent).info.experiment_id
+    tags = {**process_tags(), "mlflow.parentRunId": parent}  # a segment run of this worker
+    child = client.create_run(experiment, tags=tags).info.run_id
+    ended = _on_orphan(ctx, 12345)()
+    assert set(ended) == {child, parent}
+    for run_id in (child, parent):
+        ended_run = client.get_run(run_id)
+        assert ended_run.info.status == "KILLED"
+        assert "walk-forward process 12345 was killed" in ended_run.data.tags["btcrl.end_reason"]
+
+
+def test_cli_names_a_lost_worker_and_counts_its_own_jobs(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 1 with one error line naming the lost worker; the summary tells the jobs this
+    process trained from those the study gained (another process trained 2 of 5)."""
+    result = WalkforwardResult(
+        name="wf",
+        storage="sqlite:///x.db",
+        parent_run_id="p",
+        segments=[],
+        wanted=5,
+        trained=3,
+        finished=5,
+        trained_in_study=5,
+        worker_exit_codes=[0, -9],
+    )
+    monkeypatch.setattr("btcrl.walkforward.run_walkforward", lambda *a, **k: result)
+    out = CliRunner().invoke(main, ["walkforward", "--data-dir", str(tmp_path / "data")])
+    assert out.exit_code == 1, out.output
+    assert "(trained by this process 3, in the study meanwhile 5)" in out.output
+    errors = [line for line in out.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "worker 1 of 2 was killed by SIGKILL" in errors[0]
+
+
+def _runs(stage: str) -> list[mlflow.entities.Run]:
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return []
+    return mlflow.tracking.MlflowClient().search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`btcrl.stage` = '{stage}'"
+    )
+
+
+def _running() -> list[str]:
+    return [
+        r.info.run_id
+        for r in [*_runs("train"), *_runs("walkforward")]
+        if r.info.status == "RUNNING"
+    ]
+
+
+def _wait(check: Callable[[], bool], what: str, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what} within {seconds} s"
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_sigkilled_walkforward_leaves_no_run_running(tmp_path: Path, tracking_uri: str) -> None:
+    """``kill -9`` of a walk-forward with two spawned workers: the workers end their segment
+    runs and the parent run KILLED before they exit."""
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    args = [str(Path(sys.executable).parent / "btcrl"), "walkforward", "--workers", "2"]
+    values = {
+        **{
+            k: v
+            for k, v in flatten_config(config).items()
+            if k.split(".")[0] in _SECTIONS and v != "None"
+        },
+        "train.total_timesteps": "1000000",  # still training when it is killed
+    }
+    for key, value in values.items():
+        args += ["--set", f"{key}={value}"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        _wait(lambda: any(r.info.status == "RUNNING" for r in _runs("train")), "a segment run")
+        time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    _wait(lambda: not _running(), f"no run RUNNING (still: {_running()})", 60)
+    parent = _parent()
+    assert parent.info.status == "KILLED"
+    assert str(proc.pid) in parent.data.tags["btcrl.end_reason"]
+    assert {r.info.status for r in _runs("train")} == {"KILLED"}
+
+
+_SECTIONS = ("tracking", "data", "features", "train", "env", "agent", "walkforward")
