@@ -113,7 +113,6 @@ def tune(
     Every trial is a training run (nested under one parent MLflow run); validation metrics
     are reported to the pruner. Re-running with the same --study and --storage resumes.
     """
-    from btcrl.jobs.processes import set_torch_threads
     from btcrl.tune import run_study
 
     values: dict[str, object] = {}  # typed, never re-parsed as YAML
@@ -128,8 +127,7 @@ def tune(
     if register_best:
         values["tune.register_best"] = True
     config = build_experiment_config(config_path, overrides, options, _TUNE_KEYS, values)
-    set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
-    _quiet_optuna()
+    _in_process_worker(config.train.torch_threads)
     _, lines = progress_modes()
     with progress_bar(f"study {config.tune.study}", "trial") as bar:
         result = run_study(config, progress=bar, progress_lines=lines)
@@ -182,12 +180,16 @@ def worker_failures(codes: list[int]) -> list[str]:
     return phrases
 
 
-def _quiet_optuna() -> None:
-    """Optuna's ~800-character line per trial ("Trial 3 finished ... Best is trial 1") only
-    with -v: the progress bar and the summary say what happened (spawned workers do the same
-    in ``btcrl.jobs.processes.start_worker``)."""
+def _in_process_worker(torch_threads: int) -> None:
+    """Set up this process as the study's in-process worker (spawned ones do it in
+    ``btcrl.jobs.processes.start_worker``): its torch threads, and Optuna's ~800-character
+    line per trial ("Trial 3 finished ... Best is trial 1") only with -v: the progress bar and
+    the summary say what happened."""
     import optuna
 
+    from btcrl.jobs.processes import set_torch_threads
+
+    set_torch_threads(torch_threads)
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
