@@ -2,7 +2,9 @@
 the challenger's out-of-sample windows of the bundled sample, against walk-forward output
 simulated by hand (version tags + an ``oos_returns.csv`` parent run)."""
 
+import contextlib
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -87,10 +89,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory, _tracking_template: Path) 
 
 @pytest.fixture
 def store(trained: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A private copy of the trained store (the models' artifacts stay where they were)."""
+    """A private copy of the trained store (the models' artifacts stay where they were).
+
+    Copied with sqlite's backup API, not as a file: the store is in WAL mode
+    (tracking.store.ensure_store) and this process still holds the trained fixture's
+    connections, so its last commits (the registered model and its versions) may sit in
+    ``mlflow.db-wal``, which a copy of ``mlflow.db`` alone leaves behind."""
     (tmp_path / "mlruns").mkdir()
     db = tmp_path / "mlruns" / "mlflow.db"
-    shutil.copyfile(trained.db, db)
+    with (
+        contextlib.closing(sqlite3.connect(trained.db)) as source,
+        contextlib.closing(sqlite3.connect(db)) as copy,
+    ):
+        source.backup(copy)
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
