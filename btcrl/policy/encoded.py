@@ -21,6 +21,7 @@ from btcrl.encoder.windows import gather_windows
 from btcrl.env.episode_runner import run_compiled_episode
 from btcrl.env.mlp import MlpActor
 from btcrl.env.params import first_row
+from btcrl.features.prior import EXPOSURE_COLUMN
 from btcrl.features.spec import ColumnSpec, FeatureSet
 from btcrl.policy.sb3_mlp import mlp_from_policy
 
@@ -97,17 +98,38 @@ def run_encoded_episode(
     rows = np.arange(start, len(features), dtype=np.int64)
     embedded = np.zeros((len(features), policy.extractor.encoder.shape.d_model), np.float32)
     embedded[rows] = policy.embed(values, rows)
-    columns = tuple(
-        ColumnSpec(f"embedding_{k}", "embedding", "encoder") for k in range(embedded.shape[1])
-    )
-    head_features = replace(
-        features, features=embedded, first_valid=start, spec=replace(features.spec, columns=columns)
-    )
+    head_features, actor = _head_inputs(features, embedded, start, policy.actor)
     head_config = config.model_copy(update={"window": 1})
-    head_obs, actions, ledger = run_compiled_episode(head_features, head_config, policy.actor, mode)
+    head_obs, actions, ledger = run_compiled_episode(head_features, head_config, actor, mode)
     n = len(actions)
     observations = np.empty((n, 2 + window * values.shape[1]), dtype=np.float32)
     observations[:, 0] = head_obs[:, 0]
     observations[:, -1] = head_obs[:, -1]
     observations[:, 1:-1] = gather_windows(values, rows[:n], window).reshape(n, -1)
     return observations, actions, ledger
+
+
+def _head_inputs(
+    features: FeatureSet, embedded: np.ndarray, start: int, actor: MlpActor
+) -> tuple[FeatureSet, MlpActor]:
+    """The embedded FeatureSet the head's episode runs over, and the actor that reads it.
+    When ``features`` carry the prior's exposure column (the residual action mode and the
+    rewards relative to the prior read it in the engine), it rides along as the last column
+    (NaN as 0, which the engine reads as no prior) and the actor gets a zero input weight
+    for it: the head's actions are unchanged, the engine finds its prior."""
+    columns = tuple(
+        ColumnSpec(f"embedding_{k}", "embedding", "encoder") for k in range(embedded.shape[1])
+    )
+    names = features.spec.feature_names
+    if EXPOSURE_COLUMN in names:
+        col = names.index(EXPOSURE_COLUMN)
+        prior = np.nan_to_num(np.asarray(features.features[:, col], dtype=np.float32), nan=0.0)
+        embedded = np.column_stack([embedded, prior])
+        columns = (*columns, features.spec.columns[col])
+        first = actor.weights[0]
+        widened = np.insert(first, first.shape[1] - 1, 0.0, axis=1).astype(np.float32)
+        actor = replace(actor, weights=(widened, *actor.weights[1:]))
+    head_features = replace(
+        features, features=embedded, first_valid=start, spec=replace(features.spec, columns=columns)
+    )
+    return head_features, actor

@@ -4,7 +4,9 @@ K inner folds (:mod:`btcrl.tune.folds`), each fold reported as an intermediate v
 One trial = one MLflow run (stage ``tune_trial``, nested under the tune's parent run) with
 the K fold trainings nested under it. After fold k the metric of the folds stitched so far
 is reported at step k, so the median and Hyperband pruners compare trials fold by fold; a
-pruned trial's run ends KILLED. The trial's run holds ``oos_returns.csv`` (the stitched
+pruned trial's run ends KILLED. The last fold's report is the trial's score and never prunes:
+the trial's work is done, and pruning it then would only drop a finished score (and its
+returns) from the study's DSR and PBO. The trial's run holds ``oos_returns.csv`` (the stitched
 per-bar returns the study's DSR and PBO are computed from) and the ``oos/*`` metrics.
 """
 
@@ -102,7 +104,7 @@ class WalkforwardObjective(Objective):
             value = metric_value(metrics, tune.metrics[0])
             if prune and not math.isnan(value):
                 trial.report(value, step=k)
-                if trial.should_prune():
+                if k < len(folds) - 1 and trial.should_prune():
                     raise optuna.TrialPruned(
                         f"trial {trial.number} pruned after fold {k} ({tune.metrics[0]}="
                         f"{value:.4g})"
