@@ -99,11 +99,13 @@ def start_worker(
     """What every spawned worker does first: watch the parent (``on_orphan`` as in
     ``watch_parent``), the kernels' cache guard, logging with the worker's tag (credentials
     redacted), Optuna's verbosity and torch's threads. Its libraries are imported with the
-    garbage collector paused, then frozen (``btcrl.jobs.startup``)."""
+    garbage collector paused, then frozen (``btcrl.jobs.startup``). The watcher starts first:
+    the imports take tens of seconds on a loaded machine, and a parent killed meanwhile must
+    still be noticed (and its runs ended) by a worker that has not trained yet."""
+    watch_parent(parent_pid, on_orphan=on_orphan)
     freeze_after_imports((*TRAINING_MODULES, "optuna"))
     import optuna
 
-    watch_parent(parent_pid, on_orphan=on_orphan)
     drop_stale_kernels()
     log_format = f"%(asctime)s %(levelname)s {start.tag} %(name)s: %(message)s"
     logging.basicConfig(level=start.log_level, format=log_format)
@@ -120,9 +122,11 @@ def run_as_worker(
     on_orphan: Callable[[], object] | None = None,
 ) -> None:
     """``start_worker``, then ``loop``; a BtcrlError ends the worker with exit code 1 and one
-    logged line, Ctrl-C (or a lost parent) with EXIT_INTERRUPTED."""
-    start_worker(start, parent_pid, on_orphan)
+    logged line, Ctrl-C (or a lost parent) with EXIT_INTERRUPTED, during the start too: the
+    watcher's interrupt may land there, and a KeyboardInterrupt that escaped would end the
+    process (and its daemon watcher) before anyone ended the runs KILLED."""
     try:
+        start_worker(start, parent_pid, on_orphan)
         loop()
     except BtcrlError as exc:
         log.error("worker %s stopped: %s", start.tag, exc)

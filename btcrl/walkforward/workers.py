@@ -71,10 +71,9 @@ def _process_main(ctx: JobContext, parent_pid: int) -> None:
     on_orphan = _on_orphan(ctx, parent_pid)
     try:
         run_as_worker(start, lambda: run_worker(ctx), parent_pid, on_orphan)
-    except SystemExit:
-        if os.getppid() != parent_pid:  # the interrupt ended the loop before the watcher's
-            on_orphan()  # grace period did: end the parent run KILLED from here
-        raise
+    finally:  # the interrupt (or the last job) ended the loop before the watcher's grace
+        if os.getppid() != parent_pid:  # period did: end the parent run KILLED from here
+            on_orphan()
 
 
 def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:

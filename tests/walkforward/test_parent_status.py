@@ -15,11 +15,12 @@ from click.testing import CliRunner
 
 from btcrl.cli import main
 from btcrl.config import flatten_config
+from btcrl.jobs.processes import EXIT_INTERRUPTED, EXIT_ORPHANED, spawn_workers
 from btcrl.tracking import process_tags
 from btcrl.tracking.walkforward import create_parent_run, open_parent_run
 from btcrl.walkforward import WalkforwardResult, run_walkforward
 from btcrl.walkforward.jobs import JobContext
-from btcrl.walkforward.workers import _on_orphan
+from btcrl.walkforward.workers import _on_orphan, _process_main
 from tests.walkforward.test_resume import tiny_walkforward
 
 EXPERIMENT = "btcrl-walkforward"
@@ -92,6 +93,29 @@ def test_orphaned_worker_ends_its_segment_run_and_the_parent_killed(
         ended_run = client.get_run(run_id)
         assert ended_run.info.status == "KILLED"
         assert "walk-forward process 12345 was killed" in ended_run.data.tags["btcrl.end_reason"]
+
+
+@pytest.mark.slow
+def test_worker_whose_parent_dies_while_it_starts_ends_the_parent_killed(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """A spawned worker whose walk-forward process is already gone while it imports torch,
+    SB3 and MLflow (tens of seconds on a loaded machine): it still ends the parent run
+    KILLED. Its start used to import before watching, so the interrupt landed outside the
+    worker's loop and the escaping KeyboardInterrupt ended the process, its watcher with it,
+    before anyone ended the run."""
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    parent = create_parent_run(EXPERIMENT, "walkforward-wf-test", {}, {})
+    open_parent_run(parent)
+    ctx = JobContext(config, (), "sqlite://", tracking_uri, parent)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a walk-forward process, gone
+    gone.wait()
+    (worker,) = spawn_workers(_process_main, [(ctx, gone.pid)], "test")
+    worker.join(120)
+    assert worker.exitcode in (EXIT_INTERRUPTED, EXIT_ORPHANED)
+    ended = mlflow.tracking.MlflowClient().get_run(parent)
+    assert ended.info.status == "KILLED"
+    assert f"walk-forward process {gone.pid} was killed" in ended.data.tags["btcrl.end_reason"]
 
 
 def test_cli_names_a_lost_worker_and_counts_its_own_jobs(
