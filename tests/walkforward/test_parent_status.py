@@ -20,7 +20,7 @@ from btcrl.tracking import process_tags
 from btcrl.tracking.walkforward import create_parent_run, open_parent_run
 from btcrl.walkforward import WalkforwardResult, run_walkforward
 from btcrl.walkforward.jobs import JobContext
-from btcrl.walkforward.workers import _on_orphan, _process_main
+from btcrl.walkforward.workers import _on_orphan, _process_main, run_worker
 from tests.walkforward.test_resume import tiny_walkforward
 
 EXPERIMENT = "btcrl-walkforward"
@@ -197,3 +197,19 @@ def test_sigkilled_walkforward_leaves_no_run_running(tmp_path: Path, tracking_ur
 
 
 _SECTIONS = ("tracking", "data", "features", "train", "env", "agent", "walkforward")
+
+
+def test_orphaned_worker_takes_no_further_job(tmp_path: Path, tracking_uri: str) -> None:
+    """A worker whose walk-forward process is gone takes no waiting job, even if the
+    watcher's interrupt was lost: a run started then would outlive the worker's clean-up."""
+    import optuna
+
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    storage = f"sqlite:///{tmp_path / 'wf.db'}"
+    study = optuna.create_study(study_name=config.walkforward.name, storage=storage)
+    study.enqueue_trial({"segment": 0, "seed": 0})
+    ctx = JobContext(config, (), storage, tracking_uri, "p")
+    assert run_worker(ctx, orphaned=lambda: True) == 0
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1
+    assert _runs("train") == []
