@@ -61,6 +61,28 @@ def set_torch_threads(threads: int) -> None:
     limit_jax_threads(threads)  # SBX's too, while JAX is not imported yet
 
 
+#: tries of an orphaned worker's ``on_orphan``, ORPHAN_RETRY_S apart: its sibling workers end
+#: their runs (and the same parent run) in the same second, and sqlite answers "database is
+#: locked" to some of them
+ORPHAN_TRIES = 5
+ORPHAN_RETRY_S = 1.0
+
+
+def end_orphan_runs(on_orphan: Callable[[], object], tries: int = ORPHAN_TRIES) -> bool:
+    """Call ``on_orphan`` until it succeeds, ``tries`` times at most; False (with one warning)
+    when every try failed: the store may be gone too, and the worker exits all the same."""
+    for attempt in range(1, tries + 1):
+        try:
+            on_orphan()
+            return True
+        except Exception as exc:
+            if attempt == tries:
+                log.warning("could not end this worker's runs: %s", str(exc).splitlines()[0])
+                return False
+            time.sleep(ORPHAN_RETRY_S)
+    return False
+
+
 def watch_parent(
     parent_pid: int | None = None,
     poll_s: float = PARENT_POLL_S,
@@ -80,10 +102,7 @@ def watch_parent(
         _thread.interrupt_main()
         time.sleep(ORPHAN_GRACE_S)
         if on_orphan is not None:
-            try:
-                on_orphan()
-            except Exception as exc:  # the store may be gone too: exit all the same
-                log.warning("could not end this worker's runs: %s", exc)
+            end_orphan_runs(on_orphan)
         os._exit(EXIT_ORPHANED)
 
     thread = threading.Thread(target=watch, name="watch-parent", daemon=True)

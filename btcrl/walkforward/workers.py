@@ -9,7 +9,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from btcrl.jobs.processes import WorkerStart, run_as_worker, spawn_workers, with_worker_threads
+from btcrl.jobs.processes import (
+    WorkerStart,
+    end_orphan_runs,
+    run_as_worker,
+    spawn_workers,
+    with_worker_threads,
+)
 from btcrl.walkforward.jobs import (
     INVOCATION_ATTR,
     POLL_S,
@@ -84,7 +90,7 @@ def _process_main(ctx: JobContext, parent_pid: int) -> None:
         run_as_worker(start, loop, parent_pid, on_orphan)
     finally:  # the interrupt (or the last job) ended the loop before the watcher's grace
         if os.getppid() != parent_pid:  # period did: end the parent run KILLED from here
-            on_orphan()
+            end_orphan_runs(on_orphan)
 
 
 def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:

@@ -213,3 +213,32 @@ def test_orphaned_worker_takes_no_further_job(tmp_path: Path, tracking_uri: str)
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert len(waiting) == 1
     assert _runs("train") == []
+
+
+def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sibling workers end their runs in the same second and sqlite answers "database is
+    locked" to some: the clean-up is tried again, and gives up (False) after ORPHAN_TRIES."""
+    import sqlite3
+
+    from btcrl.jobs import processes
+
+    monkeypatch.setattr(processes, "ORPHAN_RETRY_S", 0.0)
+    calls: list[int] = []
+
+    def locked_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+
+    assert processes.end_orphan_runs(locked_twice) is True
+    assert len(calls) == 3
+    calls.clear()
+
+    def always_locked() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("database is locked")
+
+    assert processes.end_orphan_runs(always_locked) is False
+    assert len(calls) == processes.ORPHAN_TRIES
