@@ -61,6 +61,28 @@ def set_torch_threads(threads: int) -> None:
     limit_jax_threads(threads)  # SBX's too, while JAX is not imported yet
 
 
+#: tries of an orphaned worker's ``on_orphan``, ORPHAN_RETRY_S apart: its sibling workers end
+#: their runs (and the same parent run) in the same second, and sqlite answers "database is
+#: locked" to some of them
+ORPHAN_TRIES = 5
+ORPHAN_RETRY_S = 1.0
+
+
+def end_orphan_runs(on_orphan: Callable[[], object], tries: int = ORPHAN_TRIES) -> bool:
+    """Call ``on_orphan`` until it succeeds, ``tries`` times at most; False (with one warning)
+    when every try failed: the store may be gone too, and the worker exits all the same."""
+    for attempt in range(1, tries + 1):
+        try:
+            on_orphan()
+            return True
+        except Exception as exc:
+            if attempt == tries:
+                log.warning("could not end this worker's runs: %s", str(exc).splitlines()[0])
+                return False
+            time.sleep(ORPHAN_RETRY_S)
+    return False
+
+
 def watch_parent(
     parent_pid: int | None = None,
     poll_s: float = PARENT_POLL_S,
@@ -80,10 +102,7 @@ def watch_parent(
         _thread.interrupt_main()
         time.sleep(ORPHAN_GRACE_S)
         if on_orphan is not None:
-            try:
-                on_orphan()
-            except Exception as exc:  # the store may be gone too: exit all the same
-                log.warning("could not end this worker's runs: %s", exc)
+            end_orphan_runs(on_orphan)
         os._exit(EXIT_ORPHANED)
 
     thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
@@ -99,11 +118,13 @@ def start_worker(
     """What every spawned worker does first: watch the parent (``on_orphan`` as in
     ``watch_parent``), the kernels' cache guard, logging with the worker's tag (credentials
     redacted), Optuna's verbosity and torch's threads. Its libraries are imported with the
-    garbage collector paused, then frozen (``btcrl.jobs.startup``)."""
+    garbage collector paused, then frozen (``btcrl.jobs.startup``). The watcher starts first:
+    the imports take tens of seconds on a loaded machine, and a parent killed meanwhile must
+    still be noticed (and its runs ended) by a worker that has not trained yet."""
+    watch_parent(parent_pid, on_orphan=on_orphan)
     freeze_after_imports((*TRAINING_MODULES, "optuna"))
     import optuna
 
-    watch_parent(parent_pid, on_orphan=on_orphan)
     drop_stale_kernels()
     log_format = f"%(asctime)s %(levelname)s {start.tag} %(name)s: %(message)s"
     logging.basicConfig(level=start.log_level, format=log_format)
@@ -120,9 +141,11 @@ def run_as_worker(
     on_orphan: Callable[[], object] | None = None,
 ) -> None:
     """``start_worker``, then ``loop``; a BtcrlError ends the worker with exit code 1 and one
-    logged line, Ctrl-C (or a lost parent) with EXIT_INTERRUPTED."""
-    start_worker(start, parent_pid, on_orphan)
+    logged line, Ctrl-C (or a lost parent) with EXIT_INTERRUPTED, during the start too: the
+    watcher's interrupt may land there, and a KeyboardInterrupt that escaped would end the
+    process (and its daemon watcher) before anyone ended the runs KILLED."""
     try:
+        start_worker(start, parent_pid, on_orphan)
         loop()
     except BtcrlError as exc:
         log.error("worker %s stopped: %s", start.tag, exc)

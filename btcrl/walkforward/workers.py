@@ -9,7 +9,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from btcrl.jobs.processes import WorkerStart, run_as_worker, spawn_workers, with_worker_threads
+from btcrl.jobs.processes import (
+    WorkerStart,
+    end_orphan_runs,
+    run_as_worker,
+    spawn_workers,
+    with_worker_threads,
+)
 from btcrl.walkforward.jobs import (
     INVOCATION_ATTR,
     POLL_S,
@@ -27,9 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> int:
+def run_worker(
+    ctx: JobContext,
+    on_trial: Callable[[], None] | None = None,
+    orphaned: Callable[[], bool] | None = None,
+) -> int:
     """Take waiting jobs until none is left and no wanted job runs elsewhere (a lost one is
-    failed once its heartbeat is stale and comes back as waiting); returns the jobs run."""
+    failed once its heartbeat is stale and comes back as waiting); returns the jobs run.
+    ``orphaned()`` true (its walk-forward process is gone) stops it before the next job: the
+    watcher's interrupt can be lost (raised inside a weakref callback, "Exception ignored"),
+    and a job taken then (a killed sibling's failed one comes back as waiting) would start a
+    run after the watcher ended this worker's runs, left RUNNING by its hard exit."""
     from btcrl.config import TrackingConfig
     from btcrl.tracking import configure_tracking
 
@@ -43,6 +57,8 @@ def run_worker(ctx: JobContext, on_trial: Callable[[], None] | None = None) -> i
 
     ran = 0
     while True:
+        if orphaned is not None and orphaned():
+            return ran
         if has_waiting(study):
             study.optimize(objective, n_trials=1, catch=(JobFailedError,))
             ran += 1
@@ -70,11 +86,11 @@ def _process_main(ctx: JobContext, parent_pid: int) -> None:
     start = WorkerStart(f"wf{ctx.index}", ctx.log_level, ctx.config.train.torch_threads)
     on_orphan = _on_orphan(ctx, parent_pid)
     try:
-        run_as_worker(start, lambda: run_worker(ctx), parent_pid, on_orphan)
-    except SystemExit:
-        if os.getppid() != parent_pid:  # the interrupt ended the loop before the watcher's
-            on_orphan()  # grace period did: end the parent run KILLED from here
-        raise
+        loop = functools.partial(run_worker, ctx, orphaned=lambda: os.getppid() != parent_pid)
+        run_as_worker(start, loop, parent_pid, on_orphan)
+    finally:  # the interrupt (or the last job) ended the loop before the watcher's grace
+        if os.getppid() != parent_pid:  # period did: end the parent run KILLED from here
+            end_orphan_runs(on_orphan)
 
 
 def start_workers(ctx: JobContext, workers: int) -> list[mp.process.BaseProcess]:

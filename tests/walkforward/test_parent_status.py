@@ -15,11 +15,12 @@ from click.testing import CliRunner
 
 from btcrl.cli import main
 from btcrl.config import flatten_config
+from btcrl.jobs.processes import EXIT_INTERRUPTED, EXIT_ORPHANED, spawn_workers
 from btcrl.tracking import process_tags
 from btcrl.tracking.walkforward import create_parent_run, open_parent_run
 from btcrl.walkforward import WalkforwardResult, run_walkforward
 from btcrl.walkforward.jobs import JobContext
-from btcrl.walkforward.workers import _on_orphan
+from btcrl.walkforward.workers import _on_orphan, _process_main, run_worker
 from tests.walkforward.test_resume import tiny_walkforward
 
 EXPERIMENT = "btcrl-walkforward"
@@ -92,6 +93,29 @@ def test_orphaned_worker_ends_its_segment_run_and_the_parent_killed(
         ended_run = client.get_run(run_id)
         assert ended_run.info.status == "KILLED"
         assert "walk-forward process 12345 was killed" in ended_run.data.tags["btcrl.end_reason"]
+
+
+@pytest.mark.slow
+def test_worker_whose_parent_dies_while_it_starts_ends_the_parent_killed(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """A spawned worker whose walk-forward process is already gone while it imports torch,
+    SB3 and MLflow (tens of seconds on a loaded machine): it still ends the parent run
+    KILLED. Its start used to import before watching, so the interrupt landed outside the
+    worker's loop and the escaping KeyboardInterrupt ended the process, its watcher with it,
+    before anyone ended the run."""
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    parent = create_parent_run(EXPERIMENT, "walkforward-wf-test", {}, {})
+    open_parent_run(parent)
+    ctx = JobContext(config, (), "sqlite://", tracking_uri, parent)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a walk-forward process, gone
+    gone.wait()
+    (worker,) = spawn_workers(_process_main, [(ctx, gone.pid)], "test")
+    worker.join(120)
+    assert worker.exitcode in (EXIT_INTERRUPTED, EXIT_ORPHANED)
+    ended = mlflow.tracking.MlflowClient().get_run(parent)
+    assert ended.info.status == "KILLED"
+    assert f"walk-forward process {gone.pid} was killed" in ended.data.tags["btcrl.end_reason"]
 
 
 def test_cli_names_a_lost_worker_and_counts_its_own_jobs(
@@ -173,3 +197,48 @@ def test_sigkilled_walkforward_leaves_no_run_running(tmp_path: Path, tracking_ur
 
 
 _SECTIONS = ("tracking", "data", "features", "train", "env", "agent", "walkforward")
+
+
+def test_orphaned_worker_takes_no_further_job(tmp_path: Path, tracking_uri: str) -> None:
+    """A worker whose walk-forward process is gone takes no waiting job, even if the
+    watcher's interrupt was lost: a run started then would outlive the worker's clean-up."""
+    import optuna
+
+    config = tiny_walkforward(tmp_path, tracking_uri)
+    storage = f"sqlite:///{tmp_path / 'wf.db'}"
+    study = optuna.create_study(study_name=config.walkforward.name, storage=storage)
+    study.enqueue_trial({"segment": 0, "seed": 0})
+    ctx = JobContext(config, (), storage, tracking_uri, "p")
+    assert run_worker(ctx, orphaned=lambda: True) == 0
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1
+    assert _runs("train") == []
+
+
+def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sibling workers end their runs in the same second and sqlite answers "database is
+    locked" to some: the clean-up is tried again, and gives up (False) after ORPHAN_TRIES."""
+    import sqlite3
+
+    from btcrl.jobs import processes
+
+    monkeypatch.setattr(processes, "ORPHAN_RETRY_S", 0.0)
+    calls: list[int] = []
+
+    def locked_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+
+    assert processes.end_orphan_runs(locked_twice) is True
+    assert len(calls) == 3
+    calls.clear()
+
+    def always_locked() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("database is locked")
+
+    assert processes.end_orphan_runs(always_locked) is False
+    assert len(calls) == processes.ORPHAN_TRIES
