@@ -4,7 +4,9 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -252,3 +254,40 @@ def _redacted_excepthook(kind: type[BaseException], exc: BaseException, tb: Any)
     import traceback
 
     sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a container stop) ends the run KILLED like Ctrl-C, not RUNNING."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def worker_failures(codes: list[int]) -> list[str]:
+    """One phrase per worker process that did not exit 0: its number and why (a signal by
+    name, or its exit code), e.g. ``worker 1 of 2 was killed by SIGKILL``."""
+    phrases = []
+    for index, code in enumerate(codes):
+        if code == 0:
+            continue
+        if code < 0:
+            try:
+                why = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                why = f"was killed by signal {-code}"
+        elif code == 130:
+            why = "was interrupted"
+        else:
+            why = f"exited with code {code}"
+        phrases.append(f"worker {index} of {len(codes)} {why}")
+    return phrases

@@ -1,12 +1,8 @@
 """`btcrl train`: train PPO/SAC/TQC, log the run to MLflow, register the model."""
 
-import contextlib
 import math
 import shutil
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -20,6 +16,7 @@ from btcrl.cli.common import (
     handle_errors,
     option_values,
     progress_modes,
+    terminate_as_interrupt,
 )
 from btcrl.config import ExperimentConfig
 from btcrl.config.redact import redact
@@ -98,7 +95,7 @@ def train(
     set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         result = run_training(config, progress=bar, progress_lines=lines)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
@@ -161,23 +158,6 @@ def _check_backtest_period(config: ExperimentConfig) -> None:
 
     start, end = resolve_period(config)
     load_candles(config.data.model_copy(update={"start": start, "end": end}))
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a container stop) ends the run KILLED like Ctrl-C, not RUNNING."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _mlflow_command() -> str:

@@ -2,7 +2,6 @@
 
 import logging
 import math
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from btcrl.cli.common import (
     handle_errors,
     progress_bar,
     progress_modes,
+    worker_failures,
 )
 
 if TYPE_CHECKING:
@@ -158,26 +158,6 @@ def tune(
         click.echo(f"error: {'; '.join(lost)}; {held}", err=True)
     if refused or lost:
         raise SystemExit(1)
-
-
-def worker_failures(codes: list[int]) -> list[str]:
-    """One phrase per worker process that did not exit 0: its number and why (a signal by
-    name, or its exit code), e.g. ``worker 1 of 2 was killed by SIGKILL``."""
-    phrases = []
-    for index, code in enumerate(codes):
-        if code == 0:
-            continue
-        if code < 0:
-            try:
-                why = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                why = f"was killed by signal {-code}"
-        elif code == 130:
-            why = "was interrupted"
-        else:
-            why = f"exited with code {code}"
-        phrases.append(f"worker {index} of {len(codes)} {why}")
-    return phrases
 
 
 def _in_process_worker(torch_threads: int) -> None:

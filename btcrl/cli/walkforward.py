@@ -16,9 +16,9 @@ from btcrl.cli.common import (
     data_options,
     empty_uses_env,
     handle_errors,
+    terminate_as_interrupt,
+    worker_failures,
 )
-from btcrl.cli.train import _terminate_as_interrupt as terminate_as_interrupt
-from btcrl.cli.tune import worker_failures
 from btcrl.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import btcrl.tune
 from btcrl.cli import main
-from btcrl.cli.tune import worker_failures
+from btcrl.cli.common import worker_failures
 from btcrl.tune import StudyResult
 
 
