@@ -15,7 +15,7 @@ else their mean ``predict`` step by step.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,7 +23,21 @@ from btcrl.config import ExperimentConfig
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSpec
 from btcrl.policy.episode import MemberPolicies
-from btcrl.policy.loader import LoadedPolicy
+
+#: the artifacts of member k >= 1 in an ensemble's pyfunc model (member 0 has the plain
+#: ``sb3_model`` and ``config``; the FeatureSpec is shared)
+MEMBER_MODEL, MEMBER_CONFIG = "sb3_model_{}", "config_{}"
+
+
+class Member(Protocol):
+    """What an ensemble needs of a member (``btcrl.policy.loader.LoadedPolicy``)."""
+
+    model: Any
+    spec: FeatureSpec
+    config: ExperimentConfig
+    model_uri: str
+
+    def predict(self, obs: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ def mean_action(actions: Sequence[np.ndarray]) -> np.ndarray:
     return total
 
 
-def check_members(members: Sequence[LoadedPolicy]) -> None:
+def check_members(members: Sequence[Member]) -> None:
     """ConfigError unless ``members`` (at least one) observe the same features the same way
     and trade under the same env rules (FeatureSpec layout, fitted params, ``env`` section)."""
     if not members:
@@ -78,7 +92,7 @@ class LoadedEnsemble:
     (N, 2), the mean of the members' deterministic actions. ``spec`` and ``config`` are the
     first member's (all share the observation and env; ``check_members``)."""
 
-    members: tuple[LoadedPolicy, ...]
+    members: tuple[Member, ...]
     model_uri: str
     source_run_id: str | None = None
     model_name: str | None = None
@@ -109,7 +123,7 @@ class LoadedEnsemble:
 
 
 def ensemble_of(
-    members: Sequence[LoadedPolicy], model_uri: str = "ensemble", **names: Any
+    members: Sequence[Member], model_uri: str = "ensemble", **names: Any
 ) -> LoadedEnsemble:
     """The ensemble of ``members`` (ConfigError unless they share observation and env);
     ``names``: ``source_run_id``, ``model_name``, ``model_version``."""
