@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from btcrl.agents.model_io import write_policy_files
 from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
 from btcrl.agents.training import (
@@ -100,7 +102,9 @@ def run_ensemble_training(
         log_metrics(metrics)
         log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in metrics.items()})
         if config.train.log_model:
-            log_ensemble_model(ensemble, features, Path(tmp))
+            trained = ensemble.config  # as the members trained (env.window follows an encoder)
+            example = example_observation(train_split(trained, features), trained)
+            log_ensemble_model(ensemble, example, Path(tmp))
     uri, version = _register(config, run_id, metrics)
     return EnsembleResult(run_id, uri, version, metrics, members)
 
@@ -125,9 +129,10 @@ def validate_ensemble(ensemble: LoadedEnsemble, features: FeatureSet) -> dict[st
     return evaluate_policy(split.validation, config.env, policy, ppy, prefix="val/")
 
 
-def log_ensemble_model(ensemble: LoadedEnsemble, features: FeatureSet, tmp: Path) -> None:
+def log_ensemble_model(ensemble: LoadedEnsemble, example: np.ndarray, tmp: Path) -> None:
     """Log the ensemble as one pyfunc model into the active run: member 0's files as a plain
-    model's, member k's zip and config as ``sb3_model_k`` / ``config_k``."""
+    model's, member k's zip and config as ``sb3_model_k`` / ``config_k``; ``example`` one
+    observation (1, obs_size) float32, checked against the signature."""
     files: dict[str, Path] = {}
     for k, member in enumerate(ensemble.members):
         written = write_policy_files(member.model, member.spec, member.config, tmp / f"m{k}")
@@ -137,7 +142,6 @@ def log_ensemble_model(ensemble: LoadedEnsemble, features: FeatureSet, tmp: Path
             files[MEMBER_MODEL.format(k)] = written["sb3_model"]
             files[MEMBER_CONFIG.format(k)] = written["config"]
     config, spec = ensemble.config, ensemble.spec
-    example = example_observation(train_split(config, features), config)
     names = list(observation_names(spec, config.env.window))
     log_policy_model(files, names, spec.action_size, spec.to_json(), example)
 

@@ -2,7 +2,7 @@
 and tags on the registered model version (docs/walkforward.md)."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import mlflow
@@ -30,20 +30,31 @@ def create_parent_run(
         return str(run.info.run_id)
 
 
-def ensemble_run(experiment: str, parent: str, run_name: str, tags: Mapping[str, str]) -> str:
-    """The run of a walk-forward's seed ensemble, nested under ``parent``: the one made by an
-    earlier aggregation (tagged with the parent and seed ``ensemble``), else a new one
-    (ended at once; results are logged to it with ``log_results``). Returns its id."""
+def child_run(
+    experiment: str,
+    parent: str,
+    run_name: str,
+    match: Mapping[str, str],
+    *,
+    without: str | None = None,
+    fill: Callable[[], None] | None = None,
+) -> str:
+    """The run nested under ``parent`` whose tags hold ``match`` (and no tag ``without``),
+    made by an earlier call; else a new one, tagged so, in which ``fill()`` runs while it is
+    active (e.g. to log a model), ended at once. Returns its id. A walk-forward's seed
+    ensemble keeps its results and models in such runs."""
     from btcrl.tracking.lookup import find_runs
 
-    wanted = {tag_names.WALKFORWARD_PARENT_RUN: parent, tag_names.WALKFORWARD_SEED: "ensemble"}
+    wanted = {tag_names.WALKFORWARD_PARENT_RUN: parent, **match}
     experiment_id = MlflowClient().get_run(parent).info.experiment_id
-    found = find_runs([experiment_id], wanted)
+    found = [r for r in find_runs([experiment_id], wanted) if without not in r.tags]
     if found:
         return found[0].run_id
     with start_run(
-        experiment, "walkforward", run_name=run_name, tags={**tags, **wanted}, parent_run_id=parent
+        experiment, "walkforward", run_name=run_name, tags=wanted, parent_run_id=parent
     ) as run:
+        if fill is not None:
+            fill()
         return str(run.info.run_id)
 
 

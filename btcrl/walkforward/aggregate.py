@@ -19,6 +19,7 @@ is nothing to deflate by and ``stats/dsr`` is NaN: the PSR is the figure to read
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,8 @@ class Aggregate:
     window_set: str = ""  # the trial ledger's key of the stitched test windows
     trials: stats.TrialCount | None = None  # what the DSR counted (set by deflate)
     ensemble: Stitched | None = None  # the seeds' ensemble (walkforward.ensemble)
+    #: per segment: the ensemble (a LoadedEnsemble), its test features and env, to register
+    ensemble_models: dict[int, tuple[Any, FeatureSet, EnvConfig]] = field(default_factory=dict)
 
     @property
     def primary(self) -> Stitched:
@@ -161,20 +164,22 @@ def _seed_series(
 
 
 def _ensemble_series(
-    config: ExperimentConfig, seeds: dict[int, SeedSeries], ppy: float, rf: float
-) -> Stitched:
+    config: ExperimentConfig, seeds: dict[int, SeedSeries], result: Aggregate, ppy: float
+) -> None:
     """The seeds' ensemble per segment (its members share the segment's features: the
-    first seed's), stitched. ConfigError when the members differ in observation or env."""
+    first seed's), stitched into ``result``. ConfigError when the members differ in
+    observation or env."""
     from btcrl.policy.ensemble import ensemble_of
 
     first = next(iter(seeds.values()))
     policies = []
-    for k, (segment, _) in enumerate(first.parts):
+    for k, (segment, fs) in enumerate(first.parts):
         members = [series.loaded[k] for series in seeds.values()]
         ensemble = ensemble_of(members, f"{ENSEMBLE} segment {segment.index}")
         policies.append(window_policy(ensemble, ensemble.model_uri))
-    initial = config.env.initial_balance
-    return _chain(ENSEMBLE, first.parts, policies, first.envs, initial, ppy, rf)
+        result.ensemble_models[segment.index] = (ensemble, fs, first.envs[k])
+    initial, rf = config.env.initial_balance, config.backtest.risk_free_rate
+    result.ensemble = _chain(ENSEMBLE, first.parts, policies, first.envs, initial, ppy, rf)
 
 
 def aggregate(
@@ -210,7 +215,7 @@ def aggregate(
         )
     result = Aggregate(done, seeds, models, baselines)
     if config.walkforward.ensemble:
-        result.ensemble = _ensemble_series(config, series, ppy, rf)
+        _ensemble_series(config, series, result, ppy)
     result.window_set = test_window_set(config, done, candles)
     result.metrics = headline(result)
     result.metrics.update(excess_metrics(result, ppy))

@@ -4,6 +4,7 @@ the latest segment's model in the registry."""
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from btcrl.config import ExperimentConfig
 from btcrl.tracking import tags as tag_names
 from btcrl.walkforward.aggregate import ENSEMBLE, Aggregate, deflate
 from btcrl.walkforward.oos import BUY_AND_HOLD
+from btcrl.walkforward.publish_ensemble import ensemble_model_run, ensemble_run, log_ensemble
 from btcrl.walkforward.report import write_report
 
 log = logging.getLogger(__name__)
@@ -91,7 +93,7 @@ def log_aggregate(
     ``agg.metrics`` gets the DSR in place (:func:`btcrl.walkforward.aggregate.deflate`)."""
     from btcrl.tracking.walkforward import log_results
 
-    ensemble = _ensemble_run(config, parent) if agg.ensemble is not None else None
+    ensemble = ensemble_run(config, parent) if agg.ensemble is not None else None
     counted = trials if trials is not None else count_trials(agg, parent, ensemble)
     deflate(agg, counted)
 
@@ -116,93 +118,109 @@ def log_aggregate(
     }
     log_results(parent, agg.metrics, tags, artifacts=out)
     if ensemble is not None:
-        _log_ensemble(agg, ensemble, parent)
+        log_ensemble(agg, ensemble, tmp)
     if not config.walkforward.register_model:
         return None
-    return _register_latest(config, agg, parent)
+    if ensemble is not None:  # the latest segment's ensemble is the model
+        return _register_latest(
+            config, agg, parent, _ensemble_registration(config, agg, parent, ensemble, tmp)
+        )
+    return _register_latest(config, agg, parent, _primary_registration(agg, parent))
 
 
-def _ensemble_run(config: ExperimentConfig, parent: str) -> str:
-    """The ensemble's run under ``parent`` (made once, found again on a re-aggregation)."""
-    from btcrl.tracking.walkforward import ensemble_run
+@dataclass(frozen=True)
+class _Registration:
+    """What a walk-forward registers: segment ``segment``'s model logged by run ``run_id``,
+    scored by the metrics under ``keys`` (stitched Sharpe, its per-bar value, PSR, DSR) over
+    ``windows``, with ``returns_run`` holding its ``oos_returns.csv``; ``what`` names it."""
 
-    wf = config.walkforward
-    tags = {tag_names.WALKFORWARD_NAME: wf.name}
-    return ensemble_run(wf.experiment, parent, f"walkforward-{wf.name}-{ENSEMBLE}", tags)
-
-
-def _log_ensemble(agg: Aggregate, run_id: str, parent: str) -> None:
-    """The ensemble's stitched metrics on its own run (``stitched/*``, as a walk-forward
-    parent's, so the leaderboard ranks it beside them) with its PSR and DSR."""
-    from btcrl.tracking.walkforward import log_results
-
-    prefix = f"{ENSEMBLE}/"
-    metrics = {
-        f"stitched/{k.removeprefix(prefix)}": v
-        for k, v in agg.metrics.items()
-        if k.startswith(prefix) and "/" not in k.removeprefix(prefix)
-    }
-    metrics["stats/psr"] = agg.metrics[f"{ENSEMBLE}/psr"]
-    metrics["stats/dsr"] = agg.metrics.get(f"{ENSEMBLE}/dsr", float("nan"))
-    n_trials = str(agg.trials.n_trials) if agg.trials is not None else "1"
-    tags = {tag_names.WALKFORWARD_PARENT_RUN: parent, tag_names.LEDGER_N_TRIALS: n_trials}
-    log_results(run_id, metrics, tags)
+    segment: int
+    run_id: str
+    keys: tuple[str, str, str, str]
+    windows: list[int]
+    returns_run: str
+    what: str
 
 
-def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:
+def _primary_registration(agg: Aggregate, parent: str) -> _Registration:
+    """The primary seed's model of the latest segment."""
+    latest = max(w.segment for w in agg.primary.windows)
+    row = agg.table[(agg.table["segment"] == latest) & (agg.table["seed"] == agg.seeds[0])]
+    keys = ("stitched/sharpe", "stitched/sharpe_per_bar", "stats/psr", "stats/dsr")
+    windows = [w.segment for w in agg.primary.windows]
+    return _Registration(latest, str(row["run_id"].iloc[0]), keys, windows, parent, "segment")
+
+
+def _ensemble_registration(
+    config: ExperimentConfig, agg: Aggregate, parent: str, ensemble: str, tmp: Path
+) -> _Registration:
+    """The seeds' ensemble of the latest segment (logged once in a run of its own)."""
+    windows = [w.segment for w in agg.ensemble.windows] if agg.ensemble is not None else []
+    run_id = ensemble_model_run(config, agg, parent, max(windows), tmp)
+    keys = (
+        f"{ENSEMBLE}/sharpe",
+        f"{ENSEMBLE}/sharpe_per_bar",
+        f"{ENSEMBLE}/psr",
+        f"{ENSEMBLE}/dsr",
+    )
+    what = "seed ensemble, segment"
+    return _Registration(max(windows), run_id, keys, windows, ensemble, what)
+
+
+def _register_latest(
+    config: ExperimentConfig, agg: Aggregate, parent: str, reg: _Registration
+) -> int | None:
     from btcrl.tracking.aliases import tag_challenger
     from btcrl.tracking.lookup import run_tags
     from btcrl.tracking.models import register_model
     from btcrl.tracking.walkforward import log_results, tag_model_version
 
-    latest = max(w.segment for w in agg.primary.windows)
-    row = agg.table[(agg.table["segment"] == latest) & (agg.table["seed"] == agg.seeds[0])]
-    run_id = str(row["run_id"].iloc[0])
-    if run_tags(parent).get(tag_names.WALKFORWARD_REGISTERED_RUN) == run_id:
+    if run_tags(parent).get(tag_names.WALKFORWARD_REGISTERED_RUN) == reg.run_id:
         return None  # already registered by an earlier aggregation
     name = model_name(config)
-    version = register_model(run_id, name, alias=CHALLENGER)
-    segment = agg.segments[[s.index for s in agg.segments].index(latest)]
+    version = register_model(reg.run_id, name, alias=CHALLENGER)
+    segment = agg.segments[[s.index for s in agg.segments].index(reg.segment)]
     trials = agg.trials or TrialCount(1, 0.0, "none")
     label = statistic_label(trials)  # with N = 1 the PSR stands where the DSR would
-    value = agg.metrics["stats/psr" if trials.single else "stats/dsr"]
+    sharpe_key, per_bar_key, psr_key, dsr_key = reg.keys
+    value = agg.metrics[psr_key if trials.single else dsr_key]
     tags = {
         tag_names.WALKFORWARD_PARENT_RUN: parent,
         tag_names.WALKFORWARD_NAME: config.walkforward.name,
-        tag_names.WALKFORWARD_SEGMENT: str(latest),
+        tag_names.WALKFORWARD_SEGMENT: str(reg.segment),
         tag_names.ALGO: config.agent.algo,
         tag_names.DATA: f"{config.data.source} {config.data.symbol} {config.data.timeframe}",
         **{tag_names.walkforward_span(k): v for k, v in segment.spans().items()},
-        tag_names.STITCHED_SHARPE: f"{agg.metrics['stitched/sharpe']:.4f}",
-        tag_names.DSR: f"{agg.metrics['stats/dsr']:.4f}",
+        tag_names.STITCHED_SHARPE: f"{agg.metrics[sharpe_key]:.4f}",
+        tag_names.DSR: f"{agg.metrics[dsr_key]:.4f}",
         tag_names.LEDGER_STATISTIC: label,
     }
     description = (
-        f"walk-forward {config.walkforward.name} segment {latest} (train "
+        f"walk-forward {config.walkforward.name} {reg.what} {reg.segment} (train "
         f"{segment.train_start:%Y-%m-%d}..{segment.train_stop:%Y-%m-%d}); stitched "
-        f"out-of-sample Sharpe (annualised) {agg.metrics['stitched/sharpe']:.3f}, {label} "
+        f"out-of-sample Sharpe (annualised) {agg.metrics[sharpe_key]:.3f}, {label} "
         f"{value:.3f} (N = {trials.n_trials} configurations on these windows); parent run "
         f"{parent}"
     )
     tag_model_version(name, version, tags, description)
     spans = {s.index: s for s in agg.segments}
-    windows = [
-        (spans[w.segment].test_start.date(), (spans[w.segment].test_stop - _NS).date())
-        for w in agg.primary.windows
-    ]
+    windows = [(spans[k].test_start.date(), (spans[k].test_stop - _NS).date()) for k in reg.windows]
     tag_challenger(  # the tags btcrl promote reads (docs/selection.md)
         name,
         version,
         dsr=value,
         n_trials=trials.n_trials,
-        oos_sharpe=agg.metrics["stitched/sharpe_per_bar"],
-        parent_run_id=parent,
+        oos_sharpe=agg.metrics[per_bar_key],
+        parent_run_id=reg.returns_run,
         windows=windows,
     )
     log_results(
         parent,
         {},
-        {tag_names.WALKFORWARD_REGISTERED_RUN: run_id, tag_names.REGISTERED_VERSION: str(version)},
+        {
+            tag_names.WALKFORWARD_REGISTERED_RUN: reg.run_id,
+            tag_names.REGISTERED_VERSION: str(version),
+        },
     )
     log.info("registered %s version %d (alias %s)", name, version, CHALLENGER)
     return version

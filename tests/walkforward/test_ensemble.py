@@ -8,6 +8,8 @@ import mlflow
 import pytest
 
 from btcrl.config import with_overrides
+from btcrl.policy import load_policy
+from btcrl.policy.ensemble import LoadedEnsemble
 from btcrl.walkforward import run_walkforward
 from tests.walkforward.test_resume import tiny_walkforward
 
@@ -28,6 +30,7 @@ def test_ensemble_of_finished_seeds_trains_nothing_and_is_counted(
     assert (first.trained, first.finished) == (4, 4)
     assert "ensemble/sharpe" not in first.metrics
     assert first.metrics["stats/n_trials"] == 1
+    assert first.registered_version == 1  # the primary seed's model of segment 1
 
     # the same study with --ensemble: its recipe is unchanged, nothing is trained
     again = run_walkforward(with_overrides(config, {"walkforward.ensemble": True}))
@@ -47,15 +50,26 @@ def test_ensemble_of_finished_seeds_trains_nothing_and_is_counted(
         member = again.table[again.table["seed"] == seed]
         assert rows["oos_total_return"].tolist() != member["oos_total_return"].tolist()
     client = mlflow.tracking.MlflowClient()
+    experiment = [client.get_run(first.parent_run_id).info.experiment_id]
     runs = client.search_runs(
-        [client.get_run(first.parent_run_id).info.experiment_id],
-        filter_string="tags.`btcrl.walkforward.seed` = 'ensemble'",
+        experiment, filter_string="tags.`btcrl.ledger.kind` = 'walkforward_ensemble'"
     )
     assert len(runs) == 1
     run = runs[0]
     assert run.data.tags["mlflow.parentRunId"] == first.parent_run_id
-    assert run.data.tags["btcrl.ledger.kind"] == "walkforward_ensemble"
+    assert run.data.tags["mlflow.runName"] == "walkforward-wf-test-ensemble-s0-1"
     assert run.data.metrics["stitched/sharpe"] == pytest.approx(m["ensemble/sharpe"])
+    # the latest segment's ensemble is registered as the challenger; promote reads its
+    # returns and DSR from the ensemble's run
+    assert again.registered_version == 2
+    version = client.get_model_version_by_alias("btcrl-wf-ppo", "challenger")
+    assert str(version.version) == "2" and "seed ensemble, segment 1" in version.description
+    assert version.tags["btcrl.parent_run_id"] == run.info.run_id
+    assert version.tags["btcrl.oos_sharpe"] == f"{m['ensemble/sharpe_per_bar']:.6f}"
+    served = load_policy("models:/btcrl-wf-ppo/2")
+    assert isinstance(served, LoadedEnsemble) and len(served.members) == 2
+    files = {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert "oos_returns.csv" in files
     page = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/report.html")
     assert "ensemble of the seeds" in page
     baselines = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/baselines.csv")
@@ -65,10 +79,12 @@ def test_ensemble_of_finished_seeds_trains_nothing_and_is_counted(
     third = run_walkforward(with_overrides(config, {"walkforward.ensemble": True}))
     assert third.trained == 0 and third.metrics["stats/n_trials"] == 2
     assert third.metrics["ensemble/sharpe"] == m["ensemble/sharpe"]
+    assert third.registered_version is None  # registered already
 
     # an ensemble of one seed trades as that seed, bit for bit
     single = {"walkforward.ensemble": True, "walkforward.seeds": [0]}
     one = run_walkforward(with_overrides(config, single))
     assert one.trained == 0
+    assert one.metrics["stats/n_trials"] == 3  # another set of seeds: another ensemble
     for key in STITCHED:
         assert one.metrics[f"ensemble/{key}"] == one.metrics[f"stitched/{key}"]
