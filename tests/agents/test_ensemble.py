@@ -8,9 +8,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from btcrl.agents.ensemble import run_ensemble_training
 from btcrl.agents.training import load_train_features, train_split
+from btcrl.cli import main
 from btcrl.config import with_overrides
 from btcrl.errors import ConfigError
 from btcrl.policy import load_policy
@@ -84,3 +86,23 @@ def test_an_ensemble_needs_seeds_and_no_resume(tiny) -> None:  # noqa: ANN001
         ConfigError, match=r"train\.seeds=\[1, 1\] is invalid: seeds must be distinct"
     ):
         tiny(**{"train.seeds": [1, 1]})
+
+
+@pytest.mark.slow  # two tiny trainings: about 20 s
+def test_train_command_trains_a_seed_ensemble(tracking_uri: str, sample_data_dir: Path) -> None:
+    args = [
+        "train", "--seeds", "3,4", "--total-timesteps", "512", "--n-envs", "4",
+        "--device", "cpu", "--start", "2024-12-01", "--data-dir", str(sample_data_dir),
+        "--set", "train.eval_every=512", "--set", "train.system_metrics=false",
+        "--set", "env.episode_length=128", "--set", "agent.n_steps=32",
+        "--set", "agent.batch_size=128", "--set", "agent.n_epochs=1",
+        "--set", "agent.net_arch=[16,16]",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "ensemble of seeds [3, 4]: member runs " in result.output
+    assert "model URI: models:/btcrl-ppo/1" in result.output
+    assert "prior trend_voltarget" in result.output and "buy-and-hold" in result.output
+    loaded = load_policy("models:/btcrl-ppo/1")
+    assert isinstance(loaded, LoadedEnsemble)
+    assert [m.config.seed for m in loaded.members] == [3, 4]

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from click.testing import CliRunner
 
-from btcrl.config import with_overrides
+from btcrl.cli import main
+from btcrl.config import dump_config, with_overrides
 from btcrl.policy import load_policy
 from btcrl.policy.ensemble import LoadedEnsemble
 from btcrl.walkforward import run_walkforward
@@ -75,11 +77,15 @@ def test_ensemble_of_finished_seeds_trains_nothing_and_is_counted(
     baselines = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/baselines.csv")
     assert "ensemble of seeds" in baselines
 
-    # again: the ensemble's run is found, not duplicated; N stays 2
-    third = run_walkforward(with_overrides(config, {"walkforward.ensemble": True}))
-    assert third.trained == 0 and third.metrics["stats/n_trials"] == 2
-    assert third.metrics["ensemble/sharpe"] == m["ensemble/sharpe"]
-    assert third.registered_version is None  # registered already
+    # again, from the command line: the ensemble's run is found, not duplicated; N stays 2
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(config))
+    cli = CliRunner().invoke(main, ["walkforward", "--config", str(path), "--ensemble"])
+    assert cli.exit_code == 0, cli.output
+    assert "jobs finished 4/4 (trained by this process 0" in cli.output
+    assert "ensemble of the seeds: total return" in cli.output
+    assert "N=2 configurations" in cli.output
+    assert "registered version" not in cli.output  # registered already
 
     # an ensemble of one seed trades as that seed, bit for bit
     single = {"walkforward.ensemble": True, "walkforward.seeds": [0]}
