@@ -4,10 +4,9 @@ Only segments finished for every seed are stitched (so seeds compare on the same
 The first seed in ``walkforward.seeds`` is the primary series: chosen before any result, it
 carries the stitched artifacts, the PSR, the DSR and the minimum track-record length.
 
-With ``walkforward.ensemble`` the seeds' models of each segment are also traded as one seed
-ensemble (``btcrl.policy.ensemble``: the mean of their deterministic actions), stitched as
-:attr:`Aggregate.ensemble` and scored as ``ensemble/*``. It is built from the finished jobs'
-models only, so it never trains anything.
+With ``walkforward.ensemble`` each segment's seed models also trade as one seed ensemble
+(``btcrl.policy.ensemble``: their mean action), stitched as :attr:`Aggregate.ensemble`,
+scored as ``ensemble/*``: built from the finished jobs' models, it never trains anything.
 
 The DSR's N and V are not known here: they count every configuration tried on the same
 out-of-sample windows (:attr:`Aggregate.window_set`), which the trial ledger of the tracking
@@ -30,6 +29,7 @@ from btcrl.config import EnvConfig, ExperimentConfig
 from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.spec import FeatureSet, FittedParams
+from btcrl.policy.episode import StepPolicy
 from btcrl.policy.policies import PRIOR_RULE
 from btcrl.tracking.ledger import window_set_key
 from btcrl.walkforward.jobs import Job
@@ -130,9 +130,9 @@ class SeedSeries:
     """One seed's test windows: features, policies and envs per segment, and the models."""
 
     parts: list[tuple[Segment, FeatureSet]] = field(default_factory=list)
-    policies: list = field(default_factory=list)
+    policies: list[StepPolicy] = field(default_factory=list)
     envs: list[EnvConfig] = field(default_factory=list)
-    loaded: list = field(default_factory=list)  # the segment models (LoadedPolicy)
+    loaded: list[Any] = field(default_factory=list)  # the segment models (LoadedPolicy)
 
 
 def _seed_series(
@@ -231,9 +231,7 @@ def ensemble_metrics(result: Aggregate, periods_per_year: float) -> dict[str, fl
     ensemble = result.ensemble
     if ensemble is None:
         return {}
-    out = {f"{ENSEMBLE}/{k}": v for k, v in ensemble.metrics.items()}
-    returns = ensemble.equity[1:] / ensemble.equity[:-1] - 1.0
-    out[f"{ENSEMBLE}/psr"] = stats.probabilistic_sharpe_ratio(returns)
+    out = {f"{ENSEMBLE}/{k}": v for k, v in ensemble.metrics.items()}  # the PSR included
     for name in (BUY_AND_HOLD, PRIOR_RULE):
         base = result.baselines.get(name)
         if base is not None:
