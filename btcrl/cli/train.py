@@ -98,10 +98,11 @@ def train(
         overrides = _study_overrides(config_path, overrides, from_study, trial, storage)
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
-    if seeds is not None:
-        from btcrl.cli.walkforward import parse_indices
+    from btcrl.cli.walkforward import parse_indices
 
-        overrides = (*overrides, f"train.seeds={parse_indices(seeds, 'seeds')}")
+    seed_list = parse_indices(seeds, "seeds")  # "" (MLproject's unset) keeps the config's
+    if seed_list is not None:
+        overrides = (*overrides, f"train.seeds={seed_list}")
     config = _load(config_path, overrides, options)
     _check_backtest_period(config)  # before any training: a failing command moves no alias
     set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
