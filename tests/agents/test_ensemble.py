@@ -106,3 +106,30 @@ def test_train_command_trains_a_seed_ensemble(tracking_uri: str, sample_data_dir
     loaded = load_policy("models:/btcrl-ppo/1")
     assert isinstance(loaded, LoadedEnsemble)
     assert [m.config.seed for m in loaded.members] == [3, 4]
+
+
+@pytest.mark.slow  # two short SBX trainings: about 30 s
+def test_an_ensemble_of_sbx_members_runs_compiled(tiny, sine_features) -> None:  # noqa: ANN001
+    """SBX SAC and CrossQ members (flax parameters read into the compiled MLPs) give the mean
+    of their own deterministic ``predict`` on the episode's observations."""
+    pytest.importorskip("sbx")
+    from btcrl.agents.algos import build_model
+    from btcrl.env import BatchTradingEnv
+    from btcrl.policy.ensemble import ensemble_of
+    from btcrl.policy.loader import LoadedPolicy
+
+    members = []
+    for seed, algo in enumerate(("sac", "crossq")):
+        config = tiny(**{"agent.algo": algo, "agent.backend": "sbx", "seed": seed})
+        env = BatchTradingEnv(sine_features, config.env, config.train.n_envs, config.seed)
+        model = build_model(config.agent, env, config.seed, "cpu")
+        model.learn(256)
+        members.append(LoadedPolicy(model, sine_features.spec, config, algo))
+    ensemble = ensemble_of(members)
+    policy = model_policy(ensemble.model.policy, ensemble.predict)
+    assert isinstance(policy, EnsembleMlpPolicy)
+    episode = run_episode(sine_features, members[0].config.env, policy, mode="eval")
+    each = [m.model.predict(episode.observations, deterministic=True)[0] for m in members]
+    expected = np.mean(np.stack(each), axis=0)
+    np.testing.assert_allclose(episode.actions, expected, rtol=0, atol=1e-5)
+    assert float(np.abs(each[0] - each[1]).max()) > 1e-3
