@@ -72,6 +72,12 @@ def test_ensemble_of_finished_seeds_trains_nothing_and_is_counted(
     assert isinstance(served, LoadedEnsemble) and len(served.members) == 2
     files = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert "oos_returns.csv" in files
+    # btcrl promote reads the ensemble's returns and its ledger DSR (N = 2 on these windows)
+    from btcrl.promote.challenge import promote_model
+
+    outcome = promote_model(config, "models:/btcrl-wf-ppo@challenger")
+    assert outcome.version == 2 and outcome.bars == len(again_returns(run.info.run_id))
+    assert "N = 2" in outcome.decision.reason or "N=2" in outcome.decision.reason
     page = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/report.html")
     assert "ensemble of the seeds" in page
     baselines = mlflow.artifacts.load_text(f"runs:/{first.parent_run_id}/baselines.csv")
@@ -94,3 +100,9 @@ def test_ensemble_of_finished_seeds_trains_nothing_and_is_counted(
     assert one.metrics["stats/n_trials"] == 3  # another set of seeds: another ensemble
     for key in STITCHED:
         assert one.metrics[f"ensemble/{key}"] == one.metrics[f"stitched/{key}"]
+
+
+def again_returns(run_id: str) -> list[str]:
+    """The rows of a run's ``oos_returns.csv`` (its header left out)."""
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/oos_returns.csv")
+    return text.strip().splitlines()[1:]
