@@ -3,7 +3,9 @@
 import math
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +23,10 @@ from btcrl.cli.common import (
 from btcrl.config import ExperimentConfig
 from btcrl.config.redact import redact
 from btcrl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from btcrl.agents import TrainResult
+    from btcrl.agents.ensemble import EnsembleResult
 
 # train options -> config keys (empty strings from MLproject mean "keep the config's value")
 _TRAIN_KEYS = {
@@ -90,7 +96,6 @@ def train(
     Prints the run id, the model URI and how to open the MLflow UI. With --seeds, trains a
     seed ensemble (one member per seed) and registers it as one model.
     """
-    from btcrl.agents import run_training
     from btcrl.jobs.processes import set_torch_threads
     from btcrl.tracking import configure_tracking
 
@@ -109,14 +114,7 @@ def train(
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
     with terminate_as_interrupt():
-        if config.train.seeds:
-            from btcrl.agents.ensemble import run_ensemble_training
-
-            result = run_ensemble_training(config, progress=bar, progress_lines=lines)
-            members = ", ".join(m.run_id for m in result.members)
-            click.echo(f"ensemble of seeds {list(config.train.seeds)}: member runs {members}")
-        else:
-            result = run_training(config, progress=bar, progress_lines=lines)
+        result = _run(config, bar, lines)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
     for line in validation_table(result.metrics):
@@ -136,6 +134,22 @@ def train(
         click.echo(f"backtest: {len(metrics)} metrics logged on the run as backtest/*")
     click.echo(f"see it:    {_mlflow_command()} ui --backend-store-uri {_store_uri(uri)}")
     click.echo(f"then open: {_runs_page(result.run_id)}")
+
+
+def _run(
+    config: ExperimentConfig, bar: bool, lines: Callable[[str], None] | None
+) -> "TrainResult | EnsembleResult":
+    """One model, or with ``train.seeds`` a seed ensemble (its member runs named)."""
+    if not config.train.seeds:
+        from btcrl.agents import run_training
+
+        return run_training(config, progress=bar, progress_lines=lines)
+    from btcrl.agents.ensemble import run_ensemble_training
+
+    ensemble = run_ensemble_training(config, progress=bar, progress_lines=lines)
+    members = ", ".join(m.run_id for m in ensemble.members)
+    click.echo(f"ensemble of seeds {list(config.train.seeds)}: member runs {members}")
+    return ensemble
 
 
 def validation_table(metrics: dict[str, float]) -> list[str]:

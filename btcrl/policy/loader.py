@@ -62,7 +62,6 @@ def load_policy(model_uri: str) -> "LoadedPolicy | LoadedEnsemble":
     files, logged_by = download_policy_model(model_uri)
     run_id = run_id or logged_by
     spec = FeatureSpec.from_json(files["feature_spec"].read_text())
-    names = {"source_run_id": run_id, "model_name": name, "model_version": model_version}
     members = [_member(files["sb3_model"], files["config"], spec, model_uri)]
     k = 1
     while MEMBER_MODEL.format(k) in files:
@@ -71,10 +70,20 @@ def load_policy(model_uri: str) -> "LoadedPolicy | LoadedEnsemble":
         k += 1
     if len(members) > 1:
         log.info("loaded %s: an ensemble of %d members (run %s)", model_uri, k, run_id)
-        return ensemble_of(members, model_uri, **names)
+        return ensemble_of(
+            members, model_uri, source_run_id=run_id, model_name=name, model_version=model_version
+        )
     log.info("loaded %s (%s, run %s)", model_uri, members[0].config.agent.algo, run_id)
     member = members[0]
-    return LoadedPolicy(member.model, spec, member.config, model_uri, **names)
+    return LoadedPolicy(
+        model=member.model,
+        spec=spec,
+        config=member.config,
+        model_uri=model_uri,
+        source_run_id=run_id,
+        model_name=name,
+        model_version=model_version,
+    )
 
 
 def _member(model_file: Path, config_file: Path, spec: FeatureSpec, uri: str) -> LoadedPolicy:

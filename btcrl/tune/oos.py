@@ -33,6 +33,7 @@ from btcrl.walkforward.windows import oos_window_features, train_window_features
 
 if TYPE_CHECKING:
     from btcrl.agents.training import TrainResult
+    from btcrl.policy.ensemble import LoadedEnsemble
     from btcrl.policy.loader import LoadedPolicy
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,9 @@ def trade_fold(
         stitched.prior_windows.append(window_run)
 
 
-def _fold_policy(result: "TrainResult", config: ExperimentConfig) -> "LoadedPolicy":
+def _fold_policy(
+    result: "TrainResult", config: ExperimentConfig
+) -> "LoadedPolicy | LoadedEnsemble":
     """The fold's trained model as a LoadedPolicy: from memory when the run handed it back,
     else from the store."""
     from btcrl.policy import load_policy

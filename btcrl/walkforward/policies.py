@@ -17,6 +17,7 @@ from btcrl.features.spec import FeatureSpec
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
+    from btcrl.policy.ensemble import LoadedEnsemble
     from btcrl.policy.loader import LoadedPolicy
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def remember_policy(
     _TRAINED[model_uri] = LoadedPolicy(model=model, spec=spec, config=config, model_uri=model_uri)
 
 
-def take_policy(model_uri: str) -> "LoadedPolicy":
+def take_policy(model_uri: str) -> "LoadedPolicy | LoadedEnsemble":
     """The model of ``model_uri``: the one this process trained (handed out once, then
     forgotten), else ``load_policy(model_uri)`` from the store."""
     kept = _TRAINED.pop(model_uri, None)
