@@ -139,7 +139,8 @@ def log_ensemble_model(ensemble: LoadedEnsemble, features: FeatureSet, tmp: Path
     config, spec = ensemble.config, ensemble.spec
     example = example_observation(train_split(config, features), config)
     names = list(observation_names(spec, config.env.window))
-    log_policy_model(files, names, spec.action_size, spec.to_json(), example)
+    label = f"{model_name(config)}-ensemble{len(ensemble.members)}"  # named, as a train's
+    log_policy_model(files, names, spec.action_size, spec.to_json(), example, name=label)
 
 
 def _register(
