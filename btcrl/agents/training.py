@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -23,7 +22,7 @@ from btcrl.agents.callbacks import (
 )
 from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
-from btcrl.agents.pretraining import encoder_policy
+from btcrl.agents.pretraining import EncoderPolicy, encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
 from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
@@ -31,6 +30,7 @@ from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.config.train import trained_timesteps, validation_interval
 from btcrl.data.timeframes import periods_per_year
+from btcrl.encoder.columns import learner_inputs
 from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
@@ -82,7 +82,7 @@ class _Job:
     checkpoint: Path | None
     tmp: Path
     on_validation: ValidationHook | None
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. the encoder
+    encoder: EncoderPolicy  # what agent.encoder adds (SB3: an extractor; SBX: columns)
 
 
 def run_training(
@@ -126,8 +126,7 @@ def run_training(
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        kwargs = encoder.policy_kwargs
-        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, encoder)
         with start_run(
             config.train.experiment,
             "train",
@@ -230,7 +229,9 @@ def _train_and_log(
     from btcrl.env import BatchTradingEnv
 
     config = job.config
-    env = BatchTradingEnv(job.split.train, config.env, config.train.n_envs, config.seed, "train")
+    # the learner's view: with an SBX encoder, its embeddings as columns (window 1)
+    train, env_config = learner_inputs(job.split.train, config.env, job.encoder.columns_encoder)
+    env = BatchTradingEnv(train, env_config, config.train.n_envs, config.seed, "train")
     try:
         model = _model(job, env)
         validation = _train(model, job, run_id, progress, progress_lines)
@@ -243,7 +244,8 @@ def _train_and_log(
 def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
     config = job.config
     if job.checkpoint is None:
-        return build_model(config.agent, env, config.seed, job.device, job.policy_kwargs)
+        kwargs, columns = job.encoder.policy_kwargs, job.encoder.columns_encoder
+        return build_model(config.agent, env, config.seed, job.device, kwargs, columns)
     model = load_model(config.agent.algo, job.checkpoint, env=env, device=job.device)
     model.set_random_seed(config.seed)
     return model

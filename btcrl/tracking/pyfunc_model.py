@@ -3,7 +3,9 @@
 This file is copied into every logged model and executed on load, so it imports nothing from
 btcrl: only MLflow, NumPy, stable-baselines3 and sb3-contrib (the pip requirements). The
 model's artifacts are the SB3 zip (``sb3_model``), ``feature_spec.json`` and ``config.yaml``
-(whose ``agent.algo`` and ``agent.backend`` name the algorithm).
+(whose ``agent.algo`` and ``agent.backend`` name the algorithm). An SBX policy that reads a
+frozen encoder keeps it in its zip and needs ``btcrl`` importable to embed the windows
+(``btcrl.encoder.columns``), as an SB3 encoder policy needs it for its extractor class.
 
 ``predict`` takes float32 observations (N, obs_size) in FeatureSpec order and returns the
 deterministic float32 actions (N, 2) = ``[a_pos, a_sl]`` in [-1, 1], exactly what
@@ -58,6 +60,12 @@ class BtcrlPolicyModel(PythonModel):
         obs = np.asarray(model_input, dtype=np.float32)
         if obs.ndim == 1:
             obs = obs[None, :]
+        if getattr(self.model.policy, "btcrl_encoder", None) is not None:
+            # an SBX policy reading a frozen encoder's embeddings (kept in its zip): btcrl
+            # recomputes them from the windowed observation
+            from btcrl.encoder.columns import embedded_observations
+
+            obs = embedded_observations(self.model.policy, obs)
         actions, _ = self.model.predict(obs, deterministic=True)
         return np.asarray(actions, dtype=np.float32).reshape(obs.shape[0], -1)
 
