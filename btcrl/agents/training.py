@@ -115,10 +115,10 @@ def run_training(
     _check(config)
     configure_tracking(config.tracking)
     if features is None:
-        features = _load_features(config)
+        features = load_train_features(config)
     encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
     config = encoder.config
-    split = _split(config, features)
+    split = train_split(config, features)
     device = resolve_device(config.agent.device)
     seed_training(config.seed, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
@@ -145,7 +145,7 @@ def run_training(
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
 
 
-def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
+def train_split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
     """The train / validation split; the validation set keeps the ``env.window`` bars before
     its start (its first decision is the last train bar, its first fill the first validation
     open) and ``env.vol_window`` bars of history for the realised vol."""
@@ -158,7 +158,7 @@ def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
     )
 
 
-def _load_features(config: ExperimentConfig) -> FeatureSet:
+def load_train_features(config: ExperimentConfig) -> FeatureSet:
     """The config's FeatureSet from the store; fitted features fit on the train split only."""
     from btcrl.features import load_feature_set
 
@@ -351,7 +351,7 @@ def _log_outputs(
     in_sample = train_span_metrics(model, job)
     log_metrics(in_sample)
     if config.train.log_model:
-        example = _example_observation(job.split, config)
+        example = example_observation(job.split, config)
         names = list(observation_names(spec, config.env.window))
         log_policy_model(files, names, spec.action_size, spec.to_json(), example)
     return {**chosen, **in_sample}
@@ -372,7 +372,7 @@ def train_span_metrics(model: BaseAlgorithm, job: _Job) -> dict[str, float]:
     )
 
 
-def _example_observation(split: TimeSplit, config: ExperimentConfig) -> np.ndarray:
+def example_observation(split: TimeSplit, config: ExperimentConfig) -> np.ndarray:
     """The first validation observation, (1, obs_size) float32: the model's input example."""
     from btcrl.env import BatchTradingEnv
 
