@@ -28,8 +28,9 @@ N of the DSR counts every configuration evaluated on these windows: each (recipe
 series, each ensemble and the prior; V is the variance of their per-bar stitched Sharpe
 ratios. ``dsr`` is the DSR of the row's series (the mean-of-seeds rows: of the primary seed),
 ``x_sh`` the annualised Sharpe of the per-bar excess over the prior, ``x_dsr`` its DSR over
-the same N (V of the excesses). Units: Sharpe annualised (sqrt(8760) on 1h bars); return and
-max drawdown (<= 0) fractions; turnover/yr traded notional over mean equity per year.
+the same N (V of the excesses). Units: Sharpe annualised (sqrt(8760) on 1h bars); return,
+max drawdown (<= 0) and fees are fractions of the starting capital; turnover/yr is traded
+notional over mean equity per year.
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/residual.py --root /tmp/residual \
@@ -155,7 +156,7 @@ def print_table(
 ) -> None:
     print(
         f"{'policy':<30}{'seeds':>6}{'sharpe':>8}{'min':>7}{'return':>9}{'maxdd':>8}"
-        f"{'turn/yr':>9}{'costs':>7}{'dsr':>6}{'x_sh':>7}{'x_dsr':>7}"
+        f"{'turn/yr':>9}{'fees':>7}{'dsr':>6}{'x_sh':>7}{'x_dsr':>7}"
     )
     for name, c in sorted(cands.items(), key=lambda kv: -kv[1]["score"]):
         row, (dsr, x_sh, x_dsr) = c["row"], stats_of[name]
@@ -189,7 +190,8 @@ def main() -> None:
     years = len(prior.times) / 8760.0
     print(
         f"walk-forward {args.train_months}/{args.val_months}/{args.test_months} months, "
-        f"{len(segments)} segments {segments[0].test_start:%Y-%m}..{segments[-1].test_stop:%Y-%m}"
+        f"{len(segments)} segments {segments[0].test_start:%Y-%m}.."
+        f"{segments[-1].test_stop - np.timedelta64(1, 'h'):%Y-%m}"
         f", {args.timesteps:,} env-steps per segment and seed, seeds {args.seeds}; "
         f"n_trials={trials.n_trials} (V per bar {trials.sharpe_variance:.3g}); Sharpe annualised"
     )
