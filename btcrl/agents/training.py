@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -23,7 +22,7 @@ from btcrl.agents.callbacks import (
 )
 from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
-from btcrl.agents.pretraining import encoder_policy
+from btcrl.agents.pretraining import EncoderPolicy, encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
 from btcrl.agents.run_info import (
     logged_model_name,
@@ -37,6 +36,7 @@ from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.config.train import trained_timesteps, validation_interval
 from btcrl.data.timeframes import periods_per_year
+from btcrl.encoder.columns import learner_inputs
 from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
@@ -92,7 +92,7 @@ class _Job:
     checkpoint: Path | None
     tmp: Path
     on_validation: ValidationHook | None
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. the encoder
+    encoder: EncoderPolicy  # what agent.encoder adds (SB3: an extractor; SBX: columns)
     model_label: str = "model"  # the logged model's name (run_info.logged_model_name)
 
 
@@ -137,8 +137,7 @@ def run_training(
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        kwargs = encoder.policy_kwargs
-        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, encoder)
         job = replace(job, model_label=logged_model_name(config, name_prefix))
         with start_run(
             config.train.experiment,
@@ -242,7 +241,9 @@ def _train_and_log(
     from btcrl.env import BatchTradingEnv
 
     config = job.config
-    env = BatchTradingEnv(job.split.train, config.env, config.train.n_envs, config.seed, "train")
+    # the learner's view: with an SBX encoder, its embeddings as columns (window 1)
+    train, env_config = learner_inputs(job.split.train, config.env, job.encoder.columns_encoder)
+    env = BatchTradingEnv(train, env_config, config.train.n_envs, config.seed, "train")
     try:
         model = _model(job, env)
         validation = _train(model, job, run_id, progress, progress_lines)
@@ -255,7 +256,8 @@ def _train_and_log(
 def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
     config = job.config
     if job.checkpoint is None:
-        return build_model(config.agent, env, config.seed, job.device, job.policy_kwargs)
+        kwargs, columns = job.encoder.policy_kwargs, job.encoder.columns_encoder
+        return build_model(config.agent, env, config.seed, job.device, kwargs, columns)
     model = load_model(config.agent.algo, job.checkpoint, env=env, device=job.device)
     model.set_random_seed(config.seed)
     return model
