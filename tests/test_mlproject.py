@@ -18,16 +18,46 @@ SPEC = yaml.safe_load((ROOT / "MLproject").read_text())
 ENTRY_POINTS = ("ingest", "train", "backtest", "tune", "promote", "walkforward", "pretrain")
 
 
+#: the -P parameters the docs use that each entry point does not declare (they become options)
+EXTRA = {
+    "ingest": {
+        "config": str(ROOT / "configs" / "default.yaml"),
+        "start": "2024-01-01",
+        "end": "2024-06-30",
+    },
+    "train": {"total_timesteps": "1024", "n_envs": "4", "seed": "3", "backtest_end": "2025-03-31"},
+    "backtest": {"model_uri": "models:/btcrl-ppo@candidate", "end": "2025-03-31"},
+    "tune": {"budget_timesteps": "512", "storage": "sqlite:///x.db", "metric": "val/sharpe"},
+    "promote": {"min_dsr": "0.5"},
+    "walkforward": {"train_months": "8", "segments": "0,1", "total_timesteps": "512"},
+    "pretrain": {"steps": "20", "window": "16"},
+}
+
+
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-def test_entry_point_defaults_parse(entry: str) -> None:
-    point = SPEC["entry_points"][entry]
-    defaults = {name: str(p.get("default", "")) for name, p in point["parameters"].items()}
-    # MLflow substitutes shell-quoted values, so "" arrives as an empty argument
-    command = point["command"].format(**{k: shlex.quote(v) for k, v in defaults.items()})
-    argv = shlex.split(command)
-    assert argv[:2] == ["btcrl", entry]
-    ctx = main.commands[entry].make_context(entry, argv[2:])
-    assert ctx.params.get("config_path") is None  # "" means "use the defaults"
+def test_entry_point_commands_parse_as_mlflow_builds_them(entry: str) -> None:
+    """The command MLflow builds (declared parameters substituted, other -P appended as
+    ``--name value``) parses, with the extra parameters reaching their options."""
+    from mlflow.projects._project_spec import load_project
+
+    point = load_project(str(ROOT)).get_entry_point(entry)
+    given = {"model_uri": "models:/btcrl-ppo/1"} if entry == "promote" else {}
+    for params in (given, {**given, **EXTRA[entry]}):
+        argv = shlex.split(point.compute_command(params, storage_dir=None))
+        assert argv[:2] == ["btcrl", entry]
+        parent = main.make_context("btcrl", [entry], resilient_parsing=True)
+        ctx = main.commands[entry].make_context(entry, argv[2:], parent=parent)
+        config = params.get("config")
+        assert ctx.params.get("config_path") == (config and Path(config)), entry
+    if entry == "train":
+        assert ctx.params["total_timesteps"] == 1024 and ctx.params["n_envs"] == 4
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_no_parameter_is_declared_with_an_empty_default(entry: str) -> None:
+    """MLflow logs every declared parameter on the run: '' would be noise beside btcrl's."""
+    for name, spec in SPEC["entry_points"][entry]["parameters"].items():
+        assert spec.get("default", None) != "", f"{entry}.{name}"
 
 
 def test_entry_points_cover_the_commands() -> None:
@@ -70,6 +100,8 @@ def _check_runs(tmp_path: Path, entry: str) -> None:
     experiment = client.get_experiment_by_name(f"btcrl-{entry}")
     found = client.search_runs([experiment.experiment_id])
     assert {r.info.status for r in found} == {"FINISHED"}, entry
+    for r in found:  # what mlflow run logged: values given or defaulted, never ''
+        assert "" not in r.data.params.values(), (entry, r.data.params)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     if entry in ("train", "tune"):
         assert {r.data.tags.get("btcrl.algo") for r in found} == {"ppo"}, entry

@@ -143,7 +143,8 @@ def log_ensemble_model(ensemble: LoadedEnsemble, example: np.ndarray, tmp: Path)
             files[MEMBER_CONFIG.format(k)] = written["config"]
     config, spec = ensemble.config, ensemble.spec
     names = list(observation_names(spec, config.env.window))
-    log_policy_model(files, names, spec.action_size, spec.to_json(), example)
+    label = f"{model_name(config)}-ensemble{len(ensemble.members)}"  # named, as a train's
+    log_policy_model(files, names, spec.action_size, spec.to_json(), example, name=label)
 
 
 def _register(

@@ -17,6 +17,14 @@ def model_name(config: ExperimentConfig) -> str:
     return config.train.model_name or f"btcrl-{config.agent.algo}"
 
 
+def logged_model_name(config: ExperimentConfig, prefix: str = "") -> str:
+    """The logged model's name: ``[<prefix's first part>-]<registry name>-s<seed>``, e.g.
+    ``btcrl-ppo-s42``, ``seg3-btcrl-ppo-s42`` (walk-forward segment 3), ``t7-btcrl-ppo-s42``
+    (tune trial 7), so that an experiment's models tab tells them apart."""
+    head = prefix.split("-", 1)[0]
+    return "-".join(part for part in (head, model_name(config), f"s{config.seed}") if part)
+
+
 def run_name(
     config: ExperimentConfig, spec: FeatureSpec, now: datetime | None = None, prefix: str = ""
 ) -> str:

@@ -4,9 +4,8 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -23,14 +22,21 @@ from btcrl.agents.callbacks import (
 )
 from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
-from btcrl.agents.pretraining import encoder_policy
+from btcrl.agents.pretraining import EncoderPolicy, encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
-from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
+from btcrl.agents.run_info import (
+    logged_model_name,
+    model_name,
+    run_name,
+    run_params,
+    train_run_tags,
+)
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
 from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.config.train import trained_timesteps, validation_interval
 from btcrl.data.timeframes import periods_per_year
+from btcrl.encoder.columns import learner_inputs
 from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
@@ -46,7 +52,11 @@ from btcrl.tracking import (
     start_run,
     tags,
 )
-from btcrl.tracking.models import log_policy_model, register_model
+from btcrl.tracking.models import (
+    link_model_metrics,
+    log_policy_model,
+    register_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +92,8 @@ class _Job:
     checkpoint: Path | None
     tmp: Path
     on_validation: ValidationHook | None
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. the encoder
+    encoder: EncoderPolicy  # what agent.encoder adds (SB3: an extractor; SBX: columns)
+    model_label: str = "model"  # the logged model's name (run_info.logged_model_name)
 
 
 def run_training(
@@ -126,8 +137,8 @@ def run_training(
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        kwargs = encoder.policy_kwargs
-        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, encoder)
+        job = replace(job, model_label=logged_model_name(config, name_prefix))
         with start_run(
             config.train.experiment,
             "train",
@@ -214,7 +225,7 @@ def _register(
     """Register the run's model; it takes ``@candidate`` only when it traded on validation
     (``val/fills`` > 0): a flat policy is registered, never proposed."""
     if not config.train.register_model:
-        return f"runs:/{run_id}/model", None
+        return f"runs:/{run_id}/model", None  # the run's model, whatever its name
     traded = metrics.get("val/fills", 1.0) > 0
     if not traded:
         log.warning("run %s never traded on validation: registered without @candidate", run_id)
@@ -230,7 +241,9 @@ def _train_and_log(
     from btcrl.env import BatchTradingEnv
 
     config = job.config
-    env = BatchTradingEnv(job.split.train, config.env, config.train.n_envs, config.seed, "train")
+    # the learner's view: with an SBX encoder, its embeddings as columns (window 1)
+    train, env_config = learner_inputs(job.split.train, config.env, job.encoder.columns_encoder)
+    env = BatchTradingEnv(train, env_config, config.train.n_envs, config.seed, "train")
     try:
         model = _model(job, env)
         validation = _train(model, job, run_id, progress, progress_lines)
@@ -243,7 +256,8 @@ def _train_and_log(
 def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
     config = job.config
     if job.checkpoint is None:
-        return build_model(config.agent, env, config.seed, job.device, job.policy_kwargs)
+        kwargs, columns = job.encoder.policy_kwargs, job.encoder.columns_encoder
+        return build_model(config.agent, env, config.seed, job.device, kwargs, columns)
     model = load_model(config.agent.algo, job.checkpoint, env=env, device=job.device)
     model.set_random_seed(config.seed)
     return model
@@ -345,13 +359,17 @@ def _log_outputs(
     chosen = validation.best_metrics if best else validation.last_metrics
     step = validation.best_step if best else validation.last_eval_step
     log_text(validation_report(validation.history, chosen, step), "metrics.json")
-    log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in chosen.items()})
+    best_metrics = {f"best/{k.removeprefix('val/')}": v for k, v in chosen.items()}
     in_sample = train_span_metrics(model, job)
-    log_metrics(in_sample)
-    if config.train.log_model:
-        example = example_observation(job.split, config)
-        names = list(observation_names(spec, config.env.window))
-        log_policy_model(files, names, spec.action_size, spec.to_json(), example)
+    if not config.train.log_model:
+        log_metrics({**best_metrics, **in_sample})
+        return {**chosen, **in_sample}
+    example = example_observation(job.split, config)
+    names = list(observation_names(spec, config.env.window))
+    info = log_policy_model(
+        files, names, spec.action_size, spec.to_json(), example, name=job.model_label
+    )  # the chosen checkpoint's val/* entries, best/* and train_span/* link to the model
+    link_model_metrics(str(info.model_id), {**best_metrics, **in_sample}, chosen, step)
     return {**chosen, **in_sample}
 
 

@@ -9,6 +9,16 @@ Regimes are causal: the regime of a bar uses that bar's close and earlier ones o
 period's FeatureSet holds no bars before it) are ``warm-up``. A bar's return (close
 to close, from the previous point) is counted in the regime known at the previous point, when
 the position for it was chosen.
+
+By HMM state (``features.hmm`` on): the state of a bar is the most probable one of the
+*filtered* probabilities the agent observed at that bar (``obs_hmm_p<j>`` of the steps; they
+read closes up to that bar only, ``btcrl.features.hmm``); state 0 is the calmest (lowest
+return variance). The same counting rule applies: a bar's return goes to the state known when
+its position was chosen.
+
+Curves: the agent, buy-and-hold and, when the features carry its columns, the
+trend_voltarget prior (``prior`` column of the frame), each with its own return and Sharpe
+per regime.
 """
 
 import numpy as np
@@ -17,6 +27,8 @@ import pandas as pd
 REGIMES = ("up / high vol", "up / low vol", "down / high vol", "down / low vol")
 WARM_UP = "warm-up"
 DRAW_PCT = 1e-4  # |pnl_pct| below this (0.01 %) is a draw
+HMM_PREFIX = "obs_hmm_p"  # the steps' columns of the filtered HMM state probabilities
+PRIOR_CURVE = "prior"  # the frame's column of the prior's equity, when it ran
 
 
 def regime_window(periods_per_year: float) -> int:
@@ -49,11 +61,61 @@ def regime_table(
         if "regime" in frame
         else (regime_labels(frame["close"], regime_window(periods_per_year)))
     )
-    known = labels.shift(1).iloc[1:]  # the regime when the position for the bar was chosen
+    return _grouped(frame, labels, (*REGIMES, WARM_UP), columns, periods_per_year, "regime")
+
+
+def hmm_state_labels(steps: pd.DataFrame) -> np.ndarray | None:
+    """The HMM state of each point of the equity frame (length ``len(steps) + 1``): ``state
+    j`` for the argmax of the filtered probabilities step i observed (``obs_hmm_p<j>``),
+    ``warm-up`` where they are not defined and for the last point (no step follows it); None
+    when the steps carry no HMM columns (``features.hmm`` off)."""
+    names = sorted((c for c in steps.columns if c.startswith(HMM_PREFIX)), key=_state_number)
+    if not names:
+        return None
+    probs = steps[names].to_numpy(dtype=float)
+    known = np.isfinite(probs).all(axis=1)
+    best = np.argmax(np.where(np.isfinite(probs), probs, -np.inf), axis=1)
+    labels = np.where(known, np.char.add("state ", best.astype(str)), WARM_UP)
+    return np.append(labels.astype(object), WARM_UP)
+
+
+def _state_number(column: str) -> int:
+    return int(column.removeprefix(HMM_PREFIX))
+
+
+def state_table(
+    frame: pd.DataFrame, columns: dict[str, str], periods_per_year: float
+) -> pd.DataFrame | None:
+    """As :func:`regime_table`, per HMM state of ``frame["hmm_state"]`` (states in order,
+    then ``warm-up``); None without that column."""
+    if "hmm_state" not in frame:
+        return None
+    labels = frame["hmm_state"]
+    states = sorted({s for s in labels if s != WARM_UP}, key=lambda s: int(s.split()[-1]))
+    return _grouped(frame, labels, (*states, WARM_UP), columns, periods_per_year, "HMM state")
+
+
+def curves_of(frame: pd.DataFrame, agent: str) -> dict[str, str]:
+    """Display name -> equity column: ``agent``, buy and hold, and the prior when it ran."""
+    curves = {agent: "equity", "buy and hold": "buy_and_hold"}
+    if PRIOR_CURVE in frame:
+        curves["prior trend_voltarget"] = PRIOR_CURVE
+    return curves
+
+
+def _grouped(
+    frame: pd.DataFrame,
+    labels: pd.Series,
+    groups: tuple[str, ...],
+    columns: dict[str, str],
+    periods_per_year: float,
+    key: str,
+) -> pd.DataFrame:
+    known = pd.Series(np.asarray(labels), frame.index).shift(1).iloc[1:]  # see the module doc
     rows = []
-    for regime in (*REGIMES, WARM_UP):
-        mask = (known == regime).to_numpy()
-        row: dict[str, object] = {"regime": regime, "bars": int(mask.sum())}
+    for group in groups:
+        mask = (known == group).to_numpy()
+        row: dict[str, object] = {key: group, "bars": int(mask.sum())}
         row["share"] = float(mask.mean()) if len(mask) else float("nan")
         for name, column in columns.items():
             returns = frame[column].pct_change().iloc[1:].to_numpy()[mask]
@@ -91,19 +153,34 @@ def trade_summary(trades: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["statistic", "value"])
 
 
-def breakdown_html(regimes: pd.DataFrame, trades: pd.DataFrame) -> str:
-    """The two tables as HTML sections for a report (returns and shares in %)."""
-    shown = regimes.copy()
+def breakdown_html(
+    regimes: pd.DataFrame, trades: pd.DataFrame, states: pd.DataFrame | None = None
+) -> str:
+    """The tables as HTML sections for a report (returns and shares in %): by market
+    regime, by HMM state when ``states`` is given, and the trades."""
+    by_state = (
+        ""
+        if states is None
+        else '<section id="hmm_states"><h2>By HMM state (filtered probabilities, causal; state '
+        "0 the calmest; Sharpe annualised)</h2>" + _shown(states) + "</section>"
+    )
+    return (
+        '<section id="regimes"><h2>By market regime (causal: 30-day trend and volatility; '
+        "Sharpe annualised)</h2>"
+        + _shown(regimes)
+        + "</section>"
+        + by_state
+        + '<section id="trade_table"><h2>Trades</h2>'
+        + trades.to_html(index=False, header=False, border=0)
+        + "</section>"
+    )
+
+
+def _shown(table: pd.DataFrame) -> str:
+    shown = table.copy()
     for column in shown.columns:
         if column == "share" or column.endswith(" return"):
             shown[column] = shown[column].map(lambda v: "-" if v != v else f"{v:+.2%}")
         elif column.endswith(" Sharpe"):
             shown[column] = shown[column].map(lambda v: "-" if v != v else f"{v:.2f}")
-    return (
-        '<section id="regimes"><h2>By market regime (causal: 30-day trend and volatility; '
-        "Sharpe annualised)</h2>"
-        + shown.to_html(index=False, border=0)
-        + '</section><section id="trade_table"><h2>Trades</h2>'
-        + trades.to_html(index=False, header=False, border=0)
-        + "</section>"
-    )
+    return shown.to_html(index=False, border=0)

@@ -178,20 +178,52 @@ def write_artifacts(
         title = f"Backtest {plan.title}, {plan.period_text}"
         lines = artifacts.report_lines(outcome.summary)
         alert = artifacts.in_sample_line(outcome.summary)
-        extra = _breakdowns(frame, outcome.trades, ppy, out)
+        extra = _breakdowns(
+            _breakdown_frame(frame, fs, episodes, outcome.steps), outcome.trades, ppy, out
+        )
         write_report(figs, out / artifacts.REPORT, title, lines, alert, extra)
 
 
 def _breakdowns(frame: pd.DataFrame, trades: pd.DataFrame, ppy: float, out: Path) -> str:
-    """regimes.csv and trade_summary.csv into ``out``; their HTML for the report."""
-    from btcrl.backtest.breakdown import breakdown_html, regime_table, trade_summary
+    """regimes.csv, hmm_states.csv (``features.hmm`` on) and trade_summary.csv into ``out``;
+    their HTML for the report. ``frame`` holds the prior's curve when it ran."""
+    from btcrl.backtest.breakdown import (
+        breakdown_html,
+        curves_of,
+        regime_table,
+        state_table,
+        trade_summary,
+    )
 
-    curves = {"strategy": "equity", "buy and hold": "buy_and_hold"}
+    curves = curves_of(frame, "strategy")
     regimes = regime_table(frame, curves, ppy)
+    states = state_table(frame, curves, ppy)
     summary = trade_summary(trades)
     regimes.to_csv(out / "regimes.csv", index=False)
+    if states is not None:
+        states.to_csv(out / "hmm_states.csv", index=False)
     summary.to_csv(out / "trade_summary.csv", index=False)
-    return breakdown_html(regimes, summary)
+    return breakdown_html(regimes, summary, states)
+
+
+def _breakdown_frame(
+    frame: pd.DataFrame, fs: FeatureSet, episodes: Episodes, steps: pd.DataFrame
+) -> pd.DataFrame:
+    """``frame`` with the prior's equity (``prior``; flat after a bankruptcy) and the HMM
+    state the strategy observed at each point (``hmm_state``), where they exist."""
+    from btcrl.backtest.breakdown import PRIOR_CURVE, hmm_state_labels
+    from btcrl.policy.episode import bar_times
+
+    out = frame.copy()
+    if episodes.prior is not None:
+        prior = episodes.prior
+        times = bar_times(fs, prior)[: len(prior.equity)]
+        curve = pd.Series(prior.equity[: len(times)], times)
+        out[PRIOR_CURVE] = curve.reindex(out.index).ffill().to_numpy()
+    states = hmm_state_labels(steps)
+    if states is not None and len(states) == len(out):
+        out["hmm_state"] = states
+    return out
 
 
 def run_backtest(

@@ -108,7 +108,16 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def option_token(token: str) -> str:
+    """Option names (and choices) read ``_`` as ``-``: ``mlflow run``'s ``-P total_timesteps=N``
+    arrives as ``--total_timesteps N`` (MLproject); every subcommand inherits it."""
+    return token.replace("_", "-")
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": option_token},
+)
 @click.version_option(__version__, prog_name="btcrl")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.pass_context

@@ -29,6 +29,7 @@ _KEYS = {
 @data_options
 @click.option(
     "--model",
+    "--model-uri",  # mlflow run's -P model_uri=...
     default=None,
     metavar="URI",
     help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model or a local model path.",

@@ -234,8 +234,8 @@ def _study_overrides(
     budget stays the config's (``train.total_timesteps``), not the study's quick one."""
     from btcrl.tune.from_study import study_overrides
 
-    tune = build_experiment_config(config_path, overrides, {}, {}).tune
-    number, found = study_overrides(tune, name, storage, trial)
+    config = build_experiment_config(config_path, overrides, {}, {})
+    number, found = study_overrides(config.tune, name, storage, trial, config.tracking)
     click.echo(f"from study {name}, trial {number}: {' '.join(found)}")
     return (*found, *overrides)
 

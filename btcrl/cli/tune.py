@@ -51,7 +51,8 @@ _TUNE_KEYS = {
     default=None,
     envvar="BTCRL_TUNE_STORAGE",
     callback=empty_uses_env,
-    help="Optuna RDB URL (env BTCRL_TUNE_STORAGE; default sqlite:///studies/<study>.db).",
+    help="Optuna RDB URL (env BTCRL_TUNE_STORAGE; default sqlite:///studies/<study>.db, "
+    "or beside another sqlite tracking store).",
 )
 @click.option(
     "--workers", type=BLANK_INT, default=None, help="Worker processes here.  [default: config, 1]"

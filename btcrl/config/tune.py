@@ -20,7 +20,9 @@ class TuneConfig(Section):
         description="Optuna study name: letters, digits, '.', '_', '-' (names a file)",
     )
     storage: str | None = Field(
-        None, description="Optuna RDB URL; default sqlite:///studies/<study>.db"
+        None,
+        description="Optuna RDB URL; default sqlite:///studies/<study>.db, or "
+        "<store dir>/studies/<study>.db beside another sqlite tracking store",
     )
     workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
     timeout: float | None = Field(None, gt=0, description="seconds for the whole invocation")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from btcrl.config.env import EnvConfig
+from btcrl.encoder.columns import policy_columns
 from btcrl.env import LEDGER_FIELDS, TradingEnv
 from btcrl.env.episode_runner import (
     ensemble_forward,
@@ -166,6 +167,8 @@ def model_policy(
     encoded = encoded_policy(sb3_policy, predict, name, CHECK_ROWS, CHECK_TOLERANCE)
     if encoded is not None:  # an encoder: embeddings batched, the MLP head compiled
         return encoded
+    if policy_columns(sb3_policy) is not None:  # SBX reading through an encoder, not an MLP
+        return ModelPolicy(predict, name=name)
     actor = mlp_from_policy(sb3_policy)
     if actor is None:
         log.info("policy %s is not a plain MLP actor: episodes step it through torch", name)

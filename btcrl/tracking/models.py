@@ -12,15 +12,16 @@ import logging
 import math
 import re
 import tempfile
+import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import yaml
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
@@ -33,7 +34,8 @@ from btcrl.tracking.store import guard_store
 log = logging.getLogger(__name__)
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-MODEL_ARTIFACT = "model"  # the pyfunc model's name inside the run
+MODEL_ARTIFACT = "model"  # the pyfunc model's default name (and path in runs:/<id>/model)
+_BAD_NAME = re.compile(r"[/:.%\"'\s]+")  # what MLflow refuses in a logged model's name
 #: artifacts every btcrl policy model holds
 POLICY_ARTIFACTS = ("sb3_model", "feature_spec", "config")
 #: a seed ensemble's member k >= 1 (btcrl.tracking.pyfunc_model): its zip and config
@@ -67,6 +69,7 @@ _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 _RUN_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]+)/(?P<path>.+)$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
+_BATCH_LIMIT = 1000  # metrics per log_batch call (MLflow's limit)
 
 
 def pip_requirements(backend: str = "sb3") -> list[str]:
@@ -97,8 +100,10 @@ def log_policy_model(
     action_size: int,
     spec_json: str,
     input_example: np.ndarray,
+    name: str = MODEL_ARTIFACT,
 ) -> ModelInfo:
-    """Log the pyfunc model named ``model`` into the active run: ``files`` must hold
+    """Log the pyfunc model named ``name`` (``btcrl.agents.run_info.logged_model_name``;
+    characters MLflow refuses become ``-``) into the active run: ``files`` must hold
     ``sb3_model``, ``feature_spec`` and ``config`` (a seed ensemble: also ``sb3_model_k``
     and ``config_k`` for its members k = 1, 2, ...); ``input_example`` (1, len(input_names)) is
     checked against the signature here but not stored.
@@ -120,7 +125,9 @@ def log_policy_model(
         raise BtcrlError("a policy model is logged into an active run: none is active")
     run_id = run.info.run_id
     logged = mlflow.initialize_logged_model(
-        name=MODEL_ARTIFACT, source_run_id=run_id, experiment_id=run.info.experiment_id
+        name=_BAD_NAME.sub("-", name).strip("-") or MODEL_ARTIFACT,
+        source_run_id=run_id,
+        experiment_id=run.info.experiment_id,
     )
     meta = Model(
         artifact_path=logged.artifact_location,
@@ -139,6 +146,36 @@ def log_policy_model(
         raise
     mlflow.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return meta.get_model_info(logged)
+
+
+def link_model_metrics(
+    model_id: str, metrics: Mapping[str, float], history: Iterable[str] = (), step: int = 0
+) -> None:
+    """Log ``metrics`` (finite values, step 0) to the active run linked to logged model
+    ``model_id`` (MLflow 3's ``model_id``: the model's page and ``get_logged_model`` list
+    them), and link the run's entries at ``step`` of the metrics named in ``history`` (e.g.
+    the chosen checkpoint's ``val/*``) as MLflow's ``log_model`` does: the same entries again
+    with the model's id, which the run's own history keeps once. Reads only those keys'
+    histories (not every metric of the run)."""
+    run = mlflow.active_run()
+    if run is None:
+        raise BtcrlError("metrics are linked to a model from an active run: none is active")
+    run_id = run.info.run_id
+    client = MlflowClient()
+    batch = [
+        Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id, run_id=run_id)
+        for key in history
+        for m in client.get_metric_history(run_id, key)
+        if m.step == step
+    ]
+    stamp = int(time.time() * 1000)
+    batch += [
+        Metric(k, float(v), stamp, 0, model_id=model_id, run_id=run_id)
+        for k, v in metrics.items()
+        if math.isfinite(float(v))
+    ]
+    for i in range(0, len(batch), _BATCH_LIMIT):
+        client.log_batch(run_id, metrics=batch[i : i + _BATCH_LIMIT])
 
 
 def _save_pyfunc(
@@ -258,14 +295,14 @@ def _validation_line(metrics: Mapping[str, float]) -> str:
 
 
 def logged_model_uri(run_id: str) -> str:
-    """``models:/<model id>`` of run ``run_id``'s logged ``model`` (MLflow 3 keeps logged
-    models apart from run artifacts), else ``runs:/<run_id>/model``."""
+    """``models:/<model id>`` of the policy model run ``run_id`` logged, whatever its name
+    (MLflow 3 keeps logged models apart from run artifacts), else ``runs:/<run_id>/model``."""
     client = MlflowClient()
     try:
         run = client.get_run(run_id)
         found = client.search_logged_models(
             experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'",
+            filter_string=f"source_run_id = '{run_id}'",
         )
     except mlflow.exceptions.MlflowException as exc:
         raise BtcrlError(f"run {run_id} not found: {exc.message}") from None
@@ -317,6 +354,9 @@ def _download(model_uri: str) -> Path:
                 f"model path {model_uri} is not an MLflow model directory (no MLmodel)"
             )
         return path
+    match = _RUN_URI.match(model_uri)
+    if match and match["path"].rstrip("/") == MODEL_ARTIFACT:  # the run's model, by any name
+        model_uri = logged_model_uri(match["run_id"])
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except (mlflow.exceptions.MlflowException, OSError) as exc:

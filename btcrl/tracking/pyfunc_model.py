@@ -3,7 +3,9 @@
 This file is copied into every logged model and executed on load, so it imports nothing from
 btcrl: only MLflow, NumPy, stable-baselines3 and sb3-contrib (the pip requirements). The
 model's artifacts are the SB3 zip (``sb3_model``), ``feature_spec.json`` and ``config.yaml``
-(whose ``agent.algo`` and ``agent.backend`` name the algorithm).
+(whose ``agent.algo`` and ``agent.backend`` name the algorithm). An SBX policy that reads a
+frozen encoder keeps it in its zip and needs ``btcrl`` importable to embed the windows
+(``btcrl.encoder.columns``), as an SB3 encoder policy needs it for its extractor class.
 
 ``predict`` takes float32 observations (N, obs_size) in FeatureSpec order and returns the
 deterministic float32 actions (N, 2) = ``[a_pos, a_sl]`` in [-1, 1], exactly what
@@ -66,12 +68,22 @@ class BtcrlPolicyModel(PythonModel):
             obs = obs[None, :]
         total = None
         for model in self.models:
-            actions, _ = model.predict(obs, deterministic=True)
+            actions, _ = model.predict(_inputs(model, obs), deterministic=True)
             actions = np.asarray(actions, dtype=np.float32).reshape(obs.shape[0], -1)
             total = actions.copy() if total is None else total + actions
         if len(self.models) > 1:
             total = total / np.float32(len(self.models))
         return total
+
+
+def _inputs(model: Any, obs: np.ndarray) -> np.ndarray:
+    """``obs`` as ``model`` reads it: an SBX policy reading a frozen encoder's embeddings (the
+    encoder is kept in its zip) gets them recomputed from the windowed observation by btcrl."""
+    if getattr(model.policy, "btcrl_encoder", None) is None:
+        return obs
+    from btcrl.encoder.columns import embedded_observations
+
+    return embedded_observations(model.policy, obs)
 
 
 def _load(model_path: str, config_path: str) -> Any:

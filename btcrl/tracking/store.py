@@ -67,13 +67,20 @@ def configure_tracking(config: TrackingConfig, project_dir: Path | None = None) 
     Returns the URI in use.
     """
     project_dir = project_dir or Path.cwd()
-    uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_dir)
+    uri = resolve_tracking_uri(config, project_dir)
     if not config.uri:
         check_not_mlflow_default(uri, project_dir)
     _quiet_unless_verbose()
     mlflow.set_tracking_uri(uri)
     ensure_store(uri)
     return uri
+
+
+def resolve_tracking_uri(config: TrackingConfig, project_dir: Path | None = None) -> str:
+    """The URI :func:`configure_tracking` uses (``config.uri``, else MLFLOW_TRACKING_URI,
+    else the project's store), without opening or creating anything."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    return config.uri or env or default_tracking_uri(project_dir or Path.cwd())
 
 
 def check_not_mlflow_default(uri: str, project_dir: Path) -> None:

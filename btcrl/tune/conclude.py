@@ -149,7 +149,7 @@ def record_trials(key: str, sharpes: dict[str, float]) -> None:
 
 
 def resolve(config: ExperimentConfig) -> str:
-    """The study's storage URL."""
-    from btcrl.jobs.storage import resolve_storage_url
+    """The study's storage URL (:func:`btcrl.tune.storage.study_storage_url`)."""
+    from btcrl.tune.storage import study_storage_url
 
-    return resolve_storage_url(config.tune)
+    return study_storage_url(config.tune, config.tracking)

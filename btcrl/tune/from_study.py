@@ -6,23 +6,29 @@ import json
 import optuna
 from optuna.trial import TrialState
 
-from btcrl.config import TuneConfig
+from btcrl.config import TrackingConfig, TuneConfig
 from btcrl.errors import ConfigError
-from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url, storage_exists
+from btcrl.jobs.storage import make_storage, redact_url, storage_exists
 from btcrl.tune.objective import OVERRIDES_ATTR
+from btcrl.tune.storage import study_storage_url
 from btcrl.tune.study import ALGO_ATTR
 
 
 def study_overrides(
-    tune: TuneConfig, name: str, storage: str | None, trial: int | None
+    tune: TuneConfig,
+    name: str,
+    storage: str | None,
+    trial: int | None,
+    tracking: TrackingConfig | None = None,
 ) -> tuple[int, list[str]]:
     """The trial's number and its config as ``key=value`` overrides (``agent.algo``, the
     space's fixed values and the sampled ones; values as JSON, which the config reads as
     YAML). ``trial`` None = the best trial. ConfigError (one line) for a missing study, a
     trial that does not exist or did not complete, or a multi-objective study without
-    ``--trial``."""
+    ``--trial``. The study is looked for where ``btcrl tune`` keeps it with ``tracking``
+    (:func:`btcrl.tune.storage.study_storage_url`)."""
     settings = tune.model_copy(update={"study": name, "storage": storage})
-    url = resolve_storage_url(settings)
+    url = study_storage_url(settings, tracking or TrackingConfig())
     if not storage_exists(url):  # opening it would leave an empty database behind
         raise ConfigError(f"no study {name!r} in {redact_url(url)}: the file does not exist")
     try:

@@ -15,7 +15,7 @@ import pandas as pd
 from btcrl.config import ExperimentConfig
 from btcrl.data import load_candles
 from btcrl.errors import BtcrlError, ConfigError
-from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url, storage_exists
+from btcrl.jobs.storage import make_storage, redact_url, storage_exists
 from btcrl.tracking import (
     configure_tracking,
     ensure_experiment,
@@ -33,6 +33,7 @@ from btcrl.tune.objective import FAIL_REASON_ATTR, trial_base_config
 from btcrl.tune.progress import trial_progress
 from btcrl.tune.report import log_study, reconcile_trial_runs
 from btcrl.tune.space import SearchSpace, load_space, resolve_space_path
+from btcrl.tune.storage import study_storage_url
 from btcrl.tune.workers import WorkerJob, run_workers
 
 log = logging.getLogger(__name__)
@@ -100,18 +101,18 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
         )
     _name_metrics(study, list(tune.metrics))
     wanted = (
-        (ALGO_ATTR, config.agent.algo),
-        (METRICS_ATTR, ",".join(tune.metrics)),
-        (tags.STUDY_OBJECTIVE, tune.objective),
+        (ALGO_ATTR, "agent.algo (--algo)", config.agent.algo),
+        (METRICS_ATTR, "tune.metrics (--metric)", ",".join(tune.metrics)),
+        (tags.STUDY_OBJECTIVE, "tune.objective (--objective)", tune.objective),
     )
-    for attr, want in wanted:
+    for attr, setting, want in wanted:
         have = study.user_attrs.get(attr)
         if have is None:
             study.set_user_attr(attr, want)
         elif have != want:
             raise ConfigError(
-                f"study {tune.study!r} was created with {attr}={have!r}, not {want!r}; "
-                "use another --study"
+                f"study {tune.study!r} in {redact_url(url)} was made with {setting} {have!r}, "
+                f"not {want!r}; use another --study"
             )
     return study
 
@@ -171,9 +172,9 @@ def run_study(
     otherwise.
     """
     tune = config.tune
-    space, url, candles, split, base = _prepare(config)
+    tracking = configure_tracking(config.tracking, project_dir)  # the study goes beside it
+    space, url, candles, split, base = _prepare(config, project_dir)
     study = open_study(config, url)
-    tracking = configure_tracking(config.tracking, project_dir)
     experiment_id = ensure_experiment(tune.experiment)
     _recover(study, experiment_id)
     first = len(study.trials)
@@ -227,7 +228,7 @@ def _budget_params(config: ExperimentConfig, base: ExperimentConfig) -> dict[str
 
 
 def _prepare(
-    config: ExperimentConfig,
+    config: ExperimentConfig, project_dir: Path | None = None
 ) -> tuple[SearchSpace, str, pd.DataFrame, InnerSplit, ExperimentConfig]:
     """The checks before any study exists: (space, storage URL, candles, split, the trials'
     base config); one-line ConfigErrors otherwise."""
@@ -235,7 +236,7 @@ def _prepare(
     check_objectives(config)
     check_metrics(config)
     space = load_space(resolve_space_path(tune.space, config.agent.algo), config)
-    url = resolve_storage_url(tune)
+    url = study_storage_url(tune, config.tracking, project_dir)
     check_existing(config, url)  # writes nothing: a failing check leaves no database
     candles = load_candles(config.data)
     split = inner_split(candles.index, config, folds=tune.objective == "walkforward")

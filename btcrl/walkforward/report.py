@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from btcrl.backtest.plots import drawdown_figure, equity_figure, equity_frame
 from btcrl.backtest.stats import TrialCount
+from btcrl.policy.policies import PRIOR_RULE
 from btcrl.walkforward.aggregate import Aggregate
 from btcrl.walkforward.oos import BUY_AND_HOLD
 
@@ -123,18 +124,39 @@ def segment_figure(result: Aggregate) -> go.Figure:
     return fig
 
 
-def _breakdowns(frame: pd.DataFrame, trades: pd.DataFrame) -> str:
-    """By regime and the trade table of the stitched primary seed. The regimes read the
-    stitched buy-and-hold curve as the price (it moves with the close within each window)."""
-    from btcrl.backtest.breakdown import breakdown_html, regime_table, trade_summary
+def _breakdowns(result: Aggregate, frame: pd.DataFrame) -> str:
+    """By regime (agent, buy-and-hold and the prior when it ran), by HMM state
+    (``features.hmm`` on) and the trade table of the stitched primary seed. The regimes read
+    the stitched buy-and-hold curve as the price (it moves with the close within each
+    window)."""
+    from btcrl.backtest.breakdown import (
+        PRIOR_CURVE,
+        breakdown_html,
+        curves_of,
+        hmm_state_labels,
+        regime_table,
+        state_table,
+        trade_summary,
+    )
 
     if len(frame) < 3:
         return ""
     spacing = float(np.median(np.diff(frame.index.as_unit("ns").asi8))) / 1e9
     ppy = 365 * 24 * 3600 / spacing
     priced = frame.assign(close=frame["buy_and_hold"])
-    curves = {"model": "equity", "buy and hold": "buy_and_hold"}
-    return breakdown_html(regime_table(priced, curves, ppy), trade_summary(trades))
+    prior = result.baselines.get(PRIOR_RULE)
+    if prior is not None:
+        curve = pd.Series(prior.equity, prior.times[: len(prior.equity)])
+        priced[PRIOR_CURVE] = curve.reindex(priced.index).ffill().to_numpy()
+    states = hmm_state_labels(result.primary.steps)
+    if states is not None and len(states) >= len(priced):
+        priced["hmm_state"] = states[: len(priced)]
+    curves = curves_of(priced, "model")
+    return breakdown_html(
+        regime_table(priced, curves, ppy),
+        trade_summary(result.primary.trades),
+        state_table(priced, curves, ppy),
+    )
 
 
 def write_report(result: Aggregate, title: str, path: Path) -> None:
@@ -171,6 +193,6 @@ def write_report(result: Aggregate, title: str, path: Path) -> None:
     for i, fig in enumerate(figures):
         fig.update_layout(template="plotly_white")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-    parts.append(_breakdowns(frame, primary.trades))
+    parts.append(_breakdowns(result, frame))
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -45,6 +45,9 @@ def test_seed_ensemble_trains_registers_serves_and_backtests(
     assert "best/bh_total_return" in parent.data.metrics  # the version's validation line
     version = client.get_model_version("btcrl-ppo", "1")
     assert "Validation: agent" in version.description
+    assert client.get_logged_model(version.source.removeprefix("models:/")).name == (
+        "btcrl-ppo-ensemble2"
+    )  # named (issue 24), not "model"
 
     loaded = load_policy(result.model_uri)
     assert isinstance(loaded, LoadedEnsemble) and len(loaded.members) == 2

@@ -122,8 +122,8 @@ def test_load_policy_accepts_every_uri_form(tiny, sample_features: FeatureSet, t
     config = tiny(**{"train.eval_every": 4096})
     result = run_training(config, features=sample_features)
     obs = _observations(sample_features, config)
-    local = mlflow.artifacts.download_artifacts(
-        f"runs:/{result.run_id}/model", dst_path=str(tmp_path / "local")
+    local = mlflow.artifacts.download_artifacts(  # MLflow finds a run's model by its name
+        f"runs:/{result.run_id}/btcrl-ppo-s{config.seed}", dst_path=str(tmp_path / "local")
     )
     uris = [
         "models:/btcrl-ppo@candidate",
