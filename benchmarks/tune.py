@@ -149,9 +149,11 @@ def run_objectives(root: Path, args: argparse.Namespace) -> None:
     warm = objective_config(root, "holdout", 1)
     from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
     from btcrl.features import load_feature_set
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
 
     freeze_after_imports((*TRAINING_MODULES, "btcrl.tune"))  # as `btcrl tune` does
+    set_torch_threads(warm.train.torch_threads)  # ditto (torch's own default: every core)
     load_feature_set(warm.data, warm.features)  # the candle store and feature cache, once
     timers = Timers()
     timers.install()
