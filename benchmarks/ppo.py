@@ -13,9 +13,12 @@ Every variant takes ``configs/default.yaml``'s agent and train settings (PPO, 64
   initialisation: no orthogonal init, separate actor and critic optimisers).
 
 Speed: a BatchTradingEnv over the bundled sample's default features (the default env:
-residual actions around the prior); one rollout and update of warm-up (JAX's and inductor's
-compiles), then ``--seconds`` of ``learn``, timed: env-steps/s and process CPU ms per 1k
-env-steps (steadier than wall time on a shared machine).
+residual actions around the prior) per variant; one rollout and update of warm-up (JAX's and
+inductor's compiles), then ``--rounds`` rounds in which each variant in turn learns
+``--rollouts`` whole rollouts (64 x 256 env-steps and their update), timed: the median
+env-steps/s and process CPU ms per 1k env-steps (steadier than wall time on a shared
+machine; JAX may overlap its work with env stepping on a second core, which CPU time counts
+and wall time does not).
 
 Learning at equal env-steps: the chain of ``tests/agents/test_learning.py`` (a clean sine,
 the previous default recipe: long and short, no curriculum, low costs) for ``--learn-steps``
@@ -23,11 +26,14 @@ env-steps per seed (``--seeds``), then the final policy's deterministic actions 
 the validation span (``evaluate_policy``): Sharpe and total return, beside buy-and-hold's.
 The learning test asks for a Sharpe at least 1.0 above buy-and-hold's (and above 0).
 
-    .venv/bin/python benchmarks/ppo.py [--seconds 15] [--learn-steps 100000] [--seeds 0 1]
-                                       [--variants sb3_tanh sb3_relu sb3_compiled sbx_tanh]
+    .venv/bin/python benchmarks/ppo.py [--rollouts 6] [--rounds 3] [--learn-steps 100000]
+                                       [--seeds 0 1]
+                                       [--variants sb3_tanh sb3_relu sb3_compiled
+                                                   sbx_tanh]
 
-Ends with one RESULT line: each variant's env-steps/s, its ratio against ``sb3 tanh`` and its
-mean validation Sharpe on the sine.
+Ends with one RESULT line: each variant's env-steps/s, its ratio against ``sb3 tanh`` in
+env-steps/s and in CPU per env-step (``cpu x``: above 1 is cheaper) and its mean validation
+Sharpe on the sine.
 """
 
 import argparse
@@ -46,7 +52,6 @@ os.environ.setdefault(  # one XLA thread for SBX, as one torch thread (before JA
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3.common.base_class import BaseAlgorithm  # noqa: E402
-from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 
 from btcrl.agents.algos import algorithm_kwargs, build_model  # noqa: E402
 from btcrl.agents.split import split_feature_set  # noqa: E402
@@ -64,28 +69,13 @@ TESTS = Path(__file__).resolve().parent.parent / "tests" / "agents"
 VARIANTS = ("sb3_tanh", "sb3_relu", "sb3_compiled", "sbx_tanh")
 
 
-class _Budget(BaseCallback):
-    """Stops ``learn`` after ``seconds`` of wall time (checked every env-step)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-        self.start = 0.0
-
-    def _on_training_start(self) -> None:
-        self.start = time.perf_counter()
-
-    def _on_step(self) -> bool:
-        return time.perf_counter() - self.start < self.seconds
-
-
 @dataclass
 class Row:
     """One variant's speed and learning numbers."""
 
     name: str
-    fps: float = float("nan")
-    cpu_ms_per_k: float = float("nan")
+    fps: float = float("nan")  # median over the rounds
+    cpu_ms_per_k: float = float("nan")  # median over the rounds
     sharpe: list[float] = field(default_factory=list)
     total_return: list[float] = field(default_factory=list)
 
@@ -109,21 +99,33 @@ def make_model(variant: str, config: ExperimentConfig, env: BatchTradingEnv) -> 
     return model
 
 
-def measure_speed(variant: str, config: ExperimentConfig, fs: FeatureSet, seconds: float) -> Row:
-    """Warm up one rollout and update, then learn ``seconds`` and count env-steps."""
-    env = BatchTradingEnv(fs, config.env, config.train.n_envs, config.seed)
+def measure_speed(
+    variants: list[str], config: ExperimentConfig, fs: FeatureSet, rollouts: int, rounds: int
+) -> list[Row]:
+    """Build every variant and learn one rollout (compiles, first-call costs: off the clock),
+    then ``rounds`` times in turn each variant learns ``rollouts`` whole rollouts, timed (a
+    load change on a shared machine hits every variant alike); the medians."""
+    rollout = config.train.n_envs * config.agent.n_steps
+    envs = {
+        name: BatchTradingEnv(fs, config.env, config.train.n_envs, config.seed) for name in variants
+    }
     try:
-        model = make_model(variant, config, env)
-        rollout = config.train.n_envs * config.agent.n_steps
-        model.learn(rollout)  # compiles (JAX, inductor) and first-call costs, off the clock
-        steps0 = model.num_timesteps
-        start, cpu = time.perf_counter(), time.process_time()
-        model.learn(10**9, callback=_Budget(seconds), reset_num_timesteps=False)
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        steps = model.num_timesteps - steps0
+        models = {name: make_model(name, config, envs[name]) for name in variants}
+        for model in models.values():
+            model.learn(rollout)
+        fps: dict[str, list[float]] = {name: [] for name in variants}
+        cpu_ms: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(rounds):
+            for name, model in models.items():
+                start, cpu = time.perf_counter(), time.process_time()
+                model.learn(rollouts * rollout, reset_num_timesteps=False)
+                wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                fps[name].append(rollouts * rollout / wall)
+                cpu_ms[name].append(1000.0 * cpu / (rollouts * rollout / 1000.0))
     finally:
-        env.close()
-    return Row(variant, steps / wall, 1000.0 * cpu / (steps / 1000.0))
+        for env in envs.values():
+            env.close()
+    return [Row(n, float(np.median(fps[n])), float(np.median(cpu_ms[n]))) for n in variants]
 
 
 def sine_setup() -> tuple[ExperimentConfig, FeatureSet]:
@@ -186,11 +188,12 @@ def report(rows: list[Row], hold: dict[str, float], args: argparse.Namespace) ->
     """Table and RESULT line."""
     base = rows[0]
     print(
-        f"PPO at the default recipe: {args.seconds:.0f} s of learn per variant; learning: "
+        f"PPO at the default recipe: median of {args.rounds} rounds of {args.rollouts} "
+        f"rollouts per variant; learning: "
         f"{args.learn_steps:,} env-steps on the sine, seeds {args.seeds}; {os.cpu_count()} CPUs"
     )
     print(
-        f"{'variant':<13} {'env-steps/s':>11} {'cpu ms/1k':>9} {'x sb3':>6} "
+        f"{'variant':<13} {'env-steps/s':>11} {'cpu ms/1k':>9} {'x sb3':>6} {'cpu x':>6} "
         f"{'val sharpe':>22} {'val return':>22}"
     )
     for row in rows:
@@ -198,7 +201,8 @@ def report(rows: list[Row], hold: dict[str, float], args: argparse.Namespace) ->
         ret = " ".join(f"{v:6.3f}" for v in row.total_return)
         print(
             f"{row.name:<13} {row.fps:>11,.0f} {row.cpu_ms_per_k:>9.1f} "
-            f"{row.fps / base.fps:>6.2f} {sharpe:>22} {ret:>22}"
+            f"{row.fps / base.fps:>6.2f} {base.cpu_ms_per_k / row.cpu_ms_per_k:>6.2f} "
+            f"{sharpe:>22} {ret:>22}"
         )
     print(
         f"buy-and-hold: val sharpe {hold['val/sharpe']:.2f}, val return "
@@ -211,6 +215,7 @@ def report(rows: list[Row], hold: dict[str, float], args: argparse.Namespace) ->
         fields += [
             f"{row.name}_fps={row.fps:.0f}",
             f"{row.name}_vs_sb3={row.fps / base.fps:.2f}",
+            f"{row.name}_cpu_vs_sb3={base.cpu_ms_per_k / row.cpu_ms_per_k:.2f}",
             f"{row.name}_val_sharpe={sharpe:.2f}",
         ]
     print("RESULT " + " ".join(fields))
@@ -218,7 +223,8 @@ def report(rows: list[Row], hold: dict[str, float], args: argparse.Namespace) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="timed learn per variant")
+    parser.add_argument("--rollouts", type=int, default=6, help="timed rollouts per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians reported)")
     parser.add_argument("--learn-steps", type=int, default=100_000, help="0: speed only")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
@@ -230,7 +236,7 @@ def main() -> None:
     fs = build_feature_set(
         load_sample(), base.features, exchange="binance", symbol="BTC/USDT", timeframe="1h"
     )
-    rows = [measure_speed(name, base, fs, args.seconds) for name in args.variants]
+    rows = measure_speed(args.variants, base, fs, args.rollouts, args.rounds)
     hold: dict[str, Any] = {"val/sharpe": float("nan"), "val/total_return": float("nan")}
     if args.learn_steps:
         config, features = sine_setup()
