@@ -14,7 +14,8 @@ Every variant takes ``configs/default.yaml``'s agent and train settings (PPO, 64
 
 Speed: a BatchTradingEnv over the bundled sample's default features (the default env:
 residual actions around the prior) per variant; one rollout and update of warm-up (JAX's and
-inductor's compiles), then ``--rounds`` rounds in which each variant in turn learns
+inductor's compiles), then ``--rounds`` rounds in which each variant in turn (each round
+starting with the next one) learns
 ``--rollouts`` whole rollouts (64 x 256 env-steps and their update), timed: the median
 env-steps/s and process CPU ms per 1k env-steps (steadier than wall time on a shared
 machine; JAX may overlap its work with env stepping on a second core, which CPU time counts
@@ -26,7 +27,7 @@ env-steps per seed (``--seeds``), then the final policy's deterministic actions 
 the validation span (``evaluate_policy``): Sharpe and total return, beside buy-and-hold's.
 The learning test asks for a Sharpe at least 1.0 above buy-and-hold's (and above 0).
 
-    .venv/bin/python benchmarks/ppo.py [--rollouts 6] [--rounds 3] [--learn-steps 100000]
+    .venv/bin/python benchmarks/ppo.py [--rollouts 3] [--rounds 8] [--learn-steps 100000]
                                        [--seeds 0 1]
                                        [--variants sb3_tanh sb3_relu sb3_compiled
                                                    sbx_tanh]
@@ -103,8 +104,9 @@ def measure_speed(
     variants: list[str], config: ExperimentConfig, fs: FeatureSet, rollouts: int, rounds: int
 ) -> list[Row]:
     """Build every variant and learn one rollout (compiles, first-call costs: off the clock),
-    then ``rounds`` times in turn each variant learns ``rollouts`` whole rollouts, timed (a
-    load change on a shared machine hits every variant alike); the medians."""
+    then ``rounds`` times in turn each variant learns ``rollouts`` whole rollouts, timed, each
+    round starting one variant later (a load change on a shared machine hits every variant
+    alike); the medians."""
     rollout = config.train.n_envs * config.agent.n_steps
     envs = {
         name: BatchTradingEnv(fs, config.env, config.train.n_envs, config.seed) for name in variants
@@ -115,8 +117,9 @@ def measure_speed(
             model.learn(rollout)
         fps: dict[str, list[float]] = {name: [] for name in variants}
         cpu_ms: dict[str, list[float]] = {name: [] for name in variants}
-        for _ in range(rounds):
-            for name, model in models.items():
+        for r in range(rounds):
+            for name in variants[r % len(variants) :] + variants[: r % len(variants)]:
+                model = models[name]
                 start, cpu = time.perf_counter(), time.process_time()
                 model.learn(rollouts * rollout, reset_num_timesteps=False)
                 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -223,8 +226,8 @@ def report(rows: list[Row], hold: dict[str, float], args: argparse.Namespace) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rollouts", type=int, default=6, help="timed rollouts per round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians reported)")
+    parser.add_argument("--rollouts", type=int, default=3, help="timed rollouts per round")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds (medians reported)")
     parser.add_argument("--learn-steps", type=int, default=100_000, help="0: speed only")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
