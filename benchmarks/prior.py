@@ -10,9 +10,11 @@ window's final equity, the forced close at its end) and the windows are chained
 ratios) and the prior, under configs/default.yaml's features and costs (fee 10 bps, slippage
 2 bps, decision at the close, fill at the next open).
 
-``--agents`` adds the shipped default agent (configs/default.yaml, residual PPO on the prior)
-with seeds 0, 1, 2: a full ``btcrl walkforward`` per seed set (hours on 2 cores, so off by
-default); its rows come from the walk-forward's own stitch, beside its own baselines.
+``--agents`` adds the shipped default agent (the recipe of ``benchmarks/residual.py`` equal to
+configs/default.yaml) with seeds 0, 1, 2, and ``--ensemble`` their seed ensemble: the
+comparison's own walk-forward under the same ``--root``/``--data-dir``/``--timesteps`` (a root
+where ``benchmarks/residual.py`` ran trains nothing again; otherwise minutes to hours on 2
+cores, so off by default); its rows come from the walk-forward's own stitch.
 
 Units: Sharpe annualised (sqrt(8760) on 1h bars); return, max drawdown (<= 0) and costs
 (fees, slippage and carry) are fractions of the starting capital; turnover/yr is traded
@@ -20,12 +22,16 @@ notional over mean equity per year. ``x_*`` is the excess over the prior (per-ba
 differences): ``x_ret`` the difference of total returns, ``x_sh`` the annualised Sharpe of
 the differences, ``x_psr`` its PSR and ``x_dsr`` its DSR. Every DSR counts N = the number
 of configurations this table ran (rows), with V = the variance of their per-bar Sharpe
-ratios (of the excess for ``x_dsr``). ``sh/bh`` and ``dd/bh`` are ratios against
+ratios (of the excess for ``x_dsr``); the default agent was picked among
+``benchmarks/residual.py``'s configurations, which this N does not count: that benchmark's
+``dsr`` column is its deflated figure. ``sh/bh`` and ``dd/bh`` are ratios against
 buy-and-hold in the same run. Goal (issue 21, only with ``--agents``): every seed's Sharpe
 at least the prior's + 0.1 with max drawdown at most half of buy-and-hold's.
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/prior.py [--quick] [--agents --root /tmp/prior]
+    nice -n 10 .venv/bin/python benchmarks/prior.py [--quick]
+    nice -n 10 .venv/bin/python benchmarks/prior.py --agents --ensemble \\
+        --root /tmp/residual --data-dir /tmp/residual/data
 """
 
 import argparse
@@ -37,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from recipe import CAPTURED, capture_aggregates, ratio, returns_of, series_row
+from recipe import capture_aggregates, ratio, returns_of, series_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIOR = "trend_voltarget"
@@ -103,16 +109,24 @@ def rule_series(config: Any) -> tuple[list[Any], dict[str, Any]]:
     return segments, out
 
 
-def agent_series(config: Any) -> dict[str, Any]:
-    """The shipped default's walk-forward (seeds 0, 1, 2): each seed's stitched series."""
-    from btcrl.walkforward import run_walkforward
+def agent_series(args: argparse.Namespace) -> dict[str, Any]:
+    """The shipped default's walk-forward (seeds 0, 1, 2 and, with ``--ensemble``, their
+    ensemble): each series stitched. It is ``benchmarks/residual.py``'s run of the recipe
+    equal to configs/default.yaml, under the same ``--root``, ``--data-dir`` and
+    ``--timesteps``: a root where the comparison ran trains nothing again."""
+    from recipe import default_name, run_recipe
+    from residual import RECIPES
 
+    name = default_name(list(RECIPES))
+    if name is None:
+        raise SystemExit("configs/default.yaml equals none of benchmarks/residual.py's recipes")
+    args.train_months, args.val_months, args.workers = 18, 3, 1
     capture_aggregates()
-    run_walkforward(config)
-    if not CAPTURED or CAPTURED[-1] is None:
-        raise SystemExit("the default agent's walk-forward finished no segment for every seed")
-    agg = CAPTURED[-1]
-    return {f"default seed {seed}": agg.models[seed] for seed in agg.seeds}
+    agg = run_recipe(name, args, (0, 1, 2))
+    out = {f"default seed {seed}": agg.models[seed] for seed in agg.seeds}
+    if getattr(agg, "ensemble", None) is not None:
+        out["default ensemble"] = agg.ensemble
+    return out
 
 
 def table_rows(series: dict[str, Any], ppy: float) -> list[dict[str, float]]:
@@ -173,6 +187,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--segments", type=lambda s: [int(x) for x in s.split(",")], default=None)
     parser.add_argument("--quick", action="store_true", help="the first two 3-month windows")
     parser.add_argument("--agents", action="store_true", help="also the default agent (hours)")
+    parser.add_argument("--ensemble", action="store_true", help="with --agents: the ensemble")
+    parser.add_argument("--timesteps", type=int, default=65_536, help="--agents: per segment")
     args = parser.parse_args()
     if args.end > "2025-03-31":
         parser.error("--end after 2025-03-31: that period is kept for honest checks")
@@ -191,7 +207,7 @@ def report(rows: list[dict[str, Any]], segments: list[Any], args: argparse.Names
         f"(every row) in each DSR; ratios against buy-and-hold"
     )
     print_table(rows)
-    seeds = [r for n, r in named.items() if n.startswith("default seed")]
+    seeds = [r for n, r in named.items() if n.startswith("default ")]
     goal = [
         r["sharpe"] >= prior["sharpe"] + 0.1
         and abs(r["max_drawdown"]) <= 0.5 * abs(bh["max_drawdown"])
@@ -226,7 +242,8 @@ def main() -> None:
         config = base_config(args, args.data_dir or str(Path(args.root) / "data"))
         segments, series = rule_series(config)
         if args.agents:
-            series.update(agent_series(config))
+            args.data_dir = config.data.data_dir
+            series.update(agent_series(args))
         report(table_rows(series, periods_per_year("1h")), segments, args)
 
 

@@ -109,6 +109,8 @@ def recipe_config(name: str, args: argparse.Namespace, seeds: tuple[int, ...]) -
         "walkforward.register_model": False,
         "walkforward.workers": args.workers,
     }
+    if getattr(args, "ensemble", False):  # evaluated from the finished members: no training
+        values["walkforward.ensemble"] = True
     return with_overrides(load_config(RECIPES / f"{name}.yaml"), values)
 
 

@@ -1,7 +1,8 @@
 """Models built from an AgentConfig (classes: btcrl.policy.algos): SB3 PPO / SAC and
 sb3-contrib TQC on torch (``agent.backend: sb3``), or SBX SAC / TQC / CrossQ on JAX
 (``agent.backend: sbx``). Both train on the same VecEnv with the same callbacks and save the
-same zip format."""
+same zip format. An SBX model with a frozen pre-trained encoder keeps it inside its policy
+(``btcrl.encoder.columns``)."""
 
 import logging
 from collections.abc import Mapping
@@ -13,6 +14,8 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
 from btcrl.config import AgentConfig
+from btcrl.encoder.columns import attach_encoder
+from btcrl.encoder.model import MaskedEncoder
 from btcrl.errors import ConfigError
 from btcrl.policy.algos import algorithm_class
 
@@ -123,11 +126,19 @@ def build_model(
     seed: int,
     device: str,
     policy_kwargs: Mapping[str, Any] | None = None,
+    encoder: MaskedEncoder | None = None,
 ) -> BaseAlgorithm:
     """A fresh, seeded model for ``config.algo`` on ``config.backend`` and ``env`` (an SB3
-    VecEnv); ``policy_kwargs`` are added to the policy's (e.g. a features extractor)."""
+    VecEnv); ``policy_kwargs`` are added to the policy's (e.g. a features extractor).
+    ``encoder`` (SBX only): the frozen encoder whose embeddings ``env`` observes as columns
+    (``btcrl.encoder.columns``), kept inside the policy so that it is saved with it."""
+    if encoder is not None and config.backend != "sbx":
+        raise ConfigError("an encoder as observation columns is for agent.backend 'sbx'")
     cls = algorithm_class(config.algo, config.backend)
     kwargs = algorithm_kwargs(config, env.num_envs)
     log.info("building %s on %d envs, device %s: %s", config.algo, env.num_envs, device, kwargs)
     kwargs["policy_kwargs"].update(policy_kwargs or {})  # after the log: it holds weights
-    return cls("MlpPolicy", env, seed=seed, device=device, verbose=0, **kwargs)
+    model = cls("MlpPolicy", env, seed=seed, device=device, verbose=0, **kwargs)
+    if encoder is not None:
+        attach_encoder(model.policy, encoder)
+    return model

@@ -133,11 +133,13 @@ def _log_reconstruction(
 class EncoderPolicy:
     """What training needs from ``agent.encoder``: the config with ``env.window`` set to the
     encoder's window, the SB3 ``policy_kwargs`` that put the encoder in front of the policy,
-    and the tags linking the train run to the encoder."""
+    and the tags linking the train run to the encoder; with ``agent.backend: sbx``, no
+    kwargs but ``columns_encoder``, whose embeddings the learner observes as columns."""
 
     config: ExperimentConfig
     policy_kwargs: dict[str, Any]
     tags: dict[str, str]
+    columns_encoder: MaskedEncoder | None = None  # SBX: read as precomputed columns
 
 
 def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderPolicy:
@@ -167,8 +169,10 @@ def encoder_policy(config: ExperimentConfig, data_spec: FeatureSpec) -> EncoderP
         window,
         "fine-tuned" if config.agent.encoder_trainable else "frozen",
     )
+    tags = {tag_names.ENCODER_URI: uri, tag_names.ENCODER_RUN_ID: str(metadata.get("run_id", ""))}
+    config = config.model_copy(update={"env": env})
+    if config.agent.backend == "sbx":  # frozen (config): embeddings as observation columns
+        return EncoderPolicy(config, {}, tags, columns_encoder=module)
     return EncoderPolicy(
-        config.model_copy(update={"env": env}),
-        encoder_policy_kwargs(module, config.agent.encoder_trainable),
-        {tag_names.ENCODER_URI: uri, tag_names.ENCODER_RUN_ID: str(metadata.get("run_id", ""))},
+        config, encoder_policy_kwargs(module, config.agent.encoder_trainable), tags
     )

@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -23,7 +22,7 @@ from btcrl.agents.callbacks import (
 )
 from btcrl.agents.curriculum import curriculum_callback
 from btcrl.agents.model_io import validation_report, write_policy_files
-from btcrl.agents.pretraining import encoder_policy
+from btcrl.agents.pretraining import EncoderPolicy, encoder_policy
 from btcrl.agents.resume import fetch_checkpoint
 from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
 from btcrl.agents.split import TimeSplit, last_train_time, split_feature_set
@@ -31,6 +30,7 @@ from btcrl.agents.validation import VALIDATION_METRICS, evaluate_policy
 from btcrl.config import ExperimentConfig, dump_config
 from btcrl.config.train import trained_timesteps, validation_interval
 from btcrl.data.timeframes import periods_per_year
+from btcrl.encoder.columns import learner_inputs
 from btcrl.env.params import observation_names
 from btcrl.errors import ConfigError
 from btcrl.features.spec import FeatureSet, FeatureSpec
@@ -82,7 +82,7 @@ class _Job:
     checkpoint: Path | None
     tmp: Path
     on_validation: ValidationHook | None
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. the encoder
+    encoder: EncoderPolicy  # what agent.encoder adds (SB3: an extractor; SBX: columns)
 
 
 def run_training(
@@ -115,10 +115,10 @@ def run_training(
     _check(config)
     configure_tracking(config.tracking)
     if features is None:
-        features = _load_features(config)
+        features = load_train_features(config)
     encoder = encoder_policy(config, features.spec)  # env.window follows agent.encoder's
     config = encoder.config
-    split = _split(config, features)
+    split = train_split(config, features)
     device = resolve_device(config.agent.device)
     seed_training(config.seed, device)
     resumed = {tags.RESUMED_FROM: config.train.resume} if config.train.resume else {}
@@ -126,8 +126,7 @@ def run_training(
     all_tags.update(extra_tags or {})
     with tempfile.TemporaryDirectory(prefix="btcrl-train-") as tmp:
         checkpoint = _fetch_resume(config, features, Path(tmp))
-        kwargs = encoder.policy_kwargs
-        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, kwargs)
+        job = _Job(config, features, split, device, checkpoint, Path(tmp), on_validation, encoder)
         with start_run(
             config.train.experiment,
             "train",
@@ -146,7 +145,7 @@ def run_training(
     return TrainResult(run_id, uri, version, metrics, model, features.spec, config)
 
 
-def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
+def train_split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
     """The train / validation split; the validation set keeps the ``env.window`` bars before
     its start (its first decision is the last train bar, its first fill the first validation
     open) and ``env.vol_window`` bars of history for the realised vol."""
@@ -159,7 +158,7 @@ def _split(config: ExperimentConfig, features: FeatureSet) -> TimeSplit:
     )
 
 
-def _load_features(config: ExperimentConfig) -> FeatureSet:
+def load_train_features(config: ExperimentConfig) -> FeatureSet:
     """The config's FeatureSet from the store; fitted features fit on the train split only."""
     from btcrl.features import load_feature_set
 
@@ -230,7 +229,9 @@ def _train_and_log(
     from btcrl.env import BatchTradingEnv
 
     config = job.config
-    env = BatchTradingEnv(job.split.train, config.env, config.train.n_envs, config.seed, "train")
+    # the learner's view: with an SBX encoder, its embeddings as columns (window 1)
+    train, env_config = learner_inputs(job.split.train, config.env, job.encoder.columns_encoder)
+    env = BatchTradingEnv(train, env_config, config.train.n_envs, config.seed, "train")
     try:
         model = _model(job, env)
         validation = _train(model, job, run_id, progress, progress_lines)
@@ -243,7 +244,8 @@ def _train_and_log(
 def _model(job: _Job, env: VecEnv) -> BaseAlgorithm:
     config = job.config
     if job.checkpoint is None:
-        return build_model(config.agent, env, config.seed, job.device, job.policy_kwargs)
+        kwargs, columns = job.encoder.policy_kwargs, job.encoder.columns_encoder
+        return build_model(config.agent, env, config.seed, job.device, kwargs, columns)
     model = load_model(config.agent.algo, job.checkpoint, env=env, device=job.device)
     model.set_random_seed(config.seed)
     return model
@@ -349,7 +351,7 @@ def _log_outputs(
     in_sample = train_span_metrics(model, job)
     log_metrics(in_sample)
     if config.train.log_model:
-        example = _example_observation(job.split, config)
+        example = example_observation(job.split, config)
         names = list(observation_names(spec, config.env.window))
         log_policy_model(files, names, spec.action_size, spec.to_json(), example)
     return {**chosen, **in_sample}
@@ -370,7 +372,7 @@ def train_span_metrics(model: BaseAlgorithm, job: _Job) -> dict[str, float]:
     )
 
 
-def _example_observation(split: TimeSplit, config: ExperimentConfig) -> np.ndarray:
+def example_observation(split: TimeSplit, config: ExperimentConfig) -> np.ndarray:
     """The first validation observation, (1, obs_size) float32: the model's input example."""
     from btcrl.env import BatchTradingEnv
 

@@ -189,12 +189,16 @@ def _against_prior(
 def evaluate_policy(
     features: FeatureSet,
     config: EnvConfig,
-    act: ActFn,
+    act: ActFn | StepPolicy,
     periods_per_year: float,
     prefix: str = "val/",
 ) -> dict[str, float]:
-    """Score ``act`` over the whole span of ``features``; keys carry ``prefix``."""
-    episode = run_episode(features, config, act)
+    """Score ``act`` (an act function, or a step policy such as a seed ensemble's) over the
+    whole span of ``features``; keys carry ``prefix``."""
+    if hasattr(act, "act"):
+        episode = _episode_arrays(features, config, act)  # type: ignore[arg-type]
+    else:
+        episode = run_episode(features, config, act)  # type: ignore[arg-type]
     metrics = score_episode(episode, periods_per_year)
     metrics.update(_against_prior(features, config, episode["equity"], periods_per_year))
     return {f"{prefix}{key}": value for key, value in metrics.items()}

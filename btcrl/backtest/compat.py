@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from btcrl.encoder.columns import windowed_input_size
 from btcrl.env.params import observation_size
 from btcrl.errors import CompatibilityError
 from btcrl.features.spec import ACTION_NAMES, FeatureSpec
@@ -24,9 +25,13 @@ def check_model_fits(loaded: Any, data_spec: FeatureSpec) -> list[str]:
         ("observation size", "observation_space", observation_size(data_spec, window)),
         ("action size", "action_space", len(ACTION_NAMES)),
     )
+    # an SBX policy reading an encoder's columns takes windows (btcrl.encoder.columns)
+    windowed = windowed_input_size(getattr(model, "policy", None))
     for what, attr, expected in checks:
         space = getattr(model, attr, None)
         shape = getattr(space, "shape", None)
+        if windowed is not None and attr == "observation_space":
+            shape = (windowed,)
         if shape and int(shape[0]) != expected:
             raise CompatibilityError(
                 f"{what} differs: model {getattr(loaded, 'model_uri', '')} takes {int(shape[0])}, "

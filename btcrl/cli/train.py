@@ -49,6 +49,12 @@ _TRAIN_KEYS = {
 @click.option(
     "--seed", type=BLANK_INT, default=None, help="Seed of everything.  [default: config, 42]"
 )
+@click.option(
+    "--seeds",
+    default=None,
+    help="Comma-separated seeds: train a seed ensemble, one member per seed, registered as "
+    "one model.  [default: config train.seeds, none]",
+)
 @click.option("--device", default=None, help="auto | cpu | cuda  [default: config, auto]")
 @click.option("--resume", default=None, metavar="RUN_ID", help="Continue that run's checkpoint.")
 @click.option("--backtest-start", default=None, metavar="YYYY-MM-DD", help="Backtest afterwards.")
@@ -76,11 +82,13 @@ def train(
     from_study: str | None,
     trial: int | None,
     storage: str | None,
+    seeds: str | None,
     **options: object,
 ) -> None:
     """Train an agent on the train span, validate on the rest, register the model.
 
-    Prints the run id, the model URI and how to open the MLflow UI.
+    Prints the run id, the model URI and how to open the MLflow UI. With --seeds, trains a
+    seed ensemble (one member per seed) and registers it as one model.
     """
     from btcrl.agents import run_training
     from btcrl.jobs.processes import set_torch_threads
@@ -90,13 +98,24 @@ def train(
         overrides = _study_overrides(config_path, overrides, from_study, trial, storage)
     elif trial is not None:
         raise ConfigError("--trial needs --from-study")
+    if seeds is not None:
+        from btcrl.cli.walkforward import parse_indices
+
+        overrides = (*overrides, f"train.seeds={parse_indices(seeds, 'seeds')}")
     config = _load(config_path, overrides, options)
     _check_backtest_period(config)  # before any training: a failing command moves no alias
     set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge
     uri = configure_tracking(config.tracking)
     bar, lines = progress_modes()
     with terminate_as_interrupt():
-        result = run_training(config, progress=bar, progress_lines=lines)
+        if config.train.seeds:
+            from btcrl.agents.ensemble import run_ensemble_training
+
+            result = run_ensemble_training(config, progress=bar, progress_lines=lines)
+            members = ", ".join(m.run_id for m in result.members)
+            click.echo(f"ensemble of seeds {list(config.train.seeds)}: member runs {members}")
+        else:
+            result = run_training(config, progress=bar, progress_lines=lines)
     click.echo(f"run id:    {result.run_id}")
     click.echo(f"model URI: {result.model_uri}")
     for line in validation_table(result.metrics):

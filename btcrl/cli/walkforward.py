@@ -121,11 +121,18 @@ class SegmentProgress:
     help="Optuna RDB URL shared by all machines (default sqlite:///studies/<name>.db).",
 )
 @click.option("--promote", is_flag=True, default=False, help="Then btcrl promote the challenger.")
+@click.option(
+    "--ensemble",
+    is_flag=True,
+    default=False,
+    help="Also stitch the seeds' ensemble (trains nothing more).",
+)
 @handle_errors
 def walkforward(
     config_path: Path | None,
     overrides: tuple[str, ...],
     anchored: bool,
+    ensemble: bool,
     promote: bool,
     pretrain: bool,
     seeds: str | None,
@@ -154,6 +161,8 @@ def walkforward(
         extra.append("walkforward.anchored=true")
     if pretrain:
         extra.append("pretrain.per_segment=true")
+    if ensemble:
+        extra.append("walkforward.ensemble=true")
     config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
     set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
     progress = SegmentProgress()
@@ -214,6 +223,12 @@ def _summary(r: "WalkforwardResult") -> None:
             f"{m['trend_voltarget/max_drawdown']:.2%}; excess over it "
             f"{m['trend_voltarget/excess_return']:+.2%}, Sharpe (annualised) "
             f"{m['trend_voltarget/excess_sharpe']:.2f}, PSR {m['trend_voltarget/excess_psr']:.3f}"
+        )
+    if "ensemble/total_return" in m:
+        click.echo(
+            f"ensemble of the seeds: total return {m['ensemble/total_return']:+.2%}, Sharpe "
+            f"(annualised) {m['ensemble/sharpe']:.2f}, max drawdown "
+            f"{m['ensemble/max_drawdown']:.2%}, PSR {m['ensemble/psr']:.3f}"
         )
     n = int(m["stats/n_trials"])
     deflated = (

@@ -42,10 +42,12 @@ class AgentConfig(Section):
     encoder: str | None = Field(
         None,
         description="models:/btcrl-encoder@ALIAS (or any encoder model URI): the policy reads "
-        "its observation window through it; env.window follows the encoder's. null = plain MLP",
+        "its observation window through it; env.window follows the encoder's. null = plain MLP. "
+        "With backend sbx (frozen only) its embeddings are precomputed observation columns",
     )
     encoder_trainable: bool = Field(
-        False, description="fine-tune the encoder with the policy (false = frozen)"
+        False,
+        description="fine-tune the encoder with the policy (false = frozen; backend sb3 only)",
     )
 
     @model_validator(mode="after")
@@ -54,6 +56,9 @@ class AgentConfig(Section):
             raise ValueError("agent.backend 'sbx' serves sac, tqc and crossq; ppo uses 'sb3'")
         if self.algo == "crossq" and self.backend != "sbx":
             raise ValueError("agent.algo 'crossq' exists on agent.backend 'sbx' only")
-        if self.backend == "sbx" and self.encoder is not None:
-            raise ValueError("agent.encoder needs agent.backend 'sb3' (the encoder is torch)")
+        if self.backend == "sbx" and self.encoder is not None and self.encoder_trainable:
+            raise ValueError(
+                "agent.encoder_trainable=true needs agent.backend 'sb3': an SBX (JAX) policy "
+                "reads a frozen torch encoder's precomputed embeddings and cannot fine-tune it"
+            )
         return self

@@ -106,12 +106,26 @@ class TrainConfig(Section):
         "best", description="checkpoint that becomes the model: best by best_metric, or last"
     )
     system_metrics: bool = Field(True, description="log CPU/memory as MLflow system metrics")
+    seeds: tuple[int, ...] | None = Field(
+        None,
+        description="a seed ensemble (btcrl train --seeds 0,1,2): one member trained per seed, "
+        "one registered model acting with their mean action; None = one model of `seed`",
+    )
     curriculum: Literal["off", "three_phase"] | tuple[CurriculumPhase, ...] = Field(
         "three_phase",
         description="reward-weight curriculum over training progress: off, the three_phase "
         "preset (THREE_PHASE), or a list of phases {name, start, end, churn_penalty, "
         "smooth_penalty, drawdown_penalty} covering progress 0..1",
     )
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and (not value or len(set(value)) != len(value)):
+            raise ValueError(f"seeds must be distinct and at least one, got {list(value)}")
+        if value is not None and any(seed < 0 or seed >= 2**31 for seed in value):
+            raise ValueError(f"seeds must lie in [0, 2**31): {list(value)}")
+        return value
 
     @field_validator("curriculum", mode="before")
     @classmethod

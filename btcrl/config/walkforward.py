@@ -33,6 +33,11 @@ class WalkforwardConfig(Section):
     experiment: str = "btcrl-walkforward"
     register_model: bool = Field(True, description="register the latest segment's model")
     model_name: str | None = Field(None, description="registry name; default btcrl-wf-<algo>")
+    ensemble: bool = Field(
+        False,
+        description="also stitch the seeds' ensemble (mean action of each segment's seed "
+        "models, from the finished jobs: trains nothing; not part of the recipe)",
+    )
 
     @field_validator("seeds")
     @classmethod

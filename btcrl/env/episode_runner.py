@@ -17,6 +17,8 @@ of about 110x; 290x for SAC). Compiling the kernels takes about 15 s once; numba
 them on disk, so later processes load them in about 0.1 s.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
@@ -131,6 +133,47 @@ def mlp_forward(
 
 
 @njit(cache=True, error_model="numpy")
+def ensemble_forward(
+    obs: np.ndarray,
+    flat: np.ndarray,
+    widths: np.ndarray,
+    activations: np.ndarray,
+    members: np.ndarray,
+    squashed: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    even: np.ndarray,
+    odd: np.ndarray,
+    each: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Write the mean of the members' deterministic actions on ``obs[0]`` into ``out[0]``.
+
+    Member m's layers are ``flat`` / ``widths`` / ``activations`` from the offsets in row m of
+    ``members`` (int64: flat, widths, activations offsets, layer count; ``pack_members``);
+    its head ``squashed[m]``, ``low[m]``, ``high[m]``. Each member's action is squashed or
+    clipped on its own (``mlp_forward``), then the actions are summed in member order and
+    divided by the member count; one member's action is written unchanged (bit for bit)."""
+    for m in range(members.shape[0]):
+        fo, wo, ao, n = members[m, 0], members[m, 1], members[m, 2], members[m, 3]
+        size = 0
+        for layer in range(n):
+            size += widths[wo + layer] * widths[wo + layer + 1] + widths[wo + layer + 1]
+        target = out if m == 0 else each
+        mlp_forward(
+            obs, flat[fo : fo + size], widths[wo : wo + n + 1], activations[ao : ao + n],
+            squashed[m], low[m], high[m], even, odd, target,
+        )  # fmt: skip
+        if m > 0:
+            for j in range(out.shape[1]):
+                out[0, j] += each[0, j]
+    if members.shape[0] > 1:
+        count = np.float32(members.shape[0])
+        for j in range(out.shape[1]):
+            out[0, j] = out[0, j] / count
+
+
+@njit(cache=True, error_model="numpy")
 def policy_episode(
     prices: np.ndarray,
     features: np.ndarray,
@@ -140,7 +183,8 @@ def policy_episode(
     flat: np.ndarray,
     widths: np.ndarray,
     activations: np.ndarray,
-    squashed: bool,
+    members: np.ndarray,
+    squashed: np.ndarray,
     low: np.ndarray,
     high: np.ndarray,
     observations: np.ndarray,
@@ -153,7 +197,8 @@ def policy_episode(
     (fewer than the arrays hold only on bankruptcy).
 
     The action at row t is ``planned[t]`` when ``planned`` has rows (a rule decided in
-    advance), else the MLP's (``mlp_forward``) on the observation of row t."""
+    advance), else the MLPs' (``ensemble_forward``: one member, or the mean of several) on
+    the observation of row t."""
     size = observations.shape[1]
     state = np.zeros((1, N_STATE), dtype=np.float64)
     istate = np.zeros((1, N_ISTATE), dtype=np.int64)
@@ -164,6 +209,7 @@ def policy_episode(
     dones = np.zeros(1, dtype=np.bool_)
     next_start = np.full(1, start, dtype=np.int64)
     action = np.zeros((1, actions.shape[1]), dtype=np.float32)
+    each = np.zeros((1, actions.shape[1]), dtype=np.float32)
     even = np.zeros(widths.max(), dtype=np.float32)
     odd = np.zeros(widths.max(), dtype=np.float32)
     reset_env(0, start, features, params, state, istate, obs)
@@ -172,7 +218,10 @@ def policy_episode(
         if planned.shape[0] > 0:
             action[0, :] = planned[start + n, :]
         else:
-            mlp_forward(obs, flat, widths, activations, squashed, low, high, even, odd, action)
+            ensemble_forward(
+                obs, flat, widths, activations, members, squashed, low, high,
+                even, odd, each, action,
+            )  # fmt: skip
         actions[n, :] = action[0, :]
         step_range(
             0, 1, prices, features, action, params, next_start, state, istate,
@@ -184,28 +233,56 @@ def policy_episode(
     return observations.shape[0]
 
 
+#: (flat, widths, activations, members, squashed, low, high) as ``ensemble_forward`` reads them
+PackedMembers = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]
+
+
+def pack_members(actors: Sequence[MlpActor]) -> PackedMembers:
+    """The actors' layers concatenated, with each one's offsets and head, for
+    ``ensemble_forward`` (one actor: the plain MLP)."""
+    parts = [actor.packed() for actor in actors]
+    members = np.zeros((len(actors), 4), dtype=np.int64)
+    fo = wo = ao = 0
+    for m, (flat, widths, activations) in enumerate(parts):
+        members[m] = (fo, wo, ao, activations.shape[0])
+        fo, wo, ao = fo + flat.shape[0], wo + widths.shape[0], ao + activations.shape[0]
+    return (
+        np.concatenate([p[0] for p in parts]).astype(np.float32),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]).astype(np.int64),
+        members,
+        np.array([actor.squashed for actor in actors], dtype=np.bool_),
+        np.stack([actor.low for actor in actors]).astype(np.float32),
+        np.stack([actor.high for actor in actors]).astype(np.float32),
+    )
+
+
 def run_compiled_episode(
-    features: FeatureSet, env_config: EnvConfig, actor: MlpActor, mode: str = "eval"
+    features: FeatureSet,
+    env_config: EnvConfig,
+    actor: MlpActor | Sequence[MlpActor],
+    mode: str = "eval",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The deterministic episode of ``actor`` over ``features`` in ``mode`` (eval | backtest:
-    ``first_valid`` to the last row) under ``env_config``.
+    """The deterministic episode of ``actor`` (or of the mean action of several actors, an
+    ensemble) over ``features`` in ``mode`` (eval | backtest: ``first_valid`` to the last
+    row) under ``env_config``.
 
     Returns (observations float32 (steps, obs), actions float32 (steps, 2), ledger float64
-    (steps, N_LEDGER)), one row per step taken. CompatibilityError when the actor's input
+    (steps, N_LEDGER)), one row per step taken. CompatibilityError when an actor's input
     or output size does not fit the feature set's observation or the env's action.
     """
+    actors = [actor] if isinstance(actor, MlpActor) else list(actor)
     size = observation_size(features.spec, env_config.window)
-    if actor.obs_size != size or actor.action_size != 2:
-        raise CompatibilityError(
-            f"policy maps {actor.obs_size} inputs to {actor.action_size} actions; the feature "
-            f"set observes {size} values and the env takes 2 actions"
-        )
-    flat, widths, activations = actor.packed()
+    for one in actors:
+        if one.obs_size != size or one.action_size != 2:
+            raise CompatibilityError(
+                f"policy maps {one.obs_size} inputs to {one.action_size} actions; the feature "
+                f"set observes {size} values and the env takes 2 actions"
+            )
     no_plan = np.zeros((0, 2), dtype=np.float32)
-    layers = (flat, widths, activations)
-    return _run(
-        features, env_config, mode, no_plan, layers, (actor.squashed, actor.low, actor.high)
-    )
+    return _run(features, env_config, mode, no_plan, pack_members(actors))
 
 
 def run_planned_episode(
@@ -218,9 +295,12 @@ def run_planned_episode(
         raise ConfigError(
             f"planned actions have shape {planned.shape}, expected ({len(features)}, 2)"
         )
-    no_layers = (np.zeros(0, np.float32), np.ones(1, np.int64), np.zeros(0, np.int64))
-    no_head = (False, np.zeros(1, np.float32), np.zeros(1, np.float32))
-    return _run(features, env_config, mode, planned, no_layers, no_head)
+    no_members = (
+        np.zeros(0, np.float32), np.ones(1, np.int64), np.zeros(0, np.int64),
+        np.zeros((0, 4), np.int64), np.zeros(0, np.bool_),
+        np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32),
+    )  # fmt: skip
+    return _run(features, env_config, mode, planned, no_members)
 
 
 def _run(
@@ -228,11 +308,10 @@ def _run(
     env_config: EnvConfig,
     mode: str,
     planned: np.ndarray,
-    layers: tuple[np.ndarray, np.ndarray, np.ndarray],
-    head: tuple[bool, np.ndarray, np.ndarray],
+    members: PackedMembers,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check the inputs, allocate the outputs, run ``policy_episode``, trim to the steps
-    taken. ``layers`` as ``MlpActor.packed()``, ``head`` (squashed, low, high)."""
+    taken. ``members`` as ``pack_members`` gives them."""
     chosen = resolve_mode(mode, env_config)
     if chosen == "train":
         raise ConfigError("a deterministic episode runs in mode eval or backtest, not train")
@@ -244,7 +323,7 @@ def _run(
     actions = np.zeros((bounds.steps, 2), dtype=np.float32)
     ledger = np.zeros((bounds.steps, N_LEDGER), dtype=np.float64)
     taken = policy_episode(
-        prices, values, params, bounds.first_start, planned, *layers, *head,
+        prices, values, params, bounds.first_start, planned, *members,
         observations, actions, ledger,
     )  # fmt: skip
     return observations[:taken], actions[:taken], ledger[:taken]

@@ -9,6 +9,8 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
+from btcrl.encoder.columns import embedded_observations
+
 #: obs float32 (N, obs_size) -> actions float32 (N, 2)
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -25,6 +27,7 @@ class DeterministicAct:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         policy, space = self.policy, self.space
         if type(policy).__module__.split(".")[0] == "sbx":  # JAX: SBX's own predict
+            obs = embedded_observations(policy, obs)  # windows -> its encoder's columns
             actions, _ = policy.predict(np.asarray(obs, dtype=np.float32), deterministic=True)
             return np.asarray(actions, dtype=np.float32).reshape((-1, *space.shape))
         policy.set_training_mode(False)

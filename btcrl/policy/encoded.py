@@ -6,6 +6,11 @@ then runs inside the compiled episode (``btcrl.env.episode_runner``) over an emb
 FeatureSet whose row t is the embedding of row t's window: the head sees ``[account_0,
 embedding, account_1]``, exactly what ``EncoderExtractor`` hands it. The episode's
 observations are given back as the windowed ones the torch path records.
+
+An SBX policy with an attached frozen encoder (``btcrl.encoder.columns``) runs the same way:
+its head reads ``[account_0, features[t], embedding, account_1]``, so the compiled episode runs
+over ``embedded_features`` (the set its learner trained on) and the numba MLP just reads the
+precomputed columns.
 """
 
 import logging
@@ -16,41 +21,51 @@ import numpy as np
 import torch
 
 from btcrl.config.env import EnvConfig
+from btcrl.encoder.columns import (
+    EncoderColumns,
+    embed_rows,
+    embedded_features,
+    embedding_columns,
+    policy_columns,
+)
 from btcrl.encoder.extractor import EncoderExtractor
 from btcrl.encoder.windows import gather_windows
 from btcrl.env.episode_runner import run_compiled_episode
 from btcrl.env.mlp import MlpActor
 from btcrl.env.params import first_row
 from btcrl.features.prior import EXPOSURE_COLUMN
-from btcrl.features.spec import ColumnSpec, FeatureSet
+from btcrl.features.spec import FeatureSet
 from btcrl.policy.sb3_mlp import mlp_from_policy
+from btcrl.policy.sbx_mlp import mlp_from_sbx_policy
 
 log = logging.getLogger(__name__)
-
-EMBED_BATCH = 2048  # windows per torch pass (memory: EMBED_BATCH x W x F float32)
 
 
 @dataclass
 class EncodedMlpPolicy:
-    """An encoder (``extractor``, CPU, eval mode) and the compiled MLP head behind it."""
+    """An encoder (``extractor``, CPU, eval mode) and the compiled MLP head behind it.
+
+    ``extractor``: an SB3 ``EncoderExtractor`` (the head reads ``[account_0, embedding,
+    account_1]``) or the ``EncoderColumns`` of an SBX policy (the head reads ``[account_0,
+    features[t], embedding, account_1]``)."""
 
     actor: MlpActor
-    extractor: EncoderExtractor
+    extractor: EncoderExtractor | EncoderColumns
     name: str = "model"
 
     @property
     def window(self) -> int:
         return int(self.extractor.encoder.shape.window)
 
+    @property
+    def keeps_rows(self) -> bool:
+        """True when the head reads the row's features next to the embedding (SBX)."""
+        return isinstance(self.extractor, EncoderColumns)
+
     def embed(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """float32 (len(rows), d_model): embeddings of the windows ending on ``rows`` of the
-        (T, F) feature array ``values``, in batches of ``EMBED_BATCH``."""
-        parts = [np.zeros((0, self.extractor.encoder.shape.d_model), np.float32)]
-        with torch.no_grad():
-            for start in range(0, len(rows), EMBED_BATCH):
-                windows = gather_windows(values, rows[start : start + EMBED_BATCH], self.window)
-                parts.append(self.extractor.encoder.embed(torch.from_numpy(windows)).numpy())
-        return np.concatenate(parts)
+        (T, F) feature array ``values``."""
+        return embed_rows(self.extractor.encoder, values, rows)
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         """float32 (N, 2 + W x F) windowed observations -> (N, 2) deterministic actions."""
@@ -66,25 +81,39 @@ class EncodedMlpPolicy:
 def encoded_policy(
     sb3_policy: Any, predict: Any, name: str, rows: int, tolerance: float
 ) -> EncodedMlpPolicy | None:
-    """An ``EncodedMlpPolicy`` for an SB3 policy whose features extractor is an
-    ``EncoderExtractor`` and whose head is a plain MLP, when it matches ``predict`` to
+    """An ``EncodedMlpPolicy`` for a policy that reads through a pre-trained encoder (an SB3
+    policy whose features extractor is an ``EncoderExtractor``, or an SBX policy with an
+    attached encoder) and whose head is a plain MLP, when it matches ``predict`` to
     ``tolerance`` on ``rows`` random windowed observations; else None."""
-    extractor = getattr(sb3_policy, "pi_features_extractor", None)
-    if extractor is None:
-        extractor = getattr(getattr(sb3_policy, "actor", None), "features_extractor", None)
-    if not isinstance(extractor, EncoderExtractor):
+    found = _encoder_and_head(sb3_policy)
+    if found is None:
         return None
-    actor = mlp_from_policy(sb3_policy, extractor="EncoderExtractor")
-    if actor is None:
-        return None
-    policy = EncodedMlpPolicy(actor, extractor, name)
-    size = int(sb3_policy.observation_space.shape[0])
+    policy = EncodedMlpPolicy(found[1], found[0], name)
+    shape = policy.extractor.encoder.shape
+    size = 2 + shape.window * shape.n_features
     sample = np.random.default_rng(0).normal(0.0, 1.0, (rows, size)).astype(np.float32)
     gap = float(np.max(np.abs(policy.forward(sample) - np.asarray(predict(sample)))))
     if not gap <= tolerance:
         log.warning("compiled head of %s differs from torch by %g: stepping torch", name, gap)
         return None
     return policy
+
+
+def _encoder_and_head(
+    policy: Any,
+) -> tuple[EncoderExtractor | EncoderColumns, MlpActor] | None:
+    """(the encoder's reader, the compiled MLP head) of an encoder policy, or None."""
+    columns = policy_columns(policy)
+    if columns is not None:  # SBX: the head is the whole flax actor
+        actor = mlp_from_sbx_policy(policy)
+        return None if actor is None else (columns, actor)
+    extractor = getattr(policy, "pi_features_extractor", None)
+    if extractor is None:
+        extractor = getattr(getattr(policy, "actor", None), "features_extractor", None)
+    if not isinstance(extractor, EncoderExtractor):
+        return None
+    actor = mlp_from_policy(policy, extractor="EncoderExtractor")
+    return None if actor is None else (extractor, actor)
 
 
 def run_encoded_episode(
@@ -96,9 +125,12 @@ def run_encoded_episode(
     start = first_row(features, window)
     values = np.ascontiguousarray(features.features, dtype=np.float32)
     rows = np.arange(start, len(features), dtype=np.int64)
-    embedded = np.zeros((len(features), policy.extractor.encoder.shape.d_model), np.float32)
-    embedded[rows] = policy.embed(values, rows)
-    head_features, actor = _head_inputs(features, embedded, start, policy.actor)
+    if policy.keeps_rows:  # SBX: the set its learner trained on, features and embedding
+        head_features, actor = embedded_features(features, policy.extractor.encoder), policy.actor
+    else:
+        embedded = np.zeros((len(features), policy.extractor.encoder.shape.d_model), np.float32)
+        embedded[rows] = policy.embed(values, rows)
+        head_features, actor = _head_inputs(features, embedded, start, policy.actor)
     head_config = config.model_copy(update={"window": 1})
     head_obs, actions, ledger = run_compiled_episode(head_features, head_config, actor, mode)
     n = len(actions)
@@ -117,9 +149,7 @@ def _head_inputs(
     rewards relative to the prior read it in the engine), it rides along as the last column
     (NaN as 0, which the engine reads as no prior) and the actor gets a zero input weight
     for it: the head's actions are unchanged, the engine finds its prior."""
-    columns = tuple(
-        ColumnSpec(f"embedding_{k}", "embedding", "encoder") for k in range(embedded.shape[1])
-    )
+    columns = embedding_columns(embedded.shape[1])
     names = features.spec.feature_names
     if EXPOSURE_COLUMN in names:
         col = names.index(EXPOSURE_COLUMN)

@@ -25,8 +25,15 @@ import numpy as np
 import pandas as pd
 
 from btcrl.config.env import EnvConfig
+from btcrl.encoder.columns import policy_columns
 from btcrl.env import LEDGER_FIELDS, TradingEnv
-from btcrl.env.episode_runner import mlp_forward, run_compiled_episode, run_planned_episode
+from btcrl.env.episode_runner import (
+    ensemble_forward,
+    mlp_forward,
+    pack_members,
+    run_compiled_episode,
+    run_planned_episode,
+)
 from btcrl.env.layout import L_CLOSE_QTY, L_FILL_QTY, L_POSITION, L_STOP_QTY
 from btcrl.env.mlp import MlpActor
 from btcrl.env.params import first_row
@@ -73,6 +80,36 @@ class MlpPolicy:
             row_obs, *self._layers, actor.squashed, actor.low, actor.high, *self._buffers, out
         )
         return out[0]
+
+
+@dataclass
+class EnsembleMlpPolicy:
+    """An ensemble of MLP actors (``btcrl.policy.ensemble``): the mean of their deterministic
+    actions. Episodes run compiled; ``act`` runs the kernel's own forward passes."""
+
+    actors: tuple[MlpActor, ...]
+    name: str = "ensemble"
+
+    def __post_init__(self) -> None:
+        self._members = pack_members(self.actors)
+        width = int(self._members[1].max())
+        self._buffers = (np.zeros(width, np.float32), np.zeros(width, np.float32))
+
+    def act(self, row: int, obs: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, 2), dtype=np.float32)
+        each = np.zeros((1, 2), dtype=np.float32)
+        row_obs = np.ascontiguousarray(obs, dtype=np.float32)[None, :]
+        ensemble_forward(row_obs, *self._members, *self._buffers, each, out)
+        return out[0]
+
+
+@dataclass(frozen=True)
+class MemberPolicies:
+    """An ensemble's members (``btcrl.policy.ensemble.LoadedEnsemble.model.policy``): their
+    SB3 / SBX policy objects and deterministic ``predict`` functions, in member order."""
+
+    policies: tuple[Any, ...]
+    predicts: tuple[Callable[[np.ndarray], np.ndarray], ...]
 
 
 @dataclass
@@ -123,10 +160,15 @@ def model_policy(
     """The fastest exact step policy for a trained SB3 policy: an ``MlpPolicy`` when its actor
     is an MLP over the raw observation and agrees with ``predict`` (float32 (N, obs) ->
     (N, 2), the torch path) to ``CHECK_TOLERANCE`` on random observations, else
-    ``ModelPolicy(predict)``."""
+    ``ModelPolicy(predict)``. An ensemble's ``MemberPolicies`` give an ``EnsembleMlpPolicy``
+    when every member is such an MLP, else ``ModelPolicy(predict)`` (the mean of theirs)."""
+    if isinstance(sb3_policy, MemberPolicies):
+        return _ensemble_policy(sb3_policy, predict, name)
     encoded = encoded_policy(sb3_policy, predict, name, CHECK_ROWS, CHECK_TOLERANCE)
     if encoded is not None:  # an encoder: embeddings batched, the MLP head compiled
         return encoded
+    if policy_columns(sb3_policy) is not None:  # SBX reading through an encoder, not an MLP
+        return ModelPolicy(predict, name=name)
     actor = mlp_from_policy(sb3_policy)
     if actor is None:
         log.info("policy %s is not a plain MLP actor: episodes step it through torch", name)
@@ -141,6 +183,21 @@ def model_policy(
     return MlpPolicy(actor, name=name)
 
 
+def _ensemble_policy(
+    members: MemberPolicies, predict: Callable[[np.ndarray], np.ndarray], name: str
+) -> StepPolicy:
+    """The compiled ensemble when each member is a plain, checked MLP; else its ``predict``."""
+    each = [
+        model_policy(policy, act, f"{name} member {i}")
+        for i, (policy, act) in enumerate(zip(members.policies, members.predicts, strict=True))
+    ]
+    actors = [one.actor for one in each if isinstance(one, MlpPolicy)]
+    if len(actors) == len(each):
+        return EnsembleMlpPolicy(tuple(actors), name=name)
+    log.info("ensemble %s has a member that is not a plain MLP: stepping its predict", name)
+    return ModelPolicy(predict, name=name)
+
+
 def run_episode(
     features: FeatureSet,
     config: EnvConfig,
@@ -150,13 +207,16 @@ def run_episode(
     mode: str = "backtest",
 ) -> Episode:
     """Run ``policy`` from ``first_valid + config.window - 1`` to the last row (or bankruptcy) under
-    ``config`` in env mode ``mode`` (eval | backtest); compiled for ``MlpPolicy`` and
-    ``RulePolicy``, through ``TradingEnv`` otherwise (``seed`` seeds that env)."""
+    ``config`` in env mode ``mode`` (eval | backtest); compiled for ``MlpPolicy``,
+    ``EnsembleMlpPolicy`` and ``RulePolicy``, through ``TradingEnv`` otherwise (``seed``
+    seeds that env)."""
     if mode not in EPISODE_MODES:
         raise ConfigError(f"episode mode {mode!r} is unknown; use one of {EPISODE_MODES}")
     start = first_row(features, config.window)
     if isinstance(policy, MlpPolicy):
         observations, actions, ledger = run_compiled_episode(features, config, policy.actor, mode)
+    elif isinstance(policy, EnsembleMlpPolicy):
+        observations, actions, ledger = run_compiled_episode(features, config, policy.actors, mode)
     elif isinstance(policy, EncodedMlpPolicy) and config.target_volatility is None:
         # (the vol target reads closes from first_valid: the embedded set starts later)
         observations, actions, ledger = run_encoded_episode(features, config, policy, mode)

@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -13,6 +14,7 @@ from btcrl.errors import CompatibilityError
 from btcrl.features.spec import FeatureSpec
 from btcrl.policy.act import ActFn, deterministic_act
 from btcrl.policy.algos import load_model
+from btcrl.policy.ensemble import MEMBER_CONFIG, MEMBER_MODEL, LoadedEnsemble, ensemble_of
 from btcrl.tracking.models import download_policy_model, resolve_model_uri
 
 log = logging.getLogger(__name__)
@@ -51,22 +53,32 @@ class LoadedPolicy:
         return np.asarray(self._act(obs), dtype=np.float32).reshape(obs.shape[0], -1)
 
 
-def load_policy(model_uri: str) -> LoadedPolicy:
+def load_policy(model_uri: str) -> "LoadedPolicy | LoadedEnsemble":
     """Load ``models:/NAME@ALIAS``, ``models:/NAME/V``, ``runs:/ID/model`` or a local model
-    directory (one holding ``MLmodel``) onto the CPU. Raises BtcrlError naming the URI."""
+    directory (one holding ``MLmodel``) onto the CPU; a seed ensemble's model (member
+    artifacts ``sb3_model_1``, ...) loads as a ``LoadedEnsemble``. Raises BtcrlError naming
+    the URI."""
     name, model_version, run_id = resolve_model_uri(model_uri)
     files, logged_by = download_policy_model(model_uri)
     run_id = run_id or logged_by
     spec = FeatureSpec.from_json(files["feature_spec"].read_text())
-    config = build_config(yaml.safe_load(files["config"].read_text()) or {})
-    model = load_model(config.agent.algo, files["sb3_model"], env=None, device="cpu")
-    log.info("loaded %s (%s, run %s)", model_uri, config.agent.algo, run_id)
-    return LoadedPolicy(
-        model=model,
-        spec=spec,
-        config=config,
-        model_uri=model_uri,
-        source_run_id=run_id,
-        model_name=name,
-        model_version=model_version,
-    )
+    names = {"source_run_id": run_id, "model_name": name, "model_version": model_version}
+    members = [_member(files["sb3_model"], files["config"], spec, model_uri)]
+    k = 1
+    while MEMBER_MODEL.format(k) in files:
+        model_file, config_file = files[MEMBER_MODEL.format(k)], files[MEMBER_CONFIG.format(k)]
+        members.append(_member(model_file, config_file, spec, f"{model_uri} member {k}"))
+        k += 1
+    if len(members) > 1:
+        log.info("loaded %s: an ensemble of %d members (run %s)", model_uri, k, run_id)
+        return ensemble_of(members, model_uri, **names)
+    log.info("loaded %s (%s, run %s)", model_uri, members[0].config.agent.algo, run_id)
+    member = members[0]
+    return LoadedPolicy(member.model, spec, member.config, model_uri, **names)
+
+
+def _member(model_file: Path, config_file: Path, spec: FeatureSpec, uri: str) -> LoadedPolicy:
+    """One policy of a model's files (its SB3 zip and config) onto the CPU."""
+    config = build_config(yaml.safe_load(config_file.read_text()) or {})
+    model = load_model(config.agent.algo, model_file, env=None, device="cpu")
+    return LoadedPolicy(model=model, spec=spec, config=config, model_uri=uri)

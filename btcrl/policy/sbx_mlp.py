@@ -26,6 +26,30 @@ def is_sbx_policy(policy: Any) -> bool:
 JAX_ACTIVATIONS = {"tanh": TANH, "relu": RELU}
 
 
+#: probe inputs and what each activation gives on them (an unpickled JAX function has no name)
+_PROBE = np.array([-2.0, -0.5, 0.0, 0.25, 3.0], dtype=np.float32)
+_PROBED = {TANH: np.tanh(_PROBE), RELU: np.maximum(_PROBE, 0.0)}
+
+
+def _activation_id(fn: Any) -> int | None:
+    """The activation id of SBX's ``activation_fn``: by its name, or, for a function that lost
+    it (a policy loaded from a zip holds an unpickled ``PjitFunction``), by its values on a few
+    probe inputs; None for any other function."""
+    if fn is None:
+        return None
+    by_name = JAX_ACTIVATIONS.get(getattr(fn, "__name__", ""))
+    if by_name is not None:
+        return by_name
+    try:
+        values = np.asarray(fn(_PROBE), dtype=np.float32)
+    except (TypeError, ValueError):  # not a function of an array: not an MLP we know
+        return None
+    for ident, expected in _PROBED.items():
+        if values.shape == expected.shape and np.allclose(values, expected, atol=1e-6):
+            return ident
+    return None
+
+
 def _as_numpy(tree: Any) -> Any:
     """A nested mapping of (JAX) arrays as nested dicts of float64 NumPy arrays."""
     if hasattr(tree, "items"):
@@ -54,8 +78,7 @@ def mlp_from_sbx_policy(policy: Any) -> MlpActor | None:
     state = getattr(policy, "actor_state", None)
     act_space: Any = getattr(policy, "action_space", None)
     obs_shape = getattr(getattr(policy, "observation_space", None), "shape", None)
-    fn_name = getattr(getattr(policy, "activation_fn", None), "__name__", "")
-    activation = JAX_ACTIVATIONS.get(fn_name)
+    activation = _activation_id(getattr(policy, "activation_fn", None))
     if state is None or getattr(policy, "use_sde", False) or activation is None:
         return None
     if obs_shape is None or len(obs_shape) != 1 or getattr(act_space, "low", None) is None:

@@ -26,6 +26,7 @@ from btcrl.tracking import tags
 log = logging.getLogger(__name__)
 
 WALKFORWARD = "walkforward"
+WALKFORWARD_ENSEMBLE = "walkforward_ensemble"  # a walk-forward's seed ensemble (its own run)
 TUNE_TRIAL = "tune_trial"
 PAGE = 1000  # runs per search page
 

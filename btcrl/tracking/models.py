@@ -36,6 +36,8 @@ PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 MODEL_ARTIFACT = "model"  # the pyfunc model's name inside the run
 #: artifacts every btcrl policy model holds
 POLICY_ARTIFACTS = ("sb3_model", "feature_spec", "config")
+#: a seed ensemble's member k >= 1 (btcrl.tracking.pyfunc_model): its zip and config
+_MEMBER_ARTIFACT = re.compile(r"^(sb3_model|config)_[1-9][0-9]*$")
 _REQUIREMENTS = (
     "mlflow",
     "numpy",
@@ -97,7 +99,8 @@ def log_policy_model(
     input_example: np.ndarray,
 ) -> ModelInfo:
     """Log the pyfunc model named ``model`` into the active run: ``files`` must hold
-    ``sb3_model``, ``feature_spec`` and ``config``; ``input_example`` (1, len(input_names)) is
+    ``sb3_model``, ``feature_spec`` and ``config`` (a seed ensemble: also ``sb3_model_k``
+    and ``config_k`` for its members k = 1, 2, ...); ``input_example`` (1, len(input_names)) is
     checked against the signature here but not stored.
 
     The steps of MLflow's ``log_model`` that a policy model needs, without four that cost
@@ -144,12 +147,13 @@ def _save_pyfunc(
     """The pyfunc model directory at ``path`` (``meta`` names the LoggedModel it becomes)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 20x faster
     agent = (yaml.load(Path(files["config"]).read_text(), Loader=loader) or {}).get("agent") or {}
+    members = [k for k in files if _MEMBER_ARTIFACT.match(k)]  # a seed ensemble's members
     with _no_pin_check(), warnings.catch_warnings():  # the signature names every column
         warnings.filterwarnings("ignore", ".*An input example was not provided")
         mlflow.pyfunc.save_model(
             path=str(path),
             python_model=str(PYFUNC_CODE),
-            artifacts={k: str(files[k]) for k in POLICY_ARTIFACTS},
+            artifacts={k: str(files[k]) for k in (*POLICY_ARTIFACTS, *members)},
             pip_requirements=pip_requirements(str(agent.get("backend", "sb3"))),
             signature=signature,
             metadata={"feature_spec": json.loads(spec_json)},

@@ -30,6 +30,23 @@ def create_parent_run(
         return str(run.info.run_id)
 
 
+def ensemble_run(experiment: str, parent: str, run_name: str, tags: Mapping[str, str]) -> str:
+    """The run of a walk-forward's seed ensemble, nested under ``parent``: the one made by an
+    earlier aggregation (tagged with the parent and seed ``ensemble``), else a new one
+    (ended at once; results are logged to it with ``log_results``). Returns its id."""
+    from btcrl.tracking.lookup import find_runs
+
+    wanted = {tag_names.WALKFORWARD_PARENT_RUN: parent, tag_names.WALKFORWARD_SEED: "ensemble"}
+    experiment_id = MlflowClient().get_run(parent).info.experiment_id
+    found = find_runs([experiment_id], wanted)
+    if found:
+        return found[0].run_id
+    with start_run(
+        experiment, "walkforward", run_name=run_name, tags={**tags, **wanted}, parent_run_id=parent
+    ) as run:
+        return str(run.info.run_id)
+
+
 def open_parent_run(run_id: str) -> None:
     """Mark the parent run RUNNING while this process runs its segments, owned by this
     process (host, pid tags): if it dies, the next run started on this host marks it KILLED

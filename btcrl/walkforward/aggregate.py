@@ -4,6 +4,11 @@ Only segments finished for every seed are stitched (so seeds compare on the same
 The first seed in ``walkforward.seeds`` is the primary series: chosen before any result, it
 carries the stitched artifacts, the PSR, the DSR and the minimum track-record length.
 
+With ``walkforward.ensemble`` the seeds' models of each segment are also traded as one seed
+ensemble (``btcrl.policy.ensemble``: the mean of their deterministic actions), stitched as
+:attr:`Aggregate.ensemble` and scored as ``ensemble/*``. It is built from the finished jobs'
+models only, so it never trains anything.
+
 The DSR's N and V are not known here: they count every configuration tried on the same
 out-of-sample windows (:attr:`Aggregate.window_set`), which the trial ledger of the tracking
 store holds (:func:`btcrl.walkforward.publish.count_trials`) or a caller that ran the
@@ -81,6 +86,7 @@ class Aggregate:
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     window_set: str = ""  # the trial ledger's key of the stitched test windows
     trials: stats.TrialCount | None = None  # what the DSR counted (set by deflate)
+    ensemble: Stitched | None = None  # the seeds' ensemble (walkforward.ensemble)
 
     @property
     def primary(self) -> Stitched:
@@ -111,13 +117,74 @@ def _chain(
     return Stitched(name, windows, times, equity, steps, trades, metrics, per_segment)
 
 
+#: the feature sets built per segment, keyed by (fitted params, window)
+Built = dict[int, list[tuple[tuple[tuple[FittedParams, ...], int], FeatureSet]]]
+ENSEMBLE = "ensemble"  # the ensemble's name: its series, metric prefix and table rows
+
+
+@dataclass
+class SeedSeries:
+    """One seed's test windows: features, policies and envs per segment, and the models."""
+
+    parts: list[tuple[Segment, FeatureSet]] = field(default_factory=list)
+    policies: list = field(default_factory=list)
+    envs: list[EnvConfig] = field(default_factory=list)
+    loaded: list = field(default_factory=list)  # the segment models (LoadedPolicy)
+
+
+def _seed_series(
+    config: ExperimentConfig,
+    done: list[Segment],
+    finished: dict[Job, dict[str, object]],
+    candles: pd.DataFrame,
+    built: Built,
+    seed: int,
+) -> SeedSeries:
+    """The segment models of ``seed`` with their test features (the model's fitted params)."""
+    series = SeedSeries()
+    for segment in done:
+        uri = str(finished[(segment.index, seed)]["model_uri"])
+        loaded = take_policy(uri)
+        # a windowed model (env.window W, e.g. an encoder's) starts W - 1 bars into its
+        # feature set: W lead bars put its first step, like the baselines', at test start
+        window = loaded.config.env.window
+        fs = _test_features(
+            built.setdefault(segment.index, []), candles, config, segment,
+            loaded.spec.fitted, window,
+        )  # fmt: skip
+        loaded.spec.check_compatible(fs.spec)
+        series.policies.append(window_policy(loaded, uri))
+        series.parts.append((segment, fs))
+        series.envs.append(config.env.model_copy(update={"window": window}))
+        series.loaded.append(loaded)
+    return series
+
+
+def _ensemble_series(
+    config: ExperimentConfig, seeds: dict[int, SeedSeries], ppy: float, rf: float
+) -> Stitched:
+    """The seeds' ensemble per segment (its members share the segment's features: the
+    first seed's), stitched. ConfigError when the members differ in observation or env."""
+    from btcrl.policy.ensemble import ensemble_of
+
+    first = next(iter(seeds.values()))
+    policies = []
+    for k, (segment, _) in enumerate(first.parts):
+        members = [series.loaded[k] for series in seeds.values()]
+        ensemble = ensemble_of(members, f"{ENSEMBLE} segment {segment.index}")
+        policies.append(window_policy(ensemble, ensemble.model_uri))
+    initial = config.env.initial_balance
+    return _chain(ENSEMBLE, first.parts, policies, first.envs, initial, ppy, rf)
+
+
 def aggregate(
     config: ExperimentConfig,
     segments: list[Segment],
     finished: dict[Job, dict[str, object]],
     candles: pd.DataFrame,
 ) -> Aggregate | None:
-    """Stitch the segments finished for every seed; None when none is."""
+    """Stitch the segments finished for every seed (and, with ``walkforward.ensemble``, the
+    seeds' ensemble); None when none is."""
     seeds = config.walkforward.seeds
     done = [s for s in segments if all((s.index, seed) in finished for seed in seeds)]
     if not done:
@@ -125,44 +192,49 @@ def aggregate(
     ppy = periods_per_year(config.data.timeframe)
     rf = config.backtest.risk_free_rate
     initial = config.env.initial_balance
-    built: dict[int, list[tuple[tuple[tuple[FittedParams, ...], int], FeatureSet]]] = {}
-    models: dict[int, Stitched] = {}
-    primary_parts: list[tuple[Segment, FeatureSet]] = []
-    primary_envs: list[EnvConfig] = []
-    for seed in seeds:
-        policies, parts, envs = [], [], []
-        for segment in done:  # test features take the segment model's fitted params
-            uri = str(finished[(segment.index, seed)]["model_uri"])
-            loaded = take_policy(uri)
-            # a windowed model (env.window W, e.g. an encoder's) starts W - 1 bars into its
-            # feature set: W lead bars put its first step, like the baselines', at test start
-            window = loaded.config.env.window
-            fs = _test_features(
-                built.setdefault(segment.index, []), candles, config, segment,
-                loaded.spec.fitted, window,
-            )  # fmt: skip
-            loaded.spec.check_compatible(fs.spec)
-            policies.append(window_policy(loaded, uri))
-            parts.append((segment, fs))
-            envs.append(config.env.model_copy(update={"window": window}))
-        if seed == seeds[0]:
-            primary_parts, primary_envs = parts, envs
-        models[seed] = _chain(f"seed {seed}", parts, policies, envs, initial, ppy, rf)
+    built: Built = {}
+    series = {seed: _seed_series(config, done, finished, candles, built, seed) for seed in seeds}
+    models = {
+        seed: _chain(f"seed {seed}", s.parts, s.policies, s.envs, initial, ppy, rf)
+        for seed, s in series.items()
+    }
+    primary = series[seeds[0]]
     baselines: dict[str, Stitched] = {}
     for name in baseline_names(config.features.strategies, config.features.prior.enabled):
         rules = [
             baseline_policy(name, fs, env)
-            for (_, fs), env in zip(primary_parts, primary_envs, strict=True)
+            for (_, fs), env in zip(primary.parts, primary.envs, strict=True)
         ]
         baselines[name] = _chain(
-            name, primary_parts, [b[0] for b in rules], [b[1] for b in rules], initial, ppy, rf
+            name, primary.parts, [b[0] for b in rules], [b[1] for b in rules], initial, ppy, rf
         )
     result = Aggregate(done, seeds, models, baselines)
+    if config.walkforward.ensemble:
+        result.ensemble = _ensemble_series(config, series, ppy, rf)
     result.window_set = test_window_set(config, done, candles)
     result.metrics = headline(result)
     result.metrics.update(excess_metrics(result, ppy))
+    result.metrics.update(ensemble_metrics(result, ppy))
     result.table = segment_table(result, finished)
     return result
+
+
+def ensemble_metrics(result: Aggregate, periods_per_year: float) -> dict[str, float]:
+    """``ensemble/*``: the ensemble's stitched metrics (``window_metrics``), its PSR and its
+    excess over buy-and-hold and the prior (``ensemble/<baseline>/excess_*``); {} without
+    an ensemble. Its DSR comes with :func:`deflate`."""
+    ensemble = result.ensemble
+    if ensemble is None:
+        return {}
+    out = {f"{ENSEMBLE}/{k}": v for k, v in ensemble.metrics.items()}
+    returns = ensemble.equity[1:] / ensemble.equity[:-1] - 1.0
+    out[f"{ENSEMBLE}/psr"] = stats.probabilistic_sharpe_ratio(returns)
+    for name in (BUY_AND_HOLD, PRIOR_RULE):
+        base = result.baselines.get(name)
+        if base is not None:
+            excess = excess_group(ensemble.equity, base.equity, periods_per_year)
+            out.update({f"{ENSEMBLE}/{name}/{key}": value for key, value in excess.items()})
+    return out
 
 
 def excess_metrics(result: Aggregate, periods_per_year: float) -> dict[str, float]:
@@ -262,6 +334,14 @@ def deflate(result: Aggregate, trials: stats.TrialCount) -> None:
     result.metrics["stats/n_trials"] = float(n)
     result.metrics["stats/sharpe_variance"] = variance
     result.metrics["stats/expected_max_sharpe_per_bar"] = stats.expected_max_sharpe(n, variance)
+    if result.ensemble is not None:
+        equity = result.ensemble.equity
+        ensemble_returns = equity[1:] / equity[:-1] - 1.0
+        result.metrics[f"{ENSEMBLE}/dsr"] = (
+            math.nan
+            if trials.single
+            else stats.deflated_sharpe_ratio(ensemble_returns, n, variance)
+        )
     result.trials = trials
 
 
@@ -276,9 +356,9 @@ def _alpha(model: Stitched, bench: Stitched) -> pd.DataFrame:
 def segment_table(result: Aggregate, finished: dict[Job, dict[str, object]]) -> pd.DataFrame:
     """segments.csv: one row per (segment, seed) with spans, run, validation metrics, the
     model's in-sample metrics on its train span (``train_span/*``), out-of-sample metrics,
-    buy-and-hold's return, the alpha and every baseline's return."""
+    buy-and-hold's return, the alpha and every baseline's return; then the ensemble's row
+    (seed ``ensemble``) when there is one."""
     rows = []
-    bench = result.baselines[BUY_AND_HOLD]
     for segment in result.segments:
         for seed, stitched in result.models.items():
             metrics = stitched.segment_metrics.get(segment.index)
@@ -289,13 +369,28 @@ def segment_table(result: Aggregate, finished: dict[Job, dict[str, object]]) -> 
             row["run_id"] = attrs.get("run_id")
             row["model_uri"] = attrs.get("model_uri")
             row.update({k: v for k, v in attrs.items() if str(k).startswith(TRAIN_RUN_KEYS)})
-            row.update({f"oos_{k}": metrics[k] for k in SEGMENT_METRICS})
-            bh = bench.segment_metrics.get(segment.index, {}).get("total_return", math.nan)
-            row["bh_return"] = bh
-            row["alpha"] = metrics["total_return"] - bh
-            for name, base in result.baselines.items():
-                if name != BUY_AND_HOLD:
-                    value = base.segment_metrics.get(segment.index, {}).get("total_return")
-                    row[f"{name}_return"] = math.nan if value is None else value
-            rows.append(row)
+            rows.append({**row, **_oos_cells(result, segment.index, metrics)})
+        ensemble = result.ensemble
+        if ensemble is not None and segment.index in ensemble.segment_metrics:
+            row = {"segment": segment.index, "seed": ENSEMBLE, **segment.spans()}
+            rows.append(
+                {
+                    **row,
+                    **_oos_cells(result, segment.index, ensemble.segment_metrics[segment.index]),
+                }
+            )
     return pd.DataFrame(rows)
+
+
+def _oos_cells(result: Aggregate, segment: int, metrics: dict[str, float]) -> dict[str, object]:
+    """A segments.csv row's out-of-sample metrics, buy-and-hold's return, the alpha and
+    every other baseline's return."""
+    row: dict[str, object] = {f"oos_{k}": metrics[k] for k in SEGMENT_METRICS}
+    bh = result.baselines[BUY_AND_HOLD].segment_metrics.get(segment, {})
+    row["bh_return"] = bh.get("total_return", math.nan)
+    row["alpha"] = metrics["total_return"] - bh.get("total_return", math.nan)
+    for name, base in result.baselines.items():
+        if name != BUY_AND_HOLD:
+            value = base.segment_metrics.get(segment, {}).get("total_return")
+            row[f"{name}_return"] = math.nan if value is None else value
+    return row

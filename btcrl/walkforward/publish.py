@@ -13,7 +13,7 @@ from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.backtest.stats import TrialCount, trial_count
 from btcrl.config import ExperimentConfig
 from btcrl.tracking import tags as tag_names
-from btcrl.walkforward.aggregate import Aggregate, deflate
+from btcrl.walkforward.aggregate import ENSEMBLE, Aggregate, deflate
 from btcrl.walkforward.oos import BUY_AND_HOLD
 from btcrl.walkforward.report import write_report
 
@@ -41,6 +41,8 @@ def write_files(agg: Aggregate, title: str, out: Path) -> None:
     returns = primary.equity[1:] / primary.equity[:-1] - 1.0
     write_oos_returns(out / OOS_RETURNS_ARTIFACT, primary.times[1:], returns)  # btcrl promote
     rows = [{"policy": f"model seed {seed}", **m.metrics} for seed, m in agg.models.items()]
+    if agg.ensemble is not None:
+        rows.append({"policy": f"{ENSEMBLE} of seeds", **agg.ensemble.metrics})
     rows += [{"policy": name, **b.metrics} for name, b in agg.baselines.items()]
     pd.DataFrame(rows).to_csv(out / "baselines.csv", index=False)
     summary = {
@@ -55,13 +57,22 @@ def statistic_label(trials: TrialCount) -> str:
     return "PSR" if trials.single else "DSR"
 
 
-def count_trials(agg: Aggregate, parent: str) -> TrialCount:
+def count_trials(agg: Aggregate, parent: str, ensemble_run: str | None = None) -> TrialCount:
     """Record ``parent`` in the trial ledger of the aggregate's window set (with its primary
-    seed's stitched per-bar Sharpe) and count every entry there: N and V for the DSR."""
-    from btcrl.tracking.ledger import WALKFORWARD, ledger_entries, record_entry
+    seed's stitched per-bar Sharpe), and ``ensemble_run`` with the ensemble's (another
+    policy judged on the same windows), and count every entry there: N and V for the DSR."""
+    from btcrl.tracking.ledger import (
+        WALKFORWARD,
+        WALKFORWARD_ENSEMBLE,
+        ledger_entries,
+        record_entry,
+    )
 
     sharpe = agg.primary.metrics["sharpe_per_bar"]
     record_entry(parent, agg.window_set, sharpe, WALKFORWARD)
+    if ensemble_run is not None and agg.ensemble is not None:
+        ensemble_sharpe = agg.ensemble.metrics["sharpe_per_bar"]
+        record_entry(ensemble_run, agg.window_set, ensemble_sharpe, WALKFORWARD_ENSEMBLE)
     entries = ledger_entries(agg.window_set)
     counted = [f"{e.run_id} {e.run_name}".strip() for e in entries]
     return trial_count([e.sharpe_per_bar for e in entries], "trial ledger", counted)
@@ -80,11 +91,14 @@ def log_aggregate(
     ``agg.metrics`` gets the DSR in place (:func:`btcrl.walkforward.aggregate.deflate`)."""
     from btcrl.tracking.walkforward import log_results
 
-    counted = trials if trials is not None else count_trials(agg, parent)
+    ensemble = _ensemble_run(config, parent) if agg.ensemble is not None else None
+    counted = trials if trials is not None else count_trials(agg, parent, ensemble)
     deflate(agg, counted)
 
     bench = agg.baselines[BUY_AND_HOLD]
     for _, row in agg.table.iterrows():
+        if row["seed"] == ENSEMBLE:
+            continue
         seg, seed = int(row["segment"]), int(row["seed"])
         metrics = agg.models[seed].segment_metrics[seg]
         oos = {f"oos/{k}": v for k, v in metrics.items()}
@@ -101,9 +115,38 @@ def log_aggregate(
         tag_names.LEDGER_STATISTIC: statistic_label(counted),
     }
     log_results(parent, agg.metrics, tags, artifacts=out)
+    if ensemble is not None:
+        _log_ensemble(agg, ensemble, parent)
     if not config.walkforward.register_model:
         return None
     return _register_latest(config, agg, parent)
+
+
+def _ensemble_run(config: ExperimentConfig, parent: str) -> str:
+    """The ensemble's run under ``parent`` (made once, found again on a re-aggregation)."""
+    from btcrl.tracking.walkforward import ensemble_run
+
+    wf = config.walkforward
+    tags = {tag_names.WALKFORWARD_NAME: wf.name}
+    return ensemble_run(wf.experiment, parent, f"walkforward-{wf.name}-{ENSEMBLE}", tags)
+
+
+def _log_ensemble(agg: Aggregate, run_id: str, parent: str) -> None:
+    """The ensemble's stitched metrics on its own run (``stitched/*``, as a walk-forward
+    parent's, so the leaderboard ranks it beside them) with its PSR and DSR."""
+    from btcrl.tracking.walkforward import log_results
+
+    prefix = f"{ENSEMBLE}/"
+    metrics = {
+        f"stitched/{k.removeprefix(prefix)}": v
+        for k, v in agg.metrics.items()
+        if k.startswith(prefix) and "/" not in k.removeprefix(prefix)
+    }
+    metrics["stats/psr"] = agg.metrics[f"{ENSEMBLE}/psr"]
+    metrics["stats/dsr"] = agg.metrics.get(f"{ENSEMBLE}/dsr", float("nan"))
+    n_trials = str(agg.trials.n_trials) if agg.trials is not None else "1"
+    tags = {tag_names.WALKFORWARD_PARENT_RUN: parent, tag_names.LEDGER_N_TRIALS: n_trials}
+    log_results(run_id, metrics, tags)
 
 
 def _register_latest(config: ExperimentConfig, agg: Aggregate, parent: str) -> int | None:

@@ -51,6 +51,15 @@ HEADLINE = (
     ("stats/track_record_bars", "track record (bars)", ",.0f"),
     ("seeds/sharpe_mean", "Sharpe (annualised), mean over seeds", ".2f"),
     ("seeds/sharpe_std", "Sharpe (annualised), std over seeds", ".2f"),
+    ("ensemble/total_return", "ensemble of the seeds: total return", "%"),
+    ("ensemble/sharpe", "ensemble of the seeds: Sharpe (annualised)", ".2f"),
+    ("ensemble/max_drawdown", "ensemble of the seeds: max drawdown", "%"),
+    ("ensemble/turnover", "ensemble of the seeds: turnover (x mean equity)", ",.0f"),
+    ("ensemble/buy_and_hold/excess_sharpe", "ensemble excess over buy-and-hold: Sharpe", ".2f"),
+    ("ensemble/trend_voltarget/excess_return", "ensemble excess over the prior: return", "%"),
+    ("ensemble/trend_voltarget/excess_sharpe", "ensemble excess over the prior: Sharpe", ".2f"),
+    ("ensemble/psr", "ensemble of the seeds: PSR (SR* = 0)", ".3f"),
+    ("ensemble/dsr", "ensemble of the seeds: DSR (n/a when N = 1)", ".3f"),
 )
 
 

@@ -69,6 +69,7 @@ def _recipe(config: ExperimentConfig) -> dict[str, object]:
     """The settings a resumed walk-forward must share (features, env, agent, train)."""
     recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
     recipe["train"].pop("torch_threads", None)
+    recipe["train"].pop("seeds", None)  # btcrl train's ensembles; a walk-forward's are its own
     if recipe["env"].get("action_levels") is None:  # off: studies made before it existed resume
         recipe["env"].pop("action_levels", None)
     return recipe
