@@ -7,11 +7,17 @@ over its folds), one worker, no pruning, on the whole bundled sample. Per trial 
 the wall time (Optuna's trial timings), the time in SB3's ``learn`` minus the validations
 inside it (the learning share; goal >= 0.6) and trials per hour.
 
+``--mode budgets``: the walkforward objective alone at several ``tune.budget_timesteps``
+(``--budgets``; the space samples the learning rate, so trials differ): seconds per trial,
+learning share, and how far the trials' stitched Sharpe moves from the prior's (residual PPO
+around the prior: an untrained policy trades the prior) and spreads across trials.
+
 ``--mode workers``: 1 vs 2 workers, with and without pruning, tiny budget on three months
 (baseline: 1 worker without pruning). Wall time covers everything `btcrl tune` does.
 Usage::
 
     .venv/bin/python benchmarks/tune.py [--mode objectives] [--trials 2]
+    .venv/bin/python benchmarks/tune.py --mode budgets [--trials 4] [--budgets 20000,80000]
     .venv/bin/python benchmarks/tune.py --mode workers [--trials 8] [--timesteps 768]
 """
 
@@ -122,14 +128,19 @@ class Timers:
         return timed
 
 
-def objective_config(root: Path, objective: str, trials: int) -> ExperimentConfig:
-    """One objective's study at the default trial budget, no pruning, one worker."""
+def objective_config(
+    root: Path, objective: str, trials: int, budget: int | None = None
+) -> ExperimentConfig:
+    """One objective's study at the default trial budget (or ``budget`` env-steps a trial),
+    no pruning, one worker."""
+    study = objective if budget is None else f"{objective}{budget}"
     return load_config(
         None,
         [
+            *([] if budget is None else [f"tune.budget_timesteps={budget}"]),
             f"data.data_dir={root / 'data'}",
-            f"tune.storage=sqlite:///{root / 'studies' / f'{objective}.db'}",
-            f"tune.study={objective}",
+            f"tune.storage=sqlite:///{root / 'studies' / f'{study}.db'}",
+            f"tune.study={study}",
             f"tune.space={root / 'objective_space.yaml'}",
             f"tune.objective={objective}",
             f"tune.trials={trials}",
@@ -141,30 +152,45 @@ def objective_config(root: Path, objective: str, trials: int) -> ExperimentConfi
     )
 
 
-def run_objectives(root: Path, args: argparse.Namespace) -> None:
-    """holdout vs walkforward: table and RESULT line."""
-    import optuna
-
+def prepare(root: Path) -> Timers:
+    """The process as `btcrl tune` sets it up (imports, frozen GC, torch threads), the candle
+    store and feature cache filled, the timers installed."""
     (root / "objective_space.yaml").write_text(OBJECTIVE_SPACE)
     warm = objective_config(root, "holdout", 1)
     from btcrl.agents import training  # noqa: F401  (imports are not a trial's cost)
     from btcrl.features import load_feature_set
+    from btcrl.jobs.processes import set_torch_threads
     from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports
 
     freeze_after_imports((*TRAINING_MODULES, "btcrl.tune"))  # as `btcrl tune` does
+    set_torch_threads(warm.train.torch_threads)  # ditto (torch's own default: every core)
     load_feature_set(warm.data, warm.features)  # the candle store and feature cache, once
     timers = Timers()
     timers.install()
+    return timers
+
+
+def timed_study(config: ExperimentConfig, timers: Timers) -> tuple[list[Any], float, float]:
+    """Run the study: its complete trials, seconds per trial (Optuna's timings), learning
+    share."""
+    import optuna
+
+    before = (timers.learn, timers.validate)
+    run_study(config)
+    study = optuna.load_study(study_name=config.tune.study, storage=config.tune.storage)
+    done = [t for t in study.trials if t.datetime_complete and t.datetime_start]
+    wall = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+    learning = (timers.learn - before[0]) - (timers.validate - before[1])
+    return done, wall / max(len(done), 1), learning / wall
+
+
+def run_objectives(root: Path, args: argparse.Namespace) -> None:
+    """holdout vs walkforward: table and RESULT line."""
+    timers = prepare(root)
     rows = []
     for objective in ("holdout", "walkforward"):
-        config = objective_config(root, objective, args.trials)
-        before = (timers.learn, timers.validate)
-        run_study(config)
-        study = optuna.load_study(study_name=objective, storage=config.tune.storage)
-        done = [t for t in study.trials if t.datetime_complete and t.datetime_start]
-        wall = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
-        learning = (timers.learn - before[0]) - (timers.validate - before[1])
-        rows.append((objective, len(done), wall / max(len(done), 1), learning / wall))
+        done, per, share = timed_study(objective_config(root, objective, args.trials), timers)
+        rows.append((objective, len(done), per, share))
     base = 3600.0 / rows[0][2]
     print(f"tune objectives: {args.trials} trial(s) each, default budget, {os.cpu_count()} CPUs")
     print(
@@ -181,6 +207,34 @@ def run_objectives(root: Path, args: argparse.Namespace) -> None:
         f"trials_per_hour_walkforward={3600 / w_per:.1f} cost_ratio={w_per / h_per:.2f} "
         f"learning_share_holdout={h_share:.2f} learning_share_walkforward={w_share:.2f}"
     )
+
+
+def run_budgets(root: Path, args: argparse.Namespace) -> None:
+    """The walkforward objective at each budget: table and RESULT line."""
+    timers = prepare(root)
+    rows = []
+    for budget in (int(b) for b in args.budgets.split(",")):
+        config = objective_config(root, "walkforward", args.trials, budget)
+        done, per, share = timed_study(config, timers)
+        metrics = [t.user_attrs.get("metrics", {}) for t in done]
+        sharpe = [m.get("oos/sharpe", float("nan")) for m in metrics]
+        moved = [abs(m.get("oos/sharpe", 0.0) - m.get("oos/prior_sharpe", 0.0)) for m in metrics]
+        rollout = (config.tune.budget_n_envs or config.train.n_envs) * config.agent.n_steps
+        fold = -(-(budget // config.tune.inner_folds) // rollout) * rollout  # whole rollouts
+        rows.append((budget, fold, per, share, sharpe, moved))
+    print(f"walkforward objective by budget: {args.trials} trial(s) each, {os.cpu_count()} CPUs")
+    print(
+        f"{'budget':>8} {'per fold':>9} {'s/trial':>8} {'learn':>6} "
+        f"{'|sharpe-prior|':>15} {'sharpe range':>13}"
+    )
+    for budget, fold, per, share, sharpe, moved in rows:
+        spread = max(sharpe) - min(sharpe)
+        print(
+            f"{budget:>8} {fold:>9} {per:>8.1f} {share:>6.2f} "
+            f"{sum(moved) / len(moved):>15.4f} {spread:>13.4f}"
+        )
+    pairs = [f"learning_share_{r[0]}={r[3]:.2f} s_per_trial_{r[0]}={r[2]:.1f}" for r in rows]
+    print("RESULT " + " ".join(pairs))
 
 
 def run_workers_cases(root: Path, args: argparse.Namespace) -> None:
@@ -236,11 +290,14 @@ def run_workers_cases(root: Path, args: argparse.Namespace) -> None:
 def main() -> None:
     """Run the chosen mode and print its table and the RESULT line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("objectives", "workers"), default="objectives")
+    parser.add_argument(
+        "--mode", choices=("objectives", "budgets", "workers"), default="objectives"
+    )
+    parser.add_argument("--budgets", default="20000,80000,200000", help="budgets mode")
     parser.add_argument("--trials", type=int, default=None, help="trials per case (2 / 8)")
     parser.add_argument("--timesteps", type=int, default=768, help="workers mode: per trial")
     args = parser.parse_args()
-    args.trials = args.trials or (2 if args.mode == "objectives" else 8)
+    args.trials = args.trials or {"objectives": 2, "budgets": 4}.get(args.mode, 8)
     logging.basicConfig(level=logging.WARNING)
     import optuna
 
@@ -254,6 +311,8 @@ def main() -> None:
         os.chdir(root)
         if args.mode == "objectives":
             run_objectives(root, args)
+        elif args.mode == "budgets":
+            run_budgets(root, args)
         else:
             run_workers_cases(root, args)
     sys.stdout.flush()

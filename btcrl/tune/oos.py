@@ -19,11 +19,14 @@ import pandas as pd
 
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.config import ExperimentConfig, with_overrides
+from btcrl.config.env import EnvConfig
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.prior import EXPOSURE_COLUMN
+from btcrl.features.spec import FeatureSet
 from btcrl.policy.policies import PRIOR_RULE
 from btcrl.tracking import log_artifact
 from btcrl.tracking import tags as tag_names
+from btcrl.tune.fold_cache import FoldCache, cache_key, cached
 from btcrl.tune.metrics import oos_metrics, prior_metrics
 from btcrl.walkforward.oos import BUY_AND_HOLD, baseline_policy, run_window, window_policy
 from btcrl.walkforward.split import Segment
@@ -95,15 +98,25 @@ def train_fold(
     name_prefix: str,
     fold: int | None = None,
     log_model: bool = True,
+    cache: FoldCache | None = None,
 ) -> "TrainResult":
     """``run_training`` on the fold's train window; its ``TrainResult``. ``fold``: the
     fold's position among the trial's folds (tag ``btcrl.tune.fold``); ``log_model``: see
-    :func:`fold_config`."""
+    :func:`fold_config`; ``cache``: the worker's windows (:mod:`btcrl.tune.fold_cache`)."""
     from btcrl.agents import run_training
 
     train_config = fold_config(config, segment, log_model)
     # fitted features (HMM, fracdiff) fit on the fold's train split only, as a walk-forward's
-    features = train_window_features(candles, train_config, segment)
+    key = cache_key(
+        "train",
+        train_config.data,
+        train_config.features,
+        train_config.env.vol_window,
+        train_config.train.split_ratio,
+        train_config.train.train_end,
+        segment.spans(),
+    )
+    features = cached(cache, key, lambda: train_window_features(candles, train_config, segment))
     return run_training(
         train_config,
         parent_run_id=parent_run_id,
@@ -119,31 +132,59 @@ def trade_fold(
     candles: pd.DataFrame,
     result: "TrainResult",
     stitched: Stitched,
+    cache: FoldCache | None = None,
 ) -> None:
     """Trade the fold's test window with the fold's model (the one in ``result``, in memory,
     else loaded from its URI) and with buy-and-hold, each starting with its previous
     window's final equity; appends both windows to ``stitched``. The test window applies
     the fold model's fitted params (``spec.fitted``, never a refit) and starts, like the
-    walk-forward's, ``env.window`` bars before the test start."""
+    walk-forward's, ``env.window`` bars before the test start. ``cache``: the worker's
+    windows (:mod:`btcrl.tune.fold_cache`): the test window and the baselines' runs."""
     loaded = _fold_policy(result, config)
     window = loaded.config.env.window
-    fs = oos_window_features(candles, config, segment, loaded.spec.fitted, window)
+    fitted = loaded.spec.fitted
+    fs_key = cache_key(
+        "test", config.data, config.features, config.env.vol_window, segment.spans(), fitted, window
+    )
+    fs = cached(
+        cache, fs_key, lambda: oos_window_features(candles, config, segment, fitted, window)
+    )
     loaded.spec.check_compatible(fs.spec)
     env = config.env.model_copy(update={"window": window})
     balance, bh_balance = stitched.balances(config.env.initial_balance)
     policy = window_policy(loaded, result.model_uri)
     stitched.windows.append(run_window(fs, env, policy, balance, segment.index))
-    bh_policy, bh_env = baseline_policy(BUY_AND_HOLD, fs, env)
-    stitched.bh_windows.append(run_window(fs, bh_env, bh_policy, bh_balance, segment.index))
+    stitched.bh_windows.append(
+        _baseline_window(BUY_AND_HOLD, fs, env, bh_balance, segment.index, cache, fs_key)
+    )
     if EXPOSURE_COLUMN in fs.spec.feature_names:  # the prior beside the model, like a baseline
         prior_balance = (
             float(stitched.prior_windows[-1].equity[-1])
             if stitched.prior_windows
             else config.env.initial_balance
         )
-        prior_policy, prior_env = baseline_policy(PRIOR_RULE, fs, env)
-        window_run = run_window(fs, prior_env, prior_policy, prior_balance, segment.index)
-        stitched.prior_windows.append(window_run)
+        stitched.prior_windows.append(
+            _baseline_window(PRIOR_RULE, fs, env, prior_balance, segment.index, cache, fs_key)
+        )
+
+
+def _baseline_window(
+    name: str,
+    fs: FeatureSet,
+    env: EnvConfig,
+    balance: float,
+    segment: int,
+    cache: FoldCache | None,
+    fs_key: str,
+) -> Window:
+    """Rule ``name`` traded through the test window ``fs`` from ``balance`` USD (the same
+    for every trial of a fold unless the env or the equity it starts with differ)."""
+
+    def run() -> Window:
+        policy, rule_env = baseline_policy(name, fs, env)
+        return run_window(fs, rule_env, policy, balance, segment)
+
+    return cached(cache, cache_key(name, fs_key, env, balance, segment), run)
 
 
 def _fold_policy(

@@ -20,6 +20,7 @@ from btcrl.config import ExperimentConfig
 from btcrl.errors import BtcrlError
 from btcrl.tracking import log_metrics, log_params, start_run
 from btcrl.tracking.tags import ALGO
+from btcrl.tune.fold_cache import FoldCache
 from btcrl.tune.folds import inner_split
 from btcrl.tune.objective import (
     RUN_ID_ATTR,
@@ -49,6 +50,13 @@ class WalkforwardObjective(Objective):
     """Callable objective over inner walk-forward folds (module docstring)."""
 
     _candles: pd.DataFrame | None = None
+    _fold_cache: FoldCache | None = None
+
+    def fold_cache(self) -> FoldCache:
+        """The worker's fold windows, shared by its trials (:mod:`btcrl.tune.fold_cache`)."""
+        if self._fold_cache is None:
+            self._fold_cache = FoldCache()
+        return self._fold_cache
 
     def candles(self) -> pd.DataFrame:
         """The candles of ``base.data``, loaded once per worker."""
@@ -97,8 +105,9 @@ class WalkforwardObjective(Objective):
                 name_prefix=f"t{trial.number}f{k}",
                 fold=k,
                 log_model=False,  # traded in memory below, never served
+                cache=self.fold_cache(),
             )
-            trade_fold(config, segment, candles, result, stitched)
+            trade_fold(config, segment, candles, result, stitched, self.fold_cache())
             metrics = stitched.metrics(config)
             log_metrics(metrics, step=k, run_id=run_id)
             value = metric_value(metrics, tune.metrics[0])
