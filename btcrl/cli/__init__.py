@@ -11,7 +11,6 @@ import importlib
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from btcrl import __version__
 from btcrl.jobs.startup import TRAINING_MODULES, freeze_after_imports, freeze_enabled, gc_paused
@@ -85,6 +84,15 @@ class _LazyCommands(dict[str, click.Command]):
                 self.__missing__(name)
 
 
+def _short_help(text: str, limit: int) -> str:
+    """``text``'s first line in at most ``limit`` characters, cut at a word ("..." after);
+    click's own helper for this is deprecated (removed in click 9)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    return line[: max(0, limit - 3)].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
+
+
 class LazyGroup(click.Group):
     """A click group whose commands are imported only when one is looked up (or listed)."""
 
@@ -101,9 +109,7 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list of ``--help`` from ``COMMANDS``, without importing a command."""
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [
-            (name, make_default_short_help(text, limit)) for name, (_, text) in COMMANDS.items()
-        ]
+        rows = [(name, _short_help(text, limit)) for name, (_, text) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -206,7 +206,7 @@ def _no_pin_check() -> Iterator[None]:
     from mlflow.utils import environment
 
     check = environment.warn_dependency_requirement_mismatches
-    environment.warn_dependency_requirement_mismatches = lambda requirements: None
+    environment.warn_dependency_requirement_mismatches = lambda model_requirements: None
     try:
         yield
     finally:

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -65,7 +66,7 @@ class WalkforwardResult:
     worker_exit_codes: list[int] = field(default_factory=list)
 
 
-def _recipe(config: ExperimentConfig) -> dict[str, object]:
+def _recipe(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
     """The settings a resumed walk-forward must share (features, env, agent, train)."""
     recipe = config.model_dump(mode="json", include={"features", "env", "agent", "train"})
     recipe["train"].pop("torch_threads", None)
