@@ -1,5 +1,6 @@
 # Two commands on a fresh clone (Python 3.11 and make only):
-#   make quickstart   set up .venv, ingest the bundled sample, train PPO on bars up to 2024-09-30
+#   make quickstart   set up .venv, ingest the bundled sample, train the default agent (a three-seed
+#                     ensemble of residual PPO around the prior) on bars up to 2024-09-30
 #                     (2024-10..2025-03 stays out of sample for a backtest), register the model
 #   make test         set up .venv and run the default (offline) test suite
 PYTHON ?= python3
@@ -31,7 +32,7 @@ setup: $(STAMP)
 
 quickstart: setup
 	$(BIN)/btcrl ingest --source sample
-	$(BIN)/btcrl train --algo ppo --source sample --end 2024-09-30 --total-timesteps 50000
+	$(BIN)/btcrl train --source sample --end 2024-09-30
 
 test: setup
 	$(BIN)/python -m pytest -q -rs

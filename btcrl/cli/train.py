@@ -47,19 +47,23 @@ _TRAIN_KEYS = {
     "--total-timesteps",
     type=BLANK_INT,
     default=None,
-    help="Env-steps to train (more, with --resume).  [default: config, 200000]",
+    help="Env-steps to train (more, with --resume).  [default: config, 65536]",
 )
 @click.option(
     "--n-envs", type=BLANK_INT, default=None, help="Parallel envs.  [default: config, 64]"
 )
 @click.option(
-    "--seed", type=BLANK_INT, default=None, help="Seed of everything.  [default: config, 42]"
+    "--seed",
+    type=BLANK_INT,
+    default=None,
+    help="Train one model of this seed instead of the ensemble (unless --seeds).  "
+    "[default: config, 42]",
 )
 @click.option(
     "--seeds",
     default=None,
     help="Comma-separated seeds: train a seed ensemble, one member per seed, registered as "
-    "one model.  [default: config train.seeds, none]",
+    "one model.  [default: config train.seeds, 0,1,2]",
 )
 @click.option("--device", default=None, help="auto | cpu | cuda  [default: config, auto]")
 @click.option("--resume", default=None, metavar="RUN_ID", help="Continue that run's checkpoint.")
@@ -108,6 +112,8 @@ def train(
     seed_list = parse_indices(seeds, "seeds")  # "" (MLproject's unset) keeps the config's
     if seed_list is not None:
         overrides = (*overrides, f"train.seeds={seed_list}")
+    elif options.get("seed") not in (None, "") or options.get("resume") not in (None, ""):
+        overrides = (*overrides, "train.seeds=null")  # one model of that seed / run
     config = _load(config_path, overrides, options)
     _check_backtest_period(config)  # before any training: a failing command moves no alias
     set_torch_threads(config.train.torch_threads)  # the process's side effects: here, at the edge

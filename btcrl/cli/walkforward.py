@@ -103,7 +103,7 @@ class SegmentProgress:
 @click.option(
     "--embargo", type=BLANK_INT, default=None, help="Bars left out between train and test (0)."
 )
-@click.option("--seeds", default=None, help="Comma-separated seeds, one training each (0).")
+@click.option("--seeds", default=None, help="Comma-separated seeds, one training each (0,1,2).")
 @click.option(
     "--workers", type=BLANK_INT, default=None, help="Worker processes on this machine (1)."
 )
@@ -122,17 +122,16 @@ class SegmentProgress:
 )
 @click.option("--promote", is_flag=True, default=False, help="Then btcrl promote the challenger.")
 @click.option(
-    "--ensemble",
-    is_flag=True,
-    default=False,
-    help="Also stitch the seeds' ensemble (trains nothing more).",
+    "--ensemble/--no-ensemble",
+    default=None,
+    help="Also stitch the seeds' ensemble (trains nothing more).  [default: config, on]",
 )
 @handle_errors
 def walkforward(
     config_path: Path | None,
     overrides: tuple[str, ...],
     anchored: bool,
-    ensemble: bool,
+    ensemble: bool | None,
     promote: bool,
     pretrain: bool,
     seeds: str | None,
@@ -161,8 +160,8 @@ def walkforward(
         extra.append("walkforward.anchored=true")
     if pretrain:
         extra.append("pretrain.per_segment=true")
-    if ensemble:
-        extra.append("walkforward.ensemble=true")
+    if ensemble is not None:
+        extra.append(f"walkforward.ensemble={str(ensemble).lower()}")
     config = build_experiment_config(config_path, tuple(extra), options, _WF_KEYS)
     set_torch_threads(config.train.torch_threads)  # an in-process worker's (spawned: their own)
     progress = SegmentProgress()

@@ -149,7 +149,7 @@ class EnvConfig(Section):
         description="the prior a residual agent acts around (its columns: features.prior)",
     )
     residual_limit: float = Field(
-        0.25, gt=0, le=2, description="residual mode: most the agent moves the target off the prior"
+        0.5, gt=0, le=2, description="residual mode: most the agent moves the target off the prior"
     )
     mode: Literal["train", "eval", "backtest"] = "train"
     window: int = Field(

@@ -18,13 +18,18 @@ from btcrl.config.tune import TuneConfig
 from btcrl.config.walkforward import WalkforwardConfig
 
 
+#: the reward of the shipped residual agent (the comparison of docs/training.md chose it)
+RESIDUAL_REWARD = "excess_log_return"
+
+
 class ExperimentConfig(Section):
     """Everything a run needs; sub-configs are handed to the functions that use them.
 
     The shipped recipe (issue 21, docs/training.md) is a residual agent around the
     ``trend_voltarget`` prior: ``features.prior.enabled`` defaults to true here, and
     ``env.action_mode`` to ``residual`` when the prior is enabled and ``env.action_levels``
-    unset (``absolute`` otherwise).
+    unset (``absolute`` otherwise), and in residual mode ``env.reward`` to
+    ``excess_log_return`` (:func:`shipped_env`).
     These two defaults live here, not in their sections, so that ``EnvConfig()`` and
     ``FeaturesConfig()`` built in code keep the engine's plain meaning (absolute actions,
     no prior columns); a YAML file or override that sets either key wins. The shipped
@@ -64,23 +69,38 @@ class ExperimentConfig(Section):
         return self
 
 
+def shipped_env(action_mode: str) -> dict[str, str]:
+    """The env values the shipped recipe derives (issue 21.6, docs/training.md): with the
+    prior on, a residual agent paid its excess over the prior (``excess_log_return``);
+    absolute mode keeps EnvConfig's own defaults. The one rule :func:`_residual_env` fills
+    and ``btcrl.config.loader`` re-derives when the prior or the action mode changes."""
+    if action_mode == "residual":
+        return {"action_mode": "residual", "reward": RESIDUAL_REWARD}
+    return {"action_mode": action_mode, "reward": EnvConfig.model_fields["reward"].default}
+
+
 def _residual_env(env: Any) -> Any:
     """``env`` (a mapping, None or a built EnvConfig) with ``action_mode`` residual unless it
-    names one or ``action_levels`` (the discrete action mode, absolute). The filled value is
-    a default, not a choice: it stays out of the section's ``model_fields_set``, so a
-    backtest of a model does not read it as an override
-    (``btcrl.backtest.model_source.model_env``). Invalid sections go on unchanged, for the
-    normal validation error."""
+    names one or ``action_levels`` (the discrete action mode, absolute), and in residual mode
+    ``reward`` :data:`RESIDUAL_REWARD` unless named. Filled values are defaults, not choices:
+    they stay out of the section's ``model_fields_set``, so a backtest of a model does not
+    read them as overrides (``btcrl.backtest.model_source.model_env``). Invalid sections go
+    on unchanged, for the normal validation error."""
     if env is not None and not isinstance(env, dict):
         return env  # a built section: its own value stands
     given = dict(env or {})
-    if "action_mode" in given or given.get("action_levels"):  # levels: the discrete mode
+    mode = given.get("action_mode") or ("absolute" if given.get("action_levels") else "residual")
+    derived = {} if mode == "absolute" else {
+        k: v for k, v in shipped_env(mode).items() if k not in given
+    }  # absolute mode: EnvConfig's own defaults
+    if not derived:
         return given
     try:
-        built = EnvConfig(**given, action_mode="residual")
+        built = EnvConfig(**given, **derived)
     except ValidationError:
-        return {**given, "action_mode": "residual"}
-    built.__pydantic_fields_set__.discard("action_mode")
+        return {**given, **derived}
+    for name in derived:
+        built.__pydantic_fields_set__.discard(name)
     return built
 
 

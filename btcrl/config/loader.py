@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from btcrl.config.experiment import ExperimentConfig
+from btcrl.config.experiment import ExperimentConfig, shipped_env
 from btcrl.config.redact import redact_tree
 from btcrl.config.tune import DEFAULT_METRICS
 from btcrl.errors import ConfigError
@@ -73,9 +73,10 @@ def _refill_derived(
 ) -> None:
     """A value that was filled in from another one is filled in again when that one changes
     (unless it is set too): ``tune.metrics`` left at the old objective's default follows a
-    new ``tune.objective``; ``env.action_mode`` left at the shipped default (residual when
-    the prior is on and no ``action_levels``) follows ``features.prior`` and
-    ``env.action_levels``."""
+    new ``tune.objective``; ``env.action_mode`` and ``env.reward`` left at the shipped
+    default (:func:`btcrl.config.experiment.shipped_env`: residual with the excess reward
+    when the prior is on and no ``action_levels``) follow ``features.prior``,
+    ``env.action_levels`` and the action mode."""
     if not any(k == "env" or k.startswith("env.action_mode") for k in values):
         derived = (
             "residual"
@@ -84,6 +85,9 @@ def _refill_derived(
         )
         if config.env.action_mode == derived:
             tree["env"].pop("action_mode", None)
+    if not any(k in ("env", "env.reward") for k in values):
+        if config.env.reward == shipped_env(config.env.action_mode)["reward"]:
+            tree["env"].pop("reward", None)
     tune = config.tune
     if (
         "tune.objective" in values

@@ -73,7 +73,7 @@ def check_phases(phases: tuple[CurriculumPhase, ...]) -> None:
 class TrainConfig(Section):
     """How long to train, on which span, and how to validate. Steps are env-steps."""
 
-    total_timesteps: int = Field(200_000, ge=1)
+    total_timesteps: int = Field(65_536, ge=1)
     n_envs: int = Field(64, ge=1, le=65536)
     split_ratio: float = Field(0.75, gt=0, lt=1, description="train fraction of the bars")
     train_end: date | None = Field(None, description="last train day; overrides split_ratio")
@@ -107,9 +107,10 @@ class TrainConfig(Section):
     )
     system_metrics: bool = Field(True, description="log CPU/memory as MLflow system metrics")
     seeds: tuple[int, ...] | None = Field(
-        None,
-        description="a seed ensemble (btcrl train --seeds 0,1,2): one member trained per seed, "
-        "one registered model acting with their mean action; None = one model of `seed`",
+        (0, 1, 2),
+        description="btcrl train's seed ensemble (--seeds 0,1,2, the shipped default chosen by "
+        "walk-forward, docs/training.md): one member trained per seed, one registered model "
+        "acting with their mean action; null = one model of `seed`",
     )
     curriculum: Literal["off", "three_phase"] | tuple[CurriculumPhase, ...] = Field(
         "three_phase",

@@ -19,7 +19,9 @@ class WalkforwardConfig(Section):
     )
     anchored: bool = Field(False, description="expanding train windows from the data's start")
     embargo_bars: int = Field(0, ge=0, description="bars left out between train and test")
-    seeds: tuple[int, ...] = Field((0,), min_length=1, description="one training per seed")
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2), min_length=1, description="one training per seed (the shipped ensemble's)"
+    )
     segments: tuple[int, ...] | None = Field(None, description="segment indices to run; None=all")
     workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
     name: str = Field(
@@ -34,8 +36,9 @@ class WalkforwardConfig(Section):
     register_model: bool = Field(True, description="register the latest segment's model")
     model_name: str | None = Field(None, description="registry name; default btcrl-wf-<algo>")
     ensemble: bool = Field(
-        False,
-        description="also stitch the seeds' ensemble (mean action of each segment's seed "
+        True,
+        description="with two or more seeds, also stitch their ensemble (mean action of each "
+        "segment's seed "
         "models, from the finished jobs: trains nothing; not part of the recipe)",
     )
 

@@ -214,7 +214,7 @@ def aggregate(
             name, primary.parts, [b[0] for b in rules], [b[1] for b in rules], initial, ppy, rf
         )
     result = Aggregate(done, seeds, models, baselines)
-    if config.walkforward.ensemble:
+    if config.walkforward.ensemble and len(seeds) > 1:  # one seed's ensemble is that seed
         _ensemble_series(config, series, result, ppy)
     result.window_set = test_window_set(config, done, candles)
     result.metrics = headline(result)
