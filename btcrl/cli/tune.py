@@ -85,7 +85,8 @@ _TUNE_KEYS = {
     "--budget-timesteps",
     type=BLANK_INT,
     default=None,
-    help="Env-steps per trial (quick budget).  [default: config, 20000]",
+    help="Env-steps per trial (split over the walkforward objective's folds).  "
+    "[default: config, 200000]",
 )
 @click.option(
     "--register-best",

@@ -17,7 +17,6 @@ from btcrl.config.train import TrainConfig
 from btcrl.config.tune import TuneConfig
 from btcrl.config.walkforward import WalkforwardConfig
 
-
 #: the reward of the shipped residual agent (the comparison of docs/training.md chose it)
 RESIDUAL_REWARD = "excess_log_return"
 
@@ -90,9 +89,9 @@ def _residual_env(env: Any) -> Any:
         return env  # a built section: its own value stands
     given = dict(env or {})
     mode = given.get("action_mode") or ("absolute" if given.get("action_levels") else "residual")
-    derived = {} if mode == "absolute" else {
-        k: v for k, v in shipped_env(mode).items() if k not in given
-    }  # absolute mode: EnvConfig's own defaults
+    derived = (
+        {} if mode == "absolute" else {k: v for k, v in shipped_env(mode).items() if k not in given}
+    )  # absolute mode: EnvConfig's own defaults
     if not derived:
         return given
     try:

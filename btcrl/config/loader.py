@@ -85,9 +85,9 @@ def _refill_derived(
         )
         if config.env.action_mode == derived:
             tree["env"].pop("action_mode", None)
-    if not any(k in ("env", "env.reward") for k in values):
-        if config.env.reward == shipped_env(config.env.action_mode)["reward"]:
-            tree["env"].pop("reward", None)
+    reward_set = any(k in ("env", "env.reward") for k in values)
+    if not reward_set and config.env.reward == shipped_env(config.env.action_mode)["reward"]:
+        tree["env"].pop("reward", None)
     tune = config.tune
     if (
         "tune.objective" in values

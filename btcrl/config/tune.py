@@ -53,7 +53,10 @@ class TuneConfig(Section):
     register_best: bool = False
     experiment: str = "btcrl-tune"
     budget_timesteps: int | None = Field(
-        20_000, ge=1, description="env-steps per trial (quick budget); None = train.total_timesteps"
+        200_000,
+        ge=1,
+        description="env-steps per trial (the walkforward objective splits them over its folds; "
+        "docs/tune.md 'The default budget'); None = train.total_timesteps",
     )
     budget_eval_every: int | None = Field(
         5_000, ge=1, description="env-steps between validations in a trial; None = train's"

@@ -20,6 +20,7 @@ from btcrl.tracking import ensure_experiment, start_run
 
 FAST = [
     "--set", "train.eval_every=512",
+    "--set", "train.seeds=null",  # one model: the ensemble default has its own tests
     "--set", "train.system_metrics=false",
     "--set", "train.torch_threads=1",
     "--set", "env.episode_length=128",

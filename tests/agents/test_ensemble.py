@@ -82,7 +82,7 @@ def test_seed_ensemble_trains_registers_serves_and_backtests(
 
 def test_an_ensemble_needs_seeds_and_no_resume(tiny) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match="train.seeds is not set"):
-        run_ensemble_training(tiny())
+        run_ensemble_training(tiny(**{"train.seeds": None}))
     with pytest.raises(ConfigError, match="cannot continue an ensemble"):
         run_ensemble_training(tiny(**{"train.seeds": [0, 1], "train.resume": "abc"}))
     with pytest.raises(

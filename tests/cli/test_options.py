@@ -24,7 +24,7 @@ def test_blank_means_unset_and_help_shows_defaults() -> None:
     assert BLANK_INT.convert("", None, None) is None
     assert BLANK_INT.convert("12", None, None) == 12
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
-    assert "--total-timesteps INTEGER" in help_text and "[default: config, 200000]" in help_text
+    assert "--total-timesteps INTEGER" in help_text and "[default: config, 65536]" in help_text
 
 
 def test_tune_summary_names_the_trials_it_ran() -> None:

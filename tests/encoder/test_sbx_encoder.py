@@ -148,7 +148,7 @@ def test_sbx_sac_with_a_pretrained_encoder_end_to_end(tracking_uri: str, tmp_pat
         "agent.off_policy_batch_size=32", "agent.buffer_size=2000", "agent.device=cpu",
         "train.total_timesteps=256", "train.n_envs=2", "train.eval_every=128",
         "env.episode_length=64", "train.system_metrics=false", "train.torch_threads=1",
-        "env.exposure_deadzone=0",
+        "env.exposure_deadzone=0", "train.seeds=null",
     )]  # fmt: skip
     _invoke(train)
     uri = "models:/btcrl-sac/1"  # (@candidate only when it traded on validation)

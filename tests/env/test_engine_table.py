@@ -38,7 +38,7 @@ CHANGED: dict[str, object] = {
     "observation_account": "scale_free",
     "action_levels": [0.0, 0.5, 1.0],
     "action_mode": "residual",
-    "residual_limit": 0.5,
+    "residual_limit": 0.75,
 }
 
 
