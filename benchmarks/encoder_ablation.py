@@ -166,8 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    from btcrl.backtest import stats
-    from btcrl.metrics import sharpe_per_bar
+    from btcrl.metrics import sharpe_per_bar, stats
     from btcrl.tracking import configure_tracking
 
     results: dict[str, dict[str, Any]] = {}

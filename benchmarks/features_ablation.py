@@ -35,9 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from btcrl.backtest import stats
 from btcrl.config import ExperimentConfig, with_overrides
-from btcrl.metrics import sharpe_per_bar
+from btcrl.metrics import sharpe_per_bar, stats
 
 START, END = "2021-07-01", "2024-12-31"  # train windows of segments >= 2 start in 2022-01
 

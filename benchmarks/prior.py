@@ -131,9 +131,8 @@ def agent_series(args: argparse.Namespace) -> dict[str, Any]:
 
 def table_rows(series: dict[str, Any], ppy: float) -> list[dict[str, float]]:
     """One row per series: headline numbers, excess over the prior, PSR/DSR with N = rows."""
-    from btcrl.backtest import stats
     from btcrl.backtest.report import excess_group
-    from btcrl.metrics import sharpe_per_bar
+    from btcrl.metrics import sharpe_per_bar, stats
 
     prior = series[PRIOR].equity
     diffs = {n: returns_of(s) - prior[1:] / prior[:-1] + 1.0 for n, s in series.items()}

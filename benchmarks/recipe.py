@@ -19,7 +19,7 @@ Baselines (buy-and-hold, flat, each configured rule strategy) are the walk-forwa
 windows of the ``previous_default`` run: unlevered, carry-free, shorts as the rules allow.
 The DSR of every row counts every configuration this comparison tried (``n_trials`` =
 recipes x seeds run), with the variance of the per-bar stitched Sharpe ratios across all of
-them: the benchmark passes its own N and V (``btcrl.backtest.stats.trial_count``), not the
+them: the benchmark passes its own N and V (``btcrl.metrics.stats.trial_count``), not the
 tracking store's trial ledger, which also counts each recipe's walk-forward parent on these
 windows (one per recipe) in the parents' own ``stats/dsr``. With N = 1 the column is the PSR.
 
@@ -212,7 +212,7 @@ def parse_args() -> argparse.Namespace:
 def recipe_rows(agg: Any, n_trials: int, variance: float) -> tuple[dict, float]:
     """Mean over seeds (worst max drawdown, lowest Sharpe as ``sharpe_min``) and the DSR of
     the primary seed counting ``n_trials`` configurations."""
-    from btcrl.backtest import stats
+    from btcrl.metrics import stats
 
     rows = [series_row(agg.models[seed]) for seed in agg.seeds]
     row = mean_row(rows)
@@ -224,7 +224,7 @@ def recipe_rows(agg: Any, n_trials: int, variance: float) -> tuple[dict, float]:
 
 
 def psr(stitched: Any) -> float:
-    from btcrl.backtest import stats
+    from btcrl.metrics import stats
 
     try:
         return stats.probabilistic_sharpe_ratio(returns_of(stitched))
@@ -260,7 +260,7 @@ def main() -> None:
         seeds = tuple(dict.fromkeys((*args.screen_seeds, *args.final_seeds)))
         for name in finals:
             results[name] = run_recipe(name, args, seeds)
-    from btcrl.backtest import stats
+    from btcrl.metrics import stats
 
     per_bar = [m.metrics["sharpe_per_bar"] for a in results.values() for m in a.models.values()]
     trials = stats.trial_count(per_bar, "recipe comparison")

@@ -120,8 +120,7 @@ def deflated(
 ) -> tuple[dict[str, tuple[float, float, float]], Any, Any]:
     """Per candidate (DSR, Sharpe of the excess over the prior annualised, DSR of that excess)
     with N = every series evaluated (seeds, ensembles, the prior)."""
-    from btcrl.backtest import stats
-    from btcrl.metrics import sharpe_annualised, sharpe_per_bar
+    from btcrl.metrics import sharpe_annualised, sharpe_per_bar, stats
 
     all_series = [s for c in cands.values() for s in c["series"]]
     per_bar = [s.metrics["sharpe_per_bar"] for s in all_series] + [prior.metrics["sharpe_per_bar"]]

@@ -12,6 +12,7 @@ from btcrl.metrics import (
     performance_metrics,
     sharpe_annualised,
 )
+from btcrl.metrics.stats import probabilistic_sharpe_ratio
 from btcrl.policy.act import ActFn, DeterministicAct
 from btcrl.policy.episode import StepPolicy, model_policy
 from btcrl.policy.episode import run_episode as run_policy_episode
@@ -31,6 +32,7 @@ VALIDATION_METRICS = tuple(
         "stop_loss_count",
         "bh_sharpe",
         "excess_sharpe",
+        "excess_psr",
         "bh_total_return",
         "bh_max_drawdown",
         "fees",
@@ -51,6 +53,7 @@ PRIOR_VALIDATION_METRICS = tuple(
         "prior_max_drawdown",
         "excess_prior_return",
         "excess_prior_sharpe",
+        "excess_prior_psr",
     )
 )
 _COSTS = (("fees", "fee"), ("slippage", "slippage_cost"), ("carry", "borrow_cost"))
@@ -145,11 +148,12 @@ def _costs(episode: dict[str, np.ndarray]) -> dict[str, float]:
 def _against_buy_and_hold(
     episode: dict[str, np.ndarray], periods_per_year: float
 ) -> dict[str, float]:
-    """``bh_sharpe``, ``excess_sharpe`` (annualised), ``bh_total_return`` and
-    ``bh_max_drawdown`` (fractions, close to close, no costs); NaN with fewer than 2 bars."""
+    """``bh_sharpe``, ``excess_sharpe`` (annualised), ``excess_psr`` (PSR of the per-bar
+    excess, N = 1), ``bh_total_return`` and ``bh_max_drawdown`` (fractions, close to close,
+    no costs); NaN with fewer than 2 bars."""
     close = episode["close"]
     equity = episode["equity"]
-    keys = ("bh_sharpe", "excess_sharpe", "bh_total_return", "bh_max_drawdown")
+    keys = ("bh_sharpe", "excess_sharpe", "excess_psr", "bh_total_return", "bh_max_drawdown")
     if len(close) < 2 or len(equity) != len(close) + 1:
         return dict.fromkeys(keys, float("nan"))
     bh = close / np.concatenate((episode["prev_close"], close[:-1])) - 1.0
@@ -158,6 +162,7 @@ def _against_buy_and_hold(
     return {
         "bh_sharpe": sharpe_annualised(bh, periods_per_year),
         "excess_sharpe": sharpe_annualised(ours - bh, periods_per_year),
+        "excess_psr": _psr(ours - bh),
         "bh_total_return": float(curve[-1] - 1.0),
         "bh_max_drawdown": float((curve / np.maximum.accumulate(curve) - 1.0).min()),
     }
@@ -169,8 +174,9 @@ def _against_prior(
     """The prior (``trend_voltarget``) over the same span under the same costs (with the
     rules' stops), and the agent's excess over it: ``prior_total_return``,
     ``prior_sharpe``, ``prior_max_drawdown``, ``excess_prior_return`` (simple difference of
-    the total returns) and ``excess_prior_sharpe`` (annualised Sharpe of the per-bar return
-    differences). Empty when the feature set has no prior columns."""
+    the total returns), ``excess_prior_sharpe`` (annualised Sharpe of the per-bar return
+    differences) and ``excess_prior_psr`` (their PSR, N = 1: one model, nothing selected
+    among others here). Empty when the feature set has no prior columns."""
     keys = ("total_return", "sharpe", "max_drawdown")
     if "prior_exposure" not in features.spec.feature_names:
         return {}
@@ -183,7 +189,16 @@ def _against_prior(
     theirs = prior[1:n] / prior[: n - 1] - 1.0
     out["excess_prior_return"] = float(equity[-1] / equity[0] - prior[-1] / prior[0])
     out["excess_prior_sharpe"] = sharpe_annualised(ours - theirs, periods_per_year)
+    out["excess_prior_psr"] = _psr(ours - theirs)
     return out
+
+
+def _psr(excess: np.ndarray) -> float:
+    """The PSR of per-bar excess returns; NaN when it is undefined (under 3 bars, or an
+    excess that is identically 0: a policy that is its benchmark)."""
+    if excess.size < 3 or not np.any(excess):
+        return float("nan")
+    return probabilistic_sharpe_ratio(excess)
 
 
 def evaluate_policy(

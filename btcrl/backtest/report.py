@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.stats import probabilistic_sharpe_ratio
 from btcrl.metrics import behaviour_metrics, performance_metrics, sharpe_annualised, trade_metrics
+from btcrl.metrics.stats import probabilistic_sharpe_ratio
 from btcrl.metrics.trades import trade_activity, traded_notional
 
 Ledger = Mapping[str, np.ndarray]

@@ -174,12 +174,14 @@ def validation_table(metrics: dict[str, float]) -> list[str]:
     if not math.isnan(excess):
         lines.append(
             f"agent - prior: return {excess:+.2%}, annualised Sharpe of the per-bar excess "
-            f"{metrics.get('val/excess_prior_sharpe', math.nan):.2f}"
+            f"{metrics.get('val/excess_prior_sharpe', math.nan):.2f} "
+            f"(PSR {metrics.get('val/excess_prior_psr', math.nan):.2f})"
         )
     bh = metrics.get("val/total_return", math.nan) - metrics.get("val/bh_total_return", math.nan)
     lines.append(
         f"agent - buy-and-hold: return {bh:+.2%}, annualised Sharpe of the per-bar excess "
-        f"{metrics.get('val/excess_sharpe', math.nan):.2f}"
+        f"{metrics.get('val/excess_sharpe', math.nan):.2f} "
+        f"(PSR {metrics.get('val/excess_psr', math.nan):.2f})"
     )
     fills = metrics.get("val/fills")
     lines.append(f"fills on validation: {fills:.0f}" if fills is not None else "")

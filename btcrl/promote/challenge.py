@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest import stats
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, read_oos_returns
 from btcrl.config import ExperimentConfig
 from btcrl.errors import BtcrlError, CompatibilityError
+from btcrl.metrics import stats
 from btcrl.promote.gate import Decision, decide
 from btcrl.tracking import configure_tracking
 from btcrl.tracking import tags as tag_names

@@ -9,7 +9,7 @@ checkpoint evaluated there (each trial's validation history, at least 1 a trial)
 conservative count, since a trial's checkpoints are correlated and the independent N lies
 between the trials and their checkpoints. The walkforward objective picks checkpoints on
 each fold's train tail, not on the test windows, so its N is the trials. The best trial's
-Deflated Sharpe Ratio (:func:`btcrl.backtest.stats.deflated_sharpe_ratio`) uses that N and
+Deflated Sharpe Ratio (:func:`btcrl.metrics.stats.deflated_sharpe_ratio`) uses that N and
 the variance of the per-bar Sharpe ratios of the complete trials' series; ``others`` (the
 trial ledger's entries on the same windows that are not this study's trials, e.g. an
 earlier study on the same folds) add to both. PBO
@@ -29,12 +29,11 @@ import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from btcrl.backtest import stats
 from btcrl.backtest.pbo import pbo_cscv
 from btcrl.backtest.pbo_plot import pbo_logit_figure
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, read_oos_returns
 from btcrl.errors import BtcrlError
-from btcrl.metrics import sharpe_per_bar
+from btcrl.metrics import sharpe_per_bar, stats
 from btcrl.tracking import log_artifact, log_metrics
 from btcrl.tracking.lookup import download_run_artifact
 

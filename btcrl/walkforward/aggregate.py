@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest import stats
 from btcrl.backtest.report import excess_group
 from btcrl.config import EnvConfig, ExperimentConfig
 from btcrl.data.hashing import frame_hash
 from btcrl.data.timeframes import periods_per_year
 from btcrl.features.spec import FeatureSet, FittedParams
+from btcrl.metrics import stats
 from btcrl.policy.episode import StepPolicy
 from btcrl.policy.policies import PRIOR_RULE
 from btcrl.tracking.ledger import window_set_key

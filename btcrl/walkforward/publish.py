@@ -11,8 +11,8 @@ import pandas as pd
 
 from btcrl.backtest.artifacts import write_tables
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
-from btcrl.backtest.stats import TrialCount, trial_count
 from btcrl.config import ExperimentConfig
+from btcrl.metrics.stats import TrialCount, trial_count
 from btcrl.tracking import tags as tag_names
 from btcrl.walkforward.aggregate import ENSEMBLE, Aggregate, deflate
 from btcrl.walkforward.oos import BUY_AND_HOLD

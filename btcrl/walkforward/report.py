@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from btcrl.backtest.plots import drawdown_figure, equity_figure, equity_frame
-from btcrl.backtest.stats import TrialCount
+from btcrl.metrics.stats import TrialCount
 from btcrl.policy.policies import PRIOR_RULE
 from btcrl.walkforward.aggregate import Aggregate
 from btcrl.walkforward.oos import BUY_AND_HOLD

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from btcrl.backtest.report import cost_totals, risk_group
-from btcrl.backtest.stats import probabilistic_sharpe_ratio
 from btcrl.metrics import performance_metrics, sharpe_per_bar
+from btcrl.metrics.stats import probabilistic_sharpe_ratio
 
 
 @dataclass(frozen=True)

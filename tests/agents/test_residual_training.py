@@ -38,6 +38,7 @@ def test_residual_agent_trains_validates_and_backtests(
     m = result.metrics
     assert m["val/fills"] > 0  # a fresh residual agent trades like the prior
     assert np.isfinite(m["val/prior_total_return"]) and np.isfinite(m["val/excess_prior_sharpe"])
+    assert 0.0 <= m["val/excess_prior_psr"] <= 1.0 and 0.0 <= m["val/excess_psr"] <= 1.0
     # the agent is the prior plus at most 0.25 of equity: it stays close to it
     assert abs(m["val/excess_prior_return"]) < 0.25
     pyfunc = mlflow.pyfunc.load_model(result.model_uri)

@@ -84,11 +84,13 @@ def test_the_validation_table_puts_agent_prior_and_buy_and_hold_side_by_side() -
         "val/prior_total_return": 0.08, "val/prior_sharpe": 0.9, "val/prior_max_drawdown": -0.04,
         "val/bh_total_return": 0.20, "val/bh_sharpe": 1.1, "val/bh_max_drawdown": -0.2,
         "val/excess_prior_return": 0.02, "val/excess_prior_sharpe": 0.3,
-        "val/excess_sharpe": -0.5, "val/fills": 12.0,
+        "val/excess_prior_psr": 0.61, "val/excess_sharpe": -0.5, "val/excess_psr": 0.27,
+        "val/fills": 12.0,
     }  # fmt: skip
     lines = validation_table(metrics)
     assert [line.split()[0] for line in lines[1:4]] == ["agent", "prior", "buy-and-hold"]
     assert "+10.00%" in lines[1] and "+8.00%" in lines[2] and "+20.00%" in lines[3]
-    assert lines[4].startswith("agent - prior: return +2.00%")
+    assert lines[4].startswith("agent - prior: return +2.00%") and lines[4].endswith("(PSR 0.61)")
     assert lines[5].startswith("agent - buy-and-hold: return -10.00%")
+    assert lines[5].endswith("(PSR 0.27)")
     assert lines[-1] == "fills on validation: 12"

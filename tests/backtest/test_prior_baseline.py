@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from btcrl.backtest.report import excess_group
-from btcrl.backtest.stats import probabilistic_sharpe_ratio
 from btcrl.cli import main
 from btcrl.metrics import sharpe_annualised
+from btcrl.metrics.stats import probabilistic_sharpe_ratio
 
 from .conftest import bt_overrides
 

@@ -7,8 +7,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from btcrl.backtest import stats
 from btcrl.backtest.pbo import pbo_cscv
+from btcrl.metrics import stats
 from btcrl.tune.selection import count_tried, partitions_for, selection_stats
 
 

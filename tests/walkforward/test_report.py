@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from btcrl.backtest.stats import TrialCount
 from btcrl.data.sample import load_sample
+from btcrl.metrics.stats import TrialCount
 from btcrl.policy.policies import PRIOR_RULE
 from btcrl.walkforward.report import HEADLINE, _cell, trials_html, write_report
 

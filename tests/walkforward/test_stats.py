@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from btcrl.backtest.stats import (
+from btcrl.metrics import sharpe_per_bar
+from btcrl.metrics.stats import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
     min_track_record_length,
     moments,
     probabilistic_sharpe_ratio,
 )
-from btcrl.metrics import sharpe_per_bar
 
 # r = [2 %, -1 %, 2 %, -1 %]: mean 0.005, sample std sqrt(0.0003), SR = 1 / (2 sqrt 3);
 # symmetric (skew 0) with every deviation +/-0.015 (kurtosis 1): the variance factor is 1.

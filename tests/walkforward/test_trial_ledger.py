@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 from scipy.stats import kurtosis, norm, skew
 
-from btcrl.backtest import stats
 from btcrl.backtest.selection import OOS_RETURNS_ARTIFACT, write_oos_returns
 from btcrl.cli import main
 from btcrl.data.sample import load_sample
+from btcrl.metrics import stats
 from btcrl.tracking import tags
 from btcrl.tracking.aliases import tag_challenger
 from btcrl.tracking.ledger import ledger_entries, window_set_key
