@@ -1,13 +1,15 @@
 """`make quickstart` does what the README says: the Makefile's own ingest and train commands,
 run as written (plus a private data dir and store), ingest the bundled sample and train the
 shipped default, a three-seed ensemble of residual PPO around the prior, that trades on
-validation and prints the agent beside the prior and buy-and-hold."""
+validation and prints the agent beside the prior and buy-and-hold; its validation metrics are
+linked to its logged model."""
 
 import re
 import shlex
 from pathlib import Path
 
 from click.testing import CliRunner
+from mlflow import MlflowClient
 
 from btcrl.cli import main
 
@@ -45,3 +47,9 @@ def test_quickstart_trains_a_default_ensemble_that_trades(
     assert rows == ["agent", "prior trend_voltarget", "buy-and-hold"], out
     fills = re.search(r"fills on validation: (\d+)", out)
     assert fills and int(fills.group(1)) > 0, out
+    client = MlflowClient()  # the ensemble's validation is linked to its logged model
+    source = client.get_model_version("btcrl-ppo", "1").source  # models:/<logged model id>
+    model = client.get_logged_model(source.removeprefix("models:/"))
+    assert model.name == "btcrl-ppo-ensemble3"
+    linked = {m.key for m in model.metrics}
+    assert {"val/sharpe", "best/sharpe", "val/excess_prior_psr", "val/fills"} <= linked

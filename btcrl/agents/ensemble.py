@@ -37,7 +37,7 @@ from btcrl.policy.ensemble import MEMBER_CONFIG, MEMBER_MODEL, LoadedEnsemble, e
 from btcrl.policy.episode import model_policy
 from btcrl.policy.loader import LoadedPolicy
 from btcrl.tracking import configure_tracking, log_metrics, log_params, log_text, start_run
-from btcrl.tracking.models import log_policy_model, register_model
+from btcrl.tracking.models import link_model_metrics, log_policy_model, register_model
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,14 @@ def run_ensemble_training(
         )
         ensemble = member_ensemble(members, f"runs:/{run_id}/model")
         metrics = validate_ensemble(ensemble, features)
-        log_metrics(metrics)
-        log_metrics({f"best/{k.removeprefix('val/')}": v for k, v in metrics.items()})
-        if config.train.log_model:
+        best = {f"best/{k.removeprefix('val/')}": v for k, v in metrics.items()}
+        if config.train.log_model:  # val/* and best/* linked to the logged model, as a train's
             trained = ensemble.config  # as the members trained (env.window follows an encoder)
             example = example_observation(train_split(trained, features), trained)
-            log_ensemble_model(ensemble, example, Path(tmp))
+            model_id = log_ensemble_model(ensemble, example, Path(tmp))
+            link_model_metrics(model_id, {**metrics, **best})
+        else:
+            log_metrics({**metrics, **best})
     uri, version = _register(config, run_id, metrics)
     return EnsembleResult(run_id, uri, version, metrics, members)
 
@@ -129,10 +131,11 @@ def validate_ensemble(ensemble: LoadedEnsemble, features: FeatureSet) -> dict[st
     return evaluate_policy(split.validation, config.env, policy, ppy, prefix="val/")
 
 
-def log_ensemble_model(ensemble: LoadedEnsemble, example: np.ndarray, tmp: Path) -> None:
+def log_ensemble_model(ensemble: LoadedEnsemble, example: np.ndarray, tmp: Path) -> str:
     """Log the ensemble as one pyfunc model into the active run: member 0's files as a plain
     model's, member k's zip and config as ``sb3_model_k`` / ``config_k``; ``example`` one
-    observation (1, obs_size) float32, checked against the signature."""
+    observation (1, obs_size) float32, checked against the signature. Returns the logged
+    model's id."""
     files: dict[str, Path] = {}
     for k, member in enumerate(ensemble.members):
         written = write_policy_files(member.model, member.spec, member.config, tmp / f"m{k}")
@@ -144,7 +147,8 @@ def log_ensemble_model(ensemble: LoadedEnsemble, example: np.ndarray, tmp: Path)
     config, spec = ensemble.config, ensemble.spec
     names = list(observation_names(spec, config.env.window))
     label = f"{model_name(config)}-ensemble{len(ensemble.members)}"  # named, as a train's
-    log_policy_model(files, names, spec.action_size, spec.to_json(), example, name=label)
+    info = log_policy_model(files, names, spec.action_size, spec.to_json(), example, name=label)
+    return str(info.model_id)
 
 
 def _register(
