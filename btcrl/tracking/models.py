@@ -297,15 +297,19 @@ def _validation_line(metrics: Mapping[str, float]) -> str:
 def logged_model_uri(run_id: str) -> str:
     """``models:/<model id>`` of the policy model run ``run_id`` logged, whatever its name
     (MLflow 3 keeps logged models apart from run artifacts), else ``runs:/<run_id>/model``."""
-    client = MlflowClient()
     try:
-        run = client.get_run(run_id)
-        found = client.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}'",
-        )
+        return _run_model_uri(run_id)
     except mlflow.exceptions.MlflowException as exc:
-        raise BtcrlError(f"run {run_id} not found: {exc.message}") from None
+        raise BtcrlError(f"run {run_id}: {exc.message}") from None
+
+
+def _run_model_uri(run_id: str) -> str:
+    """:func:`logged_model_uri`, MLflow's errors left to the caller."""
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    found = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+    )
     if found:
         return f"models:/{found[0].model_id}"
     return f"runs:/{run_id}/{MODEL_ARTIFACT}"
@@ -354,14 +358,15 @@ def _download(model_uri: str) -> Path:
                 f"model path {model_uri} is not an MLflow model directory (no MLmodel)"
             )
         return path
-    match = _RUN_URI.match(model_uri)
-    if match and match["path"].rstrip("/") == MODEL_ARTIFACT:  # the run's model, by any name
-        model_uri = logged_model_uri(match["run_id"])
+    asked = model_uri
     try:
+        match = _RUN_URI.match(model_uri)
+        if match and match["path"].rstrip("/") == MODEL_ARTIFACT:  # the run's model, any name
+            model_uri = _run_model_uri(match["run_id"])
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         message = getattr(exc, "message", str(exc))
-        raise BtcrlError(f"cannot load model {model_uri}: {message}".splitlines()[0]) from None
+        raise BtcrlError(f"cannot load model {asked}: {message}".splitlines()[0]) from None
 
 
 _LOGGED = re.compile(r"^models:/m-[0-9a-f]+$")

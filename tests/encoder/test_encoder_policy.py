@@ -54,6 +54,7 @@ def test_pretrain_train_backtest_serve(tracking_uri: str, tmp_path: Path) -> Non
         "train.total_timesteps=128", "train.n_envs=2", "train.eval_every=128",
         "agent.n_steps=64", "agent.batch_size=64", "agent.n_epochs=1",
         "env.episode_length=64", "train.system_metrics=false", "train.torch_threads=1",
+        "train.seeds=null",
     )]  # fmt: skip
     result = CliRunner().invoke(main, train)
     assert result.exit_code == 0, result.output

@@ -39,6 +39,8 @@ def tiny_walkforward(tmp: Path, tracking_uri: str, **values: object) -> Experime
         "walkforward.name": "wf-test",
         "walkforward.storage": f"sqlite:///{tmp / 'studies.db'}",
         "walkforward.segments": [0, 1],
+        "walkforward.seeds": [0],  # one job per segment; tests opt into seeds and the ensemble
+        "walkforward.ensemble": False,
     }
     base.update(values)
     return with_overrides(ExperimentConfig(), base)
