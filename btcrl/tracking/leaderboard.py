@@ -188,7 +188,10 @@ def share_view(experiment_id: str) -> str:
         for name in column.names
         if prefix or column.header != "fills"
     ]
-    wanted += [k for k in sorted(keys) if PRIOR_MARK in k] + list(DSR_KEYS)
+    judged = tuple(prefix for prefix, _ in BASES if prefix)  # not best/* or train_span/*
+    wanted += [
+        k for k in sorted(keys) if PRIOR_MARK in k and (k.startswith(judged) or "/" not in k)
+    ] + list(DSR_KEYS)
     metrics = [k for k in dict.fromkeys(wanted) if k in keys]
     sort = next((f"{p}sharpe" for p, _ in BASES if f"{p}sharpe" in keys), None)
     state = {

@@ -129,3 +129,5 @@ def test_the_ui_link_opens_a_saved_view_of_the_deciding_columns(
     assert state["orderByKey"] == "metrics.`val/sharpe`" and state["orderByAsc"] is False
     assert "metrics.`val/excess_sharpe`" in state["selectedColumns"]
     assert "metrics.`oos/sharpe`" not in state["selectedColumns"]  # only what was logged
+    chosen = [c for c in state["selectedColumns"] if c.startswith("metrics.")]
+    assert not [c for c in chosen if c.startswith(("metrics.`best/", "metrics.`train_span/"))]
