@@ -16,6 +16,7 @@ from btcrl.cli import main
 
 FAST = [
     "--set", "train.eval_every=256",
+    "--set", "train.seeds=null",  # one model (the shipped ensemble trains three)
     "--set", "train.system_metrics=false",
     "--set", "train.torch_threads=1",
     "--set", "env.episode_length=128",
