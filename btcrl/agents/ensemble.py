@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from btcrl.agents.model_io import write_policy_files
+from btcrl.agents.pretraining import encoder_policy
 from btcrl.agents.run_info import model_name, run_name, run_params, train_run_tags
 from btcrl.agents.training import (
     TrainResult,
@@ -72,13 +73,14 @@ def run_ensemble_training(
     features = load_train_features(config)
     split = train_split(config, features)
     members_config = with_overrides(config, {"train.register_model": False, "train.seeds": None})
+    encoder = encoder_policy(config, features.spec).tags if config.agent.encoder else {}
     with (
         tempfile.TemporaryDirectory(prefix="btcrl-ensemble-") as tmp,
         start_run(
             config.train.experiment,
             "train",
             run_name=run_name(config, features.spec, prefix=f"ens{len(seeds)}"),
-            tags=train_run_tags(config, features, split),
+            tags={**train_run_tags(config, features, split), **encoder},  # + its encoder's
             log_system_metrics=False,
         ) as run,
     ):

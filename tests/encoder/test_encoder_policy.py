@@ -111,3 +111,21 @@ def test_feature_spec_mismatch_is_one_line(tracking_uri: str, tmp_path: Path) ->
     with pytest.raises(CompatibilityError, match="does not fit the data") as info:
         encoder_policy(other, features.spec)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_an_ensemble_through_an_encoder_names_it(tracking_uri: str, tmp_path: Path) -> None:
+    """``btcrl train --seeds`` with an encoder: the ensemble's run names the encoder, as a
+    single model's does."""
+    _pretrain(tmp_path, tracking_uri)
+    train = ["train", "--seeds", "0,1", *_sets(
+        *_data(tmp_path), f"tracking.uri={tracking_uri}", f"agent.encoder={ENCODER}",
+        "train.total_timesteps=128", "train.n_envs=2", "train.eval_every=128",
+        "agent.n_steps=64", "agent.batch_size=64", "agent.n_epochs=1",
+        "env.episode_length=64", "train.system_metrics=false", "train.torch_threads=1",
+    )]  # fmt: skip
+    result = CliRunner().invoke(main, train)
+    assert result.exit_code == 0, result.output
+    assert "ensemble of seeds [0, 1]" in result.output
+    run_id = result.output.split("run id:")[1].split()[0]
+    assert mlflow.get_run(run_id).data.tags[tag_names.ENCODER_URI] == ENCODER
