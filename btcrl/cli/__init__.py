@@ -59,8 +59,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: libraries a command imports sooner or later, imported before the heap is frozen
 _HEAVY = {
     "train": TRAINING_MODULES,
-    "tune": (*TRAINING_MODULES, "optuna", "btcrl.tune"),
-    "walkforward": (*TRAINING_MODULES, "optuna", "btcrl.walkforward"),
+    "tune": (*TRAINING_MODULES, "optuna", "btcrl.tune.study"),
+    "walkforward": (*TRAINING_MODULES, "optuna", "btcrl.walkforward.runner"),
     "pretrain": TRAINING_MODULES,
     "backtest": (*TRAINING_MODULES[:-1], "btcrl.backtest.runner"),
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from btcrl.config import DataConfig
+from btcrl.data import sample as sample_package
 from btcrl.data.columns import TIME
 from btcrl.data.csv_source import csv_path, file_fingerprint, read_csv_candles
 from btcrl.data.hashing import frame_hash
@@ -228,7 +229,7 @@ def _source_fingerprint(config: DataConfig) -> tuple[str, str]:
     if config.source == "sample":
         from importlib import resources
 
-        with resources.as_file(resources.files("btcrl.data.sample") / SAMPLE_FILE) as path:
+        with resources.as_file(resources.files(sample_package) / SAMPLE_FILE) as path:
             return "sample", file_fingerprint(path)
     path = csv_path(config.source).resolve()
     column = f":{config.time_column}" if config.time_column else ""  # another column: re-read

@@ -31,7 +31,8 @@ from btcrl.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "btcrl.strategies"
+#: the entry-point group plug-in strategies register under: this package's dotted name
+ENTRY_POINT_GROUP = __name__.rpartition(".")[0]
 UNDEFINED = -1
 SIGNAL_NAMES = ("flat", "long", "short", "hold")
 

@@ -131,6 +131,7 @@ def test_registry_and_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType("btcrl_test_plugin")
     module.AlwaysLong = AlwaysLong  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "btcrl_test_plugin", module)
+    assert base.ENTRY_POINT_GROUP == "btcrl.strategies"  # the group plug-ins register under
     ep = EntryPoint("always_long", "btcrl_test_plugin:AlwaysLong", base.ENTRY_POINT_GROUP)
     monkeypatch.setattr(base, "entry_points", lambda group: [ep] if group == ep.group else [])
     monkeypatch.setattr(base, "_ENTRY_POINTS_LOADED", False)

@@ -19,10 +19,7 @@ TABLE = ROOT / "tracking" / "tags.py"
 #: a whole string literal (or a literal piece of an f-string) shaped like a tag name
 TAG_SHAPE = re.compile(r"btcrl\.[a-z_]+(\.[a-z_]+)*\.?")
 #: literals of that shape that are not tags: (path under btcrl/, literal) -> what it is
-NOT_TAGS = {
-    ("strategies/base.py", "btcrl.strategies"): "the entry-point group of strategy plugins",
-    ("data/ingest.py", "btcrl.data.sample"): "the package holding the bundled sample",
-}
+NOT_TAGS: dict[tuple[str, str], str] = {}
 
 #: the names btcrl/ binds the table module to (``from btcrl.tracking import tags as ...``)
 TABLE_ALIASES = {"tags", "tag_names", "tag"}
