@@ -5,45 +5,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_data import sine_feature_set
+from agent_data import sine_feature_set, tiny_config
 
-from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.features.spec import FeatureSet
 
 
 @pytest.fixture(scope="session")
 def sine_features() -> FeatureSet:
     return sine_feature_set()
-
-
-def tiny_config(tracking_uri: str, **values: Any) -> ExperimentConfig:
-    """A config that trains in seconds: few envs, short rollouts, frequent validation."""
-    base = {
-        "tracking.uri": tracking_uri,
-        "train.total_timesteps": 2048,
-        "train.n_envs": 8,
-        "train.eval_every": 1024,
-        "train.system_metrics": False,
-        "train.torch_threads": 1,
-        "env.episode_length": 128,
-        "agent.n_steps": 64,
-        "agent.batch_size": 256,
-        "agent.n_epochs": 2,
-        "agent.net_arch": [32, 32],
-        "agent.buffer_size": 5000,
-        "agent.learning_starts": 256,
-        "agent.off_policy_batch_size": 64,
-        "agent.device": "cpu",
-        # the fixtures' feature sets carry no prior: the plain action mode (the residual
-        # mode of the shipped default has its own tests: tests/env/test_residual.py)
-        "env.action_mode": "absolute",
-        "features.prior.enabled": False,
-        # an untrained policy's small targets still trade: a model that never traded on
-        # validation is registered without @candidate (tests/agents/test_validation_prior.py)
-        "env.exposure_deadzone": 0.0,
-    }
-    base.update(values)
-    return with_overrides(ExperimentConfig(), base)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 MLflow 3's LoggedModel, read back through MlflowClient from a real sqlite store."""
 
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import pytest
@@ -10,31 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from btcrl.agents import run_training
 from btcrl.agents.run_info import logged_model_name
-from btcrl.config import ExperimentConfig, with_overrides
 from btcrl.policy.loader import load_policy
-from tests.agents.agent_data import sine_feature_set
-
-
-def tiny_config(tracking_uri: str, **values: Any) -> ExperimentConfig:
-    """Trains in seconds (tests/agents/conftest.py's tiny config, on PPO)."""
-    base = {
-        "tracking.uri": tracking_uri,
-        "train.total_timesteps": 2048,
-        "train.n_envs": 8,
-        "train.eval_every": 1024,
-        "train.system_metrics": False,
-        "train.torch_threads": 1,
-        "env.episode_length": 128,
-        "agent.n_steps": 64,
-        "agent.batch_size": 256,
-        "agent.n_epochs": 2,
-        "agent.net_arch": [32, 32],
-        "agent.device": "cpu",
-        "env.action_mode": "absolute",
-        "features.prior.enabled": False,
-        "env.exposure_deadzone": 0.0,
-    }
-    return with_overrides(ExperimentConfig(), {**base, **values})
+from tests.agents.agent_data import sine_feature_set, tiny_config
 
 
 def test_names_tell_train_segment_and_trial_models_apart(tracking_uri: str) -> None:
