@@ -68,6 +68,12 @@ class ExperimentConfig(Section):
         return self
 
 
+def shipped_action_mode(prior: bool, action_levels: object) -> str:
+    """The action mode the shipped recipe derives: residual around the prior when its
+    columns are on and no discrete ``action_levels`` are set, absolute otherwise."""
+    return "residual" if prior and not action_levels else "absolute"
+
+
 def shipped_env(action_mode: str) -> dict[str, str]:
     """The env values the shipped recipe derives (issue 21.6, docs/training.md): with the
     prior on, a residual agent paid its excess over the prior (``excess_log_return``);
@@ -88,7 +94,7 @@ def _residual_env(env: Any) -> Any:
     if env is not None and not isinstance(env, dict):
         return env  # a built section: its own value stands
     given = dict(env or {})
-    mode = given.get("action_mode") or ("absolute" if given.get("action_levels") else "residual")
+    mode = given.get("action_mode") or shipped_action_mode(True, given.get("action_levels"))
     derived = (
         {} if mode == "absolute" else {k: v for k, v in shipped_env(mode).items() if k not in given}
     )  # absolute mode: EnvConfig's own defaults

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from btcrl.config.experiment import ExperimentConfig, shipped_env
+from btcrl.config.experiment import ExperimentConfig, shipped_action_mode, shipped_env
 from btcrl.config.redact import redact_tree
 from btcrl.config.tune import DEFAULT_METRICS
 from btcrl.errors import ConfigError
@@ -78,11 +78,7 @@ def _refill_derived(
     when the prior is on and no ``action_levels``) follow ``features.prior``,
     ``env.action_levels`` and the action mode."""
     if not any(k == "env" or k.startswith("env.action_mode") for k in values):
-        derived = (
-            "residual"
-            if config.features.prior.enabled and not config.env.action_levels
-            else "absolute"
-        )
+        derived = shipped_action_mode(config.features.prior.enabled, config.env.action_levels)
         if config.env.action_mode == derived:
             tree["env"].pop("action_mode", None)
     reward_set = any(k in ("env", "env.reward") for k in values)
