@@ -232,25 +232,24 @@ def ensemble_metrics(result: Aggregate, periods_per_year: float) -> dict[str, fl
     if ensemble is None:
         return {}
     out = {f"{ENSEMBLE}/{k}": v for k, v in ensemble.metrics.items()}  # the PSR included
-    for name in (BUY_AND_HOLD, PRIOR_RULE):
-        base = result.baselines.get(name)
-        if base is not None:
-            excess = excess_group(ensemble.equity, base.equity, periods_per_year)
-            out.update({f"{ENSEMBLE}/{name}/{key}": value for key, value in excess.items()})
-    return out
+    return out | excess_metrics(result, periods_per_year, ensemble, f"{ENSEMBLE}/")
 
 
-def excess_metrics(result: Aggregate, periods_per_year: float) -> dict[str, float]:
-    """The primary seed's stitched excess over buy-and-hold and, when its columns were there,
-    the prior: ``<baseline>/excess_return`` (difference of total returns), ``/excess_sharpe``
-    (annualised Sharpe of the per-bar return differences) and ``/excess_psr``."""
+def excess_metrics(
+    result: Aggregate, periods_per_year: float, series: Stitched | None = None, prefix: str = ""
+) -> dict[str, float]:
+    """``series``' (default: the primary seed's) stitched excess over buy-and-hold and, when
+    its columns were there, the prior: ``<prefix><baseline>/excess_return`` (difference of
+    total returns), ``/excess_sharpe`` (annualised Sharpe of the per-bar return differences)
+    and ``/excess_psr``."""
+    equity = (series or result.primary).equity
     out: dict[str, float] = {}
     for name in (BUY_AND_HOLD, PRIOR_RULE):
         base = result.baselines.get(name)
         if base is None:
             continue
-        excess = excess_group(result.primary.equity, base.equity, periods_per_year)
-        out.update({f"{name}/{key}": value for key, value in excess.items()})
+        excess = excess_group(equity, base.equity, periods_per_year)
+        out.update({f"{prefix}{name}/{key}": value for key, value in excess.items()})
     return out
 
 
