@@ -37,7 +37,7 @@ def child_run(
     match: Mapping[str, str],
     *,
     without: str | None = None,
-    fill: Callable[[], None] | None = None,
+    fill: Callable[[], object] | None = None,
 ) -> str:
     """The run nested under ``parent`` whose tags hold ``match`` (and no tag ``without``),
     made by an earlier call; else a new one, tagged so, in which ``fill()`` runs while it is
