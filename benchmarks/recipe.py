@@ -82,9 +82,11 @@ def capture_aggregates() -> None:
     module.aggregate = wrapper  # type: ignore[assignment]
 
 
-def recipe_config(name: str, args: argparse.Namespace, seeds: tuple[int, ...]) -> Any:
+def recipe_config(
+    name: str, args: argparse.Namespace, seeds: tuple[int, ...], label: str | None = None
+) -> Any:
     """``configs/recipes/<name>.yaml`` over the code defaults, on the benchmark's data,
-    split, budget and stores."""
+    split, budget and stores; its walk-forward is called ``label`` (default: ``name``)."""
     from btcrl.config import load_config, with_overrides
 
     root = Path(args.root)
@@ -104,7 +106,7 @@ def recipe_config(name: str, args: argparse.Namespace, seeds: tuple[int, ...]) -
         "walkforward.step_months": args.test_months,
         "walkforward.segments": args.segments,
         "walkforward.seeds": list(seeds),
-        "walkforward.name": name,
+        "walkforward.name": label or name,
         "walkforward.storage": f"sqlite:///{root / 'studies.db'}",
         "walkforward.register_model": False,
         "walkforward.workers": args.workers,
@@ -122,15 +124,20 @@ def recipe_key(config: Any) -> str:
     return repr(sorted((k, repr(v)) for k, v in dump.items()))
 
 
-def run_recipe(name: str, args: argparse.Namespace, seeds: tuple[int, ...]) -> Any:
-    """Run (or resume) the recipe's walk-forward for ``seeds``; its Aggregate."""
+def run_recipe(
+    name: str, args: argparse.Namespace, seeds: tuple[int, ...], label: str | None = None
+) -> Any:
+    """Run (or resume) the recipe's walk-forward ``label`` (default: ``name``) for ``seeds``;
+    its Aggregate."""
     from btcrl.walkforward import run_walkforward
 
     CAPTURED.clear()
-    result = run_walkforward(recipe_config(name, args, seeds))
+    result = run_walkforward(recipe_config(name, args, seeds, label))
+    label = label or name
     if not CAPTURED or CAPTURED[-1] is None:
-        raise SystemExit(f"{name}: no segment finished for every seed ({result.finished} jobs)")
-    logging.getLogger("recipe").warning("%s seeds %s: %d jobs trained", name, seeds, result.trained)
+        raise SystemExit(f"{label}: no segment finished for every seed ({result.finished} jobs)")
+    log = logging.getLogger("recipe")
+    log.warning("%s seeds %s: %d jobs trained", label, seeds, result.trained)
     return CAPTURED[-1]
 
 
