@@ -168,7 +168,7 @@ def pick(
 
 def long_label(name: str, timesteps: int) -> str:
     """The long screen's walk-forward of ``name``: ``<name>_1m`` at 1,048,576 env-steps."""
-    return f"{name}_{timesteps / 2**20:g}m"
+    return f"{name}_{timesteps // 2**20}m" if timesteps % 2**20 == 0 else f"{name}_{timesteps}"
 
 
 def run_all(args: argparse.Namespace) -> tuple[dict[str, Any], set[str]]:
@@ -266,7 +266,7 @@ def main() -> None:
         f"bh_max_drawdown={bh_row['max_drawdown']:.3f} "
         f"sharpe_vs_prior={chosen['score'] - prior_row['sharpe']:+.3f} dsr={dsr:.3f} "
         f"excess_sharpe={x_sh:.3f} excess_dsr={x_dsr:.3f} n_trials={trials.n_trials} "
-        f"goal_series={sum(goal)}/{len(goal)}"
+        f"goal_series={sum(goal)}/{len(goal)} screens_above_pick={len(above)}"
     )
 
 
