@@ -6,6 +6,9 @@ import _thread
 import logging
 import multiprocessing as mp
 import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,26 +64,57 @@ def set_torch_threads(threads: int) -> None:
     limit_jax_threads(threads)  # SBX's too, while JAX is not imported yet
 
 
-#: tries of an orphaned worker's ``on_orphan``, ORPHAN_RETRY_S apart: its sibling workers end
-#: their runs (and the same parent run) in the same second, and sqlite answers "database is
-#: locked" to some of them
-ORPHAN_TRIES = 5
+#: tries of the hand-over process (``hand_over_orphan_runs``), ORPHAN_RETRY_S apart
+HANDOVER_TRIES = 30
 ORPHAN_RETRY_S = 1.0
 
 
-def end_orphan_runs(on_orphan: Callable[[], object], tries: int = ORPHAN_TRIES) -> bool:
-    """Call ``on_orphan`` until it succeeds, ``tries`` times at most; False (with one warning)
-    when every try failed: the store may be gone too, and the worker exits all the same."""
-    for attempt in range(1, tries + 1):
+def end_orphan_runs(
+    on_orphan: Callable[[], object], tries: int = HANDOVER_TRIES, hand_over: bool = True
+) -> bool:
+    """End an orphaned worker's runs: ``on_orphan()``. From the worker itself (``hand_over``)
+    one try: if it fails, False with one warning, and a process of its own takes the clean-up
+    over once this worker has exited. An interrupt that lands inside one of this process's
+    sqlite writes (or a read of its sibling's) can leave a lock held until the process ends,
+    so tries from inside it only wait for MLflow's own retries to give up (the flaky SIGKILL
+    test, reproduced under load). Without ``hand_over`` (the hand-over process) ``tries``
+    tries, ORPHAN_RETRY_S apart: sibling workers end the same parent run in the same second."""
+    for attempt in range(1, (1 if hand_over else tries) + 1):
         try:
             on_orphan()
             return True
         except Exception as exc:
-            if attempt == tries:
+            if hand_over or attempt == tries:
                 log.warning("could not end this worker's runs: %s", str(exc).splitlines()[0])
+                if hand_over:
+                    hand_over_orphan_runs(on_orphan)
                 return False
             time.sleep(ORPHAN_RETRY_S)
     return False
+
+
+def hand_over_orphan_runs(on_orphan: Callable[[], object]) -> None:
+    """Start ``python -m btcrl.jobs.orphan``: it reads ``on_orphan`` (pickled; it must name
+    this worker's pid itself) from its stdin, waits for the end of that pipe, which only this
+    process holds and its exit closes, then calls it HANDOVER_TRIES times at most. A plain
+    subprocess, not a multiprocessing child: a worker's normal exit would wait for that."""
+    proc = subprocess.Popen([sys.executable, "-m", "btcrl.jobs.orphan"], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(pickle.dumps(on_orphan))
+    proc.stdin.flush()
+    _HELD.append(proc)  # its stdin stays open until this process exits
+    log.warning("process %d ends this worker's runs once it has exited", proc.pid)
+
+
+_HELD: list[subprocess.Popen[bytes]] = []
+
+
+def finish_orphan_runs(stream: Any) -> None:
+    """The hand-over process's work: read ``on_orphan`` from ``stream``, wait for its end
+    (the worker's exit), then end the runs."""
+    on_orphan = pickle.load(stream)
+    stream.read()  # returns at EOF: the worker is gone, and so are its sqlite locks
+    end_orphan_runs(on_orphan, hand_over=False)
 
 
 def watch_parent(

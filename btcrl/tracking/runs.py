@@ -190,24 +190,30 @@ def active_run_id() -> str:
 
 
 def end_orphaned_runs(
-    parent_run_id: str, parent_pid: int, tracking_uri: str | None = None, command: str = "tune"
+    parent_run_id: str,
+    parent_pid: int,
+    tracking_uri: str | None = None,
+    command: str = "tune",
+    worker_pid: int | None = None,
 ) -> list[str]:
     """For a worker whose ``command`` process ``parent_pid`` is gone (even SIGKILLed): end KILLED,
-    with the reason, this process's RUNNING runs (its in-flight trial) in the experiment of
-    ``parent_run_id``, and that parent run too if still RUNNING (nobody else will). Called
-    from the worker's watcher thread, so it cannot rely on the main thread's active run.
+    with the reason, the RUNNING runs of process ``worker_pid`` (default: this one; its
+    in-flight trial) in the experiment of ``parent_run_id``, and that parent run too if still
+    RUNNING (nobody else will). Called from the worker's watcher thread, so it cannot rely on
+    the main thread's active run, or from the process it handed the clean-up to.
     Returns the ids it ended."""
+    worker_pid = os.getpid() if worker_pid is None else worker_pid
     client = mlflow.tracking.MlflowClient(tracking_uri)
     parent = client.get_run(parent_run_id)
     mine = client.search_runs(
         [parent.info.experiment_id],
         filter_string=(
-            f"attributes.status = 'RUNNING' and tags.`{tag.PID}` = '{os.getpid()}' "
+            f"attributes.status = 'RUNNING' and tags.`{tag.PID}` = '{worker_pid}' "
             f"and tags.`{tag.HOST}` = '{socket.gethostname()}'"
         ),
         max_results=100,
     )
-    reason = f"{command} process {parent_pid} was killed; worker {os.getpid()} stopped its run"
+    reason = f"{command} process {parent_pid} was killed; worker {worker_pid} stopped its run"
     ended = []
     for run in [*mine, parent]:
         if run.info.status != "RUNNING":

@@ -120,7 +120,9 @@ def _on_orphan(job: WorkerJob, parent_pid: int) -> Callable[[], object] | None:
     """What an orphaned worker does before its hard exit: end its runs KILLED."""
     if job.parent_run_id is None:
         return None
-    return functools.partial(end_orphaned_runs, job.parent_run_id, parent_pid, job.tracking_uri)
+    return functools.partial(
+        end_orphaned_runs, job.parent_run_id, parent_pid, job.tracking_uri, "tune", os.getpid()
+    )
 
 
 def _process_main(job: WorkerJob, budget: Synchronized, parent_pid: int) -> None:  # type: ignore[type-arg]

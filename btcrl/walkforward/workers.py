@@ -76,7 +76,12 @@ def _on_orphan(ctx: JobContext, parent_pid: int) -> Callable[[], object]:
     from btcrl.tracking import end_orphaned_runs
 
     return functools.partial(
-        end_orphaned_runs, ctx.parent_run_id, parent_pid, ctx.tracking_uri, "walk-forward"
+        end_orphaned_runs,
+        ctx.parent_run_id,
+        parent_pid,
+        ctx.tracking_uri,
+        "walk-forward",
+        os.getpid(),
     )
 
 

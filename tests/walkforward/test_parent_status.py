@@ -219,7 +219,8 @@ def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Sibling workers end their runs in the same second and sqlite answers "database is
-    locked" to some: the clean-up is tried again, and gives up (False) after ORPHAN_TRIES."""
+    locked" to some: the hand-over process tries again, and gives up (False) after its tries;
+    the worker itself tries once, then hands over."""
     import sqlite3
 
     from btcrl.jobs import processes
@@ -232,7 +233,7 @@ def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
         if len(calls) <= 2:
             raise sqlite3.OperationalError("database is locked")
 
-    assert processes.end_orphan_runs(locked_twice) is True
+    assert processes.end_orphan_runs(locked_twice, hand_over=False) is True
     assert len(calls) == 3
     calls.clear()
 
@@ -240,5 +241,49 @@ def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
         calls.append(1)
         raise sqlite3.OperationalError("database is locked")
 
-    assert processes.end_orphan_runs(always_locked) is False
-    assert len(calls) == processes.ORPHAN_TRIES
+    assert processes.end_orphan_runs(always_locked, tries=5, hand_over=False) is False
+    assert len(calls) == 5
+
+
+_LOCKING_WORKER = """
+import functools, os, socket, sqlite3, sys
+import mlflow
+from btcrl.jobs import processes
+from btcrl.tracking import end_orphaned_runs
+uri = sys.argv[1]
+client = mlflow.tracking.MlflowClient(uri)
+experiment = client.create_experiment("orphans")
+tags = {"btcrl.pid": str(os.getpid()), "btcrl.host": socket.gethostname()}
+parent = client.create_run(experiment).info.run_id
+child = client.create_run(experiment, tags=tags).info.run_id
+print(parent, child, flush=True)
+lock = sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=0.1)
+lock.execute("BEGIN IMMEDIATE")  # a write of this process that never ends, as an interrupt
+lock.execute("UPDATE runs SET name = 'x' WHERE run_uuid = ?", (parent,))  # can leave one
+on_orphan = functools.partial(end_orphaned_runs, parent, 1, uri, "walk-forward", os.getpid())
+ended = processes.end_orphan_runs(on_orphan)
+print("ended here" if ended else "handed over", flush=True)
+os._exit(processes.EXIT_ORPHANED)
+"""
+
+
+def test_a_worker_that_locks_the_store_itself_hands_the_clean_up_over(tmp_path: Path) -> None:
+    """The flaky SIGKILL test's cause, reproduced: an interrupt inside one of the worker's own
+    sqlite writes leaves the lock held until the process exits, so no clean-up from inside
+    it can succeed. The worker hands it to a process that ends the runs KILLED once the
+    worker is gone (real sqlite MLflow store)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.tracking.MlflowClient(uri).search_experiments()  # the schema, before the worker
+    out = subprocess.run(
+        [sys.executable, "-c", _LOCKING_WORKER, uri], capture_output=True, text=True, timeout=300
+    )
+    lines = out.stdout.split("\n")
+    assert out.returncode == EXIT_ORPHANED, out.stderr[-2000:]
+    assert lines[1] == "handed over", out.stdout
+    parent, child = lines[0].split()
+    client = mlflow.tracking.MlflowClient(uri)
+    _wait(lambda: client.get_run(child).info.status != "RUNNING", "the hand-over", 120)
+    for run_id in (parent, child):
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED"
+        assert "walk-forward process 1 was killed" in run.data.tags["btcrl.end_reason"]
