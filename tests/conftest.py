@@ -13,6 +13,7 @@ import gzip
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,8 +69,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Drop numba kernels cached from older sources before any test compiles one."""
+    """Drop numba kernels cached from older sources before any test compiles one. A model that
+    learns without btcrl's logger (tests calling ``model.learn`` directly) makes SB3 create a
+    ``/tmp/SB3-<time>`` folder per call; they all go into one folder, removed at the end."""
     drop_stale_kernels()
+    if "SB3_LOGDIR" not in os.environ:
+        os.environ["SB3_LOGDIR"] = _SB3_LOGS[0] = tempfile.mkdtemp(prefix="btcrl-tests-sb3-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SB3_LOGS[0]:
+        shutil.rmtree(_SB3_LOGS[0], ignore_errors=True)
+        os.environ.pop("SB3_LOGDIR", None)
+
+
+_SB3_LOGS: list[str] = [""]
 
 
 @pytest.fixture(scope="session")
