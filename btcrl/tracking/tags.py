@@ -73,6 +73,7 @@ HELDBACK_WINDOW = "btcrl.heldback_window"  # "<first day>..<last day>"
 FOLD = "btcrl.tune.fold"
 #: an Optuna study user attribute (not an MLflow tag): the objective the study optimises
 STUDY_OBJECTIVE = "btcrl.objective"
+STUDY_SETTINGS = "btcrl.study_settings"  # a tune study's user attr: what its trials share
 
 # walk-forward parents, segment runs and their registered versions
 WALKFORWARD_NAME = "btcrl.walkforward.name"

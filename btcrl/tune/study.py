@@ -1,5 +1,6 @@
 """``run_study``: check everything, open the parent run, run the workers, log the outcome."""
 
+import hashlib
 import logging
 import time
 import warnings
@@ -15,6 +16,7 @@ import pandas as pd
 from btcrl.config import ExperimentConfig
 from btcrl.data import load_candles
 from btcrl.errors import BtcrlError, ConfigError
+from btcrl.jobs.settings import flat_settings, settings_differences
 from btcrl.jobs.storage import make_storage, redact_url, storage_exists
 from btcrl.tracking import (
     configure_tracking,
@@ -81,8 +83,12 @@ def check_objectives(config: ExperimentConfig) -> None:
         raise ConfigError(f"tune.metrics {list(tune.metrics)} repeats a metric")
 
 
-def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
-    """Create the study, or load it when it exists (resume); checks it fits ``config``."""
+def open_study(
+    config: ExperimentConfig, url: str, base: ExperimentConfig, space: SearchSpace
+) -> optuna.Study:
+    """Create the study, or load it when it exists (resume); checks it fits ``config``, and
+    that the trials' ``base`` config and ``space`` are those its earlier trials ran with
+    (``study_settings``): trials of two recipes in one study would be ranked as one."""
     tune = config.tune
     storage = make_storage(url, tune)
     try:
@@ -114,7 +120,38 @@ def open_study(config: ExperimentConfig, url: str) -> optuna.Study:
                 f"study {tune.study!r} in {redact_url(url)} was made with {setting} {have!r}, "
                 f"not {want!r}; use another --study"
             )
+    _check_settings(study, study_settings(base, space), url)
     return study
+
+
+def study_settings(base: ExperimentConfig, space: SearchSpace) -> dict[str, str]:
+    """What a resumed study's trials share with those before them: the trials' base recipe
+    (features, env, agent, train with its per-trial budget), the market and span, the
+    objective's folds and the search space (a hash of its file), flattened."""
+    dump = base.model_dump(mode="json", include={"features", "env", "agent", "train", "data"})
+    for section, key in (("train", "torch_threads"), ("train", "seeds"), ("data", "data_dir")):
+        dump[section].pop(key, None)
+    tune = base.tune
+    dump["tune"] = {
+        "inner_folds": tune.inner_folds,
+        "holdout_months": tune.holdout_months,
+        "min_exposure": tune.min_exposure,
+        "space": hashlib.sha256(space.path.read_bytes()).hexdigest()[:16],
+    }
+    return flat_settings(dump)
+
+
+def _check_settings(study: optuna.Study, mine: dict[str, str], url: str) -> None:
+    """Keep ``mine`` in a new study; a resumed one must carry the same (studies made before
+    the check existed take it now)."""
+    theirs = study.user_attrs.get(tags.STUDY_SETTINGS)
+    if theirs is None:
+        study.set_user_attr(tags.STUDY_SETTINGS, mine)
+    elif theirs != mine:
+        raise ConfigError(
+            f"study {study.study_name!r} in {redact_url(url)} was made with "
+            f"{settings_differences(theirs, mine)}; use another --study"
+        )
 
 
 def _name_metrics(study: optuna.Study, metrics: list[str]) -> None:
@@ -174,7 +211,7 @@ def run_study(
     tune = config.tune
     tracking = configure_tracking(config.tracking, project_dir)  # the study goes beside it
     space, url, candles, split, base = _prepare(config, project_dir)
-    study = open_study(config, url)
+    study = open_study(config, url, base, space)
     experiment_id = ensure_experiment(tune.experiment)
     _recover(study, experiment_id)
     first = len(study.trials)

@@ -33,6 +33,7 @@ from btcrl.config.redact import redact
 from btcrl.data.timeframes import timeframe_timedelta
 from btcrl.errors import ConfigError, interruption
 from btcrl.jobs.processes import wait_workers
+from btcrl.jobs.settings import flat_settings, settings_differences
 from btcrl.jobs.storage import make_storage, redact_url, resolve_storage_url
 from btcrl.tracking import tags as tag_names
 from btcrl.walkforward import jobs
@@ -94,19 +95,7 @@ def signature(config: ExperimentConfig, first: Segment) -> dict[str, str]:
 def recipe_settings(config: ExperimentConfig) -> dict[str, str]:
     """The recipe flattened (``agent.learning_rate`` -> ``'0.0003'``), kept in the study so
     that a mismatch can name the settings that differ."""
-    out: dict[str, str] = {}
-    for section, values in _recipe(config).items():
-        for key, value in values.items():
-            out[f"{section}.{key}"] = json.dumps(value, sort_keys=True)
-    return out
-
-
-def _differences(theirs: dict[str, str], mine: dict[str, str]) -> str:
-    """``key=their value (now mine)`` for each setting that differs, at most three."""
-    keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
-    shown = [f"{k}={theirs.get(k, 'unset')} (now {mine.get(k, 'unset')})" for k in keys[:3]]
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return ", ".join(shown) + more
+    return flat_settings(_recipe(config))
 
 
 def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> optuna.Study:
@@ -130,7 +119,7 @@ def _open_study(config: ExperimentConfig, url: str, segments: list[Segment]) -> 
             continue
         made = f"{key} {theirs.get(key)!r}, not {value!r}"
         if key == "recipe" and RECIPE_ATTR in study.user_attrs:
-            made = _differences(study.user_attrs[RECIPE_ATTR], recipe_settings(config))
+            made = settings_differences(study.user_attrs[RECIPE_ATTR], recipe_settings(config))
         raise ConfigError(
             f"walk-forward {wf.name!r} ({redact_url(url)}) was made with {made}: use another "
             "--name (or the same settings) to keep results apart"

@@ -60,6 +60,23 @@ def test_study_runs_trials_as_nested_runs_and_resumes(
     assert len(_runs()) == 1 + 4 + 1 + 2
 
 
+def test_a_resume_with_another_recipe_or_budget_is_refused_naming_it(
+    study_dir: Path, fake_training: FakeTraining
+) -> None:
+    """Trials of two recipes in one study would be ranked against each other as one: a resume
+    with another env, budget or search space is refused in one line that names what
+    differs, before any trial runs; the same settings resume."""
+    run_study(tune_config(study_dir, "tune.trials=1", "tune.pruner=none"))
+    ran = len(fake_training.calls)
+    with pytest.raises(ConfigError, match=r"made with env\.residual_limit=0\.5 \(now 0\.25\)"):
+        run_study(tune_config(study_dir, "tune.trials=1", "env.residual_limit=0.25"))
+    with pytest.raises(ConfigError, match=r"train\.total_timesteps=400 \(now 800\)"):
+        run_study(tune_config(study_dir, "tune.trials=1", "tune.budget_timesteps=800"))
+    assert len(fake_training.calls) == ran
+    again = run_study(tune_config(study_dir, "tune.trials=1", "tune.pruner=none"))
+    assert again.n_trials == 2
+
+
 def test_pruned_trial_ends_killed_with_tag(study_dir: Path, fake_training: FakeTraining) -> None:
     # the later a trial, the worse its curve: the median pruner must stop some of them
     fake_training.score = lambda c: -float(len(fake_training.calls))
