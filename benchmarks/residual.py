@@ -211,6 +211,27 @@ def print_table(
         )
 
 
+def segment_minutes(root: str, labels: list[str]) -> dict[str, tuple[float, float, int]]:
+    """Per walk-forward: (median, max) wall minutes of its finished segment trainings (each
+    one process on one core, ``--workers`` of them at once), and how many."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{Path(root) / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    out = {}
+    for label in labels:
+        runs = client.search_runs(
+            experiments,
+            f"tags.`btcrl.walkforward.name` = '{label}' and tags.`btcrl.stage` = 'train' "
+            "and attributes.status = 'FINISHED'",
+            max_results=1000,
+        )
+        minutes = [(r.info.end_time - r.info.start_time) / 60_000 for r in runs]
+        if minutes:
+            out[label] = (float(np.median(minutes)), max(minutes), len(minutes))
+    return out
+
+
 def long_note(args: argparse.Namespace) -> str:
     if not args.long_timesteps:
         return ""
@@ -259,6 +280,11 @@ def main() -> None:
         f"buy-and-hold's) met on {sum(goal)}/{len(goal)} series"
     )
     dsr, x_sh, x_dsr = stats_of[name]
+    timing = segment_minutes(args.root, sorted(screens))
+    for label, (median, most, count) in timing.items():
+        print(
+            f"{label}: {count} segment trainings, wall minutes median {median:.1f}, max {most:.1f}"
+        )
     print(
         f"RESULT pick={name} sharpe={chosen['score']:.3f} sharpe_min={chosen['sharpe_min']:.3f} "
         f"max_drawdown={chosen['max_drawdown']:.3f} prior_sharpe={prior_row['sharpe']:.3f} "
@@ -267,6 +293,7 @@ def main() -> None:
         f"sharpe_vs_prior={chosen['score'] - prior_row['sharpe']:+.3f} dsr={dsr:.3f} "
         f"excess_sharpe={x_sh:.3f} excess_dsr={x_dsr:.3f} n_trials={trials.n_trials} "
         f"goal_series={sum(goal)}/{len(goal)} screens_above_pick={len(above)}"
+        + "".join(f" {label}_segment_min={m[0]:.1f}" for label, m in timing.items())
     )
 
 
