@@ -148,9 +148,9 @@ def test_sigkilled_worker_trial_fails_and_is_retried(
     study_dir: Path, shared_data_dir: Path
 ) -> None:
     overrides = ["tune.heartbeat_interval=1", "tune.grace_period=3", "tune.pruner=none"]
-    slow = real_config(
-        study_dir, shared_data_dir, "tune.trials=1", "tune.budget_timesteps=200000", *overrides
-    )
+    # a budget still training when it is killed; the resume must use the same (study_settings)
+    overrides.append("tune.budget_timesteps=200000")
+    slow = real_config(study_dir, shared_data_dir, "tune.trials=1", *overrides)
     args = [str(Path(sys.executable).parent / "btcrl"), "tune", "--trials", "1"]
     for key, value in _dotted(slow).items():
         args += ["--set", f"{key}={value}"]
