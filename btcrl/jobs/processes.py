@@ -87,10 +87,18 @@ def end_orphan_runs(
             if hand_over or attempt == tries:
                 log.warning("could not end this worker's runs: %s", str(exc).splitlines()[0])
                 if hand_over:
-                    hand_over_orphan_runs(on_orphan)
+                    _try_hand_over(on_orphan)
                 return False
             time.sleep(ORPHAN_RETRY_S)
     return False
+
+
+def _try_hand_over(on_orphan: Callable[[], object]) -> None:
+    """``hand_over_orphan_runs``, never raising: the watcher must still reach its hard exit."""
+    try:
+        hand_over_orphan_runs(on_orphan)
+    except Exception as exc:
+        log.warning("could not hand this worker's runs over: %s", str(exc).splitlines()[0])
 
 
 def hand_over_orphan_runs(on_orphan: Callable[[], object]) -> None:
@@ -98,9 +106,10 @@ def hand_over_orphan_runs(on_orphan: Callable[[], object]) -> None:
     this worker's pid itself) from its stdin, waits for the end of that pipe, which only this
     process holds and its exit closes, then calls it HANDOVER_TRIES times at most. A plain
     subprocess, not a multiprocessing child: a worker's normal exit would wait for that."""
+    act = pickle.dumps(on_orphan)  # before the process: an act that cannot go starts none
     proc = subprocess.Popen([sys.executable, "-m", "btcrl.jobs.orphan"], stdin=subprocess.PIPE)
     assert proc.stdin is not None
-    proc.stdin.write(pickle.dumps(on_orphan))
+    proc.stdin.write(act)
     proc.stdin.flush()
     _HELD.append(proc)  # its stdin stays open until this process exits
     log.warning("process %d ends this worker's runs once it has exited", proc.pid)
