@@ -162,9 +162,9 @@ def pick(
     cands: dict[str, dict[str, Any]], bh_drawdown: float, screens: set[str]
 ) -> tuple[str, bool]:
     """The rule fixed before the comparison: best score among those whose max drawdown is at
-    most half of buy-and-hold's; with none eligible, the best score. A screen (a recipe run
-    on fewer seeds) is never picked. (name, eligible)."""
-    full = [n for n in cands if n not in screens]
+    most half of buy-and-hold's; with none eligible, the best score. Neither a screen (a
+    recipe run on fewer seeds) nor its ensemble is ever picked. (name, eligible)."""
+    full = [n for n in cands if n.removesuffix("+ensemble") not in screens]
     eligible = [n for n in full if abs(cands[n]["max_drawdown"]) <= 0.5 * abs(bh_drawdown)]
     pool = eligible or full
     return max(pool, key=lambda n: cands[n]["score"]), bool(eligible)
@@ -269,7 +269,11 @@ def main() -> None:
     bh_row, prior_row = series_row(bh), series_row(prior)
     name, eligible = pick(cands, bh_row["max_drawdown"], screens)
     chosen = cands[name]
-    above = [n for n in screens if cands[n]["score"] > chosen["score"]]
+    above = [
+        n
+        for n in cands
+        if n.removesuffix("+ensemble") in screens and cands[n]["score"] > chosen["score"]
+    ]
     print(f"screens scoring above the pick (their other seeds must run first): {above or 'none'}")
     goal = [
         series_row(s)["sharpe"] >= prior_row["sharpe"] + 0.1
