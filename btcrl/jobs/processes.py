@@ -69,28 +69,39 @@ HANDOVER_TRIES = 30
 ORPHAN_RETRY_S = 1.0
 
 
-def end_orphan_runs(
-    on_orphan: Callable[[], object], tries: int = HANDOVER_TRIES, hand_over: bool = True
-) -> bool:
-    """End an orphaned worker's runs: ``on_orphan()``. From the worker itself (``hand_over``)
-    one try: if it fails, False with one warning, and a process of its own takes the clean-up
-    over once this worker has exited. An interrupt that lands inside one of this process's
-    sqlite writes (or a read of its sibling's) can leave a lock held until the process ends,
-    so tries from inside it only wait for MLflow's own retries to give up (the flaky SIGKILL
-    test, reproduced under load). Without ``hand_over`` (the hand-over process) ``tries``
-    tries, ORPHAN_RETRY_S apart: sibling workers end the same parent run in the same second."""
-    for attempt in range(1, (1 if hand_over else tries) + 1):
+def end_orphan_runs(on_orphan: Callable[[], object]) -> bool:
+    """End an orphaned worker's runs from the worker itself: one try of ``on_orphan()``; if it
+    fails, False with one warning, and a process of its own takes the clean-up over once this
+    worker has exited (``hand_over_orphan_runs``). An interrupt that lands inside one of this
+    process's sqlite writes can leave its lock held until the process ends, so more tries
+    from inside it could only wait for MLflow's own retries to give up."""
+    try:
+        on_orphan()
+        return True
+    except Exception as exc:
+        log.warning("could not end this worker's runs: %s", str(exc).splitlines()[0])
+    _try_hand_over(on_orphan)
+    return False
+
+
+def retry_orphan_runs(on_orphan: Callable[[], object], tries: int = HANDOVER_TRIES) -> bool:
+    """The hand-over process's clean-up: ``on_orphan()`` until it succeeds, ``tries`` times at
+    most, ORPHAN_RETRY_S apart (sibling workers end the same parent run in the same second);
+    False with one warning when every try failed."""
+    for attempt in range(1, tries + 1):
         try:
             on_orphan()
             return True
         except Exception as exc:
-            if hand_over or attempt == tries:
-                log.warning("could not end this worker's runs: %s", str(exc).splitlines()[0])
-                if hand_over:
-                    _try_hand_over(on_orphan)
+            if attempt == tries:
+                log.warning("could not end the worker's runs: %s", str(exc).splitlines()[0])
                 return False
             time.sleep(ORPHAN_RETRY_S)
     return False
+
+
+#: the hand-over processes this worker started: their stdin stays open until it exits
+_HELD: list[subprocess.Popen[bytes]] = []
 
 
 def _try_hand_over(on_orphan: Callable[[], object]) -> None:
@@ -111,11 +122,8 @@ def hand_over_orphan_runs(on_orphan: Callable[[], object]) -> None:
     assert proc.stdin is not None
     proc.stdin.write(act)
     proc.stdin.flush()
-    _HELD.append(proc)  # its stdin stays open until this process exits
+    _HELD.append(proc)
     log.warning("process %d ends this worker's runs once it has exited", proc.pid)
-
-
-_HELD: list[subprocess.Popen[bytes]] = []
 
 
 def finish_orphan_runs(stream: Any) -> None:
@@ -123,7 +131,7 @@ def finish_orphan_runs(stream: Any) -> None:
     (the worker's exit), then end the runs."""
     on_orphan = pickle.load(stream)
     stream.read()  # returns at EOF: the worker is gone, and so are its sqlite locks
-    end_orphan_runs(on_orphan, hand_over=False)
+    retry_orphan_runs(on_orphan)
 
 
 def watch_parent(

@@ -233,7 +233,7 @@ def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
         if len(calls) <= 2:
             raise sqlite3.OperationalError("database is locked")
 
-    assert processes.end_orphan_runs(locked_twice, hand_over=False) is True
+    assert processes.retry_orphan_runs(locked_twice) is True
     assert len(calls) == 3
     calls.clear()
 
@@ -241,7 +241,7 @@ def test_orphan_clean_up_is_tried_again_when_the_store_is_locked(
         calls.append(1)
         raise sqlite3.OperationalError("database is locked")
 
-    assert processes.end_orphan_runs(always_locked, tries=5, hand_over=False) is False
+    assert processes.retry_orphan_runs(always_locked, tries=5) is False
     assert len(calls) == 5
     calls.clear()
     # from the worker: one try, then the hand-over; a local function cannot be pickled for
