@@ -28,11 +28,12 @@ The long-budget screen (issue 25), fixed before it ran: SAC, TQC and CrossQ (the
 files) also at ``--long-timesteps`` (1,048,576) env-steps per segment, seed 0 only (``--long-
 seeds``; three seeds of three algorithms at 6-8 minutes a segment on one core are about 5 hours
 on two cores), as the walk-forwards ``<recipe>_1m``. Seed 1 was added afterwards for all three
-alike (the seed-0 screen took 58 minutes, not the hours estimated); the default ``--long-seeds``
-is now 0,1. Each such series is counted in N like any
-other, and is a candidate of the same rule; but a candidate with fewer seeds than ``--seeds``
-is a screen and cannot become the default: a screen row scoring above the pick is reported,
-and its remaining seeds must run (and the rule still pick it) before the default changes.
+alike (the seed-0 screen took 58 minutes, not the hours estimated); the default
+``--long-seeds`` is now 0,1. Each such series is counted in N like any other, and is a
+candidate of the same rule; but a candidate with fewer seeds than ``--seeds`` (or its
+ensemble) is a screen and cannot become the default: a screen row scoring above the pick is
+reported, and its remaining seeds must run (and the rule still pick it) before the default
+changes.
 
 N of the DSR counts every configuration evaluated on these windows: each (recipe, seed)
 series, each ensemble and the prior; V is the variance of their per-bar stitched Sharpe
@@ -164,10 +165,15 @@ def pick(
     """The rule fixed before the comparison: best score among those whose max drawdown is at
     most half of buy-and-hold's; with none eligible, the best score. Neither a screen (a
     recipe run on fewer seeds) nor its ensemble is ever picked. (name, eligible)."""
-    full = [n for n in cands if n.removesuffix("+ensemble") not in screens]
+    full = [n for n in cands if not is_screen(n, screens)]
     eligible = [n for n in full if abs(cands[n]["max_drawdown"]) <= 0.5 * abs(bh_drawdown)]
     pool = eligible or full
     return max(pool, key=lambda n: cands[n]["score"]), bool(eligible)
+
+
+def is_screen(candidate: str, screens: set[str]) -> bool:
+    """A screen's seeds, or their ensemble."""
+    return candidate.removesuffix("+ensemble") in screens
 
 
 def long_label(name: str, timesteps: int) -> str:
@@ -269,11 +275,7 @@ def main() -> None:
     bh_row, prior_row = series_row(bh), series_row(prior)
     name, eligible = pick(cands, bh_row["max_drawdown"], screens)
     chosen = cands[name]
-    above = [
-        n
-        for n in cands
-        if n.removesuffix("+ensemble") in screens and cands[n]["score"] > chosen["score"]
-    ]
+    above = [n for n in cands if is_screen(n, screens) and cands[n]["score"] > chosen["score"]]
     print(f"screens scoring above the pick (their other seeds must run first): {above or 'none'}")
     goal = [
         series_row(s)["sharpe"] >= prior_row["sharpe"] + 0.1
